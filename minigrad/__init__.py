@@ -1,0 +1,40 @@
+"""minigrad: a from-scratch reverse-mode autodiff tensor framework for learning deep learning.
+
+>>> import minigrad
+>>> x = minigrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+>>> y = (x ** 2).sum()
+>>> y.backward()
+>>> x.grad
+tensor([2., 4., 6.])
+"""
+import numpy as _np
+
+from minigrad import backend
+from minigrad.backend import Device, device
+from minigrad.tensor import Tensor, tensor, get_default_dtype, set_default_dtype
+from minigrad.autograd import (Function, no_grad, enable_grad, set_grad_enabled, is_grad_enabled,
+                               grad)
+from minigrad.random import manual_seed, seed, initial_seed, get_rng_state, set_rng_state
+from minigrad.creation import (zeros, ones, full, empty, arange, linspace, eye, rand, randn,
+                               randint, randperm, zeros_like, ones_like, full_like, empty_like,
+                               rand_like, randn_like, randint_like, from_numpy, as_tensor)
+from minigrad import ops
+from minigrad.ops import *  # noqa: F401,F403  (every op as minigrad.<name>)
+from minigrad.ops import abs, sum, max, min, pow, all, any  # noqa: F401  (shadow builtins on purpose)
+from minigrad.gradcheck import gradcheck, gradgradcheck, GradcheckError
+from minigrad import autograd, random
+
+__version__ = "0.1.0"
+
+# dtypes, named as in PyTorch (they are NumPy dtype objects)
+float16 = half = _np.dtype("float16")
+float32 = _np.dtype("float32")
+float64 = double = _np.dtype("float64")
+int8 = _np.dtype("int8")
+uint8 = _np.dtype("uint8")
+int16 = _np.dtype("int16")
+int32 = _np.dtype("int32")
+int64 = long = _np.dtype("int64")
+bool = _np.dtype("bool")  # noqa: A001
+float = float32  # noqa: A001
+int = int32  # noqa: A001

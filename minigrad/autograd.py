@@ -1,0 +1,489 @@
+"""The autograd engine: Function, the graph it records, and the backward pass.
+
+How it works, in four sentences. Every differentiable op is a :class:`Function`
+subclass with a ``forward`` (arrays in, array out) and a ``backward`` (gradient of
+the output in, gradients of the inputs out). Calling ``Op.apply(*inputs)`` runs
+``forward`` and, when grad mode is on and some input requires a gradient, returns a
+Tensor whose ``grad_fn`` is an instance of ``Op`` - the *node* - which remembers the
+nodes of its inputs (``next_functions``) and whatever ``forward`` saved.
+``backward()`` orders the nodes reachable from the output so that every node comes
+after all nodes that use its output (a reverse topological order, computed without
+recursion), then walks that order once, calling each node's ``backward`` and adding
+the gradients it returns into the nodes (or leaf tensors) it points to.
+
+Backward rules are written with Tensor operations. Normally they run under
+``no_grad`` (nothing is recorded); with ``create_graph=True`` they are recorded like
+any other computation, which is what makes second derivatives work.
+"""
+from __future__ import annotations
+
+import functools
+
+__all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad", "backward"]
+
+
+# ----------------------------------------------------------------------------- grad mode
+
+class _GradMode:
+    enabled = True
+
+
+_mode = _GradMode()
+
+
+def is_grad_enabled() -> bool:
+    """True when new operations are being recorded for backward."""
+    return _mode.enabled
+
+
+class set_grad_enabled:
+    """Turn graph recording on or off: a context manager, a decorator, or a plain call.
+
+    >>> with set_grad_enabled(False):
+    ...     y = x * 2          # not recorded
+    """
+
+    def __init__(self, mode: bool):
+        self.prev = _mode.enabled
+        self.mode = bool(mode)
+        _mode.enabled = self.mode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _mode.enabled = self.prev
+        return False
+
+    def __call__(self, fn):
+        mode = self.mode
+        _mode.enabled = self.prev  # used as a decorator: do not change the mode now
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            prev = _mode.enabled
+            _mode.enabled = mode
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _mode.enabled = prev
+
+        return wrapper
+
+
+class _GradModeContext:
+    """Base for no_grad / enable_grad: context manager and decorator."""
+
+    _value = True
+
+    def __enter__(self):
+        self.prev = _mode.enabled
+        _mode.enabled = self._value
+        return self
+
+    def __exit__(self, *exc):
+        _mode.enabled = self.prev
+        return False
+
+    def __call__(self, fn):
+        value = self._value
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            prev = _mode.enabled
+            _mode.enabled = value
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _mode.enabled = prev
+
+        return wrapper
+
+
+class no_grad(_GradModeContext):
+    """Do not record operations (inference, optimizer updates). Context manager or decorator."""
+
+    _value = False
+
+
+class enable_grad(_GradModeContext):
+    """Record operations again inside a ``no_grad`` block. Context manager or decorator."""
+
+    _value = True
+
+
+# ----------------------------------------------------------------------------- Function
+
+_OUTPUT = object()  # marks "the saved array is this node's output"
+
+
+class Function:
+    """Base class of every differentiable operation.
+
+    Subclasses define two static methods, side by side::
+
+        class Exp(Function):
+            '''y = exp(x);  dy/dx = exp(x) = y'''
+            @staticmethod
+            def forward(ctx, x):          # arrays in
+                y = xp.exp(x)
+                ctx.save_for_backward(y)  # save inputs or the output
+                return y                  # one array out
+            @staticmethod
+            def backward(ctx, gy):        # Tensor in
+                (y,) = ctx.saved_tensors  # saved arrays come back as Tensors
+                return gy * y             # one gradient per forward argument
+
+    ``Exp.apply(t)`` runs it. The instance created for each call is both the
+    ``ctx`` that forward and backward share and the graph node (``t.grad_fn``).
+    """
+
+    # Slots keep nodes small; __dict__ lets forward stash any attribute on ctx.
+    __slots__ = ("next_functions", "needs_input_grad", "_inputs", "_saved", "_versions",
+                 "_out_data", "_out_version", "_freed", "_retained", "__dict__", "__weakref__")
+
+    # -- the two methods a subclass writes --------------------------------------------
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        raise NotImplementedError
+
+    # -- what forward may call on ctx -------------------------------------------------
+    def save_for_backward(self, *arrays):
+        """Remember arrays for backward. Inputs and the output come back as Tensors
+        connected to the graph; any other array comes back as a constant Tensor."""
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self):
+        """The saved arrays as Tensors (raises if backward already freed them)."""
+        saved = self._saved
+        if self._freed:
+            raise RuntimeError(
+                f"{self.name()}: trying to backward through the graph a second time (or to use "
+                "saved values after they were freed). Pass retain_graph=True to the first "
+                "backward() if you need to backward twice.")
+        inputs = self._inputs
+        out = []
+        for i, s in enumerate(saved):
+            if s is _OUTPUT:
+                t = Tensor._from_node(self._out_data, self)
+                if self._out_version is not None and self._out_version[0] != self._versions[i]:
+                    raise _modified_error(self, "its output")
+            elif isinstance(s, int) and not isinstance(s, bool):  # index of a Tensor input
+                t = inputs[s]
+                if t._version[0] != self._versions[i]:
+                    raise _modified_error(self, f"input {s} of shape {t.shape}")
+            elif s is None:
+                t = None
+            else:
+                t = Tensor(s)
+            out.append(t)
+        return tuple(out)
+
+    def mark_non_differentiable(self, *args):  # PyTorch-compatible no-op helper
+        return None
+
+    # -- naming ----------------------------------------------------------------------------
+    @classmethod
+    def name(cls) -> str:
+        return cls.__name__ + "Backward"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+    # -- running an op -----------------------------------------------------------------------
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run ``forward`` on the arrays of ``args`` and record a node if needed."""
+        ctx = object.__new__(cls)
+        ctx._saved = ()
+        ctx._freed = False
+        arrays = []
+        needs = []
+        any_grad = False
+        for a in args:
+            if isinstance(a, Tensor):
+                arrays.append(a.data)
+                r = a.requires_grad
+                needs.append(r)
+                any_grad = any_grad or r
+            else:
+                arrays.append(a)
+                needs.append(False)
+        record = any_grad and _mode.enabled
+        ctx.needs_input_grad = tuple(needs)
+        y = cls.forward(ctx, *arrays, **kwargs)
+        if not record:
+            return Tensor(y)
+        out = Tensor(y, _node=ctx)
+        # Edges to the inputs' nodes (or to the leaf tensors themselves).
+        nexts = []
+        for a, n in zip(args, needs):
+            if n:
+                nexts.append(a.grad_fn if a.grad_fn is not None else a)
+            else:
+                nexts.append(None)
+        ctx.next_functions = tuple(nexts)
+        ctx._retained = None
+        saved = ctx._saved
+        if saved:
+            # Replace each saved array by a reference: the input index, the output, or itself.
+            mapped = []
+            versions = []
+            for s in saved:
+                if s is y:
+                    mapped.append(_OUTPUT)
+                    versions.append(out._version[0])
+                    continue
+                for i, a in enumerate(arrays):
+                    if s is a and isinstance(args[i], Tensor):
+                        mapped.append(i)
+                        versions.append(args[i]._version[0])
+                        break
+                else:
+                    mapped.append(s)
+                    versions.append(None)
+            ctx._saved = tuple(mapped)
+            ctx._versions = versions
+            ctx._inputs = args
+            ctx._out_data = y
+            ctx._out_version = out._version
+        else:
+            ctx._inputs = None
+        if cls._is_view:
+            # A view shares memory with its input, so it shares its version counter:
+            # writing through either is seen by a node that saved the other.
+            out._version = args[0]._version
+        return out
+
+    _is_view = False
+
+    def _release(self):
+        """Drop saved tensors and inputs (after backward without retain_graph)."""
+        self._saved = ()
+        self._inputs = None
+        self._out_data = None
+        self._freed = True
+
+
+def _modified_error(node, what):
+    return RuntimeError(
+        f"{node.name()}: {what} was modified by an in-place operation after it was saved for "
+        "backward; the gradient would be wrong. Use an out-of-place operation (or .clone()) instead.")
+
+
+# ----------------------------------------------------------------------------- backward
+
+def _topo_order(roots):
+    """Nodes reachable from ``roots``, each after every node that feeds gradient into it.
+
+    Iterative depth-first search (no recursion, so a 100,000-op chain is fine):
+    a node is emitted after all nodes below it; reversing gives the backward order.
+    """
+    order = []
+    visited = set()
+    for root in roots:
+        if root is None or id(root) in visited or not isinstance(root, Function):
+            continue
+        visited.add(id(root))
+        stack = [(root, iter(root.next_functions))]
+        while stack:
+            node, it = stack[-1]
+            for nxt in it:
+                if isinstance(nxt, Function) and id(nxt) not in visited:
+                    visited.add(id(nxt))
+                    stack.append((nxt, iter(nxt.next_functions)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    order.reverse()
+    return order
+
+
+def _accumulate(store, key, g):
+    prev = store.get(key)
+    store[key] = g if prev is None else prev + g
+
+
+def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None):
+    """The engine. ``capture`` (optional) maps id(node or leaf) -> index: gradients
+    arriving there are returned instead of being accumulated into ``.grad``."""
+    grads = {}       # id(node) -> gradient Tensor arriving at that node
+    leaf_grads = {}  # id(leaf) -> (leaf, gradient)
+    roots = []
+    for out, g in zip(outputs, grad_outputs):
+        node = out.grad_fn
+        if node is None:
+            if out.requires_grad:  # a leaf: its gradient is the seed itself
+                prev = leaf_grads.get(id(out))
+                leaf_grads[id(out)] = (out, g if prev is None else prev[1] + g)
+            continue
+        _accumulate(grads, id(node), g)
+        roots.append(node)
+    order = _topo_order(roots)
+    captured = {}
+    prev_mode = _mode.enabled
+    _mode.enabled = create_graph
+    try:
+        for node in order:
+            gy = grads.pop(id(node), None)
+            if gy is None:
+                continue
+            if capture is not None and id(node) in capture:
+                captured[id(node)] = gy
+            if node._retained is not None:
+                t = node._retained()
+                if t is not None:
+                    t.grad = gy if create_graph else gy.detach()
+            if node._freed:
+                raise RuntimeError(
+                    f"{node.name()}: trying to backward through the graph a second time (or to "
+                    "use saved values after they were freed). Pass retain_graph=True to the "
+                    "first backward() if you need to backward twice.")
+            result = type(node).backward(node, gy)
+            if not isinstance(result, tuple):
+                result = (result,)
+            nexts = node.next_functions
+            inputs = node._inputs
+            for i, nxt in enumerate(nexts):
+                if nxt is None or i >= len(result):
+                    continue
+                g = result[i]
+                if g is None:
+                    continue
+                if not isinstance(g, Tensor):
+                    if create_graph:
+                        raise RuntimeError(
+                            f"{node.name()}: double backward (create_graph=True) is not supported "
+                            "by this op; its backward is computed by a kernel, not by Tensor ops.")
+                    g = Tensor(g)
+                shape = _input_shape(node, i, nxt)
+                if g.shape != shape:
+                    g = _sum_to(g, shape, node)
+                if isinstance(nxt, Function):
+                    _accumulate(grads, id(nxt), g)
+                else:
+                    prev = leaf_grads.get(id(nxt))
+                    leaf_grads[id(nxt)] = (nxt, g if prev is None else prev[1] + g)
+            if not retain_graph:
+                node._release()
+            del inputs
+    finally:
+        _mode.enabled = prev_mode
+    for key, (leaf, g) in leaf_grads.items():
+        if capture is not None:
+            if key in capture:
+                captured[key] = g
+            continue
+        if not create_graph:
+            g = g.detach()
+        if leaf.grad is None:
+            leaf.grad = g
+        elif create_graph:
+            leaf.grad = leaf.grad + g
+        else:
+            leaf.grad = Tensor(leaf.grad.data + g.data)
+    return captured
+
+
+def _input_shape(node, i, nxt):
+    """Shape of input ``i`` of ``node`` (the gradient must have it)."""
+    if isinstance(nxt, Tensor):
+        return nxt.shape
+    return nxt._out_shape
+
+
+def _sum_to(g, shape, node):
+    """Undo broadcasting: sum ``g`` over the axes that were broadcast to reach its shape."""
+    from minigrad.ops.shape import sum_to
+
+    try:
+        return sum_to(g, shape)
+    except ValueError:
+        raise RuntimeError(
+            f"{node.name()}: backward returned a gradient of shape {g.shape} for an input of "
+            f"shape {shape}, and the two are not broadcast-compatible") from None
+
+
+def _make_seeds(outputs, grad_outputs, what):
+    seeds = []
+    for i, out in enumerate(outputs):
+        g = grad_outputs[i] if grad_outputs is not None else None
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{what}: expected Tensors as outputs, got {type(out).__name__}")
+        if not out.requires_grad:
+            raise RuntimeError(
+                f"{what}: element {i} of the outputs does not require grad and has no grad_fn "
+                "(was it computed under no_grad, or from tensors without requires_grad=True?)")
+        if g is None:
+            if out.data.size != 1:
+                raise RuntimeError(
+                    f"{what}: grad can be implicitly created only for scalar outputs; the output "
+                    f"has shape {out.shape}, so pass `gradient=` (a Tensor of that shape)")
+            xp = out._xp()
+            g = Tensor(xp.ones(out.shape, dtype=out.dtype))
+        else:
+            if not isinstance(g, Tensor):
+                g = Tensor(g, dtype=out.dtype)
+            if g.shape != out.shape:
+                raise RuntimeError(
+                    f"{what}: the gradient has shape {g.shape} but the output has shape {out.shape}")
+        seeds.append(g)
+    return seeds
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
+    """Accumulate into the leaves' ``.grad`` the gradients of ``tensors``."""
+    if isinstance(tensors, Tensor):
+        tensors = (tensors,)
+        if grad_tensors is not None and not isinstance(grad_tensors, (tuple, list)):
+            grad_tensors = (grad_tensors,)
+    tensors = tuple(tensors)
+    if retain_graph is None:
+        retain_graph = create_graph
+    seeds = _make_seeds(tensors, grad_tensors, "backward")
+    _run_backward(tensors, seeds, retain_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, returned (not stored in ``.grad``).
+
+    With ``create_graph=True`` the returned gradients are themselves part of a graph,
+    so they can be differentiated again (second derivatives, Hessian-vector products,
+    gradient penalties).
+    """
+    single_out = isinstance(outputs, Tensor)
+    outputs = (outputs,) if single_out else tuple(outputs)
+    if grad_outputs is not None and isinstance(grad_outputs, Tensor):
+        grad_outputs = (grad_outputs,)
+    inputs_t = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    for i, t in enumerate(inputs_t):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    seeds = _make_seeds(outputs, grad_outputs, "grad")
+    keys = {}
+    for i, t in enumerate(inputs_t):
+        keys[id(t.grad_fn) if t.grad_fn is not None else id(t)] = i
+    captured = _run_backward(outputs, seeds, retain_graph, create_graph, capture=keys)
+    result = []
+    for i, t in enumerate(inputs_t):
+        key = id(t.grad_fn) if t.grad_fn is not None else id(t)
+        g = captured.get(key)
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"grad: input {i} (shape {t.shape}) was not used to compute the outputs; "
+                "pass allow_unused=True to get None for it")
+        if g is not None and not create_graph:
+            g = g.detach()
+        result.append(g)
+    return tuple(result)
+
+
+from minigrad.tensor import Tensor  # noqa: E402  (circular: Tensor uses Function)

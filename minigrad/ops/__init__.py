@@ -1,0 +1,95 @@
+"""Every differentiable op, one file per family (forward and backward side by side).
+
+This package also attaches the ops to :class:`~minigrad.tensor.Tensor` as methods
+and operators (``x.exp()``, ``x + y``, ``x[0]``), at the bottom of this file.
+"""
+import importlib
+
+from minigrad.tensor import Tensor
+from minigrad.ops.elementwise import (  # noqa: F401
+    add, sub, mul, div, neg, pow, abs_, exp, log, log1p, sqrt, rsqrt, sin, cos, tanh, sigmoid,
+    relu, leaky_relu, elu, gelu, silu, softplus, erf, clamp, clip, maximum, minimum, where,
+    eq, ne, lt, le, gt, ge, logical_not, logical_and, logical_or, isnan, isinf, isfinite, sign,
+    allclose, equal,
+)
+from minigrad.ops.reduce import (  # noqa: F401
+    sum, mean, prod, max, min, amax, amin, argmax, argmin, var, std, var_mean, logsumexp, cumsum,
+    norm, all, any, count_nonzero,
+)
+from minigrad.ops.shape import (  # noqa: F401
+    sum_to, expand, broadcast_to, broadcast_tensors, reshape, view, flatten, unflatten, squeeze,
+    unsqueeze, permute, transpose, swapaxes, swapdims, t, movedim, cat, concat, concatenate, stack,
+    split, chunk, unbind, flip, repeat, tile, repeat_interleave, pad,
+)
+from minigrad.ops.index import (  # noqa: F401
+    getitem, narrow, select, index_select, gather, scatter_add, masked_fill, one_hot,
+)
+from minigrad.ops.matmul import matmul, mm, bmm, dot, outer  # noqa: F401
+from minigrad.ops.convert import clone, cast, to_device  # noqa: F401
+
+abs = abs_
+
+# Families whose ops sit on native kernels; each may define __all__.
+_OPTIONAL = ("softmax", "loss", "norm", "embedding", "attention", "conv", "pool")
+for _name in _OPTIONAL:
+    try:
+        _mod = importlib.import_module(f"{__name__}.{_name}")
+    except ModuleNotFoundError as _e:
+        if _e.name != f"{__name__}.{_name}":
+            raise
+        continue
+    for _k in getattr(_mod, "__all__", ()):
+        globals()[_k] = getattr(_mod, _k)
+
+
+# ----------------------------------------------------------------------------- Tensor methods
+
+def _r(fn):
+    """Reflected operator: ``2 - x`` calls ``sub(2, x)``."""
+    return lambda self, other: fn(other, self)
+
+
+def _getitem(self, key):
+    return getitem(self, key)
+
+
+def _size_args(fn):
+    return lambda self, *shape: fn(self, *shape)
+
+
+_METHODS = {
+    "__add__": add, "__radd__": _r(add), "__sub__": sub, "__rsub__": _r(sub),
+    "__mul__": mul, "__rmul__": _r(mul), "__truediv__": div, "__rtruediv__": _r(div),
+    "__pow__": pow, "__rpow__": _r(pow), "__matmul__": matmul, "__rmatmul__": _r(matmul),
+    "__neg__": neg, "__abs__": abs_, "__getitem__": _getitem,
+    "__eq__": eq, "__ne__": ne, "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge,
+    "__invert__": logical_not, "__and__": logical_and, "__or__": logical_or,
+    "add": add, "sub": sub, "mul": mul, "div": div, "neg": neg, "pow": pow, "abs": abs_,
+    "exp": exp, "log": log, "log1p": log1p, "sqrt": sqrt, "rsqrt": rsqrt, "sin": sin, "cos": cos,
+    "tanh": tanh, "sigmoid": sigmoid, "relu": relu, "erf": erf, "clamp": clamp, "clip": clip,
+    "maximum": maximum, "minimum": minimum, "eq": eq, "ne": ne, "lt": lt, "le": le, "gt": gt,
+    "ge": ge, "logical_not": logical_not, "isnan": isnan, "isinf": isinf, "isfinite": isfinite,
+    "sign": sign, "allclose": allclose, "equal": equal,
+    "sum": sum, "mean": mean, "prod": prod, "max": max, "min": min, "amax": amax, "amin": amin,
+    "argmax": argmax, "argmin": argmin, "var": var, "std": std, "logsumexp": logsumexp,
+    "cumsum": cumsum, "norm": norm, "all": all, "any": any, "count_nonzero": count_nonzero,
+    "sum_to_size": lambda self, *shape: sum_to(self, shape[0] if len(shape) == 1 and isinstance(shape[0], tuple) else shape),
+    "expand": expand, "expand_as": lambda self, other: expand(self, other.shape),
+    "broadcast_to": broadcast_to, "reshape": reshape, "view": view,
+    "reshape_as": lambda self, other: reshape(self, other.shape),
+    "view_as": lambda self, other: reshape(self, other.shape),
+    "flatten": flatten, "unflatten": unflatten, "squeeze": squeeze, "unsqueeze": unsqueeze,
+    "permute": permute, "transpose": transpose, "swapaxes": swapaxes, "swapdims": swapdims,
+    "t": t, "movedim": movedim, "split": split, "chunk": chunk, "unbind": unbind, "flip": flip,
+    "repeat": repeat, "tile": tile, "repeat_interleave": repeat_interleave,
+    "narrow": narrow, "select": select, "index_select": index_select, "gather": gather,
+    "scatter_add": scatter_add, "masked_fill": masked_fill,
+    "matmul": matmul, "mm": mm, "bmm": bmm, "dot": dot, "outer": outer,
+    "where": lambda self, condition, other: where(condition, self, other),
+}
+for _name in ("softmax", "log_softmax", "leaky_relu", "gelu", "silu", "elu", "softplus"):
+    if _name in globals() and _name not in _METHODS:
+        _METHODS[_name] = globals()[_name]
+
+for _k, _v in _METHODS.items():
+    setattr(Tensor, _k, _v)

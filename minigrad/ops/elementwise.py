@@ -1,0 +1,719 @@
+"""Elementwise ops: arithmetic, activations, comparisons, where/clamp/maximum.
+
+Each Function's docstring gives the derivative it implements. Binary ops broadcast
+like NumPy; their backward returns gradients of the broadcast shape and the engine
+sums them back to each input's shape (one shared helper, ``ops.shape.sum_to``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from minigrad.autograd import Function
+from minigrad.backend import device_of, get_kernel, xp_of
+from minigrad.tensor import Tensor
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _const_like(value, like: Tensor) -> Tensor:
+    """A Python number as a 0-d constant Tensor whose dtype follows NumPy's rule for
+    mixing a Python scalar with ``like`` (float32 stays float32)."""
+    dt = like.data.dtype
+    if isinstance(value, (bool, np.bool_)):
+        arr = np.asarray(value, dtype=dt if dt.kind != "b" else np.bool_)
+    elif isinstance(value, (int, np.integer)):
+        arr = np.asarray(value, dtype=dt if dt.kind in "fiu" else np.int64)
+    elif isinstance(value, (float, np.floating)):
+        arr = np.asarray(value, dtype=dt if dt.kind == "f" else np.float32)
+    else:
+        raise TypeError(f"unsupported operand type {type(value).__name__}; expected a Tensor or a number")
+    xp = xp_of(like.data)
+    if xp is not np:
+        arr = xp.asarray(arr)
+    return Tensor(arr)
+
+
+def _pair(a, b, op):
+    """Make both operands Tensors and check that they live on one device."""
+    if not isinstance(a, Tensor):
+        if isinstance(a, np.ndarray):
+            a = Tensor(a)
+        else:
+            a = _const_like(a, b)
+    if not isinstance(b, Tensor):
+        if isinstance(b, np.ndarray):
+            b = Tensor(b)
+        else:
+            b = _const_like(b, a)
+    if type(a.data) is not type(b.data):
+        raise RuntimeError(f"{op}: expected both tensors on the same device, got '{a.device}' and '{b.device}'")
+    return a, b
+
+
+def _broadcast_error(op, a, b):
+    return ValueError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast together")
+
+
+def _binary(fn, a, b, op):
+    a, b = _pair(a, b, op)
+    try:
+        return fn.apply(a, b)
+    except ValueError as e:
+        if "could not be broadcast" in str(e):  # NumPy's message; ours names the op
+            raise _broadcast_error(op, a, b) from None
+        raise
+
+
+# ----------------------------------------------------------------------------- arithmetic
+
+class Add(Function):
+    """z = x + y;  dz/dx = 1, dz/dy = 1"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        return x + y
+
+    @staticmethod
+    def backward(ctx, gz):
+        return gz, gz
+
+
+class Sub(Function):
+    """z = x - y;  dz/dx = 1, dz/dy = -1"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        return x - y
+
+    @staticmethod
+    def backward(ctx, gz):
+        return gz, (-gz if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    """z = x * y;  dz/dx = y, dz/dy = x"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x * y
+
+    @staticmethod
+    def backward(ctx, gz):
+        x, y = ctx.saved_tensors
+        nx, ny = ctx.needs_input_grad
+        return (gz * y if nx else None), (gz * x if ny else None)
+
+
+class Div(Function):
+    """z = x / y;  dz/dx = 1 / y, dz/dy = -x / y**2"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x / y
+
+    @staticmethod
+    def backward(ctx, gz):
+        x, y = ctx.saved_tensors
+        nx, ny = ctx.needs_input_grad
+        gx = gz / y if nx else None
+        gy = -gz * x / (y * y) if ny else None
+        return gx, gy
+
+
+class Neg(Function):
+    """y = -x;  dy/dx = -1"""
+
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, gy):
+        return -gy
+
+
+class Pow(Function):
+    """z = x ** y (both tensors);  dz/dx = y * x**(y-1),  dz/dy = z * log(x)"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        z = x ** y
+        ctx.save_for_backward(x, y, z)
+        return z
+
+    @staticmethod
+    def backward(ctx, gz):
+        x, y, z = ctx.saved_tensors
+        nx, ny = ctx.needs_input_grad
+        gx = gz * y * x ** (y - 1) if nx else None
+        gy = None
+        if ny:
+            # log(x) is only real for x > 0; where x == 0 and z == 0 the term is 0.
+            gy = gz * z * where(x.detach() > 0, log(x), 0.0)
+        return gx, gy
+
+
+class PowScalar(Function):
+    """y = x ** p for a constant p;  dy/dx = p * x**(p-1)"""
+
+    @staticmethod
+    def forward(ctx, x, p):
+        ctx.save_for_backward(x)
+        ctx.p = p
+        return x ** p
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        p = ctx.p
+        if p == 2:
+            return gy * x * 2.0
+        if p == 1:
+            return gy
+        if p == 0:
+            return gy * 0.0
+        return gy * (x ** (p - 1)) * float(p)
+
+
+def add(input, other, alpha=1):
+    """input + alpha * other, broadcasting like NumPy."""
+    if alpha != 1:
+        other = mul(other, alpha)
+    return _binary(Add, input, other, "add")
+
+
+def sub(input, other, alpha=1):
+    """input - alpha * other."""
+    if alpha != 1:
+        other = mul(other, alpha)
+    return _binary(Sub, input, other, "sub")
+
+
+def mul(input, other):
+    """Elementwise product with broadcasting."""
+    return _binary(Mul, input, other, "mul")
+
+
+def div(input, other):
+    """Elementwise (true) division with broadcasting."""
+    return _binary(Div, input, other, "div")
+
+
+def neg(input):
+    return Neg.apply(input)
+
+
+def pow(input, exponent):
+    """input ** exponent; the exponent may be a number or a tensor (then both get gradients)."""
+    if isinstance(exponent, (int, float, np.integer, np.floating)) and not isinstance(exponent, bool):
+        if isinstance(input, Tensor):
+            if input.data.dtype.kind in "iu" and isinstance(exponent, (int, np.integer)) and exponent < 0:
+                raise ValueError("pow: integer tensors cannot be raised to negative integer powers")
+            return PowScalar.apply(input, exponent)
+    return _binary(Pow, input, exponent, "pow")
+
+
+# ----------------------------------------------------------------------------- unary math
+
+class Abs(Function):
+    """y = |x|;  dy/dx = sign(x)  (0 at x = 0)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.sign = xp_of(x).sign(x)
+        return abs(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy * Tensor(ctx.sign)
+
+
+class Exp(Function):
+    """y = exp(x);  dy/dx = exp(x) = y"""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = xp_of(x).exp(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        (y,) = ctx.saved_tensors
+        return gy * y
+
+
+class Log(Function):
+    """y = log(x);  dy/dx = 1 / x"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return xp_of(x).log(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        return gy / x
+
+
+class Log1p(Function):
+    """y = log(1 + x);  dy/dx = 1 / (1 + x)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return xp_of(x).log1p(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        return gy / (x + 1.0)
+
+
+class Sqrt(Function):
+    """y = sqrt(x);  dy/dx = 1 / (2 sqrt(x)) = 0.5 / y"""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = xp_of(x).sqrt(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        (y,) = ctx.saved_tensors
+        return gy * 0.5 / y
+
+
+class Rsqrt(Function):
+    """y = 1 / sqrt(x);  dy/dx = -0.5 x**(-3/2) = -0.5 y**3"""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = 1.0 / xp_of(x).sqrt(x)
+        y = y.astype(x.dtype, copy=False)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        (y,) = ctx.saved_tensors
+        return gy * (y * y * y) * -0.5
+
+
+class Sin(Function):
+    """y = sin(x);  dy/dx = cos(x)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return xp_of(x).sin(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        return gy * cos(x)
+
+
+class Cos(Function):
+    """y = cos(x);  dy/dx = -sin(x)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return xp_of(x).cos(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        return -gy * sin(x)
+
+
+class Tanh(Function):
+    """y = tanh(x);  dy/dx = 1 - y**2"""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = xp_of(x).tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        (y,) = ctx.saved_tensors
+        return gy * (1.0 - y * y)
+
+
+def _sigmoid_array(x):
+    xp = xp_of(x)
+    # Stable for large |x|: exp only ever sees non-positive arguments.
+    e = xp.exp(-abs(x))
+    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + exp(-x));  dy/dx = y (1 - y)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = _sigmoid_array(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        (y,) = ctx.saved_tensors
+        return gy * y * (1.0 - y)
+
+
+class Relu(Function):
+    """y = max(x, 0);  dy/dx = 1 if x > 0 else 0"""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = xp_of(x)
+        mask = x > 0
+        ctx.mask = mask
+        return xp.where(mask, x, xp.zeros((), dtype=x.dtype))
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy * Tensor(ctx.mask.astype(gy.dtype))
+
+
+class LeakyRelu(Function):
+    """y = x if x > 0 else slope * x;  dy/dx = 1 if x > 0 else slope"""
+
+    @staticmethod
+    def forward(ctx, x, slope):
+        xp = xp_of(x)
+        mask = x > 0
+        ctx.factor = xp.where(mask, 1.0, slope).astype(x.dtype)
+        return x * ctx.factor
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy * Tensor(ctx.factor)
+
+
+class Elu(Function):
+    """y = x if x > 0 else alpha (exp(x) - 1);  dy/dx = 1 if x > 0 else alpha exp(x)"""
+
+    @staticmethod
+    def forward(ctx, x, alpha):
+        xp = xp_of(x)
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0))).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        mask = Tensor(x.data > 0)
+        return gy * where(mask, 1.0, exp(minimum(x, 0.0)) * ctx.alpha)
+
+
+class Softplus(Function):
+    """y = log(1 + exp(beta x)) / beta  (y = x where beta x > threshold);
+    dy/dx = sigmoid(beta x)  (1 above the threshold)"""
+
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        xp = xp_of(x)
+        ctx.save_for_backward(x)
+        ctx.beta, ctx.threshold = beta, threshold
+        bx = beta * x
+        # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): never overflows.
+        soft = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-abs(bx)))) / beta
+        return xp.where(bx > threshold, x, soft).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        lin = Tensor(x.data * ctx.beta > ctx.threshold)
+        return gy * where(lin, 1.0, sigmoid(x * ctx.beta))
+
+
+class Silu(Function):
+    """y = x sigmoid(x);  dy/dx = s (1 + x (1 - s)),  s = sigmoid(x)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * _sigmoid_array(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        s = sigmoid(x)
+        return gy * s * (1.0 + x * (1.0 - s))
+
+
+class Erf(Function):
+    """y = erf(x);  dy/dx = 2 / sqrt(pi) exp(-x**2)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return get_kernel("erf", device_of(x))(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        return gy * exp(-(x * x)) * (2.0 / math.sqrt(math.pi))
+
+
+def erf(input):
+    """The error function, elementwise."""
+    return Erf.apply(input)
+
+
+def gelu(input, approximate="none"):
+    """GELU(x) = x * Phi(x), Phi the standard normal CDF (``approximate="tanh"``:
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3)))). Composed of differentiable ops,
+    so its gradient (and second derivative) follows from theirs."""
+    if approximate == "none":
+        return input * (erf(input * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5
+    if approximate == "tanh":
+        inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
+        return input * (tanh(inner) + 1.0) * 0.5
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def abs_(input):
+    return Abs.apply(input)
+
+
+def exp(input):
+    return Exp.apply(input)
+
+
+def log(input):
+    return Log.apply(input)
+
+
+def log1p(input):
+    return Log1p.apply(input)
+
+
+def sqrt(input):
+    return Sqrt.apply(input)
+
+
+def rsqrt(input):
+    return Rsqrt.apply(input)
+
+
+def sin(input):
+    return Sin.apply(input)
+
+
+def cos(input):
+    return Cos.apply(input)
+
+
+def tanh(input):
+    return Tanh.apply(input)
+
+
+def sigmoid(input):
+    return Sigmoid.apply(input)
+
+
+def relu(input):
+    return Relu.apply(input)
+
+
+def leaky_relu(input, negative_slope=0.01):
+    return LeakyRelu.apply(input, float(negative_slope))
+
+
+def elu(input, alpha=1.0):
+    return Elu.apply(input, float(alpha))
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return Softplus.apply(input, float(beta), float(threshold))
+
+
+def silu(input):
+    return Silu.apply(input)
+
+
+# ----------------------------------------------------------------------------- clamp, max, where
+
+class Clamp(Function):
+    """y = min(max(x, lo), hi);  dy/dx = 1 where lo <= x <= hi, else 0"""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        xp = xp_of(x)
+        y = xp.clip(x, lo, hi)
+        inside = xp.ones(x.shape, dtype=bool)
+        if lo is not None:
+            inside &= x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        ctx.inside = inside
+        return y.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy * Tensor(ctx.inside.astype(gy.dtype))
+
+
+def clamp(input, min=None, max=None):
+    """Limit values to [min, max] (either may be None)."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if min is not None and max is not None and min > max:
+        raise ValueError(f"clamp: min ({min}) must not exceed max ({max})")
+    return Clamp.apply(input, min, max)
+
+
+clip = clamp
+
+
+class Maximum(Function):
+    """z = max(x, y);  dz/dx = 1 where x > y, 1/2 where x == y, else 0 (dz/dy mirrors it)"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        xp = xp_of(x)
+        gt = (x > y)
+        eq = (x == y)
+        ctx.wx = gt + 0.5 * eq
+        return xp.maximum(x, y)
+
+    @staticmethod
+    def backward(ctx, gz):
+        wx = Tensor(ctx.wx.astype(gz.dtype))
+        return gz * wx, gz * (1.0 - wx)
+
+
+def maximum(input, other):
+    """Elementwise maximum (ties share the gradient equally, as in PyTorch)."""
+    return _binary(Maximum, input, other, "maximum")
+
+
+def minimum(input, other):
+    """Elementwise minimum (ties share the gradient equally)."""
+    a, b = _pair(input, other, "minimum")
+    return -maximum(-a, -b)
+
+
+class Where(Function):
+    """z = x where cond else y;  dz/dx = cond, dz/dy = not cond"""
+
+    @staticmethod
+    def forward(ctx, cond, x, y):
+        ctx.cond = cond
+        return xp_of(x).where(cond, x, y)
+
+    @staticmethod
+    def backward(ctx, gz):
+        c = Tensor(ctx.cond)
+        zero = _const_like(0.0, gz)
+        nx, ny = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
+        return None, (where(c, gz, zero) if nx else None), (where(c, zero, gz) if ny else None)
+
+
+def where(condition, input, other):
+    """Pick ``input`` where ``condition`` is True and ``other`` elsewhere (broadcasting)."""
+    if not isinstance(condition, Tensor):
+        condition = Tensor(np.asarray(condition, dtype=bool))
+    if condition.data.dtype != np.bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got dtype {condition.dtype}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        input = Tensor(np.asarray(input, dtype=np.float32))
+    input, other = _pair(input, other, "where")
+    if input.dtype != other.dtype:
+        dt = np.result_type(input.data, other.data)
+        if input.dtype != dt:
+            input = input.to(dt)
+        if other.dtype != dt:
+            other = other.to(dt)
+    try:
+        return Where.apply(condition, input, other)
+    except ValueError:
+        raise ValueError(f"where: shapes {condition.shape}, {input.shape} and {other.shape} cannot "
+                         "be broadcast together") from None
+
+
+# ----------------------------------------------------------------------------- comparisons (no grad)
+
+def _compare(a, b, fn, op):
+    if not isinstance(a, Tensor):
+        a = Tensor(np.asarray(a))
+    bd = b.data if isinstance(b, Tensor) else b
+    try:
+        return Tensor(fn(a.data, bd))
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a.shape} and {np.shape(bd)} cannot be broadcast together") from None
+
+
+def eq(input, other):
+    return _compare(input, other, lambda x, y: x == y, "eq")
+
+
+def ne(input, other):
+    return _compare(input, other, lambda x, y: x != y, "ne")
+
+
+def lt(input, other):
+    return _compare(input, other, lambda x, y: x < y, "lt")
+
+
+def le(input, other):
+    return _compare(input, other, lambda x, y: x <= y, "le")
+
+
+def gt(input, other):
+    return _compare(input, other, lambda x, y: x > y, "gt")
+
+
+def ge(input, other):
+    return _compare(input, other, lambda x, y: x >= y, "ge")
+
+
+def logical_not(input):
+    return Tensor(~input.data.astype(bool))
+
+
+def logical_and(input, other):
+    return _compare(input, other, lambda x, y: x.astype(bool) & xp_of(x).asarray(y).astype(bool), "logical_and")
+
+
+def logical_or(input, other):
+    return _compare(input, other, lambda x, y: x.astype(bool) | xp_of(x).asarray(y).astype(bool), "logical_or")
+
+
+def isnan(input):
+    return Tensor(xp_of(input.data).isnan(input.data))
+
+
+def isinf(input):
+    return Tensor(xp_of(input.data).isinf(input.data))
+
+
+def isfinite(input):
+    return Tensor(xp_of(input.data).isfinite(input.data))
+
+
+def sign(input):
+    """sign(x) in {-1, 0, 1}; treated as a constant (its derivative is 0 almost everywhere)."""
+    return Tensor(xp_of(input.data).sign(input.data))
+
+
+def allclose(input, other, rtol=1e-5, atol=1e-8, equal_nan=False):
+    return bool(xp_of(input.data).allclose(input.data, other.data if isinstance(other, Tensor) else other,
+                                             rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def equal(input, other):
+    return input.shape == other.shape and bool((input.data == other.data).all())

@@ -1,0 +1,89 @@
+"""Matrix multiplication with NumPy semantics (1-D, 2-D and batched with broadcasting).
+
+For C = A @ B the gradients are two more matmuls:
+    dL/dA = dL/dC @ B^T        dL/dB = A^T @ dL/dC
+Batch dimensions that were broadcast are summed away by the engine. The
+multiplication itself runs in the ``matmul`` kernel picked by the registry
+(a Numba GEMM on the CPU); transposes are passed as views, never copied.
+"""
+from __future__ import annotations
+
+from minigrad.autograd import Function
+from minigrad.backend import device_of, get_kernel
+from minigrad.ops.shape import reshape, transpose
+
+
+class Matmul(Function):
+    """C = A @ B (A: (..., m, k), B: (..., k, n));  gA = gC @ B^T,  gB = A^T @ gC"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return get_kernel("matmul", device_of(a))(a, b)
+
+    @staticmethod
+    def backward(ctx, gc):
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        ga = Matmul.apply(gc, transpose(b, -2, -1)) if na else None
+        gb = Matmul.apply(transpose(a, -2, -1), gc) if nb else None
+        return ga, gb
+
+
+def matmul(input, other):
+    """Matrix product with NumPy/PyTorch rules: 1-D operands are promoted to a matrix
+    (and the added dimension removed afterwards); leading batch dims broadcast."""
+    a, b = input, other
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+    if type(a.data) is not type(b.data):
+        raise RuntimeError(f"matmul: expected both tensors on the same device, got '{a.device}' and '{b.device}'")
+    k_a = a.shape[-1]
+    k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if k_a != k_b:
+        raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
+                         f"({k_a} != {k_b})")
+    if a.dtype != b.dtype:
+        import numpy as np
+
+        dt = np.result_type(a.dtype, b.dtype)
+        a, b = a.to(dt), b.to(dt)
+    if a.ndim > 2 or b.ndim > 2:
+        import numpy as np
+
+        try:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: batch dimensions of {tuple(a.shape)} and {tuple(b.shape)} "
+                             "cannot be broadcast together") from None
+    if a.ndim == 1 and b.ndim == 1:
+        return reshape(Matmul.apply(reshape(a, (1, -1)), reshape(b, (-1, 1))), ())
+    if a.ndim == 1:
+        out = Matmul.apply(reshape(a, (1, -1)), b)
+        return reshape(out, out.shape[:-2] + out.shape[-1:])
+    if b.ndim == 1:
+        out = Matmul.apply(a, reshape(b, (-1, 1)))
+        return reshape(out, out.shape[:-1])
+    return Matmul.apply(a, b)
+
+
+def mm(input, mat2):
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise ValueError(f"mm: expects two 2-D tensors, got shapes {input.shape} and {mat2.shape}")
+    return matmul(input, mat2)
+
+
+def bmm(input, mat2):
+    if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
+        raise ValueError(f"bmm: expects (b, n, m) and (b, m, p) tensors, got {input.shape} and {mat2.shape}")
+    return matmul(input, mat2)
+
+
+def dot(input, other):
+    if input.ndim != 1 or other.ndim != 1:
+        raise ValueError(f"dot: expects two 1-D tensors, got shapes {input.shape} and {other.shape}")
+    return matmul(input, other)
+
+
+def outer(input, vec2):
+    return matmul(reshape(input, (-1, 1)), reshape(vec2, (1, -1)))

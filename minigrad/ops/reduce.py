@@ -1,0 +1,321 @@
+"""Reductions: sum, mean, prod, max/min, var/std, logsumexp, cumsum, norm, argmax.
+
+A reduction's backward has to put the gradient back on every element that was
+reduced. For ``sum`` every element gets the whole gradient (a broadcast); for
+``max`` only the winning element does; for ``prod`` each element gets the product
+of all the others.
+"""
+from __future__ import annotations
+
+import builtins
+from collections import namedtuple
+
+import numpy as np
+
+from minigrad.autograd import Function
+from minigrad.backend import xp_of
+from minigrad.tensor import Tensor
+from minigrad.ops.shape import _norm_dim, expand, reshape, flip
+from minigrad.ops import elementwise as ew
+
+
+def _axes(dim, ndim, op):
+    """dim (None, int or tuple) -> a sorted tuple of non-negative axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    if isinstance(dim, (int, np.integer)):
+        dim = (dim,)
+    axes = tuple(sorted({_norm_dim(int(d), ndim, op) for d in dim}))
+    if len(axes) != len(tuple(dim)):
+        raise ValueError(f"{op}: dim {dim} names the same dimension twice")
+    return axes
+
+
+def _kept_shape(shape, axes):
+    """The shape of a reduction with keepdim=True."""
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def _grow(g: Tensor, in_shape, axes, keepdim) -> Tensor:
+    """Broadcast a reduction's gradient back to the input's shape."""
+    if not keepdim:
+        g = reshape(g, _kept_shape(in_shape, axes))
+    return expand(g, in_shape)
+
+
+class Sum(Function):
+    """y = sum of x over axes;  dy/dx_i = 1, so gx = gy broadcast back to x's shape"""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        ctx.in_shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
+        y = x.sum(axis=axes, keepdims=keepdim)
+        return y if type(y) is type(x) else xp_of(x).asarray(y)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return _grow(gy, ctx.in_shape, ctx.axes, ctx.keepdim)
+
+
+def sum(input, dim=None, keepdim=False, dtype=None):
+    """Sum over all elements or over ``dim`` (an int or a tuple)."""
+    if dtype is not None:
+        input = input.to(dtype)
+    elif input.data.dtype.kind in "biu":
+        input = input.to(np.int64)
+    axes = _axes(dim, input.ndim, "sum")
+    return Sum.apply(input, axes, keepdim)
+
+
+def mean(input, dim=None, keepdim=False, dtype=None):
+    """Average over all elements or over ``dim``."""
+    if dtype is not None:
+        input = input.to(dtype)
+    if input.data.dtype.kind != "f":
+        raise TypeError(f"mean: needs a floating-point tensor, got dtype {input.dtype} "
+                        "(convert with .float())")
+    axes = _axes(dim, input.ndim, "mean")
+    n = 1
+    for a in axes:
+        n *= input.shape[a]
+    s = Sum.apply(input, axes, keepdim)
+    return s * (1.0 / n) if n else s * float("nan")
+
+
+class Prod(Function):
+    """y = prod of x over one axis (or all);  dy/dx_i = prod of the other elements"""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdim):
+        ctx.axis, ctx.keepdim, ctx.in_shape = axis, keepdim, x.shape
+        y = x.prod(axis=axis, keepdims=keepdim)
+        y = y if type(y) is type(x) else xp_of(x).asarray(y)
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, y = ctx.saved_tensors
+        axes = tuple(range(x.ndim)) if ctx.axis is None else (ctx.axis,)
+        if not bool((x.data == 0).any()):
+            # No zeros: the product of the others is y / x_i (differentiable twice).
+            return _grow(gy, ctx.in_shape, axes, ctx.keepdim) * _grow(y, ctx.in_shape, axes, ctx.keepdim) / x
+        # With zeros, y / x is 0/0: use exclusive products from the left and the right.
+        xp = xp_of(x.data)
+        a = x.data.reshape(-1) if ctx.axis is None else x.data
+        ax = 0 if ctx.axis is None else ctx.axis
+        ones = xp.ones_like(xp.take(a, [0], axis=ax))
+        left = xp.cumprod(xp.concatenate([ones, xp.take(a, range(a.shape[ax] - 1), axis=ax)], axis=ax), axis=ax)
+        rf = xp.flip(a, axis=ax)
+        right = xp.flip(xp.cumprod(xp.concatenate([ones, xp.take(rf, range(a.shape[ax] - 1), axis=ax)],
+                                                  axis=ax), axis=ax), axis=ax)
+        others = (left * right).reshape(x.shape)
+        g = _grow(gy, ctx.in_shape, axes, ctx.keepdim).data
+        return g * others
+
+
+def prod(input, dim=None, keepdim=False, dtype=None):
+    """Product over all elements or over one ``dim``."""
+    if dtype is not None:
+        input = input.to(dtype)
+    axis = None if dim is None else _norm_dim(dim, input.ndim, "prod")
+    return Prod.apply(input, axis, keepdim)
+
+
+class MaxMin(Function):
+    """y = max (or min) over axes;  the gradient goes to the extreme element(s):
+    for one ``dim`` to the index that argmax picked, for a full reduction split
+    equally among ties (as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim, is_max, split_ties):
+        ctx.in_shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
+        xp = xp_of(x)
+        y = x.max(axis=axes, keepdims=True) if is_max else x.min(axis=axes, keepdims=True)
+        if split_ties:
+            hit = (x == y)
+            ctx.weight = hit / hit.sum(axis=axes, keepdims=True)
+        else:
+            ax = axes[0]
+            idx = (x.argmax(axis=ax) if is_max else x.argmin(axis=ax))
+            idx = xp.expand_dims(idx, ax)
+            w = xp.zeros(x.shape, dtype=x.dtype)
+            xp.put_along_axis(w, idx, 1, axis=ax) if xp is np else _put(w, idx, ax)
+            ctx.weight = w
+        ctx.weight = ctx.weight.astype(x.dtype, copy=False)
+        return y if keepdim else y.reshape(tuple(s for i, s in enumerate(x.shape) if i not in axes))
+
+    @staticmethod
+    def backward(ctx, gy):
+        return _grow(gy, ctx.in_shape, ctx.axes, ctx.keepdim) * Tensor(ctx.weight)
+
+
+def _put(w, idx, ax):
+    xp = xp_of(w)
+    full = list(xp.indices(idx.shape, sparse=True))
+    full[ax] = idx
+    w[tuple(full)] = 1
+
+
+_MinMax = namedtuple("MinMax", ["values", "indices"])
+
+
+def _maxmin(input, dim, keepdim, is_max, name):
+    if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
+        return ew.maximum(input, dim) if is_max else ew.minimum(input, dim)
+    if input.data.size == 0:
+        raise RuntimeError(f"{name}: cannot reduce an empty tensor (shape {input.shape})")
+    if dim is None:
+        return MaxMin.apply(input, tuple(range(input.ndim)), False, is_max, True)
+    d = _norm_dim(dim, input.ndim, name)
+    values = MaxMin.apply(input, (d,), keepdim, is_max, False)
+    idx = (argmax if is_max else argmin)(input, d, keepdim)
+    return _MinMax(values, idx)
+
+
+def max(input, dim=None, keepdim=False):
+    """The largest element; with ``dim``, a (values, indices) pair like PyTorch."""
+    return _maxmin(input, dim, keepdim, True, "max")
+
+
+def min(input, dim=None, keepdim=False):
+    """The smallest element; with ``dim``, a (values, indices) pair like PyTorch."""
+    return _maxmin(input, dim, keepdim, False, "min")
+
+
+def amax(input, dim=None, keepdim=False):
+    """Max over one or more dims (ties share the gradient)."""
+    return MaxMin.apply(input, _axes(dim, input.ndim, "amax"), keepdim, True, True)
+
+
+def amin(input, dim=None, keepdim=False):
+    """Min over one or more dims (ties share the gradient)."""
+    return MaxMin.apply(input, _axes(dim, input.ndim, "amin"), keepdim, False, True)
+
+
+def argmax(input, dim=None, keepdim=False):
+    """Index of the largest element (flattened when dim is None). Not differentiable."""
+    data = input.data
+    if dim is None:
+        return Tensor(xp_of(data).asarray(data.argmax(), dtype=np.int64))
+    d = _norm_dim(dim, input.ndim, "argmax")
+    out = data.argmax(axis=d).astype(np.int64)
+    return Tensor(xp_of(data).expand_dims(out, d) if keepdim else out)
+
+
+def argmin(input, dim=None, keepdim=False):
+    """Index of the smallest element (flattened when dim is None). Not differentiable."""
+    data = input.data
+    if dim is None:
+        return Tensor(xp_of(data).asarray(data.argmin(), dtype=np.int64))
+    d = _norm_dim(dim, input.ndim, "argmin")
+    out = data.argmin(axis=d).astype(np.int64)
+    return Tensor(xp_of(data).expand_dims(out, d) if keepdim else out)
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, correction=None):
+    """Variance: sum((x - mean)^2) / (N - correction). ``unbiased=True`` means correction=1
+    (the default, as in PyTorch); ``unbiased=False`` means 0."""
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    axes = _axes(dim, input.ndim, "var")
+    n = 1
+    for a in axes:
+        n *= input.shape[a]
+    d = input - mean(input, dim=axes, keepdim=True)
+    denom = builtins.max(n - correction, 0)
+    s = sum(d * d, dim=axes, keepdim=keepdim)
+    return s * (1.0 / denom) if denom else s * float("nan")
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, correction=None):
+    """Standard deviation: sqrt(var)."""
+    return ew.sqrt(var(input, dim=dim, unbiased=unbiased, keepdim=keepdim, correction=correction))
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, correction=None):
+    return var(input, dim, unbiased, keepdim, correction), mean(input, dim, keepdim)
+
+
+def logsumexp(input, dim=None, keepdim=False):
+    """log(sum(exp(x))) computed stably: m + log(sum(exp(x - m))) with m = max(x)
+    (m is a constant for the gradient, which is softmax(x) either way)."""
+    axes = _axes(dim, input.ndim, "logsumexp")
+    xp = xp_of(input.data)
+    m = input.data.max(axis=axes, keepdims=True) if input.data.size else xp.zeros(_kept_shape(input.shape, axes), input.dtype)
+    m = xp.where(xp.isfinite(m), m, 0).astype(input.dtype)
+    mt = Tensor(m)
+    out = ew.log(sum(ew.exp(input - mt), dim=axes, keepdim=True)) + mt
+    return out if keepdim else reshape(out, tuple(s for i, s in enumerate(input.shape) if i not in axes))
+
+
+class Cumsum(Function):
+    """y_i = x_0 + ... + x_i along dim;  gx_i = gy_i + ... + gy_last (a reversed cumsum)"""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        return xp_of(x).cumsum(x, axis=dim)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return flip(Cumsum.apply(flip(gy, ctx.dim), ctx.dim), ctx.dim)
+
+
+def cumsum(input, dim):
+    """Running sum along ``dim``."""
+    d = _norm_dim(dim, input.ndim, "cumsum")
+    if input.data.dtype.kind in "biu":
+        input = input.to(np.int64)
+    return Cumsum.apply(input, d)
+
+
+class Norm2(Function):
+    """y = sqrt(sum x^2);  dy/dx = x / y  (0 where y = 0, as PyTorch)"""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        ctx.in_shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
+        xp = xp_of(x)
+        y = xp.sqrt((x * x).sum(axis=axes, keepdims=keepdim))
+        y = y if type(y) is type(x) else xp.asarray(y)
+        ctx.save_for_backward(x, y)
+        return y.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, y = ctx.saved_tensors
+        safe = ew.where(Tensor(y.data == 0), float("inf"), y)
+        return x * _grow(gy / safe, ctx.in_shape, ctx.axes, ctx.keepdim)
+
+
+def norm(input, p="fro", dim=None, keepdim=False):
+    """Vector p-norm over ``dim`` (all elements by default): p = 2/'fro' (default), 1,
+    inf, -inf, or any positive number."""
+    axes = _axes(dim, input.ndim, "norm")
+    if p in ("fro", 2, 2.0):
+        return Norm2.apply(input, axes, keepdim)
+    if p in (float("inf"), "inf"):
+        return amax(ew.abs_(input), dim=axes, keepdim=keepdim)
+    if p in (float("-inf"), "-inf"):
+        return amin(ew.abs_(input), dim=axes, keepdim=keepdim)
+    if p == 1:
+        return sum(ew.abs_(input), dim=axes, keepdim=keepdim)
+    if isinstance(p, (int, float)) and p > 0:
+        return ew.pow(sum(ew.pow(ew.abs_(input), float(p)), dim=axes, keepdim=keepdim), 1.0 / p)
+    raise ValueError(f"norm: unsupported p={p!r}; use 'fro', a positive number, inf or -inf")
+
+
+def all(input, dim=None, keepdim=False):
+    data = input.data
+    return Tensor(xp_of(data).asarray(data.all(axis=dim, keepdims=keepdim)))
+
+
+def any(input, dim=None, keepdim=False):
+    data = input.data
+    return Tensor(xp_of(data).asarray(data.any(axis=dim, keepdims=keepdim)))
+
+
+def count_nonzero(input, dim=None):
+    data = input.data
+    return Tensor(xp_of(data).asarray(xp_of(data).count_nonzero(data, axis=dim), dtype=np.int64))

@@ -1,0 +1,497 @@
+"""Tensor: an array plus the bookkeeping autograd needs.
+
+A Tensor holds
+
+* ``data``: the array itself (a NumPy array on the CPU, a CuPy array on a GPU);
+* ``requires_grad``: whether gradients should flow back to it;
+* ``grad_fn``: the graph node (a :class:`~minigrad.autograd.Function` instance) that
+  produced it, or None for a *leaf* (a tensor you made yourself);
+* ``grad``: after ``backward()``, the gradient of the output with respect to it
+  (leaves only, or tensors that called :meth:`retain_grad`).
+
+Every mathematical method (``x.exp()``, ``x @ w``, ``x.sum(dim=1)``...) is a thin
+call into :mod:`minigrad.ops`, where each op's forward and backward live side by side.
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from minigrad import backend
+from minigrad.backend import Device, xp_of
+
+__all__ = ["Tensor", "tensor", "get_default_dtype", "set_default_dtype"]
+
+_ndarray = np.ndarray
+_default_float = np.dtype(np.float32)
+
+
+def get_default_dtype():
+    """The dtype Python floats become (float32 unless changed)."""
+    return _default_float
+
+
+def set_default_dtype(dtype):
+    """Make Python floats become ``dtype`` (float32 or float64) in new tensors."""
+    global _default_float
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"set_default_dtype: only floating dtypes are allowed, got {dtype}")
+    _default_float = dtype
+
+
+def _infer_array(data, dtype):
+    """Convert Python data / NumPy data to an array with PyTorch's dtype rules:
+    Python floats -> the default float dtype, ints -> int64, bools -> bool; NumPy
+    arrays keep their dtype."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        dtype = np.dtype(dtype) if not isinstance(dtype, np.dtype) else dtype
+    xp = xp_of(data)
+    if xp is not np:  # a CuPy array
+        return data if dtype is None or data.dtype == dtype else data.astype(dtype)
+    if isinstance(data, (np.ndarray, np.generic)):
+        arr = np.asarray(data)
+    else:
+        arr = np.asarray(data)
+        if dtype is None:
+            if arr.dtype.kind == "f":
+                arr = arr.astype(_default_float, copy=False)
+            elif arr.dtype.kind in "iu":
+                arr = arr.astype(np.int64, copy=False)
+            elif arr.dtype.kind == "O":
+                raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data "
+                                "(ragged nested lists or non-numeric objects)")
+    if dtype is not None and arr.dtype != dtype:
+        arr = arr.astype(dtype)
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that records the operations applied to it.
+
+    Build one with :func:`minigrad.tensor`; ``Tensor(array)`` wraps an array
+    without copying.
+    """
+
+    __slots__ = ("data", "requires_grad", "grad", "grad_fn", "_version", "__weakref__")
+    __array_priority__ = 1000  # numpy_array * tensor -> Tensor.__rmul__
+
+    def __init__(self, data, dtype=None, requires_grad=False, _node=None):
+        if type(data) is not _ndarray or dtype is not None:
+            data = _infer_array(data, dtype)
+        self.data = data
+        self.grad = None
+        self.grad_fn = _node
+        self._version = [0]
+        if _node is not None:
+            self.requires_grad = True
+            _node._out_shape = data.shape
+        elif requires_grad:
+            self.requires_grad = False
+            self.requires_grad_(True)
+        else:
+            self.requires_grad = False
+
+    @classmethod
+    def _from_node(cls, data, node):
+        """A new Tensor object for the output of ``node`` (used to unpack saved outputs)."""
+        t = cls.__new__(cls)
+        t.data = data
+        t.grad = None
+        t.grad_fn = node
+        t.requires_grad = True
+        t._version = node._out_version if node._out_version is not None else [0]
+        return t
+
+    # ------------------------------------------------------------------ basic properties
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self) -> Device:
+        return backend.device_of(self.data)
+
+    @property
+    def is_cuda(self):
+        return self.device.type == "cuda"
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def T(self):
+        return _ops().permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self):
+        return _ops().transpose(self, -2, -1)
+
+    def size(self, dim=None):
+        """The shape as a tuple, or the size of one dimension."""
+        if dim is None:
+            return self.data.shape
+        return self.data.shape[dim]
+
+    def numel(self):
+        return int(self.data.size)
+
+    def dim(self):
+        return self.data.ndim
+
+    ndimension = dim
+
+    def element_size(self):
+        return self.data.dtype.itemsize
+
+    @property
+    def nbytes(self):
+        return int(self.data.nbytes)
+
+    def is_floating_point(self):
+        return self.data.dtype.kind == "f"
+
+    def _xp(self):
+        return xp_of(self.data)
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self):
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        for i in range(self.data.shape[0]):
+            yield self[i]
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------------ autograd
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` in place (leaves only); returns self."""
+        if requires_grad and self.data.dtype.kind not in "fc":
+            raise RuntimeError(
+                f"requires_grad: only floating-point tensors can require gradients, "
+                f"got dtype {self.data.dtype}")
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError(
+                "requires_grad_(False): this tensor is not a leaf (it was computed by "
+                f"{self.grad_fn.name()}); use .detach() to get a tensor outside the graph")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
+        """Compute the gradient of this tensor with respect to every leaf that led to it,
+        accumulating into each leaf's ``.grad``. ``gradient`` is required unless the
+        tensor has exactly one element."""
+        from minigrad.autograd import backward
+
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+
+    def retain_grad(self):
+        """Keep ``.grad`` for this non-leaf tensor after backward."""
+        if self.grad_fn is None:
+            if not self.requires_grad:
+                raise RuntimeError("retain_grad: this tensor does not require grad")
+            return self
+        self.grad_fn._retained = weakref.ref(self)
+        return self
+
+    def detach(self):
+        """A tensor sharing this one's data, cut from the graph (requires_grad=False)."""
+        t = Tensor(self.data)
+        t._version = self._version
+        return t
+
+    def detach_(self):
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    # ------------------------------------------------------------------ conversion
+    def item(self):
+        """The single value of a one-element tensor, as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to Python scalars, "
+                             f"this one has shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def numpy(self):
+        """The data as a NumPy array (shares memory on the CPU)."""
+        if self.device.type != "cpu":
+            raise TypeError(f"numpy: the tensor is on '{self.device}'; call .cpu() first")
+        return self.data
+
+    def tolist(self):
+        return backend.to_device(self.data, "cpu").tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        arr = backend.to_device(self.data, "cpu")
+        if dtype is not None:
+            arr = arr.astype(dtype, copy=False)
+        if copy:
+            arr = arr.copy()
+        return arr
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"bool: the truth value of a tensor with {self.data.size} elements "
+                               "is ambiguous; use .any() or .all()")
+        return bool(self.item())
+
+    def __repr__(self):
+        return _format(self)
+
+    def __format__(self, spec):
+        if self.data.ndim == 0 and spec:
+            return format(self.item(), spec)
+        return repr(self)
+
+    # ------------------------------------------------------------------ dtype / device moves
+    def to(self, *args, dtype=None, device=None, copy=False):
+        """``t.to(dtype)``, ``t.to("cuda")``, ``t.to(other_tensor)`` or both."""
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype, device = a.dtype, a.device
+            elif isinstance(a, (str, Device)):
+                device = a
+            elif a is not None:
+                dtype = a
+        out = self
+        if device is not None:
+            device = backend.device(device)
+            if device != self.device:
+                out = _ops().to_device(out, device)
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            out = _ops().cast(out, np.dtype(dtype))
+        if copy and out is self:
+            out = _ops().clone(self)
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to(backend.Device("cuda", device) if device is not None else "cuda")
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return f"minigrad.{self.dtype}"
+        return self.to(dtype)
+
+    def float(self):
+        return self.to(np.float32)
+
+    def double(self):
+        return self.to(np.float64)
+
+    def half(self):
+        return self.to(np.float16)
+
+    def long(self):
+        return self.to(np.int64)
+
+    def int(self):
+        return self.to(np.int32)
+
+    def bool(self):
+        return self.to(np.bool_)
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+    def clone(self):
+        return _ops().clone(self)
+
+    def contiguous(self):
+        return self if self.data.flags.c_contiguous else _ops().clone(self)
+
+    def is_contiguous(self):
+        return bool(self.data.flags.c_contiguous)
+
+    # ------------------------------------------------------------------ in-place helpers
+    def _check_inplace(self, op):
+        from minigrad.autograd import is_grad_enabled
+
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                f"{op}: in-place operations on a tensor that is part of a graph (computed by "
+                f"{self.grad_fn.name()}) are not supported; use the out-of-place version")
+        if self.requires_grad and is_grad_enabled():
+            raise RuntimeError(
+                f"{op}: a leaf tensor that requires grad cannot be modified in place while "
+                "grad mode is on; wrap the update in `with minigrad.no_grad():`")
+
+    def _bump(self):
+        self._version[0] += 1
+
+    def _value_array(self, value):
+        if isinstance(value, Tensor):
+            if value.device != self.device:
+                raise RuntimeError(f"expected a tensor on '{self.device}', got one on '{value.device}'")
+            return value.data
+        return value
+
+    def __setitem__(self, key, value):
+        if self.requires_grad:
+            raise RuntimeError(
+                "__setitem__: item assignment is only supported on tensors that do not require "
+                "grad; build the new tensor out of place (e.g. with minigrad.where or cat)")
+        from minigrad.ops.index import _normalize_key
+
+        self.data[_normalize_key(key)] = self._value_array(value)
+        self._bump()
+
+    def zero_(self):
+        self._check_inplace("zero_")
+        self.data[...] = 0
+        self._bump()
+        return self
+
+    def fill_(self, value):
+        self._check_inplace("fill_")
+        self.data[...] = self._value_array(value)
+        self._bump()
+        return self
+
+    def copy_(self, src):
+        self._check_inplace("copy_")
+        src = src.data if isinstance(src, Tensor) else src
+        src = backend.to_device(self._xp().asarray(src) if not hasattr(src, "shape") else src, self.device)
+        try:
+            self.data[...] = src
+        except ValueError:
+            raise ValueError(f"copy_: source of shape {np.shape(src)} cannot be broadcast to "
+                             f"the destination shape {self.shape}") from None
+        self._bump()
+        return self
+
+    def add_(self, other, alpha=1):
+        self._check_inplace("add_")
+        v = self._value_array(other)
+        self.data += v if alpha == 1 else alpha * v
+        self._bump()
+        return self
+
+    def sub_(self, other, alpha=1):
+        return self.add_(other, alpha=-alpha)
+
+    def mul_(self, other):
+        self._check_inplace("mul_")
+        self.data *= self._value_array(other)
+        self._bump()
+        return self
+
+    def div_(self, other):
+        self._check_inplace("div_")
+        self.data /= self._value_array(other)
+        self._bump()
+        return self
+
+    def clamp_(self, min=None, max=None):
+        self._check_inplace("clamp_")
+        self._xp().clip(self.data, min, max, out=self.data)
+        self._bump()
+        return self
+
+    def uniform_(self, a=0.0, b=1.0, generator=None):
+        from minigrad import random
+
+        self._check_inplace("uniform_")
+        self.data[...] = backend.to_device(random._uniform(self.shape, a, b, self.dtype, generator), self.device)
+        self._bump()
+        return self
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        from minigrad import random
+
+        self._check_inplace("normal_")
+        self.data[...] = backend.to_device(random._normal(self.shape, mean, std, self.dtype, generator), self.device)
+        self._bump()
+        return self
+
+
+def _ops():
+    import minigrad.ops as ops
+
+    return ops
+
+
+def tensor(data, dtype=None, requires_grad=False, device=None):
+    """Build a tensor from data (a number, nested lists, a NumPy array or a Tensor),
+    always copying. Python floats become float32, ints int64, bools bool; NumPy arrays
+    keep their dtype.
+
+    >>> minigrad.tensor([[1., 2.], [3., 4.]], requires_grad=True)
+    tensor([[1., 2.],
+            [3., 4.]], requires_grad=True)
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    arr = _infer_array(data, dtype)
+    if arr is data or (isinstance(data, np.ndarray) and np.shares_memory(arr, data)):
+        arr = arr.copy()
+    if device is not None:
+        arr = backend.to_device(arr, device)
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+# ---------------------------------------------------------------------- printing like PyTorch
+
+def _format(t: Tensor) -> str:
+    arr = backend.to_device(t.data, "cpu")
+    prefix = "tensor("
+    kw = dict(separator=", ", prefix=prefix)
+    if arr.dtype.kind == "f" and arr.size:
+        finite = arr[np.isfinite(arr)]
+        if finite.size and np.all(finite == np.round(finite)) and np.abs(finite).max() < 1e8:
+            body = np.array2string(arr, **kw, formatter={"float_kind": lambda v: _int_float(v)})
+        else:
+            body = np.array2string(arr, **kw, precision=4, floatmode="fixed", suppress_small=True)
+    elif arr.size == 0:
+        body = "[]" if arr.ndim == 1 else f"size={arr.shape}"
+    else:
+        body = np.array2string(arr, **kw)
+    extras = []
+    if t.device.type != "cpu":
+        extras.append(f"device='{t.device}'")
+    if arr.dtype not in (np.dtype(np.int64), np.dtype(np.bool_), _default_float):
+        extras.append(f"dtype=minigrad.{arr.dtype}")
+    if arr.size == 0 and arr.ndim != 1:
+        extras.insert(0, body)
+        body = "[]"
+    if t.grad_fn is not None:
+        extras.append(f"grad_fn=<{t.grad_fn.name()}>")
+    elif t.requires_grad:
+        extras.append("requires_grad=True")
+    return prefix + body + "".join(", " + e for e in extras) + ")"
+
+
+def _int_float(v):
+    if not np.isfinite(v):
+        return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+    return f"{v:.0f}."

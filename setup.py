@@ -1,0 +1,31 @@
+from setuptools import setup
+
+with open("README.md", encoding="utf-8") as f:
+    long_description = f.read()
+
+setup(
+    name="minigrad",
+    version="0.1.0",
+    description="A from-scratch reverse-mode autodiff tensor framework for learning how deep learning works",
+    long_description=long_description,
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=[
+        "minigrad", "minigrad.ops", "minigrad.nn", "minigrad.optim", "minigrad.data",
+        "minigrad.compress", "minigrad.examples",
+        "minigrad.kernels", "minigrad.kernels.reference", "minigrad.kernels.cpu", "minigrad.kernels.cuda",
+    ],
+    package_dir={"minigrad.kernels": "kernels"},
+    package_data={
+        "minigrad.kernels.cuda": ["*.cu", "*.cuh"],
+        "minigrad.data": ["embedded/*"],
+    },
+    install_requires=["numpy>=1.24", "numba>=0.59", "tqdm>=4.60"],
+    extras_require={
+        "cuda12": ["cupy-cuda12x>=13"],
+        "cuda13": ["cupy-cuda13x>=13"],
+        "dev": ["pytest>=7", "hypothesis>=6.80", "matplotlib>=3.6", "nbclient>=0.7", "ipykernel>=6"],
+        "notebooks": ["jupyter", "matplotlib>=3.6"],
+    },
+    entry_points={"console_scripts": ["minigrad=minigrad.__main__:main"]},
+)
