@@ -23,6 +23,8 @@ from minigrad.ops import *  # noqa: F401,F403  (every op as minigrad.<name>)
 from minigrad.ops import abs, sum, max, min, pow, all, any  # noqa: F401  (shadow builtins on purpose)
 from minigrad.gradcheck import gradcheck, gradgradcheck, GradcheckError
 from minigrad import autograd, random
+from minigrad.io import save, load
+from minigrad import data, metrics
 
 __version__ = "0.1.0"
 

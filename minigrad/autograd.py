@@ -218,7 +218,10 @@ class Function:
         ctx.needs_input_grad = tuple(needs)
         y = cls.forward(ctx, *arrays, **kwargs)
         if not record:
-            return Tensor(y)
+            out = Tensor(y)
+            if cls._is_view:
+                out._version = args[0]._version
+            return out
         out = Tensor(y, _node=ctx)
         # Edges to the inputs' nodes (or to the leaf tensors themselves).
         nexts = []
@@ -250,7 +253,7 @@ class Function:
             ctx._saved = tuple(mapped)
             ctx._versions = versions
             ctx._inputs = args
-            ctx._out_data = y
+            ctx._out_data = out.data
             ctx._out_version = out._version
         else:
             ctx._inputs = None

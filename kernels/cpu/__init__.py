@@ -19,7 +19,7 @@ for _name in ("matmul", "conv", "pool", "attention", "softmax", "norm", "embeddi
             raise
         continue
     _MODULES.append(_mod)
-    KERNELS.update(_mod.KERNELS)
+    KERNELS.update(getattr(_mod, "KERNELS", {}))
     PREFERRED.update(getattr(_mod, "PREFERRED", {}))
 
 

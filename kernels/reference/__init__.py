@@ -14,4 +14,4 @@ for _name in ("matmul", "conv", "pool", "attention", "softmax", "norm", "embeddi
         if _e.name != f"{__name__}.{_name}":
             raise
         continue
-    KERNELS.update(_mod.KERNELS)
+    KERNELS.update(getattr(_mod, "KERNELS", {}))

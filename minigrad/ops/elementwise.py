@@ -47,7 +47,7 @@ def _pair(a, b, op):
             b = Tensor(b)
         else:
             b = _const_like(b, a)
-    if type(a.data) is not type(b.data):
+    if type(a.data) is not type(b.data) and a.device != b.device:
         raise RuntimeError(f"{op}: expected both tensors on the same device, got '{a.device}' and '{b.device}'")
     return a, b
 

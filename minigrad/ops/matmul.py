@@ -36,7 +36,7 @@ def matmul(input, other):
     a, b = input, other
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
-    if type(a.data) is not type(b.data):
+    if type(a.data) is not type(b.data) and a.device != b.device:
         raise RuntimeError(f"matmul: expected both tensors on the same device, got '{a.device}' and '{b.device}'")
     k_a = a.shape[-1]
     k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]

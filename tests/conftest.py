@@ -1,0 +1,57 @@
+"""Shared test setup: hypothesis profiles, markers, and the tests/ folder on sys.path
+(so test files anywhere below can ``import strategies``)."""
+import os
+import sys
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+settings.register_profile("dev", max_examples=30, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=15, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=300, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def _cuda_available():
+    try:
+        from minigrad.backend import cupy_available
+
+        return cupy_available()
+    except Exception:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    if _cuda_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU and CuPy")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_modes():
+    """Each test starts with a fixed seed, grad mode on and per-op kernel defaults."""
+    import minigrad
+    from minigrad import backend
+
+    minigrad.manual_seed(1234)
+    mode = backend.kernel_mode()
+    yield
+    backend.set_kernel_mode(mode)
+    minigrad.set_grad_enabled(True)
+
+
+@pytest.fixture(params=["reference", "native"])
+def kernel_set(request):
+    """Run a test once with each kernel set."""
+    import minigrad
+
+    with minigrad.kernels.use(request.param):
+        yield request.param

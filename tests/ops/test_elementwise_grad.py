@@ -1,0 +1,127 @@
+"""gradcheck (float64, hypothesis-drawn shapes and values) for every elementwise op."""
+import numpy as np
+import pytest
+from hypothesis import assume, given, strategies as st
+
+import minigrad as mg
+from strategies import arrays, broadcast_pairs, shapes, tensor
+
+BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "maximum": mg.maximum,
+    "minimum": mg.minimum,
+    "pow": lambda a, b: a ** b,
+    "add_alpha": lambda a, b: mg.add(a, b, alpha=0.5),
+    "sub_alpha": lambda a, b: mg.sub(a, b, alpha=2.0),
+}
+
+
+@pytest.mark.parametrize("name", list(BINARY))
+@given(data=st.data())
+def test_binary_ops_broadcast(name, data):
+    sa, sb = data.draw(broadcast_pairs())
+    if name == "pow":  # base > 0 keeps log(base) real
+        a = data.draw(arrays(sa, 0.3, 2.0))
+    else:
+        a = data.draw(arrays(sa))
+    b = data.draw(arrays(sb, away_from=[0.0], margin=0.3) if name in ("div",) else arrays(sb))
+    if name in ("maximum", "minimum"):  # keep away from ties, where the derivative jumps
+        ab = np.broadcast_arrays(a, b)
+        assume(np.all(np.abs(ab[0] - ab[1]) > 1e-3))
+    mg.gradcheck(BINARY[name], (tensor(a), tensor(b)))
+
+
+@pytest.mark.parametrize("name", ["add", "mul", "div", "pow"])
+@given(data=st.data())
+def test_binary_second_derivatives(name, data):
+    sa, sb = data.draw(broadcast_pairs(max_dims=3, max_side=3))
+    a = data.draw(arrays(sa, 0.5, 2.0))
+    b = data.draw(arrays(sb, 0.5, 2.0))
+    mg.gradgradcheck(BINARY[name], (tensor(a), tensor(b)))
+
+
+# (function, low, high, points to stay away from)
+UNARY = {
+    "neg": (lambda x: -x, -2, 2, None),
+    "abs": (mg.abs, -2, 2, [0.0]),
+    "exp": (mg.exp, -2, 2, None),
+    "log": (mg.log, 0.2, 3, None),
+    "log1p": (mg.log1p, -0.7, 3, None),
+    "sqrt": (mg.sqrt, 0.2, 3, None),
+    "rsqrt": (mg.rsqrt, 0.2, 3, None),
+    "sin": (mg.sin, -3, 3, None),
+    "cos": (mg.cos, -3, 3, None),
+    "tanh": (mg.tanh, -3, 3, None),
+    "sigmoid": (mg.sigmoid, -5, 5, None),
+    "relu": (mg.relu, -2, 2, [0.0]),
+    "leaky_relu": (lambda x: mg.leaky_relu(x, 0.1), -2, 2, [0.0]),
+    "elu": (lambda x: mg.elu(x, 0.7), -2, 2, [0.0]),
+    "gelu": (mg.gelu, -3, 3, None),
+    "gelu_tanh": (lambda x: mg.gelu(x, approximate="tanh"), -3, 3, None),
+    "silu": (mg.silu, -4, 4, None),
+    "softplus": (lambda x: mg.softplus(x, beta=2.0, threshold=3.0), -3, 3, [1.5]),
+    "erf": (mg.erf, -2, 2, None),
+    "clamp": (lambda x: mg.clamp(x, -0.5, 0.8), -2, 2, [-0.5, 0.8]),
+    "clamp_min": (lambda x: x.clamp(min=0.1), -2, 2, [0.1]),
+    "pow_scalar": (lambda x: x ** 3, -2, 2, None),
+    "pow_frac": (lambda x: x ** 1.5, 0.2, 2, None),
+    "rpow": (lambda x: 2.0 ** x, -2, 2, None),
+    "rsub": (lambda x: 1.0 - x, -2, 2, None),
+    "rdiv": (lambda x: 1.0 / x, 0.3, 2, None),
+    "scalar_mul": (lambda x: 3.0 * x * 0.5, -2, 2, None),
+}
+
+
+@pytest.mark.parametrize("name", list(UNARY))
+@given(data=st.data())
+def test_unary_ops(name, data):
+    fn, lo, hi, away = UNARY[name]
+    x = data.draw(arrays(data.draw(shapes()), lo, hi, away_from=away, margin=0.05))
+    mg.gradcheck(fn, (tensor(x),))
+
+
+SMOOTH = ["exp", "log", "sqrt", "rsqrt", "sin", "tanh", "sigmoid", "gelu", "silu", "softplus", "erf",
+          "pow_scalar", "rdiv", "elu"]
+
+
+@pytest.mark.parametrize("name", SMOOTH)
+@given(data=st.data())
+def test_unary_second_derivatives(name, data):
+    fn, lo, hi, away = UNARY[name]
+    x = data.draw(arrays(data.draw(shapes(max_dims=2, max_side=3)), lo, hi, away_from=away, margin=0.05))
+    mg.gradgradcheck(fn, (tensor(x),))
+
+
+@given(data=st.data())
+def test_where(data):
+    sc, sa = data.draw(broadcast_pairs(max_dims=3))
+    cond = mg.tensor(data.draw(arrays(sc)) > 0)
+    a = tensor(data.draw(arrays(sa)))
+    b = tensor(data.draw(arrays(sc)))
+    mg.gradcheck(lambda a, b: mg.where(cond, a, b), (a, b))
+
+
+def test_comparisons_have_no_grad():
+    x = mg.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    for y in (x > 0, x >= 1, x < 0, x <= 1, x == 1, x != 1):
+        assert y.dtype == np.bool_
+        assert not y.requires_grad
+    assert (x > 0).tolist() == [True, False, True]
+
+
+def test_relu_gelu_values_match_formulas():
+    x = mg.tensor([-2.0, -0.5, 0.0, 0.5, 2.0], dtype=mg.float64)
+    from math import erf, sqrt
+    np.testing.assert_allclose(mg.gelu(x).numpy(), [v * 0.5 * (1 + erf(v / sqrt(2))) for v in x.tolist()], rtol=1e-12)
+    np.testing.assert_array_equal(mg.relu(x).numpy(), [0, 0, 0, 0.5, 2])
+
+
+def test_sigmoid_softplus_stable_for_large_inputs():
+    x = mg.tensor([-1e4, -100.0, 0.0, 100.0, 1e4])
+    s = mg.sigmoid(x).numpy()
+    assert np.all(np.isfinite(s)) and s[0] == 0 and s[-1] == 1
+    sp = mg.softplus(x).numpy()
+    assert np.all(np.isfinite(sp)) and sp[-1] == 1e4
