@@ -1,4 +1,4 @@
-from setuptools import setup
+from setuptools import find_packages, setup
 
 with open("README.md", encoding="utf-8") as f:
     long_description = f.read()
@@ -10,9 +10,9 @@ setup(
     long_description=long_description,
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=[
-        "minigrad", "minigrad.ops", "minigrad.nn", "minigrad.optim", "minigrad.data",
-        "minigrad.compress", "minigrad.examples",
+    # minigrad and its subpackages, plus the top-level kernels/ folder installed as
+    # minigrad.kernels (see ARCHITECTURE.md).
+    packages=find_packages(include=["minigrad", "minigrad.*"]) + [
         "minigrad.kernels", "minigrad.kernels.reference", "minigrad.kernels.cpu", "minigrad.kernels.cuda",
     ],
     package_dir={"minigrad.kernels": "kernels"},
