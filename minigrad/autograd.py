@@ -378,19 +378,30 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
             del inputs
     finally:
         _mode.enabled = prev_mode
+    owned = set()
     for key, (leaf, g) in leaf_grads.items():
         if capture is not None:
             if key in capture:
                 captured[key] = g
             continue
-        if not create_graph:
-            g = g.detach()
+        if create_graph:
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
+            continue
+        arr = g.data
+        if arr.dtype != leaf.data.dtype:
+            arr = arr.astype(leaf.data.dtype)
         if leaf.grad is None:
-            leaf.grad = g
-        elif create_graph:
-            leaf.grad = leaf.grad + g
+            # .grad must be a private, writable, contiguous array: optimizers and
+            # clip_grad_norm_ update it in place. A gradient that is a view (of a
+            # broadcast, a reshape, another gradient) or that was handed to another
+            # leaf too (x + y gives both the same array) is copied.
+            if (arr.base is not None or id(arr) in owned or not arr.flags.c_contiguous
+                    or not arr.flags.writeable):
+                arr = arr.copy()
+            owned.add(id(arr))
+            leaf.grad = Tensor(arr)
         else:
-            leaf.grad = Tensor(leaf.grad.data + g.data)
+            leaf.grad = Tensor(leaf.grad.data + arr)
     return captured
 
 

@@ -251,3 +251,17 @@ def test_detach_cuts_the_graph():
     z = (x * y).sum()
     z.backward()
     assert x.grad.tolist() == [2.0, 4.0]
+
+
+def test_leaf_grads_are_private_writable_arrays():
+    a = mg.tensor([1.0, 2.0], requires_grad=True)
+    b = mg.tensor([3.0, 4.0], requires_grad=True)
+    (a + b).sum().backward()  # both gradients come from one array
+    assert a.grad.data is not b.grad.data
+    a.grad.data *= 10  # in place, as optimizers do
+    assert b.grad.tolist() == [1.0, 1.0]
+    x = mg.ones(3, 2, requires_grad=True)
+    x.sum().backward()  # the gradient is a broadcast view before it is stored
+    assert x.grad.data.flags.writeable and x.grad.data.flags.c_contiguous
+    x.grad.data[0, 0] = 5
+    assert x.grad.tolist() == [[5, 1], [1, 1], [1, 1]]

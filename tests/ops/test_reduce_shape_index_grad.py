@@ -221,3 +221,12 @@ def test_matmul_second_derivative():
     a = tensor(np.random.default_rng(0).normal(size=(3, 4)))
     b = tensor(np.random.default_rng(1).normal(size=(4, 2)))
     mg.gradgradcheck(lambda a, b: (a @ b).tanh(), (a, b))
+
+
+def test_logsumexp_finite_for_huge_logits():
+    x = mg.tensor([[1e4, -1e4, 0.0], [1e4, 1e4, 1e4]], requires_grad=True)
+    y = mg.logsumexp(x, dim=1)
+    assert np.all(np.isfinite(y.numpy()))
+    np.testing.assert_allclose(y.numpy(), [1e4, 1e4 + np.log(3)], rtol=1e-6)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[1, 0, 0], [1 / 3] * 3], rtol=1e-6)
