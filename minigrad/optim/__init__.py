@@ -1,0 +1,24 @@
+"""Optimizers and learning-rate schedulers, with PyTorch's update rules and names.
+
+An optimizer updates parameters in place from their ``.grad``::
+
+    opt = minigrad.optim.AdamW(model.parameters(), lr=1e-3)
+    for x, y in loader:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+Each file holds one algorithm with its update rule written out in the docstring:
+``sgd.py`` (SGD, momentum, Nesterov), ``adagrad.py``, ``rmsprop.py``, ``adam.py``
+(Adam, AdamW); ``optimizer.py`` has what they share (parameter groups, state,
+``state_dict``); ``lr_scheduler.py`` the schedulers.
+"""
+from minigrad.optim.optimizer import Optimizer
+from minigrad.optim.sgd import SGD
+from minigrad.optim.adam import Adam, AdamW
+from minigrad.optim.adagrad import Adagrad
+from minigrad.optim.rmsprop import RMSprop
+from minigrad.optim import lr_scheduler
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "lr_scheduler"]

@@ -1,0 +1,95 @@
+"""Stochastic gradient descent, with optional momentum, Nesterov momentum and weight decay."""
+from __future__ import annotations
+
+from minigrad.backend import xp_of
+from minigrad.optim.optimizer import Optimizer, _check_value, _is_real
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent (optionally with momentum), PyTorch's algorithm.
+
+    For each parameter ``p`` with gradient ``g``, at every step::
+
+        g = -g                        if maximize
+        g = g + weight_decay * p      if weight_decay != 0      (L2 penalty)
+        if momentum != 0:
+            b = g                                      on the first step
+            b = momentum * b + (1 - dampening) * g     afterwards
+            g = g + momentum * b      if nesterov
+            g = b                     otherwise
+        p = p - lr * g
+
+    Momentum keeps a running direction ``b`` (``state[p]["momentum_buffer"]``): steps
+    along directions the gradient keeps pointing to grow up to ``1 / (1 - momentum)``
+    times, while directions where it flips sign cancel out. Nesterov's variant looks
+    one step ahead along ``b``.
+
+    Args:
+        params: parameters or parameter groups to optimize.
+        lr: learning rate (default 1e-3).
+        momentum: momentum factor (default 0: plain SGD).
+        dampening: how much of the new gradient is damped when added to the buffer.
+        weight_decay: L2 penalty coefficient (default 0).
+        nesterov: use Nesterov momentum (needs momentum > 0 and dampening 0).
+        maximize: climb the objective instead of descending it.
+
+    >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+    >>> opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
+                 nesterov=False, *, maximize=False):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _check_options(self, o):
+        _check_value("SGD", "learning rate", o["lr"])
+        _check_value("SGD", "momentum value", o["momentum"])
+        _check_value("SGD", "weight_decay value", o["weight_decay"])
+        if not _is_real(o["dampening"]):
+            raise ValueError(f"SGD: invalid dampening value: {o['dampening']!r} (must be a number)")
+        if o["nesterov"] and (o["momentum"] <= 0 or o["dampening"] != 0):
+            raise ValueError(
+                f"SGD: Nesterov momentum requires a momentum > 0 and zero dampening "
+                f"(got momentum={o['momentum']}, dampening={o['dampening']})")
+
+    def _step_group(self, group):
+        lr = group["lr"]
+        momentum = group["momentum"]
+        dampening = group["dampening"]
+        weight_decay = group["weight_decay"]
+        nesterov = group["nesterov"]
+        maximize = group["maximize"]
+        state = self.state
+        for p, w, g in self._grads(group):
+            # d: the direction to step against. It may be the gradient array itself,
+            # which must never be written to (other tensors may share it).
+            if weight_decay != 0:
+                d = w * weight_decay
+                if maximize:
+                    d -= g
+                else:
+                    d += g
+            else:
+                d = -g if maximize else g
+
+            if momentum != 0:
+                st = state.get(p)
+                if st is None:
+                    st = state[p] = {}
+                buf = st.get("momentum_buffer")
+                if buf is None:
+                    buf = st["momentum_buffer"] = xp_of(w).array(d, copy=True)
+                else:
+                    buf *= momentum
+                    if dampening == 0:
+                        buf += d
+                    else:
+                        buf += (1 - dampening) * d
+                d = d + momentum * buf if nesterov else buf
+
+            w -= lr * d          # in place: p.data itself changes
+            p._version[0] += 1   # graphs that saved the old value will refuse to backward
