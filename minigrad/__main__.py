@@ -1,0 +1,191 @@
+"""The ``minigrad`` command (also ``python -m minigrad``).
+
+    minigrad demo                 train every seed system, print a results table
+    minigrad demo --quick         shorter runs (a smoke test)
+    minigrad demo --full          the long versions (bigger data, more epochs)
+    minigrad demo --no-progress   no progress bars: only the table
+    minigrad demo --only digits   only the systems whose name contains "digits"
+    minigrad demo --list          list the systems and exit
+
+Subcommands are argparse sub-parsers: a new one (``compress``, say) is a function
+``add_<name>_parser(subparsers)`` that registers its arguments and sets
+``func=...``; add it to ``_SUBCOMMANDS``.
+
+Progress bars go to stderr and the table to stdout, so ``minigrad demo > out.txt``
+keeps just the results. The exit status is 0 when every system reached its target,
+1 otherwise, 2 for a usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+import time
+
+
+# ----------------------------------------------------------------------------- demo
+
+def _fmt_loss(v):
+    if v is None:
+        return "-"
+    v = float(v)
+    return f"{v:.4f}" if 1e-3 <= abs(v) < 1e4 else f"{v:.3e}"
+
+
+def _fmt_accuracy(r):
+    acc = r.get("accuracy")
+    if acc is not None:
+        return f"{100 * acc:.1f}%"
+    return r.get("summary") or "-"
+
+
+def format_table(results):
+    """The results table as text: one row per system (a dict from an examples function,
+    or ``{"name", "error"}`` for one that failed)."""
+    header = ("system", "final loss", "accuracy / fit", "seconds", "target", "what was trained")
+    rows = []
+    for r in results:
+        if "error" in r:
+            rows.append((r["name"], "-", "-", f"{r.get('seconds', 0.0):.1f}", "ERROR", r["error"]))
+            continue
+        passed = r.get("passed")
+        target = "-" if passed is None else "ok" if passed else "MISSED"
+        rows.append((r["name"], _fmt_loss(r.get("final_loss")), _fmt_accuracy(r), f"{r.get('seconds', 0.0):.1f}",
+                     target, r.get("what", "")))
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
+    right = {1, 3}  # numbers are right-aligned
+
+    def line(cells):
+        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(parts).rstrip()
+
+    out = [line(header), line(["-" * w for w in widths])]
+    out += [line(row) for row in rows]
+    return "\n".join(out)
+
+
+def call_system(fn, progress, level, seed):
+    """Run one seed system. Functions take ``progress``, ``seed`` and ``level``
+    ("quick"/"default"/"full"); ones written with a ``quick`` flag instead of
+    ``level`` get ``quick=(level == "quick")``. A system that does not report
+    ``seconds`` is timed here."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    kwargs = {"progress": progress, "seed": seed}
+    if "level" in params or takes_any or not params:
+        kwargs["level"] = level
+    elif "quick" in params:
+        kwargs["quick"] = level == "quick"
+    t0 = time.perf_counter()
+    r = fn(**kwargs)
+    if not isinstance(r, dict):
+        raise TypeError(f"a seed system must return a results dict, {getattr(fn, '__name__', fn)!r} "
+                        f"returned {type(r).__name__}")
+    r = dict(r)
+    r.setdefault("seconds", time.perf_counter() - t0)
+    return r
+
+
+def _select(demos, level, only):
+    chosen = []
+    for entry in demos:
+        name, fn = entry[0], entry[1]
+        levels = entry[2] if len(entry) > 2 else None
+        if levels is not None and level not in levels:
+            continue
+        if only and not any(o.lower() in name.lower() for o in only):
+            continue
+        chosen.append((name, fn))
+    return chosen
+
+
+def run_demo(args):
+    from minigrad.examples import DEMOS
+
+    level = "quick" if args.quick else "full" if args.full else "default"
+    progress = not args.no_progress
+    if args.list:
+        for entry in DEMOS:
+            levels = entry[2] if len(entry) > 2 else None
+            print(entry[0] + (f"  (only with: {', '.join('--' + x for x in sorted(levels))})" if levels else ""))
+        return 0
+    chosen = _select(DEMOS, level, args.only)
+    if not chosen:
+        names = ", ".join(e[0] for e in DEMOS)
+        print(f"minigrad demo: no system matches --only {' '.join(args.only)} at level {level!r}; "
+              f"systems: {names}", file=sys.stderr)
+        return 2
+    t_all = time.perf_counter()
+    results = []
+    for i, (name, fn) in enumerate(chosen, 1):
+        if progress:
+            print(f"[{i}/{len(chosen)}] {name}", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        try:
+            r = call_system(fn, progress, level, args.seed)
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:  # one failing system must not hide the others' results
+            r = {"name": name, "error": f"{type(e).__name__}: {e}", "seconds": time.perf_counter() - t0}
+        r.setdefault("name", name)
+        results.append(r)
+    total = time.perf_counter() - t_all
+    print()
+    print(f"minigrad demo ({level}): {len(results)} systems trained in {total:.1f} s")
+    print()
+    print(format_table(results))
+    failed = [r["name"] for r in results if "error" in r or r.get("passed") is False]
+    if failed:
+        print()
+        print(f"did not reach the target: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+def add_demo_parser(subparsers):
+    p = subparsers.add_parser(
+        "demo", help="train the seed systems and print a results table",
+        description="Train each seed system (linear regression, MLPs, ...) with progress bars, then "
+                    "print what was trained, its final loss, accuracy and time.")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="shorter training runs (a smoke test)")
+    size.add_argument("--full", action="store_true", help="the long versions of every system")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (only the table)")
+    p.add_argument("--only", nargs="+", metavar="NAME", default=[],
+                   help="run only the systems whose name contains one of these words")
+    p.add_argument("--seed", type=int, default=0, help="seed of every system (default 0)")
+    p.add_argument("--list", action="store_true", help="list the systems and exit")
+    p.set_defaults(func=run_demo)
+    return p
+
+
+# ----------------------------------------------------------------------------- entry point
+
+#: one function per subcommand: it adds its parser to the sub-parsers
+_SUBCOMMANDS = [add_demo_parser]
+
+
+def build_parser():
+    from minigrad import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="minigrad",
+        description="minigrad: a from-scratch autodiff tensor framework for learning deep learning.")
+    parser.add_argument("--version", action="version", version=f"minigrad {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="command", required=True)
+    for add in _SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``minigrad`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,783 @@
+"""The training loop: ``fit``, ``evaluate`` and ``predict``.
+
+Every framework's training loop is the same five lines per batch::
+
+    for xb, yb in DataLoader(train, batch_size=32, shuffle=True):
+        out = model(xb)                 # forward: build the graph
+        loss = loss_fn(out, yb)         # one number: how wrong we are
+        optimizer.zero_grad()           # forget the previous batch's gradients
+        loss.backward()                 # reverse mode: d loss / d every parameter
+        optimizer.step()                # move each parameter a little downhill
+
+:func:`fit` runs exactly that, and around it the bookkeeping that is tedious to
+write each time: epochs, a validation pass under ``no_grad`` with the model in
+``eval()`` mode, running averages of the loss and metrics, a progress bar, a
+:class:`History` of per-epoch values, and hooks for callbacks (early stopping,
+checkpoints, learning-rate schedules - see :mod:`minigrad.callbacks`)::
+
+    from minigrad import nn, optim
+    from minigrad.train import fit, evaluate, predict
+
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    history = fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters()),
+                  (X_train, y_train), epochs=20, batch_size=64,
+                  validation_split=0.2, metrics=["accuracy"])
+    history["val_accuracy"][-1]
+    evaluate(model, "cross_entropy", (X_test, y_test), metrics=["accuracy"])
+    probs = predict(model, X_test).softmax(-1)
+
+Data conventions: a batch is a tuple whose LAST element is the target and whose
+other elements are the model's inputs (``model(x)`` for ``(x, y)``, ``model(a, b)``
+for ``(a, b, y)``). Training data may be a ``Dataset``, a ``DataLoader`` or a
+tuple of arrays/Tensors ``(X, y)``.
+
+Speed: the per-batch work outside the five lines above is kept to a few
+microseconds - the loss is accumulated as an array (converted to a Python float
+once per epoch, or when the progress bar redraws), built-in metrics are counted
+with one NumPy expression per batch, and callbacks that only act per epoch are not
+called per batch. For a :class:`~minigrad.data.TensorDataset` (which a tuple
+``(X, y)`` becomes) the DataLoader slices whole batches out of the arrays.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+
+from minigrad.autograd import no_grad
+from minigrad.callbacks import Callback, LRSchedulerCallback, overrides
+from minigrad.data import DataLoader, Dataset, Subset, TensorDataset
+from minigrad.data import _tensors
+from minigrad.tensor import Tensor
+
+__all__ = ["fit", "evaluate", "predict", "History"]
+
+
+# ============================================================================= History
+
+class History:
+    """What :func:`fit` returns: the per-epoch values of the loss and metrics.
+
+    * ``history["loss"]``, ``history["val_loss"]``, ``history["accuracy"]``,
+      ``history["val_accuracy"]``, ``history["lr"]`` - lists, one value per epoch
+      (``history.history`` is the dict itself, as in Keras);
+    * ``history.epoch`` - the epoch indices (0, 1, ...), the x axis of a plot;
+    * ``history.seconds`` - wall-clock time of each epoch (training + validation);
+    * ``history.params`` - epochs, steps per epoch, batch size, samples, metric names;
+    * ``history.plot()`` - loss and metric curves with matplotlib.
+    """
+
+    def __init__(self):
+        self.history: dict[str, list] = {}
+        self.epoch: list[int] = []
+        self.seconds: list[float] = []
+        self.params: dict = {}
+
+    def _record(self, epoch, logs, seconds):
+        self.epoch.append(epoch)
+        self.seconds.append(seconds)
+        for k, v in logs.items():
+            # a key that first appears late (rare) is padded so every list lines up with .epoch
+            self.history.setdefault(k, [math.nan] * (len(self.epoch) - 1)).append(v)
+        for k, vals in self.history.items():
+            if len(vals) < len(self.epoch):
+                vals.append(math.nan)
+
+    def __getitem__(self, key):
+        try:
+            return self.history[key]
+        except KeyError:
+            raise KeyError(f"History: no values named {key!r}; recorded: "
+                           f"{', '.join(self.history) or 'nothing yet'}") from None
+
+    def __contains__(self, key):
+        return key in self.history
+
+    def __len__(self):
+        return len(self.epoch)
+
+    def keys(self):
+        return self.history.keys()
+
+    def items(self):
+        return self.history.items()
+
+    def best(self, key="val_loss", mode="auto"):
+        """``(epoch, value)`` of the best epoch for ``key`` (min, or max for accuracy-like keys)."""
+        from minigrad.callbacks import _resolve_mode
+
+        vals = np.asarray(self[key], dtype=np.float64)
+        if _resolve_mode(mode, key, "History.best") == "min":
+            i = int(np.nanargmin(vals))
+        else:
+            i = int(np.nanargmax(vals))
+        return self.epoch[i], float(vals[i])
+
+    def plot(self, keys=None, ax=None, title=None):
+        """Plot the curves: losses on one axis and every metric on a second one.
+
+        ``keys``: which entries to draw (default: everything but ``lr``; each
+        ``val_x`` is drawn dashed next to ``x``). ``ax``: a matplotlib Axes, or a
+        pair of them (losses, metrics); new ones are made if omitted. Returns the
+        Axes used. Needs matplotlib (``pip install matplotlib``).
+        """
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise ImportError("History.plot needs matplotlib, which is not installed; install it with "
+                              "`pip install matplotlib` (or `pip install minigrad[notebooks]`)") from None
+        if not self.epoch:
+            raise ValueError("History.plot: nothing to plot yet (no epoch has finished)")
+        if keys is None:
+            keys = [k for k in self.history if k != "lr"]
+        else:
+            keys = [keys] if isinstance(keys, str) else list(keys)
+            for k in keys:
+                self[k]  # raises a clear KeyError for an unknown name
+        loss_keys = [k for k in keys if k.endswith("loss")]
+        metric_keys = [k for k in keys if k not in loss_keys]
+        groups = [g for g in (loss_keys, metric_keys) if g]
+        if ax is None:
+            fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 3.8), squeeze=False)
+            axes = list(axes[0])
+        else:
+            axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
+            if len(axes) < len(groups):
+                axes = axes + axes[-1:] * (len(groups) - len(axes))
+        x = [e + 1 for e in self.epoch]
+        for a, group in zip(axes, groups):
+            for k in group:
+                base = k[4:] if k.startswith("val_") else k
+                style = "--" if k.startswith("val_") else "-"
+                color = f"C{list(dict.fromkeys(b[4:] if b.startswith('val_') else b for b in group)).index(base)}"
+                a.plot(x, self.history[k], style, color=color, label=k)
+            a.set_xlabel("epoch")
+            a.set_ylabel("loss" if group is loss_keys else "metric")
+            a.legend()
+            a.grid(alpha=0.3)
+        if title:
+            axes[0].set_title(title)
+        return axes[0] if len(axes) == 1 else axes
+
+    def __repr__(self):
+        last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.history.items() if v)
+        return f"History({len(self.epoch)} epochs{': ' + last if last else ''})"
+
+
+# ============================================================================= metrics
+
+class _Metric:
+    """Accumulates one metric over an epoch. ``update`` gets raw arrays (output, target)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def reset(self):
+        raise NotImplementedError
+
+    def update(self, out, target):
+        raise NotImplementedError
+
+    def result(self) -> float:
+        raise NotImplementedError
+
+
+class _Accuracy(_Metric):
+    """Fraction of samples whose argmax (over the last axis) equals the label.
+
+    Outputs ``(N, C)`` (logits or probabilities) with integer labels ``(N,)``, or
+    one-hot / probability targets ``(N, C)`` (compared by argmax too)."""
+
+    def reset(self):
+        self.correct = 0
+        self.count = 0
+
+    def update(self, out, target):
+        if out.ndim == target.ndim + 1:
+            if out.shape[-1] == 1:
+                raise ValueError(f"metric 'accuracy': the model outputs one score per sample (shape "
+                                 f"{out.shape}), whose argmax is always 0; for a binary model use "
+                                 f"'binary_accuracy' (probabilities, threshold 0.5) or "
+                                 f"'binary_accuracy_logits' (threshold 0)")
+            pred = out.argmax(-1)
+        elif out.shape == target.shape and target.dtype.kind == "f" and out.ndim >= 2:
+            pred, target = out.argmax(-1), target.argmax(-1)   # one-hot targets
+        elif out.shape == target.shape and out.dtype.kind in "iub":
+            pred = out                                          # the model outputs labels
+        else:
+            raise ValueError(f"metric 'accuracy': cannot compare outputs of shape {out.shape} with targets "
+                             f"of shape {target.shape}; expected scores (N, C) and labels (N,), or "
+                             f"scores and one-hot targets of the same shape")
+        self.correct = self.correct + (pred == target).sum()
+        self.count += target.size
+
+    def result(self):
+        return float(self.correct) / self.count if self.count else math.nan
+
+
+class _BinaryAccuracy(_Metric):
+    """Fraction of samples where ``output >= threshold`` equals the 0/1 target."""
+
+    def __init__(self, name, threshold):
+        super().__init__(name)
+        self.threshold = threshold
+
+    def reset(self):
+        self.correct = 0
+        self.count = 0
+
+    def update(self, out, target):
+        if out.shape != target.shape:
+            if out.ndim == target.ndim + 1 and out.shape[-1] == 1:
+                out = out[..., 0]
+            elif target.ndim == out.ndim + 1 and target.shape[-1] == 1:
+                target = target[..., 0]
+            else:
+                raise ValueError(f"metric {self.name!r}: outputs of shape {out.shape} and targets of shape "
+                                 f"{target.shape} do not match (one score per target expected)")
+        self.correct = self.correct + ((out >= self.threshold) == (target > 0.5)).sum()
+        self.count += target.size
+
+    def result(self):
+        return float(self.correct) / self.count if self.count else math.nan
+
+
+class _MeanError(_Metric):
+    """Mean absolute (``power=1``) or squared (``power=2``) error over all elements."""
+
+    def __init__(self, name, power):
+        super().__init__(name)
+        self.power = power
+
+    def reset(self):
+        self.total = 0.0
+        self.count = 0
+
+    def update(self, out, target):
+        if out.shape != target.shape:
+            raise ValueError(f"metric {self.name!r}: outputs of shape {out.shape} and targets of shape "
+                             f"{target.shape} differ; give targets the output's shape (e.g. y.reshape(-1, 1))")
+        d = out - target
+        self.total = self.total + (abs(d).sum() if self.power == 1 else (d * d).sum())
+        self.count += d.size
+
+    def result(self):
+        return float(self.total) / self.count if self.count else math.nan
+
+
+class _Callable(_Metric):
+    """A user function ``fn(y_true, y_pred) -> number`` (scikit-learn order, as in
+    :mod:`minigrad.metrics`), computed once per epoch on all of the epoch's outputs
+    (exact for any metric, also ones that are not averages over samples like F1)."""
+
+    def __init__(self, name, fn):
+        super().__init__(name)
+        self.fn = fn
+
+    def reset(self):
+        self.outs, self.targets = [], []
+
+    def update(self, out, target):
+        self.outs.append(out)
+        self.targets.append(target)
+
+    def result(self):
+        if not self.outs:
+            return math.nan
+        out = np.concatenate([_tensors.to_numpy(o) for o in self.outs])
+        target = np.concatenate([_tensors.to_numpy(t) for t in self.targets])
+        self.outs, self.targets = [], []
+        return float(self.fn(target, out))
+
+
+_METRIC_NAMES = {
+    "accuracy": lambda name: _Accuracy(name),
+    "acc": lambda name: _Accuracy(name),
+    "binary_accuracy": lambda name: _BinaryAccuracy(name, 0.5),
+    "binary_accuracy_logits": lambda name: _BinaryAccuracy(name, 0.0),
+    "mae": lambda name: _MeanError(name, 1),
+    "mse": lambda name: _MeanError(name, 2),
+}
+
+
+def _make_metrics(metrics, who):
+    if metrics is None:
+        return []
+    if isinstance(metrics, str) or callable(metrics):
+        metrics = [metrics]
+    out = []
+    for m in metrics:
+        if isinstance(m, str):
+            make = _METRIC_NAMES.get(m)
+            if make is None:
+                raise ValueError(f"{who}: unknown metric {m!r}; known names: {', '.join(_METRIC_NAMES)}, "
+                                 f"or pass a function fn(y_true, y_pred) -> number")
+            out.append(make(m))
+        elif callable(m):
+            name = getattr(m, "name", None) or getattr(m, "__name__", None) or type(m).__name__
+            if name == "<lambda>":
+                name = f"metric_{len(out)}"
+            out.append(_Callable(name, m))
+        else:
+            raise TypeError(f"{who}: a metric must be a name ({', '.join(_METRIC_NAMES)}) or a function "
+                            f"fn(y_true, y_pred), got {type(m).__name__}")
+    names = [m.name for m in out]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup or {"loss", "lr"} & set(names):
+        raise ValueError(f"{who}: metric names must be distinct and not 'loss' or 'lr', got {names}")
+    return out
+
+
+# ============================================================================= losses by name
+
+_LOSS_NAMES = {
+    "mse": "mse_loss", "mse_loss": "mse_loss",
+    "l1": "l1_loss", "mae": "l1_loss", "l1_loss": "l1_loss",
+    "huber": "huber_loss", "huber_loss": "huber_loss", "smooth_l1": "smooth_l1_loss",
+    "cross_entropy": "cross_entropy", "nll": "nll_loss", "nll_loss": "nll_loss",
+    "bce": "binary_cross_entropy", "binary_cross_entropy": "binary_cross_entropy",
+    "bce_with_logits": "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits": "binary_cross_entropy_with_logits",
+}
+
+
+def _resolve_loss(loss, who, required=True):
+    """A callable ``loss(output, target) -> scalar Tensor``: a module/function as given, or a name."""
+    if loss is None:
+        if required:
+            raise TypeError(f"{who}: a loss is required (e.g. nn.CrossEntropyLoss() or 'cross_entropy')")
+        return None
+    if isinstance(loss, str):
+        fname = _LOSS_NAMES.get(loss)
+        if fname is None:
+            raise ValueError(f"{who}: unknown loss {loss!r}; known names: {', '.join(sorted(_LOSS_NAMES))}, "
+                             f"or pass a function / nn loss module loss(output, target)")
+        from minigrad.nn import functional as F
+
+        fn = getattr(F, fname, None)
+        if fn is None:
+            raise ValueError(f"{who}: loss {loss!r} needs minigrad.nn.functional.{fname}, which this "
+                             f"version of minigrad does not have")
+        return fn
+    if not callable(loss):
+        raise TypeError(f"{who}: loss must be a callable loss(output, target) or a name, got "
+                        f"{type(loss).__name__}")
+    return loss
+
+
+# ============================================================================= data
+
+def _model_params(model):
+    params = getattr(model, "parameters", None)
+    return list(params()) if callable(params) else []
+
+
+def _float_dtype(model):
+    for p in _model_params(model):
+        if p.dtype.kind == "f":
+            return p.dtype
+    return None
+
+
+def _model_device(model):
+    for p in _model_params(model):
+        return p.device
+    return None
+
+
+def _tuple_dataset(data, who, dtype, device):
+    """``(X, y)`` arrays/Tensors -> a TensorDataset. Floating arrays are cast to the
+    model's parameter dtype (so float64 NumPy data trains a float32 model, as in Keras);
+    integer labels are kept; everything moves to the model's device once, here."""
+    if len(data) == 0:
+        raise ValueError(f"{who}: the data tuple is empty; pass (X, y)")
+    arrays = []
+    for k, a in enumerate(data):
+        if not (isinstance(a, (Tensor, np.ndarray)) or hasattr(a, "__cuda_array_interface__")
+                or isinstance(a, (list, tuple))):
+            raise TypeError(f"{who}: element {k} of the data tuple is a {type(a).__name__}; expected "
+                            f"arrays or Tensors, (X, y)")
+        a = _tensors.to_array(a)
+        if dtype is not None and a.dtype.kind == "f" and a.dtype != dtype:
+            a = a.astype(dtype)
+        if device is not None and device.type != "cpu":
+            from minigrad.backend import to_device
+
+            a = to_device(a, device)
+        arrays.append(a)
+    return TensorDataset(*arrays)
+
+
+def _as_dataset(data, who, model, what="data"):
+    """A Dataset or DataLoader from what the user passed."""
+    if isinstance(data, (Dataset, DataLoader)):
+        return data
+    if isinstance(data, (tuple, list)):
+        return _tuple_dataset(data, who, _float_dtype(model), _model_device(model))
+    if hasattr(data, "__len__") and hasattr(data, "__getitem__") and not isinstance(data, (np.ndarray, Tensor)):
+        return data  # duck-typed map-style dataset
+    raise TypeError(f"{who}: {what} must be a Dataset, a DataLoader or a tuple (X, y) of arrays/Tensors, "
+                    f"got {type(data).__name__}")
+
+
+def _split_last(dataset, fraction, who):
+    """Keras semantics: the last ``fraction`` of the samples (in their stored order) validate."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (float, int, np.floating)) \
+            or not 0.0 < fraction < 1.0:
+        raise ValueError(f"{who}: validation_split must be a fraction in (0, 1), got {fraction!r}")
+    if isinstance(dataset, DataLoader):
+        raise ValueError(f"{who}: validation_split needs a Dataset or (X, y), not a DataLoader (its "
+                         f"batches are already fixed); pass validation_data instead")
+    n = len(dataset)
+    n_train = int(math.floor(n * (1.0 - fraction)))
+    if n_train < 1 or n_train >= n:
+        raise ValueError(f"{who}: validation_split={fraction} of {n} samples leaves {n_train} for "
+                         f"training and {n - n_train} for validation; both must be at least 1")
+    return Subset(dataset, np.arange(n_train)), Subset(dataset, np.arange(n_train, n))
+
+
+def _loader(data, batch_size, shuffle, generator, who):
+    if isinstance(data, DataLoader):
+        return data
+    n = len(data)
+    if n == 0:
+        raise ValueError(f"{who}: the data set is empty")
+    if batch_size is None:
+        batch_size = n
+    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+
+def _split_batch(batch, who):
+    """(inputs tuple, target) from a batch: the target is the last element."""
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+        return batch[:-1], batch[-1]
+    raise ValueError(f"{who}: each batch must be a tuple (inputs..., target); got "
+                     f"{type(batch).__name__}{f' of length {len(batch)}' if isinstance(batch, (tuple, list)) else ''}. "
+                     f"Give (X, y) or a dataset whose samples are (x, y)")
+
+
+def _mover(model):
+    """A function moving a batch's Tensors to the model's device, or None on the CPU."""
+    device = _model_device(model)
+    if device is None or device.type == "cpu":
+        return None
+
+    def move(batch):
+        return tuple(t.to(device) if isinstance(t, Tensor) else t for t in batch)
+    return move
+
+
+def _n_samples(target):
+    return target.shape[0] if target.ndim else 1
+
+
+# ============================================================================= progress bars
+
+def _tqdm():
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        raise ImportError("progress bars need tqdm (a minigrad dependency): `pip install tqdm`, "
+                          "or pass progress=False") from None
+    return tqdm
+
+
+def _fmt(logs, keys=None):
+    items = logs.items() if keys is None else ((k, logs[k]) for k in keys if k in logs)
+    return {k: f"{v:.4g}" for k, v in items if k != "lr"}
+
+
+# ============================================================================= fit
+
+def fit(model, loss, optimizer, train, epochs=1, batch_size=32, validation_split=None,
+        validation_data=None, metrics=(), callbacks=(), progress=True, shuffle=True,
+        scheduler=None, seed=None):
+    """Train ``model`` for ``epochs`` passes over ``train``. Returns a :class:`History`.
+
+    Args:
+        model: a Module (anything callable with ``parameters()``; ``train()`` /
+            ``eval()`` are called when it has them).
+        loss: ``loss(output, target) -> scalar Tensor`` - an ``nn`` loss module,
+            an ``F`` function, or a name: ``"mse"``, ``"cross_entropy"``, ``"bce"``,
+            ``"bce_with_logits"``, ``"l1"``, ``"huber"``, ``"nll"``.
+        optimizer: a :mod:`minigrad.optim` optimizer over the model's parameters.
+        train: a ``Dataset`` of ``(x, y)`` samples, a ``DataLoader`` (used as it is:
+            ``batch_size``, ``shuffle`` and ``seed`` are then ignored), or a tuple
+            ``(X, y)`` of arrays/Tensors. Floating arrays in a tuple are cast to the
+            model's parameter dtype (float64 NumPy data trains a float32 model).
+        epochs: passes over the training data.
+        batch_size: samples per optimizer step (None: the whole set, one step per epoch).
+        validation_split: a fraction in (0, 1) (None or 0: none). The LAST ``fraction`` of the samples,
+            in their stored order, is held out for validation, before any shuffling
+            (Keras semantics: the same samples every run, no seed involved). If your
+            data is sorted (e.g. by class), shuffle it first or pass ``validation_data``.
+        validation_data: ``(X_val, y_val)``, a Dataset or a DataLoader, evaluated at
+            the end of every epoch (overrides ``validation_split``).
+        metrics: names (``"accuracy"``, ``"binary_accuracy"`` (probabilities, >= 0.5),
+            ``"binary_accuracy_logits"`` (>= 0), ``"mae"``, ``"mse"``) or functions
+            ``fn(y_true, y_pred) -> number`` (e.g. from :mod:`minigrad.metrics`;
+            these get the whole epoch's NumPy outputs and targets at once).
+        callbacks: :class:`~minigrad.callbacks.Callback` objects.
+        progress: True for progress bars on stderr (tqdm): one bar per epoch, or a
+            single bar over epochs when there are more than 20 of them;
+            ``"epochs"`` / ``"batches"`` to choose; False prints nothing at all.
+        shuffle: reshuffle the training samples every epoch.
+        scheduler: a learning-rate scheduler, stepped after every epoch
+            (``ReduceLROnPlateau`` gets ``val_loss``, or ``loss`` without validation
+            data) or, for ``OneCycleLR``, after every batch.
+        seed: an int makes the shuffling order repeatable (a private generator);
+            None draws it from minigrad's global generator (``minigrad.manual_seed``).
+
+    Per epoch, ``history`` records ``loss`` (the mean training loss over the epoch's
+    samples, measured while the weights were changing, as Keras does), every
+    metric, ``val_loss`` / ``val_<metric>`` when there is validation data, and ``lr``
+    (the first parameter group's learning rate during the epoch).
+
+    The model is put in ``train()`` mode for training and ``eval()`` mode for
+    validation, and left in the mode it was in before ``fit``.
+    """
+    who = "fit"
+    loss_fn = _resolve_loss(loss, who)
+    if not hasattr(optimizer, "step") or not hasattr(optimizer, "zero_grad"):
+        raise TypeError(f"{who}: optimizer must be a minigrad.optim optimizer (with step and zero_grad), "
+                        f"got {type(optimizer).__name__}")
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"{who}: epochs must be an integer >= 0, got {epochs!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                   or batch_size < 1):
+        raise ValueError(f"{who}: batch_size must be a positive integer or None, got {batch_size!r}")
+    if progress not in (True, False, "epochs", "batches"):
+        raise ValueError(f"{who}: progress must be True, False, 'epochs' or 'batches', got {progress!r}")
+    metric_objs = _make_metrics(metrics, who)
+    val_metric_objs = _make_metrics(metrics, who)
+    for m in val_metric_objs:
+        m.name = "val_" + m.name
+    callbacks = list(callbacks or ())
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"{who}: callbacks must be minigrad.callbacks.Callback objects, got "
+                            f"{type(cb).__name__}")
+    if scheduler is not None:
+        from minigrad.optim.lr_scheduler import OneCycleLR
+
+        interval = "batch" if isinstance(scheduler, OneCycleLR) else "epoch"
+        callbacks.append(LRSchedulerCallback(scheduler, interval=interval))
+
+    train_data = _as_dataset(train, who, model, "train")
+    val_data = None
+    if validation_data is not None:
+        val_data = _as_dataset(validation_data, who, model, "validation_data")
+    elif validation_split is not None and not (type(validation_split) in (int, float) and validation_split == 0):
+        train_data, val_data = _split_last(train_data, validation_split, who)
+    generator = np.random.default_rng(seed) if seed is not None else None
+    loader = _loader(train_data, batch_size, shuffle, generator, who)
+    val_loader = None if val_data is None else _loader(val_data, max(batch_size or 0, 256), False, None, who)
+    move = _mover(model)
+
+    history = History()
+    n_steps = len(loader)
+    history.params = {"epochs": int(epochs), "steps": n_steps, "batch_size": getattr(loader, "batch_size", None),
+                      "samples": len(loader.dataset) if hasattr(loader, "dataset") else None,
+                      "metrics": ["loss"] + [m.name for m in metric_objs]
+                      + (["val_loss"] + [m.name for m in val_metric_objs] if val_loader else [])}
+    for cb in callbacks:
+        cb.set_context(model, optimizer, history, history.params)
+    batch_begin_cbs = [cb for cb in callbacks if overrides(cb, "on_batch_begin")]
+    batch_end_cbs = [cb for cb in callbacks if overrides(cb, "on_batch_end")]
+    batch_cbs = batch_begin_cbs or batch_end_cbs
+
+    mode = "off" if progress is False else (
+        progress if progress in ("epochs", "batches") else ("epochs" if epochs > 20 else "batches"))
+    tqdm = _tqdm() if mode != "off" else None
+    epoch_bar = None
+    if mode == "epochs":
+        epoch_bar = tqdm(total=epochs, desc="Training", unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+    was_training = getattr(model, "training", True)
+    set_mode = getattr(model, "train", None)
+    stop = False
+    bar = None
+    try:
+        for cb in callbacks:
+            cb.on_train_begin({})
+        for epoch in range(epochs):
+            t0 = time.perf_counter()
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch, {})
+            if set_mode is not None:
+                set_mode(True)
+            for m in metric_objs:
+                m.reset()
+            bar = None
+            if mode == "batches":
+                bar = tqdm(total=n_steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
+                           file=sys.stderr, dynamic_ncols=True, leave=True)
+            lr = float(optimizer.param_groups[0]["lr"]) if hasattr(optimizer, "param_groups") else math.nan
+            total = 0.0       # sum over batches of loss * batch size
+            count = 0
+            last_draw = time.perf_counter()
+            for b, batch in enumerate(loader):
+                if move is not None:
+                    batch = move(batch)
+                inputs, target = _split_batch(batch, who)
+                if batch_begin_cbs:
+                    for cb in batch_begin_cbs:
+                        cb.on_batch_begin(b, {})
+                out = model(*inputs)
+                lval = loss_fn(out, target)
+                optimizer.zero_grad()
+                lval.backward()
+                optimizer.step()
+
+                n = _n_samples(target)
+                # on the CPU float() of a 0-d array is ~100 ns; on a GPU it would wait for the
+                # device, so there the sum stays a device array until the epoch ends
+                total = total + (lval.data * n if move is not None else float(lval.data) * n)
+                count += n
+                if metric_objs:
+                    o, t = out.data, target.data
+                    for m in metric_objs:
+                        m.update(o, t)
+                if batch_cbs:
+                    logs = {"loss": float(lval.data), "size": n}
+                    for cb in batch_end_cbs:
+                        cb.on_batch_end(b, logs)
+                    if any(cb.stop_training for cb in batch_end_cbs):
+                        stop = True
+                        break
+                if bar is not None:
+                    bar.update(1)
+                    now = time.perf_counter()
+                    if now - last_draw > 0.25:
+                        last_draw = now
+                        bar.set_postfix(loss=f"{float(total) / count:.4g}", refresh=False)
+            logs = {"loss": float(total) / count if count else math.nan}
+            for m in metric_objs:
+                logs[m.name] = m.result()
+            if val_loader is not None:
+                logs.update(_run_eval(model, loss_fn, val_loader, val_metric_objs, move, who, prefix="val_"))
+            logs["lr"] = lr
+            seconds = time.perf_counter() - t0
+            history._record(epoch, logs, seconds)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if bar is not None:
+                bar.set_postfix(_fmt(logs), refresh=False)
+                bar.close()
+            if epoch_bar is not None:
+                epoch_bar.set_postfix(_fmt(logs), refresh=False)
+                epoch_bar.update(1)
+            if stop or any(cb.stop_training for cb in callbacks):
+                break
+    finally:
+        for b_ in (bar, epoch_bar):  # also on an exception (Ctrl-C): leave the terminal tidy
+            if b_ is not None:
+                b_.close()
+        if set_mode is not None:
+            set_mode(bool(was_training))
+    for cb in callbacks:
+        cb.on_train_end({k: v[-1] for k, v in history.items()} if history.epoch else {})
+    return history
+
+
+# ============================================================================= evaluate / predict
+
+def _run_eval(model, loss_fn, loader, metric_objs, move, who, prefix=""):
+    """Loss and metrics over ``loader`` with the model in eval mode and no graph."""
+    set_mode = getattr(model, "train", None)
+    was_training = getattr(model, "training", False)
+    if set_mode is not None:
+        set_mode(False)
+    for m in metric_objs:
+        m.reset()
+    total, count = 0.0, 0
+    try:
+        with no_grad():
+            for batch in loader:
+                if move is not None:
+                    batch = move(batch)
+                inputs, target = _split_batch(batch, who)
+                out = model(*inputs)
+                n = _n_samples(target)
+                if loss_fn is not None:
+                    total = total + loss_fn(out, target).data * n
+                count += n
+                if metric_objs:
+                    o, t = out.data, target.data
+                    for m in metric_objs:
+                        m.update(o, t)
+    finally:
+        if set_mode is not None:
+            set_mode(bool(was_training))
+    logs = {}
+    if loss_fn is not None:
+        logs[prefix + "loss"] = float(total) / count if count else math.nan
+    for m in metric_objs:
+        logs[m.name] = m.result()
+    return logs
+
+
+def evaluate(model, loss, data, batch_size=256, metrics=()):
+    """The mean loss and metrics of ``model`` on ``data``, as a dict.
+
+    ``evaluate(model, "cross_entropy", (X_test, y_test), metrics=["accuracy"])``
+    -> ``{"loss": 0.08, "accuracy": 0.97}``. ``loss`` may be None (metrics only).
+    ``data``: ``(X, y)``, a Dataset or a DataLoader. Runs under ``no_grad`` with the
+    model in ``eval()`` mode (its mode is restored afterwards). The loss is the mean
+    over samples (exact for mean-reduced losses, whatever the batch size).
+    """
+    who = "evaluate"
+    loss_fn = _resolve_loss(loss, who, required=False)
+    metric_objs = _make_metrics(metrics, who)
+    if loss_fn is None and not metric_objs:
+        raise ValueError(f"{who}: nothing to compute; give a loss and/or metrics")
+    loader = _loader(_as_dataset(data, who, model), batch_size, False, None, who)
+    return _run_eval(model, loss_fn, loader, metric_objs, _mover(model), who)
+
+
+def predict(model, X, batch_size=256):
+    """The model's outputs for ``X``, computed in batches, as one Tensor (no graph).
+
+    ``X``: an array or Tensor (split along its first axis), a tuple of them (for a
+    model with several inputs), or a Dataset / DataLoader whose samples are
+    ``(x, y)`` (``y`` is ignored) or ``(x,)``. Runs under ``no_grad`` in ``eval()``
+    mode (restored afterwards). Floating arrays are cast to the model's dtype.
+    """
+    who = "predict"
+    if isinstance(X, (Dataset, DataLoader)):
+        loader = _loader(X, batch_size, False, None, who)
+        has_target = None
+    else:
+        arrays = X if isinstance(X, (tuple, list)) and X and all(
+            isinstance(a, (Tensor, np.ndarray)) or hasattr(a, "__cuda_array_interface__") for a in X) else (X,)
+        loader = _loader(_tuple_dataset(tuple(arrays), who, _float_dtype(model), _model_device(model)),
+                         batch_size, False, None, who)
+        has_target = False
+    move = _mover(model)
+    set_mode = getattr(model, "train", None)
+    was_training = getattr(model, "training", False)
+    if set_mode is not None:
+        set_mode(False)
+    outs = []
+    try:
+        with no_grad():
+            for batch in loader:
+                if move is not None:
+                    batch = move(batch)
+                if not isinstance(batch, (tuple, list)):
+                    batch = (batch,)
+                inputs = batch if has_target is False or len(batch) == 1 else batch[:-1]
+                outs.append(model(*inputs))
+    finally:
+        if set_mode is not None:
+            set_mode(bool(was_training))
+    if not outs:
+        raise ValueError(f"{who}: no samples to predict")
+    if len(outs) == 1:
+        return outs[0]
+    from minigrad.backend import xp_of
+
+    first = outs[0].data
+    return Tensor(xp_of(first).concatenate([o.data for o in outs]))

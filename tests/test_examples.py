@@ -1,0 +1,148 @@
+"""The seed systems reach their targets, and ``python -m minigrad demo`` runs them."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from minigrad.__main__ import format_table, main
+from minigrad.examples import DEMOS, digits_mlp, linear_regression, mlp_regression
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def check_result_dict(r):
+    for key in ("name", "what", "final_loss", "accuracy", "summary", "passed", "seconds", "history", "model"):
+        assert key in r, key
+    assert r["seconds"] > 0 and r["final_loss"] == r["history"]["loss"][-1]
+
+
+def test_linear_regression_recovers_the_line():
+    r = linear_regression()
+    check_result_dict(r)
+    assert abs(r["w"] - 2.0) <= 0.05 and abs(r["b"] - 1.0) <= 0.05
+    assert r["passed"] and r["final_loss"] < 0.02  # noise std 0.1 -> MSE ~0.01
+
+
+def test_digits_mlp_reaches_95_percent_test_accuracy():
+    r = digits_mlp()
+    check_result_dict(r)
+    assert r["accuracy"] >= 0.95, r["summary"]
+    assert r["passed"] and r["history"]["val_accuracy"][-1] >= 0.9
+    layers = [type(m).__name__ for m in r["model"]]
+    assert layers == ["Linear", "ReLU", "Linear"]
+    assert r["model"][0].weight.shape == (128, 64) and r["model"][2].weight.shape == (10, 128)
+
+
+def test_mlp_regression_fits_the_surface():
+    r = mlp_regression()
+    check_result_dict(r)
+    assert r["r2"] >= 0.95 and r["passed"]
+    assert sum(p.numel() for p in r["model"].parameters()) == 2 * 10 + 10 + 10 + 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_digits_mlp_other_seeds(seed):
+    assert digits_mlp(seed=seed)["accuracy"] >= 0.95
+
+
+def test_demo_entries_are_callable_with_the_common_keywords():
+    assert [e[0] for e in DEMOS][:3] == ["linear regression", "MLP regressor 2-10-1", "digits MLP"]
+    for entry in DEMOS:
+        assert isinstance(entry[0], str) and callable(entry[1]) and len(entry) in (2, 3)
+
+
+def test_demo_only_runs_and_prints_the_table(capsys):
+    assert main(["demo", "--only", "linear", "--no-progress", "--quick"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert "system" in out and "final loss" in out and "linear regression" in out and "ok" in out
+    assert "digits" not in out
+
+
+@pytest.mark.slow
+def test_demo_quick_all_systems(capsys):
+    assert main(["demo", "--quick", "--no-progress"]) == 0
+    out, _ = capsys.readouterr()
+    for entry in DEMOS:
+        assert entry[0] in out
+
+
+def test_demo_progress_goes_to_stderr(capsys):
+    assert main(["demo", "--only", "linear", "--quick"]) == 0
+    out, err = capsys.readouterr()
+    assert "[1/1] linear regression" in err and "linear regression" in out
+
+
+def test_usage_errors(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["bogus"])
+    assert e.value.code == 2
+    assert "invalid choice: 'bogus'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main([])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        main(["demo", "--quick", "--full"])
+    assert e.value.code == 2
+    assert main(["demo", "--only", "no-such-system"]) == 2
+    assert "no system matches" in capsys.readouterr().err
+
+
+def test_demo_list(capsys):
+    assert main(["demo", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(e[0] in out for e in DEMOS)
+
+
+def test_failing_system_is_reported_not_raised(monkeypatch, capsys):
+    import minigrad.examples as ex
+
+    def broken(progress, level, seed):
+        raise RuntimeError("out of coffee")
+
+    def missed(progress, level, seed):
+        return {"name": "missed", "what": "x", "final_loss": 1.0, "accuracy": 0.5, "summary": "",
+                "passed": False, "seconds": 0.1}
+
+    monkeypatch.setattr(ex, "DEMOS", [("broken", broken), ("missed", missed), ("full only", broken, {"full"})])
+    assert main(["demo", "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "ERROR" in out and "RuntimeError: out of coffee" in out and "MISSED" in out and "50.0%" in out
+    assert "full only" not in out
+
+
+def test_systems_with_a_quick_flag_and_without_passed(monkeypatch, capsys):
+    import minigrad.examples as ex
+
+    seen = {}
+
+    def old_style(quick=False, seed=0, progress=False):
+        seen.update(quick=quick, seed=seed, progress=progress)
+        return {"name": "old style", "final_loss": 0.25, "accuracy": None, "summary": "fine"}
+
+    monkeypatch.setattr(ex, "DEMOS", [("old style", old_style)])
+    assert main(["demo", "--quick", "--no-progress", "--seed", "3"]) == 0
+    assert seen == {"quick": True, "seed": 3, "progress": False}
+    out = capsys.readouterr().out
+    row = [line for line in out.splitlines() if line.startswith("old style")][0]
+    assert "0.2500" in row and "fine" in row and row.split()[-1] == "-"
+
+
+def test_format_table_aligns_columns():
+    rows = [{"name": "a", "what": "w", "final_loss": 0.5, "accuracy": None, "summary": "R2=1", "passed": True,
+             "seconds": 1.0},
+            {"name": "long name", "error": "ValueError: x", "seconds": 2.0}]
+    lines = format_table(rows).splitlines()
+    assert len(lines) == 4 and lines[0].startswith("system")
+    assert lines[2].index("0.5000") + len("0.5000") == lines[0].index("final loss") + len("final loss")
+
+
+def test_python_dash_m_entry_point():
+    res = subprocess.run([sys.executable, "-m", "minigrad", "demo", "--list"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0 and "digits MLP" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "minigrad", "nope"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 2 and "usage: minigrad" in res.stderr
