@@ -24,7 +24,7 @@ from minigrad.ops.shape import (  # noqa: F401
 from minigrad.ops.index import (  # noqa: F401
     getitem, narrow, select, index_select, gather, scatter_add, masked_fill, one_hot,
 )
-from minigrad.ops.matmul import matmul, mm, bmm, dot, outer  # noqa: F401
+from minigrad.ops.matmul import matmul, mm, bmm, dot, outer, linear  # noqa: F401
 from minigrad.ops.convert import clone, cast, to_device  # noqa: F401
 
 abs = abs_

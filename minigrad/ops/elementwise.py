@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from minigrad.autograd import Function
+from minigrad.autograd import Function, is_grad_enabled
 from minigrad.backend import device_of, get_kernel, xp_of
 from minigrad.tensor import Tensor
 
@@ -381,6 +381,8 @@ class Relu(Function):
 
     @staticmethod
     def backward(ctx, gy):
+        if not is_grad_enabled():  # plain backward: one array op, no Tensor in between
+            return gy.data * ctx.mask
         return gy * Tensor(ctx.mask.astype(gy.dtype))
 
 

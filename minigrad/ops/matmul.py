@@ -8,7 +8,7 @@ multiplication itself runs in the ``matmul`` kernel picked by the registry
 """
 from __future__ import annotations
 
-from minigrad.autograd import Function
+from minigrad.autograd import Function, is_grad_enabled
 from minigrad.backend import device_of, get_kernel
 from minigrad.ops.shape import reshape, transpose
 
@@ -87,3 +87,58 @@ def dot(input, other):
 
 def outer(input, vec2):
     return matmul(reshape(input, (-1, 1)), reshape(vec2, (1, -1)))
+
+
+class Linear(Function):
+    """y = x @ W^T + b  (x: (..., in), W: (out, in), b: (out,));
+    gx = gy @ W,  gW = gy^T @ x (summed over the leading dims),  gb = gy summed over them.
+
+    One node instead of three (transpose, matmul, add): fewer Python calls per layer,
+    and gW comes out already in W's (out, in) layout, with no copy."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.save_for_backward(x, w)
+        mm = get_kernel("matmul", device_of(x))
+        if x.ndim == 2:
+            y = mm(x, w.T)
+        else:
+            y = mm(x.reshape(-1, x.shape[-1]), w.T).reshape(x.shape[:-1] + (w.shape[0],))
+        if b is not None:
+            y += b
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w = ctx.saved_tensors
+        nx, nw, nb = ctx.needs_input_grad
+        if is_grad_enabled():  # create_graph=True: express the rule with differentiable ops
+            gx = matmul(gy, w) if nx else None
+            g2, x2 = reshape(gy, (-1, gy.shape[-1])), reshape(x, (-1, x.shape[-1]))
+            gw = matmul(transpose(g2, 0, 1), x2) if nw else None
+            gb = g2.sum(0) if nb else None
+            return gx, gw, gb
+        mm = get_kernel("matmul", device_of(gy.data))
+        g = gy.data.reshape(-1, gy.shape[-1])
+        xd = x.data.reshape(-1, x.shape[-1])
+        gx = mm(g, w.data).reshape(x.shape) if nx else None
+        gw = mm(g.T, xd) if nw else None
+        gb = g.sum(axis=0) if nb else None
+        return gx, gw, gb
+
+
+def linear(input, weight, bias=None):
+    """y = input @ weight.T + bias, the affine map of ``nn.Linear``; weight is (out, in)."""
+    if input.shape[-1] != weight.shape[-1] or weight.ndim != 2:
+        raise ValueError(f"linear: input of shape {tuple(input.shape)} cannot be multiplied by a weight of "
+                         f"shape {tuple(weight.shape)} (in_features {input.shape[-1] if input.ndim else None} "
+                         f"!= {weight.shape[-1]})")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias has shape {tuple(bias.shape)}, expected ({weight.shape[0]},)")
+    if input.dtype != weight.dtype:
+        raise TypeError(f"linear: input dtype {input.dtype} does not match weight dtype {weight.dtype}")
+    if input.ndim == 0:
+        raise ValueError("linear: input must have at least 1 dimension")
+    if input.ndim == 1:
+        return reshape(Linear.apply(reshape(input, (1, -1)), weight, bias), (weight.shape[0],))
+    return Linear.apply(input, weight, bias)

@@ -230,3 +230,24 @@ def test_logsumexp_finite_for_huge_logits():
     np.testing.assert_allclose(y.numpy(), [1e4, 1e4 + np.log(3)], rtol=1e-6)
     y.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [[1, 0, 0], [1 / 3] * 3], rtol=1e-6)
+
+
+@given(data=st.data())
+def test_linear_fused_op(data):
+    lead = data.draw(shapes(min_dims=0, max_dims=2, max_side=3))
+    n_in, n_out = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 5))
+    x = tensor(data.draw(arrays(tuple(lead) + (n_in,))))
+    w = tensor(data.draw(arrays((n_out, n_in))))
+    b = tensor(data.draw(arrays((n_out,))))
+    mg.gradcheck(lambda x, w, b: mg.linear(x, w, b), (x, w, b))
+    mg.gradcheck(lambda x, w: mg.linear(x, w), (x, w))
+    np.testing.assert_allclose(mg.linear(x, w, b).numpy(), x.numpy() @ w.numpy().T + b.numpy(), rtol=1e-12)
+    if len(lead) <= 1:
+        mg.gradgradcheck(lambda x, w, b: mg.linear(x, w, b).tanh(), (x, w, b))
+
+
+def test_relu_double_backward_uses_tensor_path():
+    x = mg.tensor([-1.0, 2.0, 3.0], dtype=mg.float64, requires_grad=True)
+    (g,) = mg.grad((mg.relu(x) ** 2).sum(), x, create_graph=True)
+    (h,) = mg.grad(g.sum(), x)
+    assert g.tolist() == [0.0, 4.0, 6.0] and h.tolist() == [0.0, 2.0, 2.0]
