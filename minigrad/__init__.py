@@ -24,7 +24,7 @@ from minigrad.ops import abs, sum, max, min, pow, all, any  # noqa: F401  (shado
 from minigrad.gradcheck import gradcheck, gradgradcheck, GradcheckError
 from minigrad import autograd, random
 from minigrad.io import save, load
-from minigrad import data, metrics, optim
+from minigrad import data, metrics, optim, nn
 import minigrad.kernels  # noqa: E402  (minigrad.kernels.use / warmup)
 
 __version__ = "0.1.0"

@@ -1,0 +1,136 @@
+"""Seed system: the CNN, and a small ResNet.
+
+:func:`digits_cnn` trains the seed CNN
+
+    conv 1->32 (3x3, padding 1) - ReLU - max-pool 2x2
+    conv 32->64 (3x3, padding 1) - ReLU - max-pool 2x2
+    flatten - linear 64*7*7 -> 128 - ReLU - linear 128 -> 10
+
+with cross-entropy and Adam, on 28x28 images: the embedded 8x8 digits upsampled to
+28x28 (bilinear), or MNIST when its files are present (``dataset="mnist"``).
+The convolutions and pooling run on the Numba kernels (im2col + our GEMM).
+
+:class:`ResidualBlock` and :func:`small_resnet` show the idea behind ResNets: each
+block learns a *correction* ``F(x)`` that is added to its input, ``y = relu(x +
+F(x))``, so gradients have a short path back through the identity.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import minigrad
+from minigrad import nn, optim
+from minigrad.data import digits, train_test_split
+from minigrad.train import evaluate, fit
+
+__all__ = ["SeedCNN", "ResidualBlock", "small_resnet", "digits_cnn", "load_28x28"]
+
+#: the seed CNN must reach this test accuracy on the digits
+CNN_TARGET = 0.98
+
+
+class SeedCNN(nn.Module):
+    """The seed CNN: two conv-ReLU-maxpool stages and a two-layer classifier head."""
+
+    def __init__(self, in_channels=1, num_classes=10, width=32):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(2 * width * 7 * 7, 128), nn.ReLU(),
+                                  nn.Linear(128, num_classes))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class ResidualBlock(nn.Module):
+    """y = relu(x + bn(conv(relu(bn(conv(x)))))); a 1x1 conv matches shapes when the
+    block changes the channel count or the stride."""
+
+    def __init__(self, in_channels, out_channels, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(out_channels))
+        else:
+            self.shortcut = nn.Identity()
+
+    def forward(self, x):
+        h = self.bn1(self.conv1(x)).relu()
+        h = self.bn2(self.conv2(h))
+        return (h + self.shortcut(x)).relu()
+
+
+def small_resnet(in_channels=1, num_classes=10, width=16):
+    """A small ResNet: stem conv, three residual stages (the last two downsample),
+    global average pooling and a linear classifier."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+        ResidualBlock(width, width),
+        ResidualBlock(width, 2 * width, stride=2),
+        ResidualBlock(2 * width, 4 * width, stride=2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, num_classes),
+    )
+
+
+def load_28x28(dataset="digits", seed=0):
+    """(X_train, X_test, y_train, y_test) as (N, 1, 28, 28) float32 images scaled to
+    [0, 1] and then standardised with the training set's mean and std."""
+    if dataset == "digits":
+        X, y = digits(as_images=True, size=28)
+        X = X.reshape(-1, 1, 28, 28).astype(np.float32)
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, stratify=y, seed=seed)
+    elif dataset == "mnist":
+        from minigrad.data.datasets import mnist
+
+        X_train, y_train = mnist(train=True, download=False)
+        X_test, y_test = mnist(train=False, download=False)
+        X_train = (X_train.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
+        X_test = (X_test.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
+        y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
+    else:
+        raise ValueError(f"load_28x28: dataset must be 'digits' or 'mnist', got {dataset!r}")
+    mean, std = float(X_train.mean()), float(X_train.std())
+    return (X_train - mean) / std, (X_test - mean) / std, y_train, y_test
+
+
+def digits_cnn(epochs=8, batch_size=64, lr=1e-3, seed=0, progress=False, level="default", dataset="digits"):
+    """Train the seed CNN with Adam and cross-entropy; report the test accuracy.
+
+    ``level="quick"`` trains for half the epochs. Returns the usual results dict
+    (``accuracy`` is the test accuracy; ``passed`` means >= 98% on the digits).
+    """
+    if level == "quick":
+        epochs = max(1, epochs // 2)
+    elif level == "full":
+        epochs = epochs * 2
+    t0 = time.perf_counter()
+    minigrad.manual_seed(seed)
+    X_train, X_test, y_train, y_test = load_28x28(dataset, seed)
+    model = SeedCNN()
+    optimizer = optim.Adam(model.parameters(), lr=lr)
+    history = fit(model, nn.CrossEntropyLoss(), optimizer, (X_train, y_train), epochs=epochs,
+                  batch_size=batch_size, validation_split=0.1, metrics=["accuracy"], progress=progress,
+                  seed=seed)
+    test = evaluate(model, nn.CrossEntropyLoss(), (X_test, y_test), metrics=["accuracy"], batch_size=256)
+    return {
+        "name": "seed CNN",
+        "what": f"conv32-pool-conv64-pool-fc128-fc10, Adam lr={lr}, batch {batch_size}, "
+                f"{dataset} 28x28 ({epochs} epochs)",
+        "final_loss": history["loss"][-1],
+        "accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "summary": f"test acc {100 * test['accuracy']:.1f}%",
+        "passed": test["accuracy"] >= CNN_TARGET if dataset == "digits" else None,
+        "seconds": time.perf_counter() - t0,
+        "history": history,
+        "model": model,
+    }

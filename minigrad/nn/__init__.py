@@ -1,0 +1,52 @@
+"""``minigrad.nn``: modules, layers, losses, initialisation - mirroring ``torch.nn``.
+
+>>> from minigrad import nn
+>>> import minigrad.nn.functional as F
+>>> model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+>>> loss = nn.CrossEntropyLoss()(model(x), y)
+
+Names, parameter shapes and layouts, default arguments and initialisation follow
+PyTorch, so a state_dict moves between the two through NumPy arrays.
+"""
+from minigrad.nn.parameter import Parameter
+from minigrad.nn.module import Module, RemovableHandle
+from minigrad.nn.containers import Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict
+from minigrad.nn.linear import Identity, Linear, Bilinear, Flatten, Unflatten
+from minigrad.nn.activation import (ReLU, ReLU6, Hardtanh, Sigmoid, Tanh, GELU, SiLU, LeakyReLU, ELU, Softplus,
+                                    LogSigmoid, Softmax, LogSoftmax, Softmin)
+from minigrad.nn.dropout import Dropout
+from minigrad.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from minigrad.nn.loss import (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, CrossEntropyLoss, NLLLoss, BCELoss,
+                              BCEWithLogitsLoss, KLDivLoss)
+from minigrad.nn import functional, init, utils
+from minigrad.nn.summary import summary
+
+# Layers written in sibling files of this package (convolution, pooling, recurrent,
+# embedding, attention, transformer): exported here when present.
+import importlib as _importlib
+
+_SIBLINGS = ("conv", "pooling", "spatial", "rnn", "sparse", "attention", "transformer")
+_extra = []
+for _name in _SIBLINGS:
+    try:
+        _mod = _importlib.import_module(f"minigrad.nn.{_name}")
+    except ModuleNotFoundError as _e:
+        if _e.name != f"minigrad.nn.{_name}":
+            raise
+        continue
+    for _k in getattr(_mod, "__all__", ()):
+        if _k[:1].isupper():  # classes; functions are reached through nn.functional
+            globals()[_k] = getattr(_mod, _k)
+            _extra.append(_k)
+
+__all__ = [
+    "Parameter", "Module", "RemovableHandle",
+    "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
+    "Identity", "Linear", "Bilinear", "Flatten", "Unflatten",
+    "ReLU", "ReLU6", "Hardtanh", "Sigmoid", "Tanh", "GELU", "SiLU", "LeakyReLU", "ELU", "Softplus", "LogSigmoid",
+    "Softmax", "LogSoftmax", "Softmin",
+    "Dropout", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
+    "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
+    "BCEWithLogitsLoss", "KLDivLoss",
+    "functional", "init", "utils", "summary",
+] + _extra

@@ -1,0 +1,570 @@
+"""``minigrad.nn.functional`` (import it as ``F``): layers and losses as plain functions.
+
+A layer Module such as ``nn.Linear`` only owns its parameters; the computation is
+the function here (``F.linear(x, self.weight, self.bias)``). Everything is built
+from differentiable ops in :mod:`minigrad.ops`, so autograd derives every gradient
+- there is no backward code in this file. Hot spots (softmax, layer norm, fused
+softmax + cross-entropy) call single fused ops where :mod:`minigrad.ops` has them.
+
+Losses take ``reduction``: ``"none"`` (one value per element / sample), ``"mean"``
+(the default) or ``"sum"``, with PyTorch's exact conventions (for example a
+weighted ``cross_entropy`` mean divides by the sum of the weights of the targets).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from minigrad import random as _random
+from minigrad.autograd import no_grad
+from minigrad.backend import to_device, xp_of
+from minigrad.tensor import Tensor
+from minigrad.ops import elementwise as _ew
+from minigrad.ops import reduce as _red
+from minigrad.ops import shape as _shape
+from minigrad.ops.matmul import matmul as _matmul, linear as _linear_op
+from minigrad.ops.index import one_hot  # noqa: F401  (re-exported as F.one_hot)
+from minigrad.ops.shape import pad  # noqa: F401  (re-exported as F.pad)
+
+from minigrad.ops.softmax import softmax as _softmax_op, log_softmax as _log_softmax_op
+from minigrad.ops.norm import layer_norm as _layer_norm_op
+from minigrad.ops.loss import cross_entropy as _cross_entropy_op
+from minigrad.ops.embedding import embedding as _embedding_op
+# Convolution, pooling and attention live in ops/; F re-exports them under PyTorch's names.
+from minigrad.ops.conv import conv1d, conv2d, conv_transpose2d, unfold, fold  # noqa: F401
+from minigrad.ops.pool import (max_pool1d, max_pool2d, avg_pool1d, avg_pool2d,  # noqa: F401
+                               adaptive_avg_pool2d)
+from minigrad.ops.attention import scaled_dot_product_attention  # noqa: F401
+
+__all__ = [
+    "conv1d", "conv2d", "conv_transpose2d", "unfold", "fold", "max_pool1d", "max_pool2d", "avg_pool1d",
+    "avg_pool2d", "adaptive_avg_pool2d", "scaled_dot_product_attention",
+    "linear", "bilinear", "relu", "relu6", "hardtanh", "leaky_relu", "elu", "gelu", "silu", "softplus",
+    "sigmoid", "logsigmoid", "tanh", "softmax", "log_softmax", "softmin", "dropout", "batch_norm",
+    "layer_norm", "normalize", "embedding", "one_hot", "pad",
+    "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "cross_entropy", "nll_loss",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
+]
+
+
+def _as_tensor(x, like=None):
+    if isinstance(x, Tensor):
+        return x
+    arr = np.asarray(x)
+    if like is not None and arr.dtype.kind == "f" and arr.ndim == 0:
+        arr = arr.astype(like.dtype)
+    if like is not None:
+        arr = to_device(arr, like.device)
+    return Tensor(arr)
+
+
+# ============================================================================ layers
+
+def linear(input, weight, bias=None):
+    """y = x W^T + b, with W of shape (out_features, in_features) as in PyTorch.
+
+    Inputs with more than 2 dims (batch, ..., in_features) are flattened to one
+    matrix product and reshaped back (one big GEMM instead of many small ones)."""
+    if input.ndim == 0 or weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {tuple(input.shape)} does not match weight of shape "
+                         f"{tuple(weight.shape)}: the input's last dim must equal in_features (weight.shape[1])")
+    return _linear_op(input, weight, bias)  # one fused node: see ops/matmul.py Linear
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """y_k = x1^T W_k x2 + b_k for W of shape (out, in1, in2)."""
+    out_f, in1, in2 = weight.shape
+    if input1.shape[-1] != in1 or input2.shape[-1] != in2 or input1.shape[:-1] != input2.shape[:-1]:
+        raise ValueError(f"bilinear: inputs of shapes {input1.shape} and {input2.shape} do not match "
+                         f"weight of shape {weight.shape} (need (..., {in1}) and (..., {in2}) with equal leading dims)")
+    lead = input1.shape[:-1]
+    x1 = _shape.reshape(input1, (-1, in1))
+    x2 = _shape.reshape(input2, (-1, in2))
+    # (n, in1) @ (in1, out*in2) -> (n, out, in2), then contract with x2 over in2.
+    w = _shape.reshape(_shape.permute(weight, (1, 0, 2)), (in1, out_f * in2))
+    t = _shape.reshape(_matmul(x1, w), (-1, out_f, in2))
+    out = _red.sum(t * _shape.unsqueeze(x2, 1), dim=2)
+    if bias is not None:
+        out = out + bias
+    return _shape.reshape(out, lead + (out_f,))
+
+
+# ============================================================================ activations
+# ``inplace`` is accepted for PyTorch compatibility; minigrad always returns a new tensor.
+
+def relu(input, inplace=False):
+    """max(x, 0)."""
+    return _ew.relu(input)
+
+
+def relu6(input, inplace=False):
+    """min(max(x, 0), 6)."""
+    return _ew.clamp(input, 0.0, 6.0)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """x clamped to [min_val, max_val]."""
+    return _ew.clamp(input, min_val, max_val)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """x if x > 0 else negative_slope * x."""
+    return _ew.leaky_relu(input, negative_slope)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """x if x > 0 else alpha * (exp(x) - 1)."""
+    return _ew.elu(input, alpha)
+
+
+def gelu(input, approximate="none"):
+    """x * Phi(x) (``approximate="tanh"`` for the tanh formula)."""
+    return _ew.gelu(input, approximate=approximate)
+
+
+def silu(input, inplace=False):
+    """x * sigmoid(x) (also called swish)."""
+    return _ew.silu(input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, linear where beta x > threshold."""
+    return _ew.softplus(input, beta, threshold)
+
+
+def sigmoid(input):
+    return _ew.sigmoid(input)
+
+
+def logsigmoid(input):
+    """log(sigmoid(x)) = -softplus(-x), stable for large |x|."""
+    return -_ew.softplus(-input)
+
+
+def tanh(input):
+    return _ew.tanh(input)
+
+
+def _softmax_dim(ndim, op):
+    warnings.warn(f"{op}: implicit dimension choice is deprecated (as in PyTorch); pass dim=",
+                  UserWarning, stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input, dim=None, dtype=None):
+    """exp(x_i) / sum_j exp(x_j) along ``dim`` (one fused op, stable for large inputs)."""
+    if dim is None:
+        dim = _softmax_dim(input.ndim, "softmax")
+    return _softmax_op(input, dim, dtype=dtype)
+
+
+def log_softmax(input, dim=None, dtype=None):
+    """x_i - log(sum_j exp(x_j)) along ``dim``, computed stably (one fused op)."""
+    if dim is None:
+        dim = _softmax_dim(input.ndim, "log_softmax")
+    return _log_softmax_op(input, dim, dtype=dtype)
+
+
+def softmin(input, dim=None, dtype=None):
+    """softmax(-x)."""
+    return softmax(-input if dtype is None else -input.to(dtype), dim)
+
+
+# ============================================================================ dropout
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Inverted dropout: in training, zero each element with probability ``p`` and
+    scale the survivors by 1 / (1 - p), so the expected value is unchanged and
+    evaluation needs no rescaling. Identity when ``training`` is False. The mask is
+    drawn from minigrad's global generator."""
+    if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    dt = input.dtype if input.dtype.kind == "f" else np.dtype(np.float32)
+    draw = _random.default_generator().random(input.shape, dtype=np.float64 if dt == np.float64 else np.float32)
+    mask = ((draw >= p) * (1.0 / (1.0 - p))).astype(dt)
+    return input * Tensor(to_device(mask, input.device))
+
+
+# ============================================================================ normalisation
+
+def _channel_shape(input):
+    return (1, input.shape[1]) + (1,) * (input.ndim - 2)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+               eps=1e-5):
+    """Normalise each channel (dim 1) with the batch's mean and variance (training)
+    or the running estimates (evaluation), then scale and shift per channel.
+
+    In training the running estimates are updated in place:
+    ``running = (1 - momentum) * running + momentum * batch_stat``, where the
+    variance stored is the unbiased one (divided by n - 1), as in PyTorch, while
+    the normalisation itself uses the biased one (divided by n)."""
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input with at least 2 dims (N, C, ...), got shape {input.shape}")
+    c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)} but the input has {c} channels "
+                             f"(input shape {input.shape}); expected ({c},)")
+    shape = _channel_shape(input)
+    axes = (0,) + tuple(range(2, input.ndim))
+    if training:
+        n = input.numel() // c if c else 0
+        if n <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
+                             f"shape {input.shape}")
+        mean = _red.mean(input, dim=axes, keepdim=True)
+        xc = input - mean
+        var = _red.mean(xc * xc, dim=axes, keepdim=True)
+        with no_grad():
+            if running_mean is not None:
+                running_mean.mul_(1.0 - momentum).add_(mean.detach().reshape(c).to(running_mean.dtype), alpha=momentum)
+            if running_var is not None:
+                unbiased = var.detach().reshape(c) * (n / (n - 1))
+                running_var.mul_(1.0 - momentum).add_(unbiased.to(running_var.dtype), alpha=momentum)
+        y = xc * _ew.rsqrt(var + eps)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: running_mean and running_var must be given when training=False")
+        rm = _shape.reshape(running_mean.detach(), shape)
+        inv = _ew.rsqrt(_shape.reshape(running_var.detach(), shape) + eps)
+        y = (input - rm) * inv
+    if weight is not None:
+        y = y * _shape.reshape(weight, shape)
+    if bias is not None:
+        y = y + _shape.reshape(bias, shape)
+    return y
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the trailing ``normalized_shape`` dims of each sample (mean 0,
+    variance 1, biased variance), then scale by ``weight`` and shift by ``bias``
+    (one fused op, :func:`minigrad.ops.norm.layer_norm`)."""
+    return _layer_norm_op(input, normalized_shape, weight, bias, eps)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """x / max(||x||_p, eps) along ``dim``."""
+    n = _red.norm(input, p=p, dim=dim, keepdim=True)
+    return input / _ew.clamp(n, min=eps)
+
+
+def embedding(input, weight, padding_idx=None):
+    """Rows of ``weight`` (num_embeddings, D) picked by the integer ``input`` (any
+    shape): output shape ``input.shape + (D,)``. The row at ``padding_idx`` gets no
+    gradient (:func:`minigrad.ops.embedding.embedding`)."""
+    return _embedding_op(input, weight, padding_idx)
+
+
+# ============================================================================ losses
+
+def _reduce(loss, reduction, op):
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return _red.mean(loss)
+    if reduction == "sum":
+        return _red.sum(loss)
+    raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+
+
+def _check_reduction(reduction, op, extra=()):
+    if reduction not in ("none", "mean", "sum") + tuple(extra):
+        valid = ", ".join(repr(r) for r in ("none", "mean", "sum") + tuple(extra))
+        raise ValueError(f"{op}: reduction must be one of {valid}, got {reduction!r}")
+
+
+def _pair(input, target, op, warn=True):
+    """Make target a Tensor on input's device; integer targets take input's dtype;
+    differing shapes broadcast with a warning (as PyTorch)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+    target = _as_tensor(target, input)
+    if target.dtype.kind in "biu" and input.dtype.kind == "f":
+        target = target.to(input.dtype)
+    if target.shape != input.shape:
+        try:
+            np.broadcast_shapes(input.shape, target.shape)
+        except ValueError:
+            raise ValueError(f"{op}: target of shape {target.shape} cannot be broadcast to the input's shape "
+                             f"{input.shape}") from None
+        if warn:
+            warnings.warn(f"{op}: using a target of shape {target.shape} that differs from the input's shape "
+                          f"{input.shape}; they will be broadcast, which is likely not what you want",
+                          UserWarning, stacklevel=3)
+    return input, target
+
+
+def _weighted(loss, weight, reduction, op, mean_by_weight_sum):
+    if weight.shape != loss.shape:
+        raise ValueError(f"{op}: weight of shape {weight.shape} must have the input's shape {loss.shape}")
+    wl = loss * weight
+    if reduction == "mean" and mean_by_weight_sum:
+        return _red.sum(wl) / _red.sum(weight)
+    return _reduce(wl, reduction, op)
+
+
+def mse_loss(input, target, reduction="mean", weight=None):
+    """Mean squared error: (x - y)^2 per element. With ``weight`` (input's shape) the
+    mean is sum(w (x - y)^2) / sum(w)."""
+    _check_reduction(reduction, "mse_loss")
+    input, target = _pair(input, target, "mse_loss")
+    d = input - target
+    loss = d * d
+    if weight is not None:
+        return _weighted(loss, _as_tensor(weight, input), reduction, "mse_loss", True)
+    return _reduce(loss, reduction, "mse_loss")
+
+
+def l1_loss(input, target, reduction="mean", weight=None):
+    """Mean absolute error: |x - y| per element (weighted mean as in :func:`mse_loss`)."""
+    _check_reduction(reduction, "l1_loss")
+    input, target = _pair(input, target, "l1_loss")
+    loss = _ew.abs_(input - target)
+    if weight is not None:
+        return _weighted(loss, _as_tensor(weight, input), reduction, "l1_loss", True)
+    return _reduce(loss, reduction, "l1_loss")
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), with d = x - y:
+    quadratic near zero, linear (robust to outliers) far away."""
+    _check_reduction(reduction, "huber_loss")
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    input, target = _pair(input, target, "huber_loss")
+    d = input - target
+    ad = _ew.abs_(d)
+    loss = _ew.where(Tensor(ad.data < delta), d * d * 0.5, (ad - 0.5 * delta) * delta)
+    if weight is not None:
+        return _weighted(loss, _as_tensor(weight, input), reduction, "huber_loss", False)
+    return _reduce(loss, reduction, "huber_loss")
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (Huber divided by beta;
+    beta = 0 is the L1 loss)."""
+    _check_reduction(reduction, "smooth_l1_loss")
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    input, target = _pair(input, target, "smooth_l1_loss")
+    d = input - target
+    ad = _ew.abs_(d)
+    if beta == 0:
+        return _reduce(ad, reduction, "smooth_l1_loss")
+    loss = _ew.where(Tensor(ad.data < beta), d * d * (0.5 / beta), ad - 0.5 * beta)
+    return _reduce(loss, reduction, "smooth_l1_loss")
+
+
+def _class_weight(weight, c, like, op):
+    if weight is None:
+        return None
+    w = _as_tensor(weight, like)
+    if tuple(w.shape) != (c,):
+        raise ValueError(f"{op}: weight must have shape ({c},) (one entry per class), got {tuple(w.shape)}")
+    return w
+
+
+def _class_targets(input, target, op):
+    """Check integer class targets against input (N, C, d1...) / (C,); returns the
+    target array and the number of classes."""
+    idx = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{op}: class targets must be an integer tensor, got dtype {idx.dtype} "
+                        "(for class probabilities pass a float target of the input's shape to cross_entropy)")
+    if input.ndim == 0:
+        raise ValueError(f"{op}: input must have at least 1 dim (C,) or (N, C, ...), got a 0-d tensor")
+    if input.ndim == 1:
+        expected = ()
+    else:
+        expected = (input.shape[0],) + tuple(input.shape[2:])
+    if tuple(idx.shape) != expected:
+        raise ValueError(f"{op}: target of shape {tuple(idx.shape)} does not match input of shape {input.shape} "
+                         f"(expected target shape {expected})")
+    c = input.shape[0] if input.ndim == 1 else input.shape[1]
+    return idx, c
+
+
+def _nll_mask(idx, c, weight, ignore_index, dtype, op):
+    """The constant (M, C) matrix with w[y_i] at column y_i of row i (0 for ignored
+    rows) and the per-row weights, for targets ``idx`` flattened to M rows."""
+    xp = xp_of(idx)
+    flat = idx.reshape(-1)
+    valid = flat != ignore_index
+    bad = valid & ((flat < 0) | (flat >= c))
+    if bool(bad.any()):
+        raise IndexError(f"{op}: target {int(flat[bad][0])} is out of bounds for {c} classes "
+                         f"(valid: 0..{c - 1}, or ignore_index={ignore_index})")
+    safe = xp.where(valid, flat, 0)
+    w_rows = (weight.data[safe] if weight is not None else xp.ones(flat.shape, dtype)) * valid
+    w_rows = w_rows.astype(dtype, copy=False)
+    mask = xp.zeros((flat.shape[0], c), dtype)
+    mask[xp.arange(flat.shape[0]), safe] = w_rows
+    return mask, w_rows, valid
+
+
+def _to_rows(input):
+    """(N, C, d1, ...) -> (N*d1*..., C) with classes last; (C,) -> (1, C)."""
+    if input.ndim == 1:
+        return _shape.reshape(input, (1, -1))
+    if input.ndim > 2:
+        input = _shape.movedim(input, 1, -1)
+    return _shape.reshape(input, (-1, input.shape[-1]))
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood: -w[y] * input[y] for log-probabilities ``input``
+    (N, C) or (N, C, d1, ...) and class indices ``target`` (N) or (N, d1, ...).
+    Targets equal to ``ignore_index`` contribute nothing; the mean divides by the
+    sum of the weights of the counted targets."""
+    _check_reduction(reduction, "nll_loss")
+    idx, c = _class_targets(input, target, "nll_loss")
+    w = _class_weight(weight, c, input, "nll_loss")
+    mask, w_rows, _ = _nll_mask(idx, c, w, ignore_index, input.dtype, "nll_loss")
+    per_row = -_red.sum(_to_rows(input) * Tensor(mask), dim=1)
+    if reduction == "none":
+        return _shape.reshape(per_row, tuple(idx.shape))
+    total = _red.sum(per_row)
+    if reduction == "sum":
+        return total
+    return _safe_div(total, w_rows.sum())
+
+
+def _safe_div(total, denom):
+    """total / denom for a constant denom; 0/0 gives nan with a zero gradient (as PyTorch)."""
+    denom = float(denom)
+    if denom == 0.0:
+        return total * 0.0 + float("nan")
+    return total * (1.0 / denom)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """Softmax + negative log-likelihood in one: -log softmax(x)[y].
+
+    ``input`` holds unnormalised scores (logits) of shape (N, C), (N, C, d1, ...) or
+    (C,). ``target`` is either class indices (integers, shape (N) / (N, d1, ...)) or
+    class probabilities (floats, the input's shape). ``label_smoothing`` mixes the
+    target with the uniform distribution: (1 - eps) * target + eps / C. Runs as one
+    fused op (:func:`minigrad.ops.loss.cross_entropy`); its gradient is
+    softmax(x) - target. For second derivatives compose
+    ``nll_loss(log_softmax(x, 1), y)`` instead.
+
+    Probability targets that require a gradient (e.g. soft labels produced by
+    another network) take a composed path, so the gradient reaches them too."""
+    _check_reduction(reduction, "cross_entropy")
+    if isinstance(target, Tensor) and target.requires_grad:
+        return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
+    return _cross_entropy_op(input, target, weight=weight, ignore_index=ignore_index, reduction=reduction,
+                             label_smoothing=label_smoothing)
+
+
+def _cross_entropy_probs(input, target, weight, reduction, label_smoothing):
+    """-sum_c w_c t_c log softmax(x)_c per sample, from differentiable ops (gradients
+    reach ``target``); the mean divides by the number of samples, as PyTorch."""
+    if target.shape != input.shape:
+        raise ValueError(f"cross_entropy: probability target must have the input's shape {tuple(input.shape)}, "
+                         f"got {tuple(target.shape)}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    cdim = 0 if input.ndim == 1 else 1
+    c = input.shape[cdim]
+    if label_smoothing > 0:
+        target = target * (1.0 - label_smoothing) + label_smoothing / c
+    terms = log_softmax(input, cdim) * target
+    if weight is not None:
+        w = _class_weight(weight, c, input, "cross_entropy")
+        terms = terms * (w if input.ndim == 1 else _shape.reshape(w, _channel_shape(input)))
+    per_sample = -_red.sum(terms, dim=cdim)
+    if reduction == "mean":
+        n = input.numel() // c if c else 0
+        return _safe_div(_red.sum(per_sample), n)
+    return _reduce(per_sample, reduction, "cross_entropy")
+
+
+def _bce_check(input, target, op):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+    target = _as_tensor(target, input)
+    if target.shape != input.shape:
+        raise ValueError(f"{op}: target of shape {target.shape} must have the same shape as the input "
+                         f"{input.shape}")
+    if target.dtype.kind != "f":
+        target = target.to(input.dtype)
+    return target
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """-w (y log x + (1 - y) log(1 - x)) for probabilities x in [0, 1]. Each log is
+    clamped at -100 (as in PyTorch) so x = 0 or 1 gives a finite loss; prefer
+    :func:`binary_cross_entropy_with_logits` on raw scores, which is exact."""
+    _check_reduction(reduction, "binary_cross_entropy")
+    target = _bce_check(input, target, "binary_cross_entropy")
+    x = input.data
+    if x.size and (bool((x < 0).any()) or bool((x > 1).any())):
+        raise ValueError("binary_cross_entropy: all elements of input should be between 0 and 1 "
+                         "(apply sigmoid, or use binary_cross_entropy_with_logits)")
+    loss = -(target * _clamped_log(input) + (1.0 - target) * _clamped_log(1.0 - input))
+    if weight is not None:
+        loss = loss * _as_tensor(weight, input)
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def _clamped_log(p):
+    """max(log p, -100), with a finite (zero) gradient where p == 0."""
+    pos = Tensor(p.data > 0)
+    safe = _ew.where(pos, p, 1.0)
+    return _ew.where(pos, _ew.clamp(_ew.log(safe), min=-100.0), -100.0)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """Sigmoid + binary cross-entropy in one, computed stably for any logit x:
+
+        loss = (1 - y) x + (1 + (pw - 1) y) * softplus(-x)
+
+    (softplus(-x) = log(1 + exp(-x)) = -log sigmoid(x) never overflows). ``pos_weight``
+    (broadcast over the last dim, one per class) multiplies the positive term."""
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    target = _bce_check(input, target, "binary_cross_entropy_with_logits")
+    sp = _ew.softplus(-input)
+    if pos_weight is not None:
+        pw = _as_tensor(pos_weight, input)
+        loss = (1.0 - target) * input + ((pw - 1.0) * target + 1.0) * sp
+    else:
+        loss = (1.0 - target) * input + sp
+    if weight is not None:
+        loss = loss * _as_tensor(weight, input)
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """Kullback-Leibler divergence KL(target || exp(input)) for log-probabilities
+    ``input``: target * (log target - input) per element (0 where target = 0), or
+    exp(target) * (target - input) when ``log_target``. ``reduction="batchmean"``
+    (sum / batch size) is the mathematically correct KL; "mean" divides by every
+    element, as PyTorch does."""
+    _check_reduction(reduction, "kl_div", extra=("batchmean",))
+    input, target = _pair(input, target, "kl_div", warn=False)
+    if log_target:
+        loss = _ew.exp(target) * (target - input)
+    else:
+        pos = Tensor(target.data > 0)
+        tlogt = _ew.where(pos, target * _ew.log(_ew.where(pos, target, 1.0)), 0.0)
+        loss = tlogt - target * input
+    if reduction == "batchmean":
+        total = _red.sum(loss)
+        return total / input.shape[0] if input.ndim else total
+    return _reduce(loss, reduction, "kl_div")
+
+
+# Functions whose layers live in a sibling file of nn/ (spatial.py), exposed here
+# under PyTorch's names (F.dropout2d, F.interpolate).
+from minigrad.nn.spatial import dropout2d, interpolate  # noqa: E402,F401
+
+__all__ += ["dropout2d", "interpolate"]

@@ -1,0 +1,97 @@
+"""Layers for feature maps: Dropout2d (drop whole channels) and Upsample (nearest).
+
+Both are built from differentiable Tensor ops, so their gradients come for free:
+Dropout2d multiplies by a random 0/scale mask per channel, nearest upsampling
+selects rows and columns with ``index_select`` (whose backward adds the gradients
+of all copies of a pixel back onto it).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from minigrad import random as _random
+from minigrad.backend import to_device
+from minigrad.nn.module import Module
+from minigrad.ops.index import index_select
+from minigrad.tensor import Tensor
+
+__all__ = ["Dropout2d", "Upsample", "dropout2d", "interpolate"]
+
+
+def dropout2d(input, p=0.5, training=True):
+    """Zero each channel (a whole (H, W) map) with probability p; scale the rest by 1/(1-p)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout2d: p must be between 0 and 1, got {p}")
+    if not training or p == 0.0:
+        return input
+    if input.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expects (N, C, H, W) or (C, H, W) input, got shape {input.shape}")
+    if p == 1.0:
+        return input * 0.0
+    shape = input.shape[:-2] + (1, 1)
+    keep = _random.default_generator().random(shape) >= p
+    mask = (keep / (1.0 - p)).astype(input.dtype)
+    return input * Tensor(to_device(mask, input.device))
+
+
+class Dropout2d(Module):
+    """Randomly zero entire channels in training mode (identity in eval mode)."""
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout2d: probability has to be between 0 and 1, but got {p}")
+        self.p = p
+
+    def forward(self, input):
+        return dropout2d(input, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+def _nearest_index(in_size, out_size, scale=None):
+    # PyTorch's "nearest": source = floor(dst * in / out) (or dst / scale when a scale is given)
+    ratio = (1.0 / scale) if scale is not None else in_size / out_size
+    return np.minimum(np.floor(np.arange(out_size) * ratio).astype(np.int64), in_size - 1)
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest"):
+    """Resize the spatial dims of (N, C, L), (N, C, H, W) input; ``mode="nearest"`` only."""
+    if mode != "nearest":
+        raise ValueError(f"interpolate: only mode='nearest' is implemented, got {mode!r}")
+    spatial = input.ndim - 2
+    if spatial not in (1, 2):
+        raise ValueError(f"interpolate: expects 3-D or 4-D input, got shape {input.shape}")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    in_sizes = input.shape[2:]
+    if size is not None:
+        out = (size,) * spatial if isinstance(size, int) else tuple(size)
+        scales = (None,) * spatial
+    else:
+        scales = (float(scale_factor),) * spatial if np.isscalar(scale_factor) else tuple(map(float, scale_factor))
+        out = tuple(int(np.floor(s * f)) for s, f in zip(in_sizes, scales))
+    if len(out) != spatial:
+        raise ValueError(f"interpolate: size {out} does not match {spatial} spatial dims")
+    y = input
+    for d, (n_in, n_out, sc) in enumerate(zip(in_sizes, out, scales)):
+        if n_in != n_out:
+            y = index_select(y, 2 + d, Tensor(_nearest_index(n_in, n_out, sc)))
+    return y
+
+
+class Upsample(Module):
+    """Nearest-neighbour upsampling by ``scale_factor`` or to ``size``."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest"):
+        super().__init__()
+        if mode != "nearest":
+            raise ValueError(f"Upsample: only mode='nearest' is implemented, got {mode!r}")
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+
+    def forward(self, input):
+        return interpolate(input, self.size, self.scale_factor, self.mode)
+
+    def extra_repr(self):
+        return f"scale_factor={self.scale_factor}, mode='{self.mode}'" if self.size is None else f"size={self.size}"
