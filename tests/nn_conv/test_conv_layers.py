@@ -97,3 +97,21 @@ def test_seed_cnn_shapes():
     assert out.shape == (2, 10)
     out.sum().backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.slow
+def test_seed_cnn_reaches_98_percent_on_digits():
+    from minigrad.examples.cnn import digits_cnn
+
+    r = digits_cnn(progress=False)
+    assert r["accuracy"] >= 0.98, r["summary"]
+
+
+def test_small_resnet_forward_backward():
+    from minigrad.examples.cnn import small_resnet
+
+    model = small_resnet(width=4)
+    out = model(mg.randn(2, 1, 12, 12))
+    assert out.shape == (2, 10)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())

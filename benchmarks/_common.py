@@ -1,0 +1,168 @@
+"""Shared helpers for the benchmark scripts: timing, machine description, tables.
+
+Timing rule (every benchmark uses it): run the function a few times to warm up (JIT
+compilation, caches, thread pools), then take ``repeat`` (>= 7) measurements, each
+of as many calls as fit in ``min_time`` seconds, and report the median per call.
+Absolute times drift 10-25% between processes on a shared VM; ratios taken in the
+same run are what to read.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+for _p in (ROOT, HERE):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+# Peak float32 FMA throughput of the project's reference machine (2 vCPUs, AVX-512),
+# measured with 12 independent FMA chains per thread: see /work/shared/PERF-NOTES.md
+PEAK_GFLOPS_512 = 415.0
+PEAK_GFLOPS_256 = 224.0
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> str:
+    """The vector extensions that matter for the kernels (from /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    keep = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+                            "avx512_bf16", "avx512_fp16", "amx_tile"]
+                    return " ".join(f for f in keep if f in flags)
+    except OSError:
+        pass
+    return "?"
+
+
+def machine_info() -> dict:
+    """CPU, cores, library versions, Numba threads and the BLAS behind NumPy."""
+    import numpy as np
+    import numba
+
+    from minigrad.kernels.cpu import _runtime
+
+    _runtime.configure()
+    info = {
+        "cpu": cpu_model(),
+        "vector extensions": cpu_flags(),
+        "cores (os.cpu_count)": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "numba target cpu": _numba_cpu(),
+        "numba threads": numba.get_num_threads(),
+        "numba threading layer": _runtime.threading_info()["numba_threading_layer"],
+    }
+    blas = _runtime.blas_info()
+    info["BLAS"] = f"{blas['name']} ({os.path.basename(blas['path'] or '?')})"
+    info["BLAS threads (minigrad policy / full)"] = (
+        f"{blas['threads']} / {_runtime.threading_info()['blas_threads_before_minigrad']}")
+    try:
+        import torch
+
+        info["torch"] = f"{torch.__version__} ({torch.get_num_threads()} threads)"
+    except Exception:
+        info["torch"] = "not installed"
+    for var in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY",
+                "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MINIGRAD_BLAS_THREADS", "MINIGRAD_NUM_THREADS"):
+        if os.environ.get(var):
+            info[var] = os.environ[var]
+    return info
+
+
+def _numba_cpu() -> str:
+    try:
+        import llvmlite.binding as ll
+        import numba
+
+        name = numba.config.CPU_NAME or ll.get_host_cpu_name()
+        return name + (" (custom features)" if numba.config.CPU_FEATURES else "")
+    except Exception:
+        return "?"
+
+
+def print_header(title: str, file=None):
+    file = file or sys.stdout
+    print(f"== {title}", file=file)
+    for k, v in machine_info().items():
+        print(f"   {k}: {v}", file=file)
+    print(file=file)
+
+
+def timeit(fn, repeat: int = 7, warmup: int = 2, min_time: float = 0.05, max_calls: int = 100000):
+    """Median seconds per call of ``fn()`` over ``repeat`` measurements.
+
+    Each measurement runs ``fn`` n times, n chosen so one measurement lasts about
+    ``min_time`` seconds (at least once). Returns (median, min) in seconds.
+    """
+    for _ in range(warmup):
+        fn()
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-7)
+    n = int(min(max_calls, max(1, min_time / once)))
+    times = []
+    for _ in range(max(repeat, 1)):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        times.append((time.perf_counter() - t0) / n)
+    return statistics.median(times), min(times)
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def print_table(rows, columns=None, file=None):
+    """Print a list of dicts (or of lists, with ``columns``) as an aligned table."""
+    file = file or sys.stdout
+    if not rows:
+        print("(no rows)", file=file)
+        return
+    if isinstance(rows[0], dict):
+        if columns is None:
+            columns = []
+            for r in rows:
+                for k in r:
+                    if k not in columns:
+                        columns.append(k)
+        cells = [[fmt(r.get(c)) for c in columns] for r in rows]
+    else:
+        cells = [[fmt(v) for v in r] for r in rows]
+        columns = columns or [f"col{i}" for i in range(len(cells[0]))]
+    widths = [max(len(str(c)), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    line = "  ".join(str(c).rjust(w) for c, w in zip(columns, widths))
+    print(line, file=file)
+    print("-" * len(line), file=file)
+    for r in cells:
+        print("  ".join(v.rjust(w) for v, w in zip(r, widths)), file=file)
+    print(file=file)
+
+
+def pause(seconds: float = 0.2):
+    """Let another library's spinning worker threads go to sleep before timing ours
+    (OpenBLAS and OpenMP workers busy-wait for a while after each parallel call)."""
+    time.sleep(seconds)
