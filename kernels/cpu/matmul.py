@@ -500,7 +500,18 @@ def matmul(a, b):
     by block, never copied whole by NumPy. float32 and float64 run natively (mixed
     operands are promoted as NumPy does); other dtypes go to ``np.matmul``.
     """
+    if (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim >= 2 and b.ndim >= 2
+            and a.size * b.shape[-1] <= SMALL_WORK and a.dtype == b.dtype):
+        # Tiny products (an RNN step, a 4x4 test): waking two Numba threads and planning
+        # blocks costs more than the arithmetic, so one BLAS call (single-threaded under
+        # our threading policy) does them. The blocked kernel is for real work; the tests
+        # exercise it on small shapes too, through _matmul.
+        return np.matmul(a, b)
     return _matmul(a, b, None)
+
+
+#: below this many multiply-adds (batch * M * K * N) ``matmul`` hands the product to BLAS
+SMALL_WORK = 32 * 32 * 32
 
 
 def _matmul(a, b, kernel):
