@@ -1,0 +1,182 @@
+"""Convolution benchmark: the seed CNN's two conv layers, forward + backward, batch 64.
+
+    python benchmarks/_bench_conv.py            # alone (prints its own table)
+    python benchmarks/kernels.py --section conv # from the kernel benchmark driver
+
+Layers (3x3, padding 1, float32, batch 64):
+
+* conv1: 1 -> 32 channels on 28x28 (first layer: no input gradient),
+* conv2: 32 -> 64 channels on 14x14.
+
+Rows, for each layer:
+
+* ``native``: minigrad's Numba kernels (``kernels/cpu/conv.py``);
+* ``op+autograd``: the same through ``minigrad.ops.conv.conv2d`` and ``backward()``
+  (kernels + graph bookkeeping + the bias-gradient op);
+* ``reference``: the readable im2col + NumPy/OpenBLAS kernels (``kernels/reference/conv.py``);
+* ``im2col+GEMM``: forward only, one whole-batch Numba im2col + the general matmul
+  (``kernels/cpu/matmul.py``, or np.matmul when that is missing);
+* ``torch``: PyTorch CPU, when importable.
+
+Standalone, the script first sets glibc's malloc thresholds in-process (``mallopt``,
+the same as ``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824``) so
+that every contender, PyTorch included, runs without per-call page faults on its big
+temporaries (see /work/shared/PERF-NOTES.md); ``--default-malloc`` skips that.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common  # noqa: E402  (also puts the repository root on sys.path)
+
+import numpy as np  # noqa: E402
+
+import minigrad  # noqa: E402
+from minigrad.kernels.cpu import conv as native  # noqa: E402
+from minigrad.kernels.reference import conv as reference  # noqa: E402
+
+LAYERS = [
+    # name, C_in, C_out, H (= W), input gradient needed
+    ("conv1 1->32 28x28", 1, 32, 28, False),
+    ("conv2 32->64 14x14", 32, 64, 14, True),
+]
+BATCH = 64
+CONF = ((1, 1), (1, 1), (1, 1), 1)        # stride, padding, dilation, groups
+
+
+def set_malloc_thresholds():
+    """mallopt(M_MMAP_THRESHOLD, 32 MiB) and mallopt(M_TRIM_THRESHOLD, 1 GiB); True if applied."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        ok = libc.mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
+        return bool(ok)
+    except OSError:
+        return False
+
+
+def _torch():
+    try:
+        import torch
+
+        return torch
+    except Exception:
+        return None
+
+
+def _kernel_pass(mod, x, w, b, gy, need_input_grad):
+    """forward and backward closures over one kernel module."""
+    def fwd():
+        return mod.conv2d_forward(x, w, b, *CONF)
+
+    def bwd():
+        if need_input_grad:
+            mod.conv2d_grad_input(gy, w, x.shape, *CONF)
+        mod.conv2d_grad_weight(gy, x, w.shape, *CONF)
+        mod.conv2d_grad_bias(gy)
+    return fwd, bwd
+
+
+def _time(fn, args):
+    med, _ = _common.timeit(fn, repeat=7, warmup=2, min_time=0.02 if args.quick else 0.1)
+    return med * 1e3
+
+
+def run(args):
+    torch = _torch()
+    native.warmup()
+    rows = []
+    rng = np.random.default_rng(0)
+    for name, cin, cout, hw, need_gx in LAYERS:
+        x = rng.standard_normal((BATCH, cin, hw, hw)).astype(np.float32)
+        w = (rng.standard_normal((cout, cin, 3, 3)) / np.sqrt(9 * cin)).astype(np.float32)
+        b = rng.standard_normal(cout).astype(np.float32)
+        gy = rng.standard_normal((BATCH, cout, hw, hw)).astype(np.float32)
+        flop = 2.0 * BATCH * cout * cin * 9 * hw * hw * (3 if need_gx else 2)
+        results = {}
+
+        _common.pause()
+        f, bw = _kernel_pass(native, x, w, b, gy, need_gx)
+        results["native"] = (_time(f, args), _time(bw, args))
+
+        mx = minigrad.tensor(x, requires_grad=need_gx)
+        mw = minigrad.tensor(w, requires_grad=True)
+        mb = minigrad.tensor(b, requires_grad=True)
+        mgy = minigrad.tensor(gy)
+
+        def op_fwd():
+            with minigrad.no_grad():
+                minigrad.ops.conv.conv2d(mx, mw, mb, padding=1)
+
+        def op_fwd_bwd():
+            minigrad.ops.conv.conv2d(mx, mw, mb, padding=1).backward(mgy)
+            mw.grad = mb.grad = mx.grad = None
+        t_f = _time(op_fwd, args)
+        results["op+autograd"] = (t_f, _time(op_fwd_bwd, args) - t_f)
+
+        f, bw = _kernel_pass(reference, x, w, b, gy, need_gx)
+        results["reference"] = (_time(f, args), _time(bw, args))
+
+        results["im2col+GEMM"] = (_time(lambda: native.conv2d_forward_im2col_gemm(x, w, b, *CONF), args), None)
+
+        if torch is not None:
+            _common.pause()
+            tx = torch.from_numpy(x).requires_grad_(need_gx)
+            tw = torch.from_numpy(w).requires_grad_(True)
+            tb = torch.from_numpy(b).requires_grad_(True)
+            tgy = torch.from_numpy(gy)
+
+            def t_fwd():
+                with torch.no_grad():
+                    torch.nn.functional.conv2d(tx, tw, tb, padding=1)
+
+            def t_fwd_bwd():
+                torch.nn.functional.conv2d(tx, tw, tb, padding=1).backward(tgy)
+                tw.grad = tb.grad = tx.grad = None
+            t_f = _time(t_fwd, args)
+            results["torch"] = (t_f, _time(t_fwd_bwd, args) - t_f)
+
+        t_ref = results.get("torch")
+        for impl, (t_f, t_b) in results.items():
+            total = None if t_b is None else t_f + t_b
+            row = {"layer": name, "impl": impl, "fwd ms": t_f, "bwd ms": t_b, "fwd+bwd ms": total,
+                   "GF/s": None if total is None else flop / total / 1e6}
+            if t_ref is not None:
+                row["x torch fwd"] = t_f / t_ref[0]
+                row["x torch fwd+bwd"] = None if total is None else total / (t_ref[0] + t_ref[1])
+            rows.append(row)
+        if getattr(args, "verbose", False):
+            _common.print_table(rows[-len(results):])
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="shorter timings")
+    ap.add_argument("--threads", type=int, help="threads for Numba and PyTorch alike")
+    ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc thresholds alone")
+    args = ap.parse_args(argv)
+    malloc = "default" if args.default_malloc else \
+        ("mmap 32 MiB / trim 1 GiB (mallopt)" if set_malloc_thresholds() else "default (mallopt failed)")
+    if args.threads:
+        from minigrad.kernels.cpu import _runtime
+
+        _runtime.set_num_threads(args.threads)
+        torch = _torch()
+        if torch is not None:
+            torch.set_num_threads(args.threads)
+    _common.print_header("minigrad conv2d benchmark (float32, batch 64, 3x3, padding 1)")
+    print(f"malloc thresholds: {malloc}; GEMM behind im2col+GEMM: {native.GEMM_SOURCE}")
+    print("x torch: time / PyTorch's time (< 1: faster than PyTorch)\n")
+    rows = run(args)
+    _common.print_table(rows)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

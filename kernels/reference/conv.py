@@ -1,0 +1,248 @@
+"""Reference 2-D convolution: im2col + matmul, readable NumPy (also valid on CuPy arrays).
+
+Layout is PyTorch's: the input ``x`` is ``(N, C_in, H, W)`` (NCHW), the weight ``w`` is
+``(C_out, C_in // groups, kH, kW)``, the output is ``(N, C_out, H_out, W_out)`` with
+
+    H_out = (H + 2*pad_h - dil_h*(kH - 1) - 1) // stride_h + 1        (same for W)
+
+and, for output channel ``o`` in group ``g = o // (C_out // groups)``,
+
+    y[n, o, i, j] = b[o] + sum_{c, a, b'} w[o, c, a, b'] *
+                    xpad[n, g*C_g + c, i*stride_h + a*dil_h, j*stride_w + b'*dil_w]
+
+where ``xpad`` is ``x`` with ``pad`` zeros on every side and ``C_g = C_in // groups``.
+
+The trick that makes this fast everywhere is **im2col**: gather every receptive field
+(one "patch" of ``C_g*kH*kW`` numbers per output pixel) into the rows of a matrix, and
+the convolution becomes one matrix product per group::
+
+    cols  (G, N*H_out*W_out, C_g*kH*kW)      one row per output pixel
+    wmat  (G, C_out/G,       C_g*kH*kW)      one row per output channel
+    y     = cols @ wmat^T                     (G, N*H_out*W_out, C_out/G)
+
+The two gradients are matrix products too:
+
+* ``grad_weight = gy_mat^T @ cols``  (how much each weight contributed, summed over pixels);
+* ``grad_input``: ``dcols = gy_mat @ wmat`` gives the gradient of every patch entry, and
+  **col2im** adds each patch entry back onto the input pixel it was copied from. Pixels
+  that belong to several patches (overlapping windows) receive several contributions.
+
+Here the patches are gathered with a strided *view* (``as_strided``: no data is copied
+until the reshape), and col2im is a loop over the ``kH*kW`` kernel offsets, each one a
+strided slice-add of a whole shifted grid at once.
+"""
+
+
+def _array_module(a):
+    """numpy for NumPy arrays, cupy for CuPy arrays (without importing cupy otherwise)."""
+    if type(a).__module__.split(".")[0] == "cupy":
+        import cupy
+
+        return cupy
+    import numpy
+
+    return numpy
+
+
+def conv2d_output_size(size, kernel, stride, padding, dilation):
+    """Output length of a convolution along one axis (floor division, as PyTorch)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _check(op, x_shape, w_shape, stride, padding, dilation, groups):
+    """Validate shapes; return (N, C, H, W, C_out, kH, kW, H_out, W_out)."""
+    if len(x_shape) != 4 or len(w_shape) != 4:
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) and 4-D weight "
+                         f"(C_out, C_in/groups, kH, kW), got {tuple(x_shape)} and {tuple(w_shape)}")
+    N, C, H, W = x_shape
+    C_out, C_g, kH, kW = w_shape
+    if groups < 1 or C % groups or C_out % groups:
+        raise ValueError(f"{op}: groups={groups} must be >= 1 and divide both the input "
+                         f"channels ({C}) and the output channels ({C_out})")
+    if C_g * groups != C:
+        raise ValueError(f"{op}: input has {C} channels but weight {tuple(w_shape)} expects "
+                         f"{C_g * groups} (groups={groups})")
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+        raise ValueError(f"{op}: stride {tuple(stride)} and dilation {tuple(dilation)} must be "
+                         f">= 1 and padding {tuple(padding)} >= 0")
+    H_out = conv2d_output_size(H, kH, stride[0], padding[0], dilation[0])
+    W_out = conv2d_output_size(W, kW, stride[1], padding[1], dilation[1])
+    if H_out < 1 or W_out < 1:
+        raise ValueError(f"{op}: input {tuple(x_shape)} padded by {tuple(padding)} is smaller than "
+                         f"the dilated kernel ({dilation[0] * (kH - 1) + 1}, {dilation[1] * (kW - 1) + 1}); "
+                         f"output would be {H_out}x{W_out}")
+    return N, C, H, W, C_out, kH, kW, H_out, W_out
+
+
+def _windows(xpad, kH, kW, stride, dilation, H_out, W_out):
+    """A (N, C, H_out, W_out, kH, kW) view of every receptive field of ``xpad``.
+
+    ``windows[n, c, i, j, a, b] == xpad[n, c, i*stride_h + a*dil_h, j*stride_w + b*dil_w]``.
+    Built from strides alone: moving one output pixel right moves ``stride_w`` input
+    columns, moving one kernel tap right moves ``dil_w`` input columns.
+    """
+    xp = _array_module(xpad)
+    sN, sC, sH, sW = xpad.strides
+    N, C = xpad.shape[:2]
+    return xp.lib.stride_tricks.as_strided(
+        xpad,
+        shape=(N, C, H_out, W_out, kH, kW),
+        strides=(sN, sC, sH * stride[0], sW * stride[1], sH * dilation[0], sW * dilation[1]),
+    )
+
+
+def im2col(x, kernel_size, stride, padding, dilation, groups=1):
+    """Gather receptive fields: returns ``cols`` of shape (G, N*H_out*W_out, C_g*kH*kW).
+
+    Row ``(n, i, j)`` of group ``g`` holds the input values that output pixel (i, j) of
+    sample n sees, in (channel, kernel row, kernel column) order, the same order as a
+    row of ``w.reshape(C_out, -1)``.
+    """
+    xp = _array_module(x)
+    kH, kW = kernel_size
+    N, C, H, W = x.shape
+    ph, pw = padding
+    H_out = conv2d_output_size(H, kH, stride[0], ph, dilation[0])
+    W_out = conv2d_output_size(W, kW, stride[1], pw, dilation[1])
+    xpad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # also makes it contiguous
+    win = _windows(xpad, kH, kW, stride, dilation, H_out, W_out)
+    C_g = C // groups
+    win = win.reshape(N, groups, C_g, H_out, W_out, kH, kW)
+    # -> (G, N, H_out, W_out, C_g, kH, kW): pixels first, patch contents last
+    return win.transpose(1, 0, 3, 4, 2, 5, 6).reshape(groups, N * H_out * W_out, C_g * kH * kW)
+
+
+def col2im(dcols, x_shape, kernel_size, stride, padding, dilation, groups=1):
+    """The adjoint of :func:`im2col`: add every patch entry back onto its input pixel.
+
+    ``dcols`` is (G, N*H_out*W_out, C_g*kH*kW); returns an array of ``x_shape``.
+    """
+    xp = _array_module(dcols)
+    kH, kW = kernel_size
+    N, C, H, W = x_shape
+    ph, pw = padding
+    sh, sw = stride
+    dh, dw = dilation
+    H_out = conv2d_output_size(H, kH, sh, ph, dh)
+    W_out = conv2d_output_size(W, kW, sw, pw, dw)
+    C_g = C // groups
+    d = dcols.reshape(groups, N, H_out, W_out, C_g, kH, kW)
+    d = d.transpose(1, 0, 4, 2, 3, 5, 6).reshape(N, C, H_out, W_out, kH, kW)
+    dxpad = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dcols.dtype)
+    for a in range(kH):          # kernel tap (a, b) touched the grid of input pixels
+        for b in range(kW):      # (i*sh + a*dh, j*sw + b*dw) for all output pixels (i, j)
+            r0, c0 = a * dh, b * dw
+            dxpad[:, :, r0:r0 + sh * (H_out - 1) + 1:sh, c0:c0 + sw * (W_out - 1) + 1:sw] += d[..., a, b]
+    return dxpad[:, :, ph:ph + H, pw:pw + W]
+
+
+def conv2d_forward(x, w, b, stride, padding, dilation, groups):
+    """y = conv2d(x, w) + b, with the layouts described in the module docstring.
+
+    ``stride``, ``padding``, ``dilation`` are (h, w) pairs of ints; ``b`` may be None.
+    """
+    xp = _array_module(x)
+    N, C, H, W, C_out, kH, kW, H_out, W_out = _check(
+        "conv2d_forward", x.shape, w.shape, stride, padding, dilation, groups)
+    cols = im2col(x, (kH, kW), stride, padding, dilation, groups)   # (G, NP, K)
+    wmat = w.reshape(groups, C_out // groups, -1)                    # (G, Co_g, K)
+    y = cols @ wmat.transpose(0, 2, 1)                               # (G, NP, Co_g)
+    y = y.reshape(groups, N, H_out, W_out, C_out // groups)
+    y = y.transpose(1, 0, 4, 2, 3).reshape(N, C_out, H_out, W_out)
+    if b is not None:
+        y = y + b.reshape(1, C_out, 1, 1)
+    return xp.ascontiguousarray(y)
+
+
+def _gy_matrix(gy, groups):
+    """(N, C_out, H_out, W_out) -> (G, N*H_out*W_out, C_out/G): one row per output pixel."""
+    N, C_out, H_out, W_out = gy.shape
+    g = gy.reshape(N, groups, C_out // groups, H_out, W_out)
+    return g.transpose(1, 0, 3, 4, 2).reshape(groups, N * H_out * W_out, C_out // groups)
+
+
+def conv2d_grad_input(gy, w, x_shape, stride, padding, dilation, groups):
+    """dL/dx given dL/dy: ``col2im(gy_mat @ wmat)``."""
+    N, C, H, W, C_out, kH, kW, H_out, W_out = _check(
+        "conv2d_grad_input", x_shape, w.shape, stride, padding, dilation, groups)
+    if tuple(gy.shape) != (N, C_out, H_out, W_out):
+        raise ValueError(f"conv2d_grad_input: gradient shape {tuple(gy.shape)} does not match "
+                         f"the output shape {(N, C_out, H_out, W_out)}")
+    wmat = w.reshape(groups, C_out // groups, -1)           # (G, Co_g, K)
+    dcols = _gy_matrix(gy, groups) @ wmat                   # (G, NP, K)
+    return _array_module(gy).ascontiguousarray(
+        col2im(dcols, x_shape, (kH, kW), stride, padding, dilation, groups))
+
+
+def conv2d_grad_weight(gy, x, w_shape, stride, padding, dilation, groups):
+    """dL/dw given dL/dy: ``gy_mat^T @ cols`` (summed over every output pixel)."""
+    N, C, H, W, C_out, kH, kW, H_out, W_out = _check(
+        "conv2d_grad_weight", x.shape, w_shape, stride, padding, dilation, groups)
+    if tuple(gy.shape) != (N, C_out, H_out, W_out):
+        raise ValueError(f"conv2d_grad_weight: gradient shape {tuple(gy.shape)} does not match "
+                         f"the output shape {(N, C_out, H_out, W_out)}")
+    cols = im2col(x, (kH, kW), stride, padding, dilation, groups)   # (G, NP, K)
+    gw = _gy_matrix(gy, groups).transpose(0, 2, 1) @ cols            # (G, Co_g, K)
+    return gw.reshape(w_shape)
+
+
+def conv2d_grad_bias(gy):
+    """dL/db given dL/dy: the sum over batch and pixels, one number per output channel."""
+    return gy.sum(axis=(0, 2, 3))
+
+
+def _unfold_check(op, x_shape, kernel_size, stride, padding, dilation):
+    """Validate unfold/fold geometry; return (H_out, W_out)."""
+    for name, v, lo in (("kernel_size", kernel_size, 1), ("stride", stride, 1),
+                        ("dilation", dilation, 1), ("padding", padding, 0)):
+        if len(v) != 2 or min(v) < lo:
+            raise ValueError(f"{op}: {name} must be a pair of ints >= {lo}, got {tuple(v)}")
+    H, W = x_shape[-2:]
+    H_out = conv2d_output_size(H, kernel_size[0], stride[0], padding[0], dilation[0])
+    W_out = conv2d_output_size(W, kernel_size[1], stride[1], padding[1], dilation[1])
+    if H_out < 1 or W_out < 1:
+        raise ValueError(f"{op}: spatial size {(H, W)} padded by {tuple(padding)} is smaller than "
+                         f"the dilated kernel: {H_out}x{W_out} blocks")
+    return H_out, W_out
+
+
+def unfold(x, kernel_size, stride, padding, dilation):
+    """Every sliding block of ``x`` (N, C, H, W) as a column: (N, C*kH*kW, H_out*W_out).
+
+    Column ``p`` lists the block of output pixel p in (channel, kernel row, kernel
+    column) order, as ``torch.nn.functional.unfold``: im2col with groups=1, transposed.
+    """
+    xp = _array_module(x)
+    N, C = x.shape[:2]
+    H_out, W_out = _unfold_check("unfold", x.shape, kernel_size, stride, padding, dilation)
+    cols = im2col(x, kernel_size, stride, padding, dilation, 1)[0]      # (N*P, C*kH*kW)
+    cols = cols.reshape(N, H_out * W_out, -1).transpose(0, 2, 1)
+    return xp.ascontiguousarray(cols)
+
+
+def fold(cols, output_size, kernel_size, stride, padding, dilation):
+    """The adjoint of :func:`unfold`: sum the columns back into an (N, C, H, W) image.
+
+    ``cols`` is (N, C*kH*kW, L) with L the number of blocks that fit in ``output_size``.
+    """
+    xp = _array_module(cols)
+    kH, kW = kernel_size
+    N, CK, L = cols.shape
+    H_out, W_out = _unfold_check("fold", tuple(output_size), kernel_size, stride, padding, dilation)
+    if CK % (kH * kW) or L != H_out * W_out:
+        raise ValueError(f"fold: input of shape {tuple(cols.shape)} does not fit kernel {tuple(kernel_size)} "
+                         f"and output size {tuple(output_size)}: expected (N, C*{kH * kW}, {H_out * W_out})")
+    C = CK // (kH * kW)
+    dcols = cols.transpose(0, 2, 1).reshape(1, N * L, CK)
+    return xp.ascontiguousarray(col2im(dcols, (N, C) + tuple(output_size), kernel_size, stride, padding,
+                                       dilation, 1))
+
+
+KERNELS = {
+    "conv2d_forward": conv2d_forward,
+    "conv2d_grad_input": conv2d_grad_input,
+    "conv2d_grad_weight": conv2d_grad_weight,
+    "conv2d_grad_bias": conv2d_grad_bias,
+    "unfold": unfold,
+    "fold": fold,
+}

@@ -1,0 +1,183 @@
+"""Pooling kernels: the Numba versions against the reference, and the reference
+against PyTorch where it is installed.
+
+Max pooling must agree exactly (values and argmax indices, ties and NaN included);
+average pooling to 1e-10 in float64 and 1e-5 in float32. Half of the examples force
+the multi-thread path (in float32, the dtype whose parallel drivers warmup() builds).
+"""
+import contextlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import minigrad.kernels  # noqa: F401  (maps kernels/ to minigrad.kernels)
+from minigrad.kernels.cpu import pool as nat
+from minigrad.kernels.reference import pool as ref
+
+MAX_SIDE = 11
+
+
+@st.composite
+def pool_cases(draw):
+    """(x_shape, kernel, stride, padding, dilation, ceil_mode, count_include_pad), valid for torch."""
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    p = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+    d = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    ceil_mode, include_pad = draw(st.booleans()), draw(st.booleans())
+    min_h = max(1, d[0] * (k[0] - 1) + 1 - 2 * p[0])
+    min_w = max(1, d[1] * (k[1] - 1) + 1 - 2 * p[1])
+    h = draw(st.integers(min_h, max(min_h, MAX_SIDE)))
+    w = draw(st.integers(min_w, max(min_w, MAX_SIDE)))
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 3)), h, w)
+    return shape, k, s, p, d, ceil_mode, include_pad
+
+
+@contextlib.contextmanager
+def parallel(on):
+    """Force the multi-thread path even for tiny inputs (``on``), or leave the default."""
+    old = nat.PARALLEL_MIN_TAPS
+    if on:
+        nat.PARALLEL_MIN_TAPS = 0
+    try:
+        yield
+    finally:
+        nat.PARALLEL_MIN_TAPS = old
+
+
+def _values(rng, shape, ties, dtype=np.float64, contiguous=True):
+    x = rng.uniform(-2, 2, shape)
+    if ties:                       # few distinct values: many ties inside windows
+        x = np.round(x)
+    x = x.astype(dtype)
+    if not contiguous:
+        x = np.ascontiguousarray(np.swapaxes(x, 2, 3)).swapaxes(2, 3)   # same values, F-ish strides
+    return x
+
+
+@given(case=pool_cases(), seed=st.integers(0, 2 ** 31), ties=st.booleans(), contiguous=st.booleans(),
+       threads=st.booleans())
+def test_max_pool_native_matches_reference(case, seed, ties, contiguous, threads):
+    shape, k, s, p, d, ceil_mode, _ = case
+    rng = np.random.default_rng(seed)
+    # the multi-thread path is compiled for float32 by warmup(): test it there
+    x = _values(rng, shape, ties, np.float32 if threads else np.float64, contiguous=contiguous)
+    y, ind = ref.max_pool2d_forward(x, k, s, p, d, ceil_mode)
+    gy = rng.uniform(-1, 1, y.shape).astype(x.dtype)
+    with parallel(threads):
+        y2, ind2 = nat.max_pool2d_forward(x, k, s, p, d, ceil_mode)
+        gx2 = nat.max_pool2d_backward(gy, ind, shape)
+    np.testing.assert_array_equal(y2, y)
+    np.testing.assert_array_equal(ind2, ind)
+    assert ind2.dtype == np.int64 and y2.dtype == x.dtype
+    np.testing.assert_allclose(gx2, ref.max_pool2d_backward(gy, ind, shape), rtol=0, atol=1e-5)
+
+
+@given(case=pool_cases(), seed=st.integers(0, 2 ** 31), contiguous=st.booleans(), threads=st.booleans())
+def test_avg_pool_native_matches_reference(case, seed, contiguous, threads):
+    shape, k, s, p, _, ceil_mode, include_pad = case
+    rng = np.random.default_rng(seed)
+    dtype = np.float32 if threads else np.float64      # see the max-pool test
+    tol = 1e-5 if threads else 1e-10
+    x = _values(rng, shape, False, dtype, contiguous=contiguous)
+    conf = (k, s, p, ceil_mode, include_pad)
+    y = ref.avg_pool2d_forward(x, *conf)
+    gy = rng.uniform(-1, 1, y.shape).astype(dtype)
+    with parallel(threads):
+        y2 = nat.avg_pool2d_forward(x, *conf)
+        gx2 = nat.avg_pool2d_backward(gy, shape, *conf)
+    np.testing.assert_allclose(y2, y, rtol=0, atol=tol)
+    np.testing.assert_allclose(gx2, ref.avg_pool2d_backward(gy, shape, *conf), rtol=0, atol=tol)
+
+
+@given(case=pool_cases(), seed=st.integers(0, 2 ** 31))
+def test_float32_within_1e5_of_float64(case, seed):
+    shape, k, s, p, d, ceil_mode, include_pad = case
+    rng = np.random.default_rng(seed)
+    x32 = _values(rng, shape, False, np.float32)
+    x64 = x32.astype(np.float64)
+    y, ind = nat.max_pool2d_forward(x32, k, s, p, d, ceil_mode)
+    y64, ind64 = ref.max_pool2d_forward(x64, k, s, p, d, ceil_mode)
+    np.testing.assert_array_equal(y.astype(np.float64), y64)      # a max is exact
+    np.testing.assert_array_equal(ind, ind64)
+    conf = (k, s, p, ceil_mode, include_pad)
+    a = nat.avg_pool2d_forward(x32, *conf)
+    assert a.dtype == np.float32
+    scale = ref.avg_pool2d_forward(np.abs(x64), *conf)
+    assert np.all(np.abs(a - ref.avg_pool2d_forward(x64, *conf)) <= 1e-5 * scale + 1e-30)
+    gy = rng.uniform(-1, 1, a.shape).astype(np.float32)
+    g = nat.avg_pool2d_backward(gy, shape, *conf)
+    g64 = ref.avg_pool2d_backward(gy.astype(np.float64), shape, *conf)
+    gscale = ref.avg_pool2d_backward(np.abs(gy).astype(np.float64), shape, *conf)
+    assert g.dtype == np.float32 and np.all(np.abs(g - g64) <= 1e-5 * gscale + 1e-30)
+
+
+@pytest.mark.parametrize("mod", [ref, nat], ids=["reference", "native"])
+def test_nan_and_infinity(mod):
+    x = np.array([[[[1.0, np.nan, 3.0, np.nan],
+                    [-np.inf, -np.inf, 0.5, 7.0]]]])
+    y, ind = mod.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    assert np.isnan(y[0, 0, 0, 0]) and ind[0, 0, 0, 0] == 1          # NaN wins, first NaN
+    assert np.isnan(y[0, 0, 0, 1]) and ind[0, 0, 0, 1] == 3
+    z = np.full((1, 1, 2, 2), -np.inf)
+    y, ind = mod.max_pool2d_forward(z, (3, 3), (1, 1), (1, 1), (1, 1), False)
+    assert np.all(y == -np.inf)
+    # an all -inf window picks its first *real* element, never a padding position
+    np.testing.assert_array_equal(ind[0, 0], [[0, 0], [0, 0]])
+
+
+@pytest.mark.parametrize("mod", [ref, nat], ids=["reference", "native"])
+def test_window_on_padding_only(mod):
+    """A dilated window can skip every real pixel: -inf and index -1, no gradient."""
+    x = np.array([[[[5.0]]]])
+    y, ind = mod.max_pool2d_forward(x, (2, 2), (2, 3), (0, 1), (1, 2), True)
+    assert y.shape == (1, 1, 1, 1) and y[0, 0, 0, 0] == -np.inf and ind[0, 0, 0, 0] == -1
+    assert mod.max_pool2d_backward(np.ones_like(y), ind, x.shape)[0, 0, 0, 0] == 0
+
+
+@pytest.mark.parametrize("mod", [ref, nat], ids=["reference", "native"])
+def test_errors(mod):
+    x = np.zeros((1, 1, 5, 5))
+    with pytest.raises(ValueError, match="max_pool2d_forward: padding .* at most half"):
+        mod.max_pool2d_forward(x, (3, 3), (1, 1), (2, 2), (1, 1), False)
+    with pytest.raises(ValueError, match="avg_pool2d_forward: input .* too small"):
+        mod.avg_pool2d_forward(np.zeros((1, 1, 2, 2)), (5, 5), (1, 1), (0, 0), False, True)
+
+
+def test_tables_and_warmup():
+    assert set(nat.PREFERRED) == set(nat.KERNELS) == set(ref.KERNELS)
+    nat.warmup()
+
+
+# ----------------------------------------------------------------------------- PyTorch oracle
+
+@pytest.mark.oracle
+@settings(max_examples=40)
+@given(case=pool_cases(), seed=st.integers(0, 2 ** 31), ties=st.booleans())
+def test_reference_matches_torch(case, seed, ties):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    shape, k, s, p, d, ceil_mode, include_pad = case
+    rng = np.random.default_rng(seed)
+    x = _values(rng, shape, ties)
+    y, ind = ref.max_pool2d_forward(x, k, s, p, d, ceil_mode)
+    if (ind < 0).any():
+        # PyTorch gives such windows an index outside the window (and its CPU backward
+        # then writes out of bounds); ours marks them -1. Nothing to compare.
+        return
+    tx = torch.tensor(x, requires_grad=True)
+    ty, tind = F.max_pool2d(tx, k, s, p, d, ceil_mode, return_indices=True)
+    np.testing.assert_array_equal(y, ty.detach().numpy())
+    np.testing.assert_array_equal(ind, tind.numpy())
+    gy = rng.uniform(-1, 1, y.shape)
+    ty.backward(torch.tensor(gy))
+    np.testing.assert_allclose(ref.max_pool2d_backward(gy, ind, shape), tx.grad.numpy(), atol=1e-12)
+
+    tx = torch.tensor(x, requires_grad=True)
+    ta = F.avg_pool2d(tx, k, s, p, ceil_mode, include_pad)
+    conf = (k, s, p, ceil_mode, include_pad)
+    np.testing.assert_allclose(ref.avg_pool2d_forward(x, *conf), ta.detach().numpy(), atol=1e-12)
+    ga = rng.uniform(-1, 1, tuple(ta.shape))
+    ta.backward(torch.tensor(ga))
+    np.testing.assert_allclose(ref.avg_pool2d_backward(ga, shape, *conf), tx.grad.numpy(), atol=1e-12)
