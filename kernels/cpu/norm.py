@@ -1,0 +1,158 @@
+"""Native layer normalisation over the last axis (Numba).
+
+Same signatures and maths as :mod:`minigrad.kernels.reference.norm` (formulas there).
+
+* Forward: one ``prange`` task per row. The row is read three times (mean, variance
+  of ``x - mean``, output) but only the first read comes from memory; the two-pass
+  variance avoids the cancellation of ``E[x^2] - E[x]^2`` on rows with a large mean.
+* Backward: ``gx`` is again row by row, but ``gw`` and ``gb`` are sums over *all*
+  rows: if every task added into one shared (D,) vector, two threads would race.
+  So the rows are cut into a few chunks, each chunk sums into its own row of a
+  (chunks, D) scratch array, and the chunks are added at the end (a parallel
+  reduction done by hand).
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from . import _runtime
+from ..reference import norm as _ref
+from .softmax import FASTMATH, lane_dot, lane_sum, serial_below
+
+__all__ = ["layer_norm_forward", "layer_norm_backward", "KERNELS", "PREFERRED", "warmup"]
+
+_JIT = dict(cache=True, nogil=True, fastmath=FASTMATH)
+
+
+@njit(parallel=True, **_JIT)
+def _ln_forward(x, w, b, has_w, has_b, eps, y, mean, rstd):
+    N, D = x.shape
+    dt = x.dtype.type
+    for n in prange(N):
+        row = x[n]
+        out = y[n]
+        mu = lane_sum(row) / dt(D)
+        for c in range(D):                 # out holds x - mean for now
+            out[c] = row[c] - mu
+        r = dt(1.0) / np.sqrt(lane_dot(out, out) / dt(D) + dt(eps))
+        mean[n] = mu
+        rstd[n] = r
+        if has_w and has_b:
+            for c in range(D):
+                out[c] = out[c] * r * w[c] + b[c]
+        elif has_w:
+            for c in range(D):
+                out[c] = out[c] * r * w[c]
+        elif has_b:
+            for c in range(D):
+                out[c] = out[c] * r + b[c]
+        else:
+            for c in range(D):
+                out[c] = out[c] * r
+
+
+@njit(parallel=True, **_JIT)
+def _ln_backward(gy, x, w, has_w, mean, rstd, gx, gw_part, gb_part):
+    N, D = x.shape
+    dt = x.dtype.type
+    chunks = gw_part.shape[0]
+    per = (N + chunks - 1) // chunks
+    for k in prange(chunks):
+        gwk = gw_part[k]
+        gbk = gb_part[k]
+        for c in range(D):
+            gwk[c] = 0
+            gbk[c] = 0
+        xh = np.empty(D, x.dtype)
+        gh = np.empty(D, x.dtype)
+        for n in range(k * per, min(N, (k + 1) * per)):
+            row = x[n]
+            g = gy[n]
+            out = gx[n]
+            mu = mean[n]
+            r = rstd[n]
+            for c in range(D):
+                xc = (row[c] - mu) * r
+                xh[c] = xc
+                gh[c] = g[c] * w[c] if has_w else g[c]
+                gwk[c] += g[c] * xc
+                gbk[c] += g[c]
+            s1 = lane_sum(gh) / dt(D)        # mean(gh)
+            s2 = lane_dot(gh, xh) / dt(D)    # mean(gh * xhat)
+            for c in range(D):
+                out[c] = r * (gh[c] - s1 - xh[c] * s2)
+
+
+def _param(p, D, dt):
+    if p is None:
+        return np.ones(1, dt), False
+    return np.ascontiguousarray(p, dtype=dt).reshape(D), True
+
+
+def layer_norm_forward(x, weight, bias, eps):
+    """Returns ``(y, mean, rstd)`` normalising over the last axis."""
+    _runtime.configure()
+    if x.dtype not in (np.float32, np.float64):   # e.g. float16: the reference handles it
+        return _ref.layer_norm_forward(x, weight, bias, eps)
+    shape = x.shape
+    D = shape[-1]
+    x2 = np.ascontiguousarray(x).reshape(-1, D)
+    dt = x2.dtype
+    w, has_w = _param(weight, D, dt)
+    b, has_b = _param(bias, D, dt)
+    N = x2.shape[0]
+    y = np.empty_like(x2)
+    mean = np.empty(N, dt)
+    rstd = np.empty(N, dt)
+    if x2.size:
+        with serial_below(x2.size):
+            _ln_forward(x2, w, b, has_w, has_b, float(eps), y, mean, rstd)
+    return y.reshape(shape), mean.reshape(shape[:-1]), rstd.reshape(shape[:-1])
+
+
+def layer_norm_backward(gy, x, weight, mean, rstd):
+    """Returns ``(gx, gw, gb)``; gw and gb are (D,) sums over all rows."""
+    _runtime.configure()
+    if x.dtype not in (np.float32, np.float64):
+        return _ref.layer_norm_backward(gy, x, weight, mean, rstd)
+    shape = x.shape
+    D = shape[-1]
+    x2 = np.ascontiguousarray(x).reshape(-1, D)
+    dt = x2.dtype
+    N = x2.shape[0]
+    g2 = np.ascontiguousarray(gy, dtype=dt).reshape(N, D)
+    w, has_w = _param(weight, D, dt)
+    m = np.ascontiguousarray(mean, dtype=dt).reshape(N)
+    r = np.ascontiguousarray(rstd, dtype=dt).reshape(N)
+    chunks = max(1, min(N, 4 * numba.get_num_threads()))
+    gx = np.empty_like(x2)
+    gw_part = np.empty((chunks, D), dt)
+    gb_part = np.empty((chunks, D), dt)
+    if N == 0 or D == 0:
+        return gx.reshape(shape), np.zeros(D, dt), np.zeros(D, dt)
+    with serial_below(x2.size):
+        _ln_backward(g2, x2, w, has_w, m, r, gx, gw_part, gb_part)
+    return gx.reshape(shape), gw_part.sum(axis=0), gb_part.sum(axis=0)
+
+
+KERNELS = {
+    "layer_norm_forward": layer_norm_forward,
+    "layer_norm_backward": layer_norm_backward,
+}
+
+PREFERRED = {
+    "layer_norm_forward": "native",
+    "layer_norm_backward": "native",
+}
+
+
+def warmup():
+    for dt in (np.float32, np.float64):
+        x = np.zeros((2, 3), dt)
+        w = np.ones(3, dt)
+        for ww, bb in ((w, w), (w, None), (None, w), (None, None)):
+            y, m, r = layer_norm_forward(x, ww, bb, 1e-5)
+        layer_norm_backward(x, x, w, m, r)
+        layer_norm_backward(x, x, None, m, r)

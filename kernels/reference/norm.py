@@ -1,0 +1,67 @@
+"""Reference layer normalisation over the last axis (readable NumPy, valid on CuPy).
+
+The op flattens ``normalized_shape`` into the last axis, so here x is (N, D) or any
+(..., D). For one row x (D values)::
+
+    mean = sum(x) / D
+    var  = sum((x - mean)**2) / D          (biased, as in PyTorch)
+    rstd = 1 / sqrt(var + eps)
+    xhat = (x - mean) * rstd
+    y    = xhat * w + b
+
+Backward, with g the incoming gradient of y (one row) and gh = g * w::
+
+    gx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat))
+    gw = sum over rows of g * xhat,    gb = sum over rows of g
+
+(the two means come from differentiating through ``mean`` and ``rstd``: moving one x
+moves every xhat of its row). ``mean`` and ``rstd`` are returned by the forward
+(shape ``x.shape[:-1]``) so the backward does not recompute them.
+"""
+
+
+def _array_module(a):
+    if type(a).__module__.split(".")[0] == "cupy":
+        import cupy
+
+        return cupy
+    import numpy
+
+    return numpy
+
+
+def layer_norm_forward(x, weight, bias, eps):
+    """Returns ``(y, mean, rstd)``; ``weight``/``bias`` are (D,) arrays or None."""
+    xp = _array_module(x)
+    mean = xp.mean(x, axis=-1, keepdims=True)
+    xc = x - mean
+    var = xp.mean(xc * xc, axis=-1, keepdims=True)
+    rstd = 1 / xp.sqrt(var + eps)
+    y = xc * rstd
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y.astype(x.dtype, copy=False), mean[..., 0], rstd[..., 0].astype(x.dtype, copy=False)
+
+
+def layer_norm_backward(gy, x, weight, mean, rstd):
+    """Returns ``(gx, gw, gb)``; gw and gb are (D,) sums over all rows (computed even
+    when the op has no weight or bias: it simply does not use them)."""
+    xp = _array_module(x)
+    mean = mean[..., None]
+    rstd = rstd[..., None]
+    xhat = (x - mean) * rstd
+    gh = gy if weight is None else gy * weight
+    gx = rstd * (gh - xp.mean(gh, axis=-1, keepdims=True)
+                 - xhat * xp.mean(gh * xhat, axis=-1, keepdims=True))
+    D = x.shape[-1]
+    gw = xp.sum((gy * xhat).reshape(-1, D), axis=0)
+    gb = xp.sum(gy.reshape(-1, D), axis=0)
+    return gx.astype(x.dtype, copy=False), gw, gb
+
+
+KERNELS = {
+    "layer_norm_forward": layer_norm_forward,
+    "layer_norm_backward": layer_norm_backward,
+}

@@ -1,0 +1,163 @@
+"""layer_norm and embedding ops: gradcheck (float64, hypothesis-drawn shapes, both
+kernel sets), second derivatives, errors, and PyTorch as an oracle."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import minigrad as mg
+from minigrad.ops.embedding import embedding
+from minigrad.ops.norm import layer_norm
+
+MODES = ["reference", "native"]
+
+
+def t64(a, requires_grad=True):
+    return mg.tensor(np.ascontiguousarray(a), dtype=mg.float64, requires_grad=requires_grad)
+
+
+# ----------------------------------------------------------------------------- layer norm
+
+@st.composite
+def ln_cases(draw):
+    lead = tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
+    norm = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=2)))
+    affine = draw(st.sampled_from(["both", "weight", "bias", "none"]))
+    seed = draw(st.integers(0, 2 ** 31))
+    return lead, norm, affine, seed
+
+
+def _ln_inputs(case):
+    lead, norm, affine, seed = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(lead + norm) * 2 + 1
+    w = t64(rng.standard_normal(norm)) if affine in ("both", "weight") else None
+    b = t64(rng.standard_normal(norm)) if affine in ("both", "bias") else None
+    return x, w, b, norm
+
+
+@pytest.mark.parametrize("mode", MODES)
+@given(case=ln_cases())
+def test_layer_norm_gradcheck(mode, case):
+    x, w, b, norm = _ln_inputs(case)
+    params = [p for p in (w, b) if p is not None]
+
+    def f(xx, *ps):
+        it = iter(ps)
+        ww = next(it) if w is not None else None
+        bb = next(it) if b is not None else None
+        return layer_norm(xx, norm, ww, bb, eps=1e-5)
+
+    with mg.kernels.use(mode):
+        mg.gradcheck(f, (t64(x), *params))
+
+
+@settings(max_examples=10)
+@given(case=ln_cases())
+def test_layer_norm_second_derivatives(case):
+    x, w, b, norm = _ln_inputs(case)
+    ww = w if w is not None else t64(np.ones(norm))
+    bb = b if b is not None else t64(np.zeros(norm))
+    mg.gradgradcheck(lambda xx, w1, b1: layer_norm(xx, norm, w1, b1), (t64(x), ww, bb))
+
+
+def test_layer_norm_normalises_and_validates():
+    x = mg.tensor(np.random.default_rng(0).standard_normal((4, 3, 5)) * 7 + 3)
+    y = layer_norm(x, (3, 5))
+    r = y.data.reshape(4, -1)
+    np.testing.assert_allclose(r.mean(1), 0, atol=1e-6)
+    np.testing.assert_allclose(r.std(1), 1, rtol=1e-3)
+    with pytest.raises(ValueError, match="normalized_shape"):
+        layer_norm(x, (4,))
+    with pytest.raises(ValueError, match="weight"):
+        layer_norm(x, 5, weight=mg.ones(4))
+    with pytest.raises(TypeError, match="floating"):
+        layer_norm(mg.tensor([[1, 2]]), 2)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("affine", ["both", "weight", "bias", "none"])
+@pytest.mark.parametrize("norm", [(6,), (3, 6)], ids=["1d", "2d"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_layer_norm_against_torch(mode, affine, norm, dtype):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((2, 4) + norm) * 3 + 2).astype(dtype)
+    w = rng.standard_normal(norm).astype(dtype) if affine in ("both", "weight") else None
+    b = rng.standard_normal(norm).astype(dtype) if affine in ("both", "bias") else None
+    g = rng.standard_normal(x.shape).astype(dtype)
+    tx = torch.tensor(x, requires_grad=True)
+    tw = None if w is None else torch.tensor(w, requires_grad=True)
+    tb = None if b is None else torch.tensor(b, requires_grad=True)
+    ty = torch.nn.functional.layer_norm(tx, norm, tw, tb, 1e-5)
+    ty.backward(torch.tensor(g))
+    mx = mg.tensor(x, requires_grad=True)
+    mw = None if w is None else mg.tensor(w, requires_grad=True)
+    mb = None if b is None else mg.tensor(b, requires_grad=True)
+    with mg.kernels.use(mode):
+        y = layer_norm(mx, norm, mw, mb, 1e-5)
+        y.backward(mg.tensor(g))
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == "float64" else dict(rtol=1e-4, atol=1e-5)
+    assert y.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), **tol)
+    for ours, theirs in ((mx, tx), (mw, tw), (mb, tb)):
+        if ours is not None:
+            np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), **tol)
+
+
+# ----------------------------------------------------------------------------- embedding
+
+@pytest.mark.parametrize("mode", MODES)
+@given(num=st.integers(1, 8), D=st.integers(1, 5), idx_shape=st.lists(st.integers(0, 4), max_size=3),
+       seed=st.integers(0, 2 ** 31))
+def test_embedding_gradcheck(mode, num, D, idx_shape, seed):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((num, D))
+    idx = rng.integers(0, num, tuple(idx_shape))      # repeated indices are likely
+    with mg.kernels.use(mode):
+        mg.gradcheck(lambda ww: embedding(mg.tensor(idx), ww), (t64(w),))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_embedding_padding_idx_gets_no_gradient(mode):
+    w = t64(np.arange(12.0).reshape(4, 3))
+    idx = mg.tensor([[0, 3, 3], [1, 3, 0]])
+    with mg.kernels.use(mode):
+        y = embedding(idx, w, padding_idx=-1)        # -1 means row 3
+        assert y.shape == (2, 3, 3)
+        np.testing.assert_array_equal(y.data[0, 1], [9, 10, 11])
+        (y * y).sum().backward()
+    np.testing.assert_array_equal(w.grad.data[3], 0)
+    np.testing.assert_allclose(w.grad.data[0], 2 * 2 * w.data[0])   # used twice
+    np.testing.assert_allclose(w.grad.data[2], 0)
+
+
+def test_embedding_second_derivative_and_errors():
+    w = t64(np.random.default_rng(0).standard_normal((5, 2)))
+    mg.gradgradcheck(lambda ww: embedding(mg.tensor([1, 1, 4]), ww) ** 2, (w,))
+    with pytest.raises(IndexError, match="out of range"):
+        embedding(mg.tensor([5]), w)
+    with pytest.raises(TypeError, match="integers"):
+        embedding(mg.tensor([0.0]), w)
+    with pytest.raises(ValueError, match="padding_idx"):
+        embedding(mg.tensor([0]), w, padding_idx=5)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("padding_idx", [None, 2, -1])
+def test_embedding_against_torch(mode, padding_idx):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((7, 4)).astype(np.float32)
+    idx = rng.integers(0, 7, (3, 5))
+    g = rng.standard_normal((3, 5, 4)).astype(np.float32)
+    tw = torch.tensor(w, requires_grad=True)
+    ty = torch.nn.functional.embedding(torch.tensor(idx), tw, padding_idx=padding_idx)
+    ty.backward(torch.tensor(g))
+    mw = mg.tensor(w, requires_grad=True)
+    with mg.kernels.use(mode):
+        y = embedding(mg.tensor(idx), mw, padding_idx=padding_idx)
+        y.backward(mg.tensor(g))
+    np.testing.assert_array_equal(y.data, ty.detach().numpy())
+    np.testing.assert_allclose(mw.grad.data, tw.grad.numpy(), rtol=1e-6, atol=1e-6)
