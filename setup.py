@@ -18,7 +18,7 @@ setup(
     package_dir={"minigrad.kernels": "kernels"},
     package_data={
         "minigrad.kernels.cuda": ["*.cu", "*.cuh"],
-        "minigrad.data": ["embedded/*"],
+        "minigrad.data": ["embedded/*", "embedded/text/*"],
     },
     install_requires=["numpy>=1.24", "numba>=0.59", "tqdm>=4.60"],
     extras_require={

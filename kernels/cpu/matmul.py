@@ -500,9 +500,10 @@ def matmul(a, b):
     by block, never copied whole by NumPy. float32 and float64 run natively (mixed
     operands are promoted as NumPy does); other dtypes go to ``np.matmul``.
     """
-    if (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim >= 2 and b.ndim >= 2
-            and a.size * b.shape[-1] <= SMALL_WORK and a.dtype == b.dtype):
-        # Tiny products (an RNN step, a 4x4 test): waking two Numba threads and planning
+    if (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2
+            and a.size * b.shape[-1] <= SMALL_WORK and a.dtype == b.dtype
+            and a.shape[-1] == b.shape[-2]):
+        # Tiny 2-D products (an RNN step, a 4x4 test): waking two Numba threads and planning
         # blocks costs more than the arithmetic, so one BLAS call (single-threaded under
         # our threading policy) does them. The blocked kernel is for real work; the tests
         # exercise it on small shapes too, through _matmul.

@@ -22,11 +22,30 @@ at some levels (e.g. ``{"full"}`` for a long one). Append to it to add a system.
 """
 from minigrad.examples.regression import linear_regression
 from minigrad.examples.mlp import digits_mlp, mlp_regression
+from minigrad.examples.cnn import digits_cnn
+from minigrad.examples.sequence import train_gru, train_lstm, train_parity
+from minigrad.examples import transformer, charlm
 
-__all__ = ["linear_regression", "mlp_regression", "digits_mlp", "DEMOS"]
+__all__ = ["linear_regression", "mlp_regression", "digits_mlp", "digits_cnn", "train_lstm", "train_gru",
+           "train_parity", "transformer", "charlm", "DEMOS"]
+
+
+def _quick_unless_full(fn):
+    """The recurrent and attention systems train their short version by default
+    (the demo must stay under 3 minutes on 2 cores) and the long one with --full."""
+    def run(progress=False, seed=0, level="default"):
+        return fn(quick=level != "full", progress=progress, seed=seed)
+    run.__name__ = fn.__name__
+    run.__doc__ = fn.__doc__
+    return run
 
 DEMOS = [
     ("linear regression", linear_regression),
     ("MLP regressor 2-10-1", mlp_regression),
     ("digits MLP", digits_mlp),
+    ("seed CNN", digits_cnn),
+    ("LSTM (digit rows)", _quick_unless_full(train_lstm)),
+    ("GRU (digit rows)", _quick_unless_full(train_gru)),
+    ("Transformer seq2seq", _quick_unless_full(transformer.run)),
+    ("char language model", _quick_unless_full(charlm.run)),
 ]
