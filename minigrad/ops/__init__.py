@@ -41,6 +41,10 @@ for _name in _OPTIONAL:
     for _k in getattr(_mod, "__all__", ()):
         globals()[_k] = getattr(_mod, _k)
 
+# Importing the submodule minigrad.ops.norm set the package attribute ``norm`` to that
+# module; the name belongs to the vector norm reduction.
+from minigrad.ops.reduce import norm  # noqa: E402,F811
+
 
 # ----------------------------------------------------------------------------- Tensor methods
 
