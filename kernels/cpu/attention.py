@@ -18,8 +18,9 @@ For 4 query rows at a time, walk the keys in blocks of ``KEY_BLOCK``::
 and finish with ``out = O / l`` and ``lse = m + log(l)``, which the backward uses to
 recompute P exactly. This is the *online softmax*: a row's normaliser is known only
 after its last key, so everything accumulated so far is rescaled whenever the
-running max grows. With ``is_causal`` the key loop stops at the diagonal, so causal
-attention does about half the work.
+running max grows. With ``is_causal`` the key loop stops at the diagonal (and the
+last block is cut at the last key any of the 4 rows may see), so causal attention
+does about half the work.
 
 Backward (one task per (batch, head))
 -------------------------------------
@@ -27,7 +28,8 @@ For each block of ``BWD_ROWS`` query rows and each key block, recompute
 ``P = exp(S - lse)``, then ``dP = dO @ V^T``, ``dS = P * (dP - D)`` with
 ``D = rowsum(dO * out)``, and accumulate ``dQ += dS @ K``, ``dK += dS^T @ Q``,
 ``dV += P^T @ dO``. All of a head's dK and dV are summed by one task, so no two
-threads ever add into the same memory.
+threads ever add into the same memory (the price: with fewer (batch, head) pairs
+than cores, the backward leaves cores idle).
 
 The register tile
 -----------------
@@ -139,6 +141,22 @@ def _transpose_into(src, dst, n):
 
 
 @njit(inline="always", **_JIT)
+def _mask_row(mask, mst, b, h, i, j0, nk, buf):
+    """The additive mask of query row i for keys j0..j0+nk-1, as a contiguous 1-D array.
+
+    ``mask`` is the flat data of a mask of shape (B or 1, H or 1, Tq or 1, Tk or 1) and
+    ``mst`` its element strides, 0 along broadcast axes: the kernel reads a padding
+    mask of shape (B, 1, 1, Tk) without it ever being expanded to (B, H, Tq, Tk).
+    """
+    base = b * mst[0] + h * mst[1] + i * mst[2] + j0 * mst[3]
+    if mst[3] == 1:
+        return mask[base:base + nk]
+    for jj in range(nk):          # one value for every key
+        buf[jj] = mask[base]
+    return buf[:nk]
+
+
+@njit(inline="always", **_JIT)
 def _valid_keys(i, j0, Tk, is_causal):
     """How many keys of the block starting at j0 query row i may see (a prefix)."""
     lim = min(Tk, i + 1) if is_causal else Tk
@@ -148,7 +166,7 @@ def _valid_keys(i, j0, Tk, is_causal):
 # ----------------------------------------------------------------------------- forward
 
 @njit(parallel=True, **_JIT)
-def _sdpa_fwd(q, k, v, mask, has_mask, is_causal, scale, rows, out, lse):
+def _sdpa_fwd(q, k, v, mask, mst, has_mask, is_causal, scale, rows, out, lse):
     B, H, Tq, d = q.shape
     Tk = k.shape[2]
     dv = v.shape[3]
@@ -173,6 +191,7 @@ def _sdpa_fwd(q, k, v, mask, has_mask, is_causal, scale, rows, out, lse):
         V = np.zeros((Tkp, dvp), q.dtype)
         V[:kend, :dv] = v[b, h, :kend]
         S = np.empty((4, KEY_BLOCK), q.dtype)    # scores, then probabilities
+        mbuf = np.empty(KEY_BLOCK, q.dtype)
         O = np.empty((4, dvp), q.dtype)          # running (unnormalised) outputs
         m = np.empty(4, q.dtype)                 # running max per row
         l = np.empty(4, q.dtype)                 # running sum per row
@@ -192,7 +211,7 @@ def _sdpa_fwd(q, k, v, mask, has_mask, is_causal, scale, rows, out, lse):
                     nk = _valid_keys(i, j0, Tk, is_causal) if i < Tq else 0
                     mx = m[r]
                     if has_mask and nk > 0:
-                        mrow = mask[b, h, i, j0:j0 + nk]
+                        mrow = _mask_row(mask, mst, b, h, i, j0, nk, mbuf)
                         for jj in range(nk):
                             s = srow[jj] * sc + mrow[jj]
                             srow[jj] = s
@@ -236,7 +255,7 @@ def _sdpa_fwd(q, k, v, mask, has_mask, is_causal, scale, rows, out, lse):
 # ----------------------------------------------------------------------------- backward
 
 @njit(parallel=True, **_JIT)
-def _sdpa_bwd(gout, q, k, v, out, lse, mask, has_mask, is_causal, scale, gq, gk, gv):
+def _sdpa_bwd(gout, q, k, v, out, lse, mask, mst, has_mask, is_causal, scale, gq, gk, gv):
     B, H, Tq, d = q.shape
     Tk = k.shape[2]
     dv = v.shape[3]
@@ -268,6 +287,7 @@ def _sdpa_bwd(gout, q, k, v, out, lse, mask, has_mask, is_causal, scale, gq, gk,
         dK = np.zeros((Tkp, dp), q.dtype)
         dV = np.zeros((Tkp, dvp), q.dtype)
         P = np.empty((BWD_ROWS, KEY_BLOCK), q.dtype)
+        mbuf = np.empty(KEY_BLOCK, q.dtype)
         dS = np.empty((BWD_ROWS, KEY_BLOCK), q.dtype)
         PT = P.T
         dST = dS.T
@@ -291,7 +311,7 @@ def _sdpa_bwd(gout, q, k, v, out, lse, mask, has_mask, is_causal, scale, gq, gk,
                         li = lse[b, h, i]
                         Di = Drow[i]
                         if has_mask:
-                            mrow = mask[b, h, i, j0:j0 + nk]
+                            mrow = _mask_row(mask, mst, b, h, i, j0, nk, mbuf)
                             for jj in range(nk):
                                 p = fast_exp(prow[jj] * sc + mrow[jj] - li)
                                 prow[jj] = p
@@ -325,8 +345,17 @@ def _sdpa_bwd(gout, q, k, v, out, lse, mask, has_mask, is_causal, scale, gq, gk,
 
 # ----------------------------------------------------------------------------- wrappers
 
+def _c(a, dtype=None):
+    """C-contiguous and writeable (one array type per dtype for Numba: fewer compilations)."""
+    a = np.asarray(a, dtype=dtype)
+    if not (a.flags.c_contiguous and a.flags.writeable):
+        a = np.array(a, order="C")
+    return a
+
+
 def _prepare(op, q, k, v, mask, scale):
-    """Check shapes/dtypes; return contiguous q, k, v, a 4-D mask view and the scale."""
+    """Check shapes/dtypes; return contiguous q, k, v, the mask as (flat data, element
+    strides), whether there is one, and the scale."""
     for name, a in (("q", q), ("k", k), ("v", v)):
         if a.ndim != 4:
             raise ValueError(f"{op}: {name} must be 4-D (B, H, T, d), got shape {a.shape}")
@@ -342,20 +371,22 @@ def _prepare(op, q, k, v, mask, scale):
         scale = 1.0 / math.sqrt(d)
     full = (B, H, Tq, Tk)
     if mask is None:
-        m4 = np.broadcast_to(np.zeros((1, 1, 1, 1), q.dtype), full)
-        has_mask = False
+        flat, mst, has_mask = np.zeros(1, q.dtype), np.zeros(4, np.int64), False
     else:
         if mask.dtype == np.bool_:
             mask = np.where(mask, 0.0, -np.inf)
         mask = np.asarray(mask, dtype=q.dtype)
         try:
-            m4 = np.broadcast_to(mask, full)
+            ok = mask.ndim <= 4 and np.broadcast_shapes(mask.shape, full) == full
         except ValueError:
-            raise ValueError(f"{op}: mask of shape {mask.shape} cannot be broadcast to "
-                             f"(B, H, Tq, Tk) = {full}") from None
+            ok = False
+        if not ok:
+            raise ValueError(f"{op}: mask of shape {mask.shape} cannot be broadcast to (B, H, Tq, Tk) = {full}")
+        m4 = _c(mask.reshape((1,) * (4 - mask.ndim) + mask.shape))
+        flat = m4.reshape(-1)
+        mst = np.array([st // m4.itemsize if n > 1 else 0 for n, st in zip(m4.shape, m4.strides)], np.int64)
         has_mask = True
-    c = np.ascontiguousarray
-    return c(q), c(k), c(v), m4, has_mask, float(scale)
+    return _c(q), _c(k), _c(v), flat, mst, has_mask, float(scale)
 
 
 def sdpa_forward(q, k, v, mask=None, is_causal=False, scale=None):
@@ -363,7 +394,7 @@ def sdpa_forward(q, k, v, mask=None, is_causal=False, scale=None):
     _runtime.configure()
     if q.dtype == k.dtype == v.dtype and q.dtype.kind == "f" and q.dtype not in (np.float32, np.float64):
         return _ref.sdpa_forward(q, k, v, mask, is_causal, scale)     # e.g. float16
-    q, k, v, m4, has_mask, scale = _prepare("sdpa_forward", q, k, v, mask, scale)
+    q, k, v, mflat, mst, has_mask, scale = _prepare("sdpa_forward", q, k, v, mask, scale)
     B, H, Tq, _ = q.shape
     out = np.empty((B, H, Tq, v.shape[3]), q.dtype)
     lse = np.empty((B, H, Tq), q.dtype)
@@ -379,7 +410,7 @@ def sdpa_forward(q, k, v, mask=None, is_causal=False, scale=None):
     chunks = max(1, min(-(-Tq // FWD_ROWS), -(-want // (B * H))))
     rows = -(-Tq // chunks)
     with serial_below(B * H * Tq * k.shape[2] * (q.shape[3] + v.shape[3]), 1 << 20):
-        _sdpa_fwd(q, k, v, m4, has_mask, bool(is_causal), scale, rows, out, lse)
+        _sdpa_fwd(q, k, v, mflat, mst, has_mask, bool(is_causal), scale, rows, out, lse)
     return out, lse
 
 
@@ -388,11 +419,9 @@ def sdpa_backward(gout, q, k, v, out, lse, mask=None, is_causal=False, scale=Non
     _runtime.configure()
     if q.dtype == k.dtype == v.dtype and q.dtype.kind == "f" and q.dtype not in (np.float32, np.float64):
         return _ref.sdpa_backward(gout, q, k, v, out, lse, mask, is_causal, scale)
-    q, k, v, m4, has_mask, scale = _prepare("sdpa_backward", q, k, v, mask, scale)
+    q, k, v, mflat, mst, has_mask, scale = _prepare("sdpa_backward", q, k, v, mask, scale)
     dt = q.dtype
-    gout = np.ascontiguousarray(gout, dtype=dt)
-    out = np.ascontiguousarray(out, dtype=dt)
-    lse = np.ascontiguousarray(lse, dtype=dt)
+    gout, out, lse = _c(gout, dt), _c(out, dt), _c(lse, dt)
     gq = np.empty_like(q)
     gk = np.empty_like(k)
     gv = np.empty_like(v)
@@ -403,7 +432,7 @@ def sdpa_backward(gout, q, k, v, out, lse, mask=None, is_causal=False, scale=Non
         return gq, gk, gv
     B, H, Tq, d = q.shape
     with serial_below(B * H * Tq * k.shape[2] * (d + v.shape[3]), 1 << 19):
-        _sdpa_bwd(gout, q, k, v, out, lse, m4, has_mask, bool(is_causal), scale, gq, gk, gv)
+        _sdpa_bwd(gout, q, k, v, out, lse, mflat, mst, has_mask, bool(is_causal), scale, gq, gk, gv)
     return gq, gk, gv
 
 
