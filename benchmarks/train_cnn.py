@@ -1,0 +1,77 @@
+"""One training step (forward, backward, Adam) of the seed CNN, batch 64, 28x28 inputs:
+minigrad vs PyTorch CPU (if installed), in one process; medians of --repeats after warm-up.
+
+    python benchmarks/train_cnn.py [--repeats 9]
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import minigrad as mg  # noqa: E402
+from minigrad import nn  # noqa: E402
+from minigrad.examples.cnn import SeedCNN  # noqa: E402
+
+
+def median_ms(step, repeats):
+    for _ in range(3):
+        step()
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        ts.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(ts)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--batch", type=int, default=64)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(args.batch, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, args.batch)
+    model = SeedCNN()
+    opt = mg.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    xt, yt = mg.tensor(x), mg.tensor(y)
+
+    def mg_step():
+        opt.zero_grad()
+        loss_fn(model(xt), yt).backward()
+        opt.step()
+
+    rows = [("minigrad", median_ms(mg_step, args.repeats))]
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        tm = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(), torch.nn.Linear(64 * 7 * 7, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+        topt = torch.optim.Adam(tm.parameters(), lr=1e-3)
+        tx, ty = torch.tensor(x), torch.tensor(y)
+        tl = torch.nn.CrossEntropyLoss()
+
+        def t_step():
+            topt.zero_grad()
+            tl(tm(tx), ty).backward()
+            topt.step()
+
+        rows.append((f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)",
+                     median_ms(t_step, args.repeats)))
+    print(f"seed CNN training step, batch {args.batch}, 28x28, Adam (median of {args.repeats}, ms)")
+    base = rows[-1][1]
+    for name, ms in rows:
+        print(f"  {name:40s} {ms:8.2f} ms   {ms / base:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""One training step of the char language model (decoder-only Transformer, batch 32,
+block 64, d_model 64, 2 layers, pre-norm, GELU): minigrad vs the same architecture in
+PyTorch CPU (if installed), in one process; medians of --repeats after warm-up.
+
+    python benchmarks/train_transformer.py [--repeats 9]
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import minigrad as mg  # noqa: E402
+from minigrad import nn  # noqa: E402
+from minigrad.examples.charlm import CharLM  # noqa: E402
+
+
+def median_ms(step, repeats):
+    for _ in range(3):
+        step()
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        ts.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(ts)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--block", type=int, default=64)
+    ap.add_argument("--d-model", type=int, default=64)
+    ap.add_argument("--layers", type=int, default=2)
+    args = ap.parse_args()
+    vocab, B, T, D = 65, args.batch, args.block, args.d_model
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, vocab, (B, T))
+    tgt = rng.integers(0, vocab, (B, T))
+    model = CharLM("".join(chr(33 + i) for i in range(vocab)), block_size=T, d_model=D, nhead=4,
+                   num_layers=args.layers)
+    opt = mg.optim.AdamW(model.parameters(), lr=3e-4)
+    loss_fn = nn.CrossEntropyLoss()
+    it, tt = mg.tensor(idx), mg.tensor(tgt.reshape(-1))
+
+    def mg_step():
+        opt.zero_grad()
+        loss_fn(model(it).reshape(-1, vocab), tt).backward()
+        opt.step()
+
+    rows = [("minigrad", median_ms(mg_step, args.repeats))]
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        class TorchCharLM(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.tok = torch.nn.Embedding(vocab, D)
+                self.pos = torch.nn.Parameter(torch.zeros(1, T, D))
+                layer = torch.nn.TransformerEncoderLayer(D, 4, 4 * D, 0.0, activation="gelu", batch_first=True,
+                                                         norm_first=True)
+                self.blocks = torch.nn.TransformerEncoder(layer, args.layers, norm=torch.nn.LayerNorm(D),
+                                                          enable_nested_tensor=False)
+                self.head = torch.nn.Linear(D, vocab)
+
+            def forward(self, i):
+                mask = torch.nn.Transformer.generate_square_subsequent_mask(i.shape[1])
+                return self.head(self.blocks(self.tok(i) + self.pos, mask=mask, is_causal=True))
+
+        tm = TorchCharLM()
+        topt = torch.optim.AdamW(tm.parameters(), lr=3e-4)
+        ti, ttg = torch.tensor(idx), torch.tensor(tgt.reshape(-1))
+        tl = torch.nn.CrossEntropyLoss()
+
+        def t_step():
+            topt.zero_grad()
+            tl(tm(ti).reshape(-1, vocab), ttg).backward()
+            topt.step()
+
+        rows.append((f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)",
+                     median_ms(t_step, args.repeats)))
+    print(f"char LM training step, batch {B}, block {T}, d_model {D}, {args.layers} layers "
+          f"(median of {args.repeats}, ms)")
+    base = rows[-1][1]
+    for name, ms in rows:
+        print(f"  {name:40s} {ms:8.2f} ms   {ms / base:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
