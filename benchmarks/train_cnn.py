@@ -5,27 +5,21 @@ minigrad vs PyTorch CPU (if installed), in one process; medians of --repeats aft
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import timeit  # noqa: E402
 import minigrad as mg  # noqa: E402
 from minigrad import nn  # noqa: E402
 from minigrad.examples.cnn import SeedCNN  # noqa: E402
 
 
 def median_ms(step, repeats):
-    for _ in range(3):
-        step()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        ts.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ts)
+    """Median milliseconds per step (the shared timer in _common.py)."""
+    return timeit(step, repeat=repeats, warmup=3)[0] * 1e3
 
 
 def main():
