@@ -25,6 +25,7 @@ from minigrad.gradcheck import gradcheck, gradgradcheck, GradcheckError
 from minigrad import autograd, random
 from minigrad.io import save, load
 from minigrad import data, metrics, optim, nn
+from minigrad import cuda  # noqa: E402  (minigrad.cuda.is_available() and friends)
 import minigrad.kernels  # noqa: E402  (minigrad.kernels.use / warmup)
 
 __version__ = "0.1.0"

@@ -23,7 +23,7 @@ import numpy as np
 __all__ = [
     "Device", "device", "cpu", "array_module", "xp_of", "device_of", "to_device",
     "get_kernel", "use_kernels", "kernel_mode", "set_kernel_mode", "KERNEL_MODES",
-    "cupy_available",
+    "cupy_available", "on_device",
 ]
 
 
@@ -116,6 +116,8 @@ def cupy_available() -> bool:
 
 
 def _require_cuda(d: Device):
+    """CuPy, after checking that it imports and that GPU ``d`` exists; otherwise a
+    RuntimeError saying which of the two is missing and how to fix it."""
     cp = _load_cupy()
     if cp is None:
         raise RuntimeError(
@@ -125,10 +127,27 @@ def _require_cuda(d: Device):
     try:
         n = cp.cuda.runtime.getDeviceCount()
     except Exception as e:
-        raise RuntimeError(f"device '{d}': CuPy is installed but no CUDA GPU is usable ({e})") from None
+        raise RuntimeError(
+            f"device '{d}': CuPy is installed but no CUDA GPU is usable ({e}). Check that "
+            "`nvidia-smi` sees a GPU and that the CuPy package matches the driver's CUDA major "
+            "version (minigrad[cuda12] -> cupy-cuda12x, minigrad[cuda13] -> cupy-cuda13x).") from None
+    if n == 0:
+        raise RuntimeError(f"device '{d}': CuPy is installed but found no CUDA GPU")
     if d.index is not None and d.index >= n:
         raise RuntimeError(f"device '{d}': only {n} CUDA device(s) present (valid: cuda:0..cuda:{n - 1})")
     return cp
+
+
+def on_device(d):
+    """Context manager making GPU ``d`` current (new CuPy arrays go there); a no-op for cpu.
+
+    >>> with on_device("cuda:1"):
+    ...     z = array_module("cuda:1").zeros(3)      # allocated on GPU 1
+    """
+    d = device(d)
+    if d.type == "cpu":
+        return contextlib.nullcontext()
+    return _require_cuda(d).cuda.Device(d.index)
 
 
 def array_module(d) -> object:
@@ -139,22 +158,29 @@ def array_module(d) -> object:
     return _require_cuda(d)
 
 
+def _is_cupy(array) -> bool:
+    """True for a CuPy array (imports CuPy the first time one is seen)."""
+    if _cupy is None:
+        if not type(array).__module__.startswith("cupy"):
+            return False
+        if _load_cupy() is None:
+            return False
+    return isinstance(array, _cupy.ndarray)
+
+
 def xp_of(array):
     """The array module (numpy or cupy) that owns ``array``."""
-    if type(array) is np.ndarray or _cupy is None:
+    if type(array) is np.ndarray:
         return np
-    if isinstance(array, _cupy.ndarray):
-        return _cupy
-    return np
+    return _cupy if _is_cupy(array) else np
 
 
 def device_of(array) -> Device:
     """The device an array lives on (a NumPy array or scalar is on the cpu)."""
-    if isinstance(array, np.ndarray) or np.isscalar(array):
+    if type(array) is np.ndarray or np.isscalar(array):
         return cpu
-    dev = getattr(array, "device", None)
-    if _cupy is not None and isinstance(array, _cupy.ndarray):
-        return Device("cuda", int(dev.id))
+    if _is_cupy(array):
+        return Device("cuda", int(array.device.id))
     return cpu
 
 

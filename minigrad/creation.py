@@ -1,4 +1,13 @@
-"""Functions that make new tensors: zeros, ones, arange, rand, randn, eye, ..._like."""
+"""Functions that make new tensors: zeros, ones, arange, rand, randn, eye, ..._like.
+
+Every function takes ``device=`` ("cpu", "cuda", "cuda:1" or a Device). Constant
+fills (zeros, ones, full, eye) are made directly by the device's
+array module (NumPy or CuPy); arange and linspace are computed on the CPU and
+copied, so their values match bit for bit. Random numbers are always drawn on the CPU from
+minigrad's one generator and then copied to the device, so ``manual_seed(0)`` gives
+the same numbers on every device (what lets the GPU tests compare with the CPU).
+The ``*_like`` functions default to the dtype and device of their input.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -21,9 +30,18 @@ def _size(size):
 
 
 def _finish(arr, device, requires_grad):
+    """Wrap ``arr`` (made on the CPU, or already on ``device``) as a Tensor on ``device``."""
     if device is not None and backend.device(device).type != "cpu":
         arr = backend.to_device(arr, device)
     return Tensor(arr, requires_grad=requires_grad)
+
+
+def _make(device, fn_name, *args, **kwargs):
+    """``xp.<fn_name>(*args, **kwargs)`` with the array module of ``device``, on that device."""
+    d = backend.device(device)
+    xp = backend.array_module(d)
+    with backend.on_device(d):
+        return getattr(xp, fn_name)(*args, **kwargs)
 
 
 def _float_dtype(dtype):
@@ -32,11 +50,11 @@ def _float_dtype(dtype):
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
     """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
-    return _finish(np.zeros(_size(size), _float_dtype(dtype)), device, requires_grad)
+    return _finish(_make(device, "zeros", _size(size), _float_dtype(dtype)), device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _finish(np.ones(_size(size), _float_dtype(dtype)), device, requires_grad)
+    return _finish(_make(device, "ones", _size(size), _float_dtype(dtype)), device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False):
@@ -52,8 +70,8 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
             dtype = np.int64
         else:
             dtype = get_default_dtype()
-    return _finish(np.full(_size((size,) if isinstance(size, int) else (size,)), fill_value, dtype),
-                   device, requires_grad)
+    shape = _size((size,) if isinstance(size, int) else (size,))
+    return _finish(_make(device, "full", shape, fill_value, np.dtype(dtype)), device, requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
@@ -72,7 +90,7 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
-    return _finish(np.eye(n, m, dtype=_float_dtype(dtype)), device, requires_grad)
+    return _finish(_make(device, "eye", n, m, dtype=_float_dtype(dtype)), device, requires_grad)
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
@@ -110,12 +128,12 @@ def _like(t, dtype, device):
 
 def zeros_like(input, dtype=None, device=None, requires_grad=False):
     dt, dev = _like(input, dtype, device)
-    return _finish(np.zeros(input.shape, dt), dev, requires_grad)
+    return _finish(_make(dev, "zeros", input.shape, dt), dev, requires_grad)
 
 
 def ones_like(input, dtype=None, device=None, requires_grad=False):
     dt, dev = _like(input, dtype, device)
-    return _finish(np.ones(input.shape, dt), dev, requires_grad)
+    return _finish(_make(dev, "ones", input.shape, dt), dev, requires_grad)
 
 
 def empty_like(input, dtype=None, device=None, requires_grad=False):
@@ -124,7 +142,7 @@ def empty_like(input, dtype=None, device=None, requires_grad=False):
 
 def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
     dt, dev = _like(input, dtype, device)
-    return _finish(np.full(input.shape, fill_value, dt), dev, requires_grad)
+    return _finish(_make(dev, "full", input.shape, fill_value, dt), dev, requires_grad)
 
 
 def rand_like(input, dtype=None, device=None, requires_grad=False):

@@ -1,8 +1,46 @@
 """Native GPU kernels: CUDA C sources (``*.cu``) built with ``cupy.RawModule``.
 
-Defines ``KERNELS`` and ``PREFERRED`` like :mod:`minigrad.kernels.cpu`. Without CuPy
-the tables are empty and the registry falls back to the reference kernels, which
-run on CuPy arrays too.
+Each family module here (``matmul``, ``conv``, ``pool``, ``attention``, ``softmax``,
+``norm``, ``quant``) defines ``KERNELS`` (op name -> function, the same signature as
+the reference kernel of that name) and ``PREFERRED`` (op name -> "native" or
+"reference"), like :mod:`minigrad.kernels.cpu`; this file merges them.
+
+Importing works without CuPy and without a GPU: family modules import CuPy inside
+their functions, and the registry (:func:`minigrad.backend.get_kernel`) only looks
+in this table for tensors on a "cuda" device, which cannot exist without both. A
+function here given NumPy arrays hands them to the reference kernel.
+
+``_loader`` compiles the ``.cu`` files (once per process and GPU); ``common.cuh``
+holds the helpers the ``.cu`` files share. See docs/gpu.md.
 """
+import importlib
+
 KERNELS = {}
 PREFERRED = {}
+_MODULES = []
+for _name in ("matmul", "conv", "pool", "attention", "softmax", "norm", "quant"):
+    try:
+        _mod = importlib.import_module(f"{__name__}.{_name}")
+    except ModuleNotFoundError as _e:
+        if _e.name != f"{__name__}.{_name}":
+            raise
+        continue
+    _MODULES.append(_mod)
+    KERNELS.update(getattr(_mod, "KERNELS", {}))
+    PREFERRED.update(getattr(_mod, "PREFERRED", {}))
+
+
+def warmup(verbose=False):
+    """Compile (or load from CuPy's disk cache) every CUDA kernel by calling each family's
+    ``warmup()``; needs CuPy and a GPU. Returns the seconds it took."""
+    import time
+
+    t0 = time.perf_counter()
+    for mod in _MODULES:
+        w = getattr(mod, "warmup", None)
+        if w is not None:
+            t = time.perf_counter()
+            w()
+            if verbose:
+                print(f"{mod.__name__}: {time.perf_counter() - t:.2f} s")
+    return time.perf_counter() - t0

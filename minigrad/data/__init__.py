@@ -17,7 +17,7 @@ random_split), :mod:`.dataloader` (DataLoader, default_collate), :mod:`.datasets
 :mod:`.idx` (read_idx, write_idx) and :mod:`.download` (download_url).
 """
 from . import datasets, synthetic, transforms
-from .dataloader import DataLoader, default_collate
+from .dataloader import DataLoader, default_collate, to_device
 from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
 from .datasets import digits, fashion_mnist, mnist, train_test_split
 from .download import download_url
@@ -26,7 +26,7 @@ from .synthetic import make_blobs, make_moons, make_regression, make_spirals
 
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
-    "DataLoader", "default_collate",
+    "DataLoader", "default_collate", "to_device",
     "digits", "mnist", "fashion_mnist", "train_test_split",
     "make_regression", "make_blobs", "make_moons", "make_spirals",
     "read_idx", "write_idx", "download_url",

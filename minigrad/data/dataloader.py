@@ -14,6 +14,10 @@ stacking them costs a Python call per sample; when the dataset is a
 :class:`TensorDataset` (or a :class:`Subset` of one) the loader instead indexes each
 whole array with the chunk's index array, ``X[idx]``, which NumPy does in one call.
 That path gives the same batches as the per-sample path (tests check it), only faster.
+
+``DataLoader(..., device="cuda")`` copies each batch to a device as it is yielded
+(data sets stay in host memory; only the current batch lives on the GPU), and
+:func:`to_device` does the same for any batch: ``xb, yb = to_device(batch, "cuda")``.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from . import _tensors
 from ._random import as_generator
 from .dataset import Subset, TensorDataset
 
-__all__ = ["DataLoader", "default_collate"]
+__all__ = ["DataLoader", "default_collate", "to_device"]
 
 
 def _stack(arrays):
@@ -91,6 +95,30 @@ def default_collate(batch):
                     f"of those - or pass a collate_fn")
 
 
+def to_device(batch, device):
+    """``batch`` with every Tensor (and NumPy/CuPy array) copied to ``device``.
+
+    Works through tuples, lists, namedtuples and dicts, like :func:`default_collate`;
+    strings and numbers pass through. Arrays become arrays on the device, Tensors
+    Tensors (``t.to(device)``: no copy when a tensor is already there).
+
+    >>> xb, yb = to_device(next(iter(loader)), "cuda")
+    """
+    from minigrad import backend
+
+    if _tensors.is_tensor(batch):
+        return batch.to(device)
+    if isinstance(batch, np.ndarray) or hasattr(batch, "__cuda_array_interface__"):
+        return backend.to_device(batch, device)
+    if isinstance(batch, collections.abc.Mapping):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
+        return type(batch)(*(to_device(v, device) for v in batch))
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
 def _fast_source(dataset):
     """(TensorDataset, index map or None) if batches can be sliced from whole arrays."""
     index_map = None
@@ -124,12 +152,16 @@ class DataLoader:
       :func:`default_collate`, which makes Tensors);
     * ``len(loader)`` is the number of batches per epoch.
 
+    * ``device``: where batches are delivered (None: left where collate made them,
+      the CPU for in-memory data); ``device="cuda"`` copies each batch to the GPU with
+      :func:`to_device` as it is yielded.
+
     ``num_workers`` is accepted for compatibility and must be 0: minigrad loads in
     the main process (for in-memory data the fast path is quicker than workers).
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False,
-                 collate_fn=None, generator=None, num_workers=0):
+                 collate_fn=None, generator=None, num_workers=0, device=None):
         if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
@@ -148,6 +180,15 @@ class DataLoader:
         self.collate_fn = collate_fn
         # an int seed becomes one generator now: successive epochs differ, reruns repeat
         self.generator = as_generator(generator, "DataLoader") if generator is not None else None
+        self.device = None
+        if device is not None:
+            from minigrad import backend
+
+            try:
+                self.device = backend.device(device)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"DataLoader: invalid device {device!r}: {e}") from None
+            backend.array_module(self.device)  # a GPU that is not there fails here, not mid-epoch
 
     def __len__(self):
         n = len(self.dataset)
@@ -161,6 +202,11 @@ class DataLoader:
         return np.arange(n)
 
     def __iter__(self):
+        if self.device is None:
+            return self._batches()
+        return (to_device(b, self.device) for b in self._batches())
+
+    def _batches(self):
         order = self._order()
         n_batches = len(self)
         source, index_map = (None, None) if self.collate_fn is not None else _fast_source(self.dataset)
@@ -187,4 +233,5 @@ class DataLoader:
 
     def __repr__(self):
         return (f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)}, batch_size={self.batch_size}, "
-                f"shuffle={self.shuffle}, drop_last={self.drop_last}, {len(self)} batches)")
+                f"shuffle={self.shuffle}, drop_last={self.drop_last}, "
+                + (f"device='{self.device}', " if self.device is not None else "") + f"{len(self)} batches)")

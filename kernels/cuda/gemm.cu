@@ -1,0 +1,272 @@
+// gemm.cu - batched matrix multiplication C = A @ B in float and double.
+//
+//   C[b, m, n] = sum over k of A[b, m, k] * B[b, k, n]
+//
+// for every batch entry b, with M x K matrices A, K x N matrices B and a fresh
+// row-major (C-contiguous) output C of shape (batch, M, N). Any M, N, K >= 1 work:
+// tiles that hang over the edge of a matrix read zeros and store nothing.
+//
+// How it is fast: the classic "tile in shared memory, block in registers" GEMM.
+//
+// 1. Block tiling. A thread block owns a BM x BN tile of C. It walks along k in
+//    steps of BK, each step copying a BM x BK slab of A and a BK x BN slab of B into
+//    shared memory, where every number is reused BN (for A) or BM (for B) times
+//    instead of being fetched from global memory again.
+// 2. Register tiling. Each of the block's threads owns TM x TN entries of C in
+//    registers. Per k it reads TM numbers of A and TN of B from shared memory and does
+//    TM * TN fused multiply-adds: 8 x 8 gives 64 FMAs for 16 shared-memory loads.
+//    Those loads are 16-byte vectors (float4 / double2). A thread's rows are not
+//    adjacent: it owns chunks of 16 bytes spaced BM / (TM / vector width) apart, so
+//    that the 32 lanes of a warp read consecutive addresses (no bank conflicts).
+// 3. Double buffering. There are two shared-memory buffers. While the threads
+//    multiply the slab in one, the next slab's global loads are already in flight
+//    into registers; they are stored into the other buffer afterwards. One
+//    __syncthreads() per k step is enough.
+// 4. Vector global loads. Each thread loads a run of consecutive elements along the
+//    operand's contiguous axis with one 8- or 16-byte load when the run is inside
+//    the matrix and its address is aligned (odd leading dimensions fall back to
+//    scalar loads for the rows that are not aligned).
+//
+// Layouts. An operand is read in place through a leading dimension, as in BLAS:
+//   A: 'n' -> A(m, k) = A[m * lda + k]      (rows of A are contiguous)
+//      't' -> A(m, k) = A[m + k * lda]      (columns of A are contiguous: A is a transposed view)
+//   B: 'n' -> B(k, n) = B[k * ldb + n]
+//      't' -> B(k, n) = B[k + n * ldb]
+// so x @ W.T (Linear) and the transposes that backward passes create need no copy.
+//
+// Batches. The batch index b is split as b = (i0 * n1 + i1) * n2 + i2 and the
+// operands start at i0 * sa0 + i1 * sa1 + i2 * sa2 (A) and the same with sb* (B):
+// up to three batch axes with any strides, 0 for a broadcast axis. C starts at b * M * N.
+// gridDim.z blocks walk the batch in a grid-stride loop, so any batch size works.
+//
+// Kernels (extern "C", one per type, tile configuration and layout pair):
+//   sgemm_128_{nn,nt,tn,tt}  float, 128 x 128 tile, BK 8, 8 x 8 per thread, 256 threads
+//   sgemm_64_{nn,nt,tn,tt}   float,  64 x  64 tile, BK 8, 4 x 4 per thread, 256 threads
+//   dgemm_64_{nn,nt,tn,tt}   double, 64 x  64 tile, BK 8, 4 x 4 per thread, 256 threads
+// all with the arguments
+//   (const T* A, const T* B, T* C, int M, int N, int K, long long lda, long long ldb,
+//    long long nbatch, long long n1, long long n2,
+//    long long sa0, long long sa1, long long sa2, long long sb0, long long sb1, long long sb2)
+// launched with block = (256,) and grid = (ceil(N / BN), ceil(M / BM), min(nbatch, 65535)).
+#include "common.cuh"
+
+// Copy one thread's share of the A slab (rows m0.., columns k0..) from global memory into
+// registers `r`. LPT consecutive elements along A's contiguous axis per thread.
+template <typename T, int BM, int BK, int LPT, int NT, bool A_T>
+MG_DEVICE void gemm_load_a(T* r, const T* __restrict__ A, int M, int K, long long lda, int m0, int k0) {
+    const int tid = threadIdx.x;
+    if (!A_T) {  // rows contiguous: a run goes along k
+        const int row = tid / (BK / LPT), col = (tid % (BK / LPT)) * LPT;
+        const int gm = m0 + row, gk = k0 + col;
+        if (gm < M) {
+            const T* p = A + (long long)gm * lda + gk;
+            if (gk + LPT <= K && mg_is_aligned(p, LPT * sizeof(T))) {
+                mg_load_vec<T, LPT>(r, p);
+            } else {
+#pragma unroll
+                for (int j = 0; j < LPT; ++j) r[j] = (gk + j < K) ? p[j] : T(0);
+            }
+        } else {
+#pragma unroll
+            for (int j = 0; j < LPT; ++j) r[j] = T(0);
+        }
+    } else {  // columns contiguous: a run goes along m
+        const int kk = tid / (BM / LPT), mm = (tid % (BM / LPT)) * LPT;
+        const int gm = m0 + mm, gk = k0 + kk;
+        if (gk < K) {
+            const T* p = A + gm + (long long)gk * lda;
+            if (gm + LPT <= M && mg_is_aligned(p, LPT * sizeof(T))) {
+                mg_load_vec<T, LPT>(r, p);
+            } else {
+#pragma unroll
+                for (int j = 0; j < LPT; ++j) r[j] = (gm + j < M) ? p[j] : T(0);
+            }
+        } else {
+#pragma unroll
+            for (int j = 0; j < LPT; ++j) r[j] = T(0);
+        }
+    }
+}
+
+// Store the registers loaded by gemm_load_a into the shared slab As[k][m] (A transposed,
+// so that the compute loop reads a run of m for a fixed k).
+template <typename T, int BM, int BK, int LPT, int LDS, bool A_T>
+MG_DEVICE void gemm_store_a(T (*As)[LDS], const T* r) {
+    const int tid = threadIdx.x;
+    if (!A_T) {
+        const int row = tid / (BK / LPT), col = (tid % (BK / LPT)) * LPT;
+#pragma unroll
+        for (int j = 0; j < LPT; ++j) As[col + j][row] = r[j];
+    } else {
+        const int kk = tid / (BM / LPT), mm = (tid % (BM / LPT)) * LPT;
+        mg_store_vec<T, LPT>(&As[kk][mm], r);
+    }
+}
+
+// The same two steps for B (slab rows k0.., columns n0..), stored as Bs[k][n].
+template <typename T, int BN, int BK, int LPT, int NT, bool B_T>
+MG_DEVICE void gemm_load_b(T* r, const T* __restrict__ B, int N, int K, long long ldb, int n0, int k0) {
+    const int tid = threadIdx.x;
+    if (!B_T) {  // rows of B contiguous: a run goes along n
+        const int kk = tid / (BN / LPT), nn = (tid % (BN / LPT)) * LPT;
+        const int gk = k0 + kk, gn = n0 + nn;
+        if (gk < K) {
+            const T* p = B + (long long)gk * ldb + gn;
+            if (gn + LPT <= N && mg_is_aligned(p, LPT * sizeof(T))) {
+                mg_load_vec<T, LPT>(r, p);
+            } else {
+#pragma unroll
+                for (int j = 0; j < LPT; ++j) r[j] = (gn + j < N) ? p[j] : T(0);
+            }
+        } else {
+#pragma unroll
+            for (int j = 0; j < LPT; ++j) r[j] = T(0);
+        }
+    } else {  // columns of B contiguous: a run goes along k
+        const int nn = tid / (BK / LPT), kk = (tid % (BK / LPT)) * LPT;
+        const int gk = k0 + kk, gn = n0 + nn;
+        if (gn < N) {
+            const T* p = B + gk + (long long)gn * ldb;
+            if (gk + LPT <= K && mg_is_aligned(p, LPT * sizeof(T))) {
+                mg_load_vec<T, LPT>(r, p);
+            } else {
+#pragma unroll
+                for (int j = 0; j < LPT; ++j) r[j] = (gk + j < K) ? p[j] : T(0);
+            }
+        } else {
+#pragma unroll
+            for (int j = 0; j < LPT; ++j) r[j] = T(0);
+        }
+    }
+}
+
+template <typename T, int BN, int BK, int LPT, int LDS, bool B_T>
+MG_DEVICE void gemm_store_b(T (*Bs)[LDS], const T* r) {
+    const int tid = threadIdx.x;
+    if (!B_T) {
+        const int kk = tid / (BN / LPT), nn = (tid % (BN / LPT)) * LPT;
+        mg_store_vec<T, LPT>(&Bs[kk][nn], r);
+    } else {
+        const int nn = tid / (BK / LPT), kk = (tid % (BK / LPT)) * LPT;
+#pragma unroll
+        for (int j = 0; j < LPT; ++j) Bs[kk + j][nn] = r[j];
+    }
+}
+
+template <typename T, int BM, int BN, int BK, int TM, int TN, bool A_T, bool B_T>
+__device__ void gemm_body(const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C,
+                          int M, int N, int K, long long lda, long long ldb,
+                          long long nbatch, long long n1, long long n2,
+                          long long sa0, long long sa1, long long sa2,
+                          long long sb0, long long sb1, long long sb2) {
+    constexpr int NT = (BM / TM) * (BN / TN);  // threads per block
+    constexpr int VW = 16 / sizeof(T);         // elements in a 16-byte vector
+    constexpr int LPT_A = BM * BK / NT;        // elements of the A slab each thread loads
+    constexpr int LPT_B = BN * BK / NT;
+    constexpr int CM = TM / VW, CN = TN / VW;  // 16-byte chunks per thread along m / n
+    constexpr int SM = BM / CM, SN = BN / CN;  // distance between a thread's chunks
+    constexpr int PAD = VW;                    // pads shared rows, keeps them 16-byte aligned
+    static_assert(TM % VW == 0 && TN % VW == 0, "the thread tile must be whole 16-byte vectors");
+    static_assert(LPT_A * NT == BM * BK && LPT_B * NT == BN * BK, "slabs must split evenly over threads");
+    static_assert(BK % LPT_A == 0 && BK % LPT_B == 0, "a load run must fit in BK");
+    static_assert(LPT_A <= VW && LPT_B <= VW, "a load run is at most one 16-byte vector");
+
+    __shared__ __align__(16) T As[2][BK][BM + PAD];
+    __shared__ __align__(16) T Bs[2][BK][BN + PAD];
+
+    const int tid = threadIdx.x;
+    const int tx = tid % (BN / TN), ty = tid / (BN / TN);
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const int nk = (K + BK - 1) / BK;
+
+    for (long long b = blockIdx.z; b < nbatch; b += gridDim.z) {
+        const long long i2 = b % n2, rest = b / n2;
+        const long long i1 = rest % n1, i0 = rest / n1;
+        const T* Ab = A + i0 * sa0 + i1 * sa1 + i2 * sa2;
+        const T* Bb = B + i0 * sb0 + i1 * sb1 + i2 * sb2;
+        T* Cb = C + b * (long long)M * N;
+
+        T acc[TM][TN];
+#pragma unroll
+        for (int i = 0; i < TM; ++i)
+#pragma unroll
+            for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
+
+        T ra[LPT_A], rb[LPT_B];
+        gemm_load_a<T, BM, BK, LPT_A, NT, A_T>(ra, Ab, M, K, lda, m0, 0);
+        gemm_load_b<T, BN, BK, LPT_B, NT, B_T>(rb, Bb, N, K, ldb, n0, 0);
+        gemm_store_a<T, BM, BK, LPT_A, BM + PAD, A_T>(As[0], ra);
+        gemm_store_b<T, BN, BK, LPT_B, BN + PAD, B_T>(Bs[0], rb);
+        __syncthreads();
+
+        for (int t = 0; t < nk; ++t) {
+            const int cur = t & 1;
+            const bool more = t + 1 < nk;
+            if (more) {  // next slab: global -> registers, overlapping the math below
+                gemm_load_a<T, BM, BK, LPT_A, NT, A_T>(ra, Ab, M, K, lda, m0, (t + 1) * BK);
+                gemm_load_b<T, BN, BK, LPT_B, NT, B_T>(rb, Bb, N, K, ldb, n0, (t + 1) * BK);
+            }
+#pragma unroll
+            for (int kk = 0; kk < BK; ++kk) {
+                T fa[TM], fb[TN];
+#pragma unroll
+                for (int c = 0; c < CM; ++c) mg_load_vec<T, VW>(&fa[c * VW], &As[cur][kk][c * SM + ty * VW]);
+#pragma unroll
+                for (int c = 0; c < CN; ++c) mg_load_vec<T, VW>(&fb[c * VW], &Bs[cur][kk][c * SN + tx * VW]);
+#pragma unroll
+                for (int i = 0; i < TM; ++i)
+#pragma unroll
+                    for (int j = 0; j < TN; ++j) acc[i][j] = mg_fma(fa[i], fb[j], acc[i][j]);
+            }
+            if (more) {  // the other buffer was last read before the previous barrier
+                gemm_store_a<T, BM, BK, LPT_A, BM + PAD, A_T>(As[cur ^ 1], ra);
+                gemm_store_b<T, BN, BK, LPT_B, BN + PAD, B_T>(Bs[cur ^ 1], rb);
+            }
+            __syncthreads();
+        }
+
+        // Write the thread's TM x TN entries: 16-byte stores where a whole chunk is
+        // inside C and aligned, element by element at the right and bottom edges.
+#pragma unroll
+        for (int i = 0; i < TM; ++i) {
+            const int m = m0 + (i / VW) * SM + ty * VW + (i % VW);
+            if (m >= M) continue;
+#pragma unroll
+            for (int c = 0; c < CN; ++c) {
+                const int n = n0 + c * SN + tx * VW;
+                T* p = Cb + (long long)m * N + n;
+                if (n + VW <= N && mg_is_aligned(p, VW * sizeof(T))) {
+                    mg_store_vec<T, VW>(p, &acc[i][c * VW]);
+                } else {
+#pragma unroll
+                    for (int v = 0; v < VW; ++v)
+                        if (n + v < N) p[v] = acc[i][c * VW + v];
+                }
+            }
+        }
+    }
+}
+
+#define MG_GEMM_KERNEL(NAME, T, BM, BN, BK, TM, TN, A_T, B_T)                                         \
+    extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN))                               \
+        NAME(const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C, int M, int N, int K, \
+             long long lda, long long ldb, long long nbatch, long long n1, long long n2,              \
+             long long sa0, long long sa1, long long sa2, long long sb0, long long sb1, long long sb2) { \
+        gemm_body<T, BM, BN, BK, TM, TN, A_T, B_T>(A, B, C, M, N, K, lda, ldb, nbatch, n1, n2,          \
+                                                   sa0, sa1, sa2, sb0, sb1, sb2);                    \
+    }
+
+MG_GEMM_KERNEL(sgemm_128_nn, float, 128, 128, 8, 8, 8, false, false)
+MG_GEMM_KERNEL(sgemm_128_nt, float, 128, 128, 8, 8, 8, false, true)
+MG_GEMM_KERNEL(sgemm_128_tn, float, 128, 128, 8, 8, 8, true, false)
+MG_GEMM_KERNEL(sgemm_128_tt, float, 128, 128, 8, 8, 8, true, true)
+
+MG_GEMM_KERNEL(sgemm_64_nn, float, 64, 64, 8, 4, 4, false, false)
+MG_GEMM_KERNEL(sgemm_64_nt, float, 64, 64, 8, 4, 4, false, true)
+MG_GEMM_KERNEL(sgemm_64_tn, float, 64, 64, 8, 4, 4, true, false)
+MG_GEMM_KERNEL(sgemm_64_tt, float, 64, 64, 8, 4, 4, true, true)
+
+MG_GEMM_KERNEL(dgemm_64_nn, double, 64, 64, 8, 4, 4, false, false)
+MG_GEMM_KERNEL(dgemm_64_nt, double, 64, 64, 8, 4, 4, false, true)
+MG_GEMM_KERNEL(dgemm_64_tn, double, 64, 64, 8, 4, 4, true, false)
+MG_GEMM_KERNEL(dgemm_64_tt, double, 64, 64, 8, 4, 4, true, true)

@@ -1,0 +1,132 @@
+"""Layer normalisation on the GPU (``norm.cu``).
+
+Same signatures and maths as :mod:`minigrad.kernels.reference.norm`:
+``layer_norm_forward(x, weight, bias, eps) -> (y, mean, rstd)`` and
+``layer_norm_backward(gy, x, weight, mean, rstd) -> (gx, gw, gb)`` normalising over
+the last axis. Row kernels (one warp per row up to 1024 values, a block per row
+beyond) compute y and gx; a column kernel sums gw and gb over the rows in chunks
+(a (chunks, D) array of partial sums, added up by one CuPy reduction).
+
+float32 and float64 CuPy arrays run natively; anything else runs the reference.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..reference import norm as _ref
+
+__all__ = ["layer_norm_forward", "layer_norm_backward", "KERNELS", "PREFERRED"]
+
+WARP_MAX_D = 1024
+BLOCK_THREADS = 512
+WARP_BLOCK = 128
+COL_ROWS = 64          # rows per chunk of the gw/gb column kernel (at least)
+MAX_CHUNKS = 1024      # at most this many partial sums per column
+
+
+def _on_gpu(x):
+    return type(x).__module__.split(".")[0] == "cupy" and x.dtype in (np.float32, np.float64) and x.ndim >= 1
+
+
+def _sfx(dtype):
+    return "f32" if dtype == np.float32 else "f64"
+
+
+def _row_launch(name, dtype, rows, D, args):
+    from ._loader import get_function
+
+    if D <= WARP_MAX_D:
+        mode, grid, block = "warp", (-(-rows // (WARP_BLOCK // 32)),), (WARP_BLOCK,)
+    else:
+        mode, grid, block = "block", (rows,), (BLOCK_THREADS,)
+    get_function("norm", f"{name}_{_sfx(dtype)}_{mode}")(grid, block, args + (np.int64(rows), np.int32(D)))
+
+
+def _param(cp, p, D, dt, x2):
+    if p is None:
+        return x2, np.int32(0)              # a dummy pointer, never read
+    p = cp.ascontiguousarray(cp.asarray(p), dtype=dt).reshape(-1)
+    if p.size != D:
+        raise ValueError(f"layer_norm: weight/bias has {p.size} entries, expected {D} (the last axis)")
+    return p, np.int32(1)
+
+
+def layer_norm_forward(x, weight, bias, eps):
+    """Returns ``(y, mean, rstd)``; ``weight``/``bias`` are (D,) arrays or None."""
+    if not _on_gpu(x):
+        return _ref.layer_norm_forward(x, weight, bias, eps)
+    import cupy as cp
+
+    shape = x.shape
+    D = shape[-1]
+    x2 = cp.ascontiguousarray(x).reshape(-1, D)
+    dt = x2.dtype
+    rows = x2.shape[0]
+    w, has_w = _param(cp, weight, D, dt, x2)
+    b, has_b = _param(cp, bias, D, dt, x2)
+    y = cp.empty_like(x2)
+    mean = cp.empty(rows, dt)
+    rstd = cp.empty(rows, dt)
+    if rows and D:
+        _row_launch("layer_norm_fwd", dt, rows, D, (x2, w, b, has_w, has_b, dt.type(eps), y, mean, rstd))
+    elif rows:
+        return _ref.layer_norm_forward(x, weight, bias, eps)
+    return y.reshape(shape), mean.reshape(shape[:-1]), rstd.reshape(shape[:-1])
+
+
+def layer_norm_backward(gy, x, weight, mean, rstd):
+    """Returns ``(gx, gw, gb)``; gw and gb are (D,) sums over all rows."""
+    if not _on_gpu(x):
+        return _ref.layer_norm_backward(gy, x, weight, mean, rstd)
+    import cupy as cp
+
+    from ._loader import get_function
+
+    shape = x.shape
+    D = shape[-1]
+    x2 = cp.ascontiguousarray(x).reshape(-1, D)
+    dt = x2.dtype
+    rows = x2.shape[0]
+    if tuple(gy.shape) != tuple(shape):
+        raise ValueError(f"layer_norm_backward: gradient shape {tuple(gy.shape)} does not match the input {tuple(shape)}")
+    g2 = cp.ascontiguousarray(gy, dtype=dt).reshape(rows, D)
+    m = cp.ascontiguousarray(mean, dtype=dt).reshape(rows)
+    r = cp.ascontiguousarray(rstd, dtype=dt).reshape(rows)
+    w, has_w = _param(cp, weight, D, dt, x2)
+    gx = cp.empty_like(x2)
+    if rows == 0 or D == 0:
+        return gx.reshape(shape), cp.zeros(D, dt), cp.zeros(D, dt)
+    _row_launch("layer_norm_bwd_rows", dt, rows, D, (g2, x2, w, has_w, m, r, gx))
+    chunks = max(1, min(MAX_CHUNKS, -(-rows // COL_ROWS)))
+    per = -(-rows // chunks)
+    chunks = -(-rows // per)
+    gw_part = cp.empty((chunks, D), dt)
+    gb_part = cp.empty((chunks, D), dt)
+    get_function("norm", f"layer_norm_bwd_cols_{_sfx(dt)}")(
+        (-(-D // 32), chunks), (32, 8),
+        (g2, x2, m, r, gw_part, gb_part, np.int64(rows), np.int32(D), np.int64(per)))
+    if chunks == 1:
+        return gx.reshape(shape), gw_part[0], gb_part[0]
+    return gx.reshape(shape), gw_part.sum(axis=0), gb_part.sum(axis=0)
+
+
+KERNELS = {
+    "layer_norm_forward": layer_norm_forward,
+    "layer_norm_backward": layer_norm_backward,
+}
+
+PREFERRED = {
+    "layer_norm_forward": "native",
+    "layer_norm_backward": "native",
+}
+
+
+def warmup():
+    import cupy as cp
+
+    for dt in (np.float32, np.float64):
+        for D in (3, WARP_MAX_D + 1):
+            x = cp.zeros((2, D), dt)
+            w = cp.ones(D, dt)
+            y, m, r = layer_norm_forward(x, w, w, 1e-5)
+            layer_norm_backward(y, x, w, m, r)
