@@ -19,6 +19,10 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
+from minigrad.backend import device_of
+
 __all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad", "backward"]
 
 
@@ -117,6 +121,16 @@ class enable_grad(_GradModeContext):
 _OUTPUT = object()  # marks "the saved array is this node's output"
 
 
+def _check_same_device(cls, args):
+    """Refuse an op whose Tensor arguments live on different devices (cpu vs cuda:0, ...)."""
+    devs = [(i, device_of(a.data)) for i, a in enumerate(args) if isinstance(a, Tensor)]
+    for i, d in devs[1:]:
+        if d != devs[0][1]:
+            raise RuntimeError(f"{cls.__name__}: expected all tensors on the same device, got "
+                               f"'{devs[0][1]}' (input {devs[0][0]}) and '{d}' (input {i}); "
+                               "move them with .to(device) first")
+
+
 class Function:
     """Base class of every differentiable operation.
 
@@ -205,15 +219,24 @@ class Function:
         arrays = []
         needs = []
         any_grad = False
+        kind = None  # the array type of the first Tensor argument
+        mixed = False
         for a in args:
             if isinstance(a, Tensor):
-                arrays.append(a.data)
+                d = a.data
+                arrays.append(d)
                 r = a.requires_grad
                 needs.append(r)
                 any_grad = any_grad or r
+                if kind is None:
+                    kind = type(d)
+                elif type(d) is not kind:
+                    mixed = True
             else:
                 arrays.append(a)
                 needs.append(False)
+        if mixed or (kind is not None and kind is not np.ndarray):
+            _check_same_device(cls, args)
         record = any_grad and _mode.enabled
         ctx.needs_input_grad = tuple(needs)
         y = cls.forward(ctx, *arrays, **kwargs)
