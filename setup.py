@@ -3,6 +3,18 @@ from setuptools import find_packages, setup
 with open("README.md", encoding="utf-8") as f:
     long_description = f.read()
 
+# Building the documentation site (mkdocs.yml). Pinned: a strict build's warnings change
+# between versions. mkdocs-jupyter 0.27 needs Python 3.12; 0.26.3 is the same plugin
+# for older Pythons.
+DOCS = [
+    "mkdocs==1.6.1",
+    "mkdocs-material==9.8.1",
+    "mkdocstrings==1.0.8",
+    "mkdocstrings-python==2.0.11",
+    "mkdocs-jupyter==0.27.0; python_version >= '3.12'",
+    "mkdocs-jupyter==0.26.3; python_version < '3.12'",
+]
+
 setup(
     name="minigrad",
     version="0.1.0",
@@ -24,7 +36,9 @@ setup(
     extras_require={
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=13"],
-        "dev": ["pytest>=7", "hypothesis>=6.80", "matplotlib>=3.6", "nbclient>=0.7", "ipykernel>=6"],
+        "dev": ["pytest>=7", "hypothesis>=6.80", "matplotlib>=3.6", "nbclient>=0.7", "ipykernel>=6"] + DOCS,
+        # the documentation site (mkdocs.yml); tests/test_docs_site.py builds it strictly
+        "docs": DOCS,
         "notebooks": ["jupyter", "matplotlib>=3.6"],
     },
     entry_points={"console_scripts": ["minigrad=minigrad.__main__:main"]},

@@ -68,21 +68,29 @@ class Callback:
         self.stop_training = False
 
     def on_train_begin(self, logs=None):
+        """Called once when ``fit`` starts, before the first epoch."""
         pass
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Called at the start of epoch ``epoch`` (counted from 0)."""
         pass
 
     def on_batch_begin(self, batch, logs=None):
+        """Called before the forward pass on batch ``batch`` (counted from 0 in each epoch)."""
         pass
 
     def on_batch_end(self, batch, logs=None):
+        """Called after the optimizer step on batch ``batch``; ``logs`` holds its ``loss`` and
+        ``size``."""
         pass
 
     def on_epoch_end(self, epoch, logs=None):
+        """Called after epoch ``epoch``; ``logs`` holds the epoch's metrics (``loss``,
+        ``val_loss``, ...). Set ``self.stop_training = True`` to stop ``fit``."""
         pass
 
     def on_train_end(self, logs=None):
+        """Called once when ``fit`` finishes (also after an early stop)."""
         pass
 
 

@@ -99,9 +99,11 @@ class History:
         return len(self.epoch)
 
     def keys(self):
+        """The names of the recorded metrics (``loss``, ``val_loss``, ...)."""
         return self.history.keys()
 
     def items(self):
+        """(name, list of per-epoch values) pairs, like ``dict.items()``."""
         return self.history.items()
 
     def best(self, key="val_loss", mode="auto"):

@@ -46,6 +46,8 @@ class Transform:
         return self.apply_batch(x[None])[0]
 
     def apply_batch(self, x):
+        """Transform a batch ``x`` (leading axis = samples) and return the result; subclasses
+        implement this."""
         raise NotImplementedError
 
     def __repr__(self):

@@ -80,6 +80,8 @@ class CharLM(nn.Module):
         nn.init.normal_(self.tok.weight, 0.0, 0.02)  # GPT-style small embeddings (next to pos's N(0, 0.02^2))
 
     def forward(self, idx):
+        """``idx`` (N, T) int64 token ids, T <= block_size -> logits (N, T, vocab_size) for the
+        next character at each position."""
         T = idx.shape[1]
         if T > self.block_size:
             raise ValueError(f"CharLM: sequence length {T} exceeds block_size={self.block_size}")
@@ -88,12 +90,15 @@ class CharLM(nn.Module):
         return self.head(h)
 
     def encode(self, text):
+        """Text -> list of token ids (one per character); raises ValueError for characters outside
+        the vocabulary."""
         unknown = sorted(set(text) - set(self.stoi))
         if unknown:
             raise ValueError(f"CharLM: characters {unknown!r} are not in the vocabulary {self.chars!r}")
         return np.array([self.stoi[c] for c in text], dtype=np.int64)
 
     def decode(self, ids):
+        """Token ids (any iterable of ints) -> text."""
         return "".join(self.chars[int(i)] for i in ids)
 
 

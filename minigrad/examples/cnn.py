@@ -44,6 +44,7 @@ class SeedCNN(nn.Module):
                                   nn.Linear(128, num_classes))
 
     def forward(self, x):
+        """``x`` (N, in_channels, 28, 28) images -> logits (N, num_classes)."""
         return self.head(self.features(x))
 
 
@@ -64,6 +65,8 @@ class ResidualBlock(nn.Module):
             self.shortcut = nn.Identity()
 
     def forward(self, x):
+        """``x`` (N, C_in, H, W) -> relu(bn(conv(relu(bn(conv(x))))) + shortcut(x)), shape (N,
+        C_out, H', W')."""
         h = self.bn1(self.conv1(x)).relu()
         h = self.bn2(self.conv2(h))
         return (h + self.shortcut(x)).relu()

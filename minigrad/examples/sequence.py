@@ -58,6 +58,8 @@ class SequenceClassifier(nn.Module):
         self.fc = nn.Linear(hidden_size, num_classes)
 
     def forward(self, x):
+        """``x`` (N, L, input_size) sequences -> logits (N, num_classes) from the state after the
+        last step."""
         out, _ = self.rnn(x)         # (N, L, hidden): the top layer's state at every step
         return self.fc(out[:, -1])   # only the state after the last step is classified
 

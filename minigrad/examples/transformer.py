@@ -103,6 +103,8 @@ class Seq2SeqTransformer(nn.Module):
         return self.head(h)
 
     def forward(self, src, tgt_in):
+        """``src`` (N, S) and ``tgt_in`` (N, T) token ids -> logits (N, T, vocab) (teacher
+        forcing)."""
         memory, pad_mask = self.encode(src)
         return self.decode(tgt_in, memory, pad_mask)
 

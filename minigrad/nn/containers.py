@@ -45,6 +45,7 @@ class Sequential(Module):
                 self.add_module(str(i), module)
 
     def forward(self, input):
+        """Call each module in order on the output of the previous one."""
         for module in self._modules.values():
             input = module(input)
         return input
@@ -85,11 +86,13 @@ class Sequential(Module):
         return self
 
     def extend(self, modules):
+        """Append each module of an iterable; returns self."""
         for m in modules:
             self.append(m)
         return self
 
     def insert(self, index, module):
+        """Insert ``module`` before position ``index`` (the modules are renumbered)."""
         if not isinstance(module, Module):
             raise TypeError(f"Sequential.insert: expected a Module, got {type(module).__name__}")
         n = len(self._modules)
@@ -150,10 +153,12 @@ class ModuleList(Module):
         return ModuleList(list(self) + list(other))
 
     def append(self, module):
+        """Add ``module`` at the end; returns self."""
         self.add_module(str(len(self)), module)
         return self
 
     def extend(self, modules):
+        """Append each module of an iterable (not a single module); returns self."""
         if isinstance(modules, Module) and not isinstance(modules, (ModuleList, Sequential)):
             raise TypeError("ModuleList.extend: expected an iterable of modules, got a single "
                             f"{type(modules).__name__}; use append")
@@ -162,6 +167,7 @@ class ModuleList(Module):
         return self
 
     def insert(self, index, module):
+        """Insert ``module`` before position ``index`` (the modules are renumbered)."""
         items = list(self._modules.values())
         items.insert(index, module)
         self._modules.clear()
@@ -169,6 +175,7 @@ class ModuleList(Module):
             self.add_module(str(i), m)
 
     def forward(self, *args, **kwargs):
+        """Not callable: a ModuleList only holds modules; iterate over it and call them."""
         raise NotImplementedError("ModuleList has no forward(); iterate over it and call its modules")
 
     def __repr__(self):
@@ -219,28 +226,35 @@ class ModuleDict(Module):
         return key in self._modules
 
     def keys(self):
+        """The keys, in insertion order."""
         return self._modules.keys()
 
     def values(self):
+        """The modules, in insertion order."""
         return self._modules.values()
 
     def items(self):
+        """(key, module) pairs, in insertion order."""
         return self._modules.items()
 
     def pop(self, key):
+        """Remove the module under ``key`` and return it."""
         m = self[key]
         del self._modules[key]
         return m
 
     def clear(self):
+        """Remove every module."""
         self._modules.clear()
 
     def update(self, modules):
+        """Add or replace modules from a mapping or from (key, module) pairs."""
         items = modules.items() if hasattr(modules, "items") else modules
         for key, module in items:
             self[key] = module
 
     def forward(self, *args, **kwargs):
+        """Not callable: look modules up by key and call them."""
         raise NotImplementedError("ModuleDict has no forward(); look modules up by key and call them")
 
 
@@ -283,10 +297,12 @@ class ParameterList(Module):
         return self.extend(values)
 
     def append(self, value):
+        """Add a Parameter (a Tensor is wrapped in one) at the end; returns self."""
         self.register_parameter(str(len(self)), self._as_param(value))
         return self
 
     def extend(self, values):
+        """Append each value of an iterable; returns self."""
         for v in values:
             self.append(v)
         return self
@@ -295,6 +311,7 @@ class ParameterList(Module):
         return "\n".join(f"({k}): {_param_repr(p)}" for k, p in self._parameters.items())
 
     def forward(self, *args, **kwargs):
+        """Not callable: a ParameterList only holds parameters."""
         raise NotImplementedError("ParameterList has no forward()")
 
 
@@ -329,15 +346,19 @@ class ParameterDict(Module):
         return key in self._parameters
 
     def keys(self):
+        """The keys, in insertion order."""
         return self._parameters.keys()
 
     def values(self):
+        """The parameters, in insertion order."""
         return self._parameters.values()
 
     def items(self):
+        """(key, parameter) pairs, in insertion order."""
         return self._parameters.items()
 
     def update(self, parameters):
+        """Add or replace parameters from a mapping or from (key, value) pairs."""
         items = parameters.items() if hasattr(parameters, "items") else parameters
         for k, v in items:
             self[k] = v
@@ -346,4 +367,5 @@ class ParameterDict(Module):
         return "\n".join(f"({k}): {_param_repr(p)}" for k, p in self._parameters.items())
 
     def forward(self, *args, **kwargs):
+        """Not callable: a ParameterDict only holds parameters."""
         raise NotImplementedError("ParameterDict has no forward()")

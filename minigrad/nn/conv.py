@@ -127,6 +127,8 @@ class Conv2d(_ConvNd):
                          padding_mode, device=device, dtype=dtype)
 
     def forward(self, input):
+        """``input`` (N, C_in, H, W) or (C_in, H, W) -> (N, C_out, H_out, W_out), ``H_out = (H + 2
+        pad - dilation (k - 1) - 1) // stride + 1``."""
         x, padding = self._explicit_pad(input)
         return _conv.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
@@ -142,6 +144,8 @@ class Conv1d(_ConvNd):
                          padding_mode, device=device, dtype=dtype)
 
     def forward(self, input):
+        """``input`` (N, C_in, L) or (C_in, L) -> (N, C_out, L_out), ``L_out = (L + 2 pad -
+        dilation (k - 1) - 1) // stride + 1``."""
         x, padding = self._explicit_pad(input)
         pad = padding if isinstance(padding, str) else (padding[0] if isinstance(padding, tuple) else padding)
         return _conv.conv1d(x, self.weight, self.bias, self.stride[0], pad, self.dilation[0], self.groups)
@@ -169,5 +173,7 @@ class ConvTranspose2d(_ConvNd):
                                  f"either stride {self.stride} or dilation {self.dilation}")
 
     def forward(self, input):
+        """``input`` (N, C_in, H, W) -> (N, C_out, H_out, W_out), ``H_out = (H - 1) stride - 2 pad
+        + dilation (k - 1) + output_padding + 1``."""
         return _conv.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
                                       self.output_padding, self.groups, self.dilation)

@@ -23,6 +23,8 @@ class Dropout(Module):
         self.inplace = inplace
 
     def forward(self, input):
+        """In training, zero each element with probability ``p`` and scale the rest by 1/(1-p); in
+        eval mode, the identity. Any shape."""
         return F.dropout(input, self.p, self.training)
 
     def extra_repr(self):

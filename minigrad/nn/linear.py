@@ -39,6 +39,7 @@ class Identity(Module):
         super().__init__()
 
     def forward(self, input):
+        """Return ``input`` unchanged (any shape)."""
         return input
 
 
@@ -70,6 +71,7 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
+        """``input`` (*, in_features) -> ``input @ weight.T + bias``, shape (*, out_features)."""
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):
@@ -93,12 +95,15 @@ class Bilinear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Draw weight and bias from U(-1/sqrt(in1_features), 1/sqrt(in1_features)), as PyTorch."""
         bound = 1 / math.sqrt(self.in1_features) if self.in1_features > 0 else 0
         init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input1, input2):
+        """``input1`` (*, in1_features), ``input2`` (*, in2_features) -> (*, out_features), ``y_k =
+        x1^T W_k x2 + b_k``."""
         return F.bilinear(input1, input2, self.weight, self.bias)
 
     def extra_repr(self):
@@ -115,6 +120,7 @@ class Flatten(Module):
         self.end_dim = end_dim
 
     def forward(self, input):
+        """Merge dims ``start_dim..end_dim`` of ``input`` into one."""
         return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self):
@@ -132,6 +138,7 @@ class Unflatten(Module):
         self.unflattened_size = tuple(unflattened_size)
 
     def forward(self, input):
+        """Split dim ``dim`` of ``input`` into ``unflattened_size``."""
         return input.unflatten(self.dim, self.unflattened_size)
 
     def extra_repr(self):

@@ -40,6 +40,8 @@ class MSELoss(_Loss):
     """(input - target)^2, reduced by ``reduction``."""
 
     def forward(self, input, target):
+        """Mean (by ``reduction``) of ``(input - target) ** 2``; input and target of the same
+        shape."""
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
@@ -47,6 +49,7 @@ class L1Loss(_Loss):
     """|input - target|, reduced by ``reduction``."""
 
     def forward(self, input, target):
+        """Mean (by ``reduction``) of ``abs(input - target)``; input and target of the same shape."""
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
@@ -58,6 +61,7 @@ class HuberLoss(_Loss):
         self.delta = delta
 
     def forward(self, input, target):
+        """Huber loss of ``input - target`` (quadratic below ``delta``, linear above); same shapes."""
         return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
 
 
@@ -69,6 +73,8 @@ class SmoothL1Loss(_Loss):
         self.beta = beta
 
     def forward(self, input, target):
+        """Smooth L1 loss of ``input - target`` (quadratic below ``beta``, linear above); same
+        shapes."""
         return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
 
@@ -82,6 +88,8 @@ class CrossEntropyLoss(_WeightedLoss):
         self.label_smoothing = label_smoothing
 
     def forward(self, input, target):
+        """``input`` logits (N, C) (or (N, C, d1, ...)), ``target`` int64 class ids (N,) or class
+        probabilities (N, C) -> the loss."""
         return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
 
@@ -94,6 +102,7 @@ class NLLLoss(_WeightedLoss):
         self.ignore_index = ignore_index
 
     def forward(self, input, target):
+        """``input`` log-probabilities (N, C), ``target`` int64 class ids (N,) -> the loss."""
         return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
                           reduction=self.reduction)
 
@@ -103,6 +112,8 @@ class BCELoss(_WeightedLoss):
     BCEWithLogitsLoss, which is numerically safer)."""
 
     def forward(self, input, target):
+        """``input`` probabilities in (0, 1) and ``target`` in [0, 1], same shape -> binary
+        cross-entropy."""
         return F.binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
 
 
@@ -120,6 +131,8 @@ class BCEWithLogitsLoss(_Loss):
         self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, input, target):
+        """``input`` logits and ``target`` in [0, 1], same shape -> binary cross-entropy of
+        sigmoid(input), computed stably."""
         return F.binary_cross_entropy_with_logits(input, target, weight=self.weight, reduction=self.reduction,
                                                   pos_weight=self.pos_weight)
 
@@ -135,4 +148,6 @@ class KLDivLoss(_Loss):
         self.log_target = log_target
 
     def forward(self, input, target):
+        """``input`` log-probabilities, ``target`` probabilities (log-probabilities if
+        ``log_target``), same shape -> KL(target || input)."""
         return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)

@@ -142,12 +142,15 @@ class LayerNorm(Module):
             self.register_parameter("bias", None)
 
     def reset_parameters(self):
+        """Set weight to 1 and bias to 0 (when elementwise_affine)."""
         if self.elementwise_affine:
             init.ones_(self.weight)
             if self.bias is not None:
                 init.zeros_(self.bias)
 
     def forward(self, input):
+        """``input`` (*, *normalized_shape) -> same shape, normalised over the trailing
+        ``normalized_shape`` dims."""
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):

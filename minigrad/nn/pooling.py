@@ -21,6 +21,7 @@ class MaxPool2d(Module):
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
     def forward(self, input):
+        """``input`` (N, C, H, W) or (C, H, W) -> the maximum of each window, (N, C, H_out, W_out)."""
         return _pool.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                                 ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
@@ -33,6 +34,7 @@ class MaxPool1d(MaxPool2d):
     """Max over windows of a sequence: (N, C, L) -> (N, C, L_out)."""
 
     def forward(self, input):
+        """``input`` (N, C, L) or (C, L) -> the maximum of each window, (N, C, L_out)."""
         return _pool.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                                 ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
@@ -46,6 +48,7 @@ class AvgPool2d(Module):
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
     def forward(self, input):
+        """``input`` (N, C, H, W) or (C, H, W) -> the mean of each window, (N, C, H_out, W_out)."""
         return _pool.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                                 self.count_include_pad)
 
@@ -57,6 +60,7 @@ class AvgPool1d(AvgPool2d):
     """Mean over windows of a sequence: (N, C, L) -> (N, C, L_out)."""
 
     def forward(self, input):
+        """``input`` (N, C, L) or (C, L) -> the mean of each window, (N, C, L_out)."""
         return _pool.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                                 self.count_include_pad)
 
@@ -69,6 +73,7 @@ class AdaptiveAvgPool2d(Module):
         self.output_size = output_size
 
     def forward(self, input):
+        """``input`` (N, C, H, W) -> (N, C, *output_size), each output the mean of its window."""
         return _pool.adaptive_avg_pool2d(input, self.output_size)
 
     def extra_repr(self):

@@ -555,6 +555,8 @@ class RNNCell(RNNCellBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None):
+        """``input`` (N, input_size) or (input_size,), ``hx`` (N, hidden_size) or None (zeros) ->
+        the next hidden state, (N, hidden_size)."""
         x, (h,), batched = self._prepare(input, [hx])
         h = _rnn_step(_input_projection(x, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh,
                       self.nonlinearity)
@@ -574,6 +576,8 @@ class LSTMCell(RNNCellBase):
         super().__init__(input_size, hidden_size, bias, num_chunks=4, device=device, dtype=dtype)
 
     def forward(self, input, hx=None):
+        """``input`` (N, input_size), ``hx`` = (h, c) each (N, hidden_size) or None -> the next (h,
+        c)."""
         if hx is None:
             hx = (None, None)
         elif not isinstance(hx, (tuple, list)) or len(hx) != 2:
@@ -599,6 +603,8 @@ class GRUCell(RNNCellBase):
         super().__init__(input_size, hidden_size, bias, num_chunks=3, device=device, dtype=dtype)
 
     def forward(self, input, hx=None):
+        """``input`` (N, input_size) or (input_size,), ``hx`` (N, hidden_size) or None -> the next
+        hidden state, (N, hidden_size)."""
         x, (h,), batched = self._prepare(input, [hx])
         h = _gru_step(_input_projection(x, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh)
         return h if batched else squeeze(h, 0)
@@ -852,6 +858,9 @@ class RNN(RNNBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None):
+        """``input`` (L, N, input_size) ((N, L, input_size) if batch_first), ``hx`` (num_layers *
+        D, N, hidden_size) or None -> (output (L, N, D * hidden_size), h_n), D = 2 if
+        bidirectional else 1."""
         self._check_input(input)
         batched = input.ndim == 3
         N = input.shape[0 if self.batch_first else 1] if batched else 1
@@ -881,6 +890,9 @@ class LSTM(RNNBase):
                          bidirectional, device=device, dtype=dtype)
 
     def forward(self, input, hx=None):
+        """``input`` (L, N, input_size) ((N, L, input_size) if batch_first), ``hx`` = (h_0, c_0) or
+        None -> (output (L, N, D * hidden_size), (h_n, c_n)), states (num_layers * D, N,
+        hidden_size)."""
         self._check_input(input)
         batched = input.ndim == 3
         N = input.shape[0 if self.batch_first else 1] if batched else 1
@@ -911,6 +923,8 @@ class GRU(RNNBase):
                          bidirectional, device=device, dtype=dtype)
 
     def forward(self, input, hx=None):
+        """``input`` (L, N, input_size) ((N, L, input_size) if batch_first), ``hx`` (num_layers *
+        D, N, hidden_size) or None -> (output (L, N, D * hidden_size), h_n)."""
         self._check_input(input)
         batched = input.ndim == 3
         N = input.shape[0 if self.batch_first else 1] if batched else 1

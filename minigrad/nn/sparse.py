@@ -122,6 +122,8 @@ class Embedding(Module):
             self.weight._version[0] += 1
 
     def forward(self, input):
+        """``input`` int64 ids of any shape (*) -> the rows of ``weight``, shape (*,
+        embedding_dim)."""
         if self.max_norm is not None:
             self._renorm_(input)
         return F.embedding(input, self.weight, self.padding_idx)

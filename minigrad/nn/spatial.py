@@ -44,6 +44,8 @@ class Dropout2d(Module):
         self.p = p
 
     def forward(self, input):
+        """In training, zero whole channels of ``input`` (N, C, H, W) with probability ``p``,
+        scaling the rest by 1/(1-p)."""
         return dropout2d(input, self.p, self.training)
 
     def extra_repr(self):
@@ -91,6 +93,7 @@ class Upsample(Module):
         self.size, self.scale_factor, self.mode = size, scale_factor, mode
 
     def forward(self, input):
+        """``input`` (N, C, H, W) -> (N, C, H_out, W_out), resized by ``size`` or ``scale_factor``."""
         return interpolate(input, self.size, self.scale_factor, self.mode)
 
     def extra_repr(self):

@@ -54,6 +54,8 @@ def clone(input):
 
 
 def cast(input, dtype):
+    """``input`` converted to ``dtype`` (differentiable; the gradient is cast back). Returns
+    ``input`` itself if the dtype already matches."""
     dtype = np.dtype(dtype)
     if input.dtype == dtype:
         return input
@@ -63,4 +65,5 @@ def cast(input, dtype):
 
 
 def to_device(input, device):
+    """``input`` copied to ``device`` (differentiable; the gradient is copied back)."""
     return ToDevice.apply(input, backend.device(device))

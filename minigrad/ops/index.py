@@ -130,7 +130,7 @@ def index_select(input, dim, index):
 
 
 class Gather(Function):
-    """y[i][j][k] = x[i][index[i][j][k]][k]  (dim=1);  gx = scatter-add of gy at index"""
+    """``y[i][j][k] = x[i][index[i][j][k]][k]``  (dim=1);  gx = scatter-add of gy at index"""
 
     @staticmethod
     def forward(ctx, x, dim, index):
@@ -143,7 +143,7 @@ class Gather(Function):
 
 
 class ScatterAdd(Function):
-    """y = zeros(shape); y[i][index[i][j][k]][k] += g[i][j][k]  (dim=1);  gg = gather(gy)"""
+    """``y = zeros(shape); y[i][index[i][j][k]][k] += g[i][j][k]``  (dim=1);  gg = gather(gy)"""
 
     @staticmethod
     def forward(ctx, g, dim, index, shape):

@@ -234,6 +234,7 @@ def std(input, dim=None, unbiased=None, keepdim=False, correction=None):
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, correction=None):
+    """``(var(input, dim, ...), mean(input, dim, keepdim))`` in one call, as ``torch.var_mean``."""
     return var(input, dim, unbiased, keepdim, correction), mean(input, dim, keepdim)
 
 
@@ -307,15 +308,18 @@ def norm(input, p="fro", dim=None, keepdim=False):
 
 
 def all(input, dim=None, keepdim=False):
+    """True where every element (along ``dim``) is nonzero; a bool Tensor, not differentiable."""
     data = input.data
     return Tensor(xp_of(data).asarray(data.all(axis=dim, keepdims=keepdim)))
 
 
 def any(input, dim=None, keepdim=False):
+    """True where some element (along ``dim``) is nonzero; a bool Tensor, not differentiable."""
     data = input.data
     return Tensor(xp_of(data).asarray(data.any(axis=dim, keepdims=keepdim)))
 
 
 def count_nonzero(input, dim=None):
+    """The number of nonzero elements (along ``dim``), as an int64 Tensor."""
     data = input.data
     return Tensor(xp_of(data).asarray(xp_of(data).count_nonzero(data, axis=dim), dtype=np.int64))

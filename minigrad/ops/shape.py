@@ -105,6 +105,8 @@ def broadcast_to(input, shape):
 
 
 def broadcast_tensors(*tensors):
+    """Expand every tensor to their common broadcast shape (views, differentiable); returns a
+    tuple."""
     shape = np.broadcast_shapes(*[t.shape for t in tensors])
     return tuple(expand(t, shape) for t in tensors)
 
@@ -259,6 +261,7 @@ def t(input):
 
 
 def movedim(input, source, destination):
+    """Move dimension ``source`` to position ``destination``, keeping the order of the others."""
     s = _norm_dim(source, input.ndim, "movedim")
     d = _norm_dim(destination, input.ndim, "movedim")
     order = [i for i in range(input.ndim) if i != s]
