@@ -11,7 +11,7 @@ import time
 KERNELS = {}
 PREFERRED = {}
 _MODULES = []
-for _name in ("matmul", "conv", "pool", "attention", "softmax", "norm", "embedding", "quant", "special"):
+for _name in ("matmul", "conv", "pool", "attention", "softmax", "norm", "embedding", "quant", "special", "activation"):
     try:
         _mod = importlib.import_module(f"{__name__}.{_name}")
     except ModuleNotFoundError as _e:

@@ -7,7 +7,7 @@ tested against the function of the same name here.
 import importlib
 
 KERNELS = {}
-for _name in ("matmul", "conv", "pool", "attention", "softmax", "norm", "embedding", "quant", "special"):
+for _name in ("matmul", "conv", "pool", "attention", "softmax", "norm", "embedding", "quant", "special", "activation"):
     try:
         _mod = importlib.import_module(f"{__name__}.{_name}")
     except ModuleNotFoundError as _e:
