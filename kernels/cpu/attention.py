@@ -165,7 +165,26 @@ def _valid_keys(i, j0, Tk, is_causal):
 
 # ----------------------------------------------------------------------------- forward
 
-@njit(parallel=True, **_JIT)
+def _signatures(kind):
+    """Explicit Numba signatures: q, k, v, gout, out and the gradients are typed as
+    4-D arrays of *any* layout ('A'), so that strided views (the heads of a
+    multi-head attention, split off a (B, T, 3E) projection) are read in place
+    instead of being copied, and C-contiguous arrays convert to the same
+    signature: one compiled kernel per dtype, not one per layout combination.
+    (The kernels copy each (batch, head) slice into padded local buffers anyway.)"""
+    sigs = []
+    for dt in (numba.float32, numba.float64):
+        a4, a3 = numba.types.Array(dt, 4, "A"), numba.types.Array(dt, 3, "A")
+        c1, i1 = numba.types.Array(dt, 1, "C"), numba.types.Array(numba.int64, 1, "C")
+        b, f, i = numba.boolean, numba.float64, numba.int64
+        if kind == "fwd":
+            sigs.append(numba.void(a4, a4, a4, c1, i1, b, b, f, i, a4, a3))
+        else:
+            sigs.append(numba.void(a4, a4, a4, a4, a4, a3, c1, i1, b, b, f, a4, a4, a4))
+    return sigs
+
+
+@njit(_signatures("fwd"), parallel=True, **_JIT)
 def _sdpa_fwd(q, k, v, mask, mst, has_mask, is_causal, scale, rows, out, lse):
     B, H, Tq, d = q.shape
     Tk = k.shape[2]
@@ -254,7 +273,7 @@ def _sdpa_fwd(q, k, v, mask, mst, has_mask, is_causal, scale, rows, out, lse):
 
 # ----------------------------------------------------------------------------- backward
 
-@njit(parallel=True, **_JIT)
+@njit(_signatures("bwd"), parallel=True, **_JIT)
 def _sdpa_bwd(gout, q, k, v, out, lse, mask, mst, has_mask, is_causal, scale, gq, gk, gv):
     B, H, Tq, d = q.shape
     Tk = k.shape[2]
@@ -353,6 +372,16 @@ def _c(a, dtype=None):
     return a
 
 
+def _w(a, dtype=None):
+    """Writeable, in any layout with non-negative strides (the kernels take strided
+    views; Numba types read-only arrays separately, and negative strides would
+    need their own code paths)."""
+    a = np.asarray(a, dtype=dtype)
+    if not a.flags.writeable or any(st < 0 for st in a.strides):
+        a = np.array(a, order="C")
+    return a
+
+
 def _prepare(op, q, k, v, mask, scale):
     """Check shapes/dtypes; return contiguous q, k, v, the mask as (flat data, element
     strides), whether there is one, and the scale."""
@@ -386,7 +415,7 @@ def _prepare(op, q, k, v, mask, scale):
         flat = m4.reshape(-1)
         mst = np.array([st // m4.itemsize if n > 1 else 0 for n, st in zip(m4.shape, m4.strides)], np.int64)
         has_mask = True
-    return _c(q), _c(k), _c(v), flat, mst, has_mask, float(scale)
+    return _w(q), _w(k), _w(v), flat, mst, has_mask, float(scale)
 
 
 def sdpa_forward(q, k, v, mask=None, is_causal=False, scale=None):
@@ -396,7 +425,8 @@ def sdpa_forward(q, k, v, mask=None, is_causal=False, scale=None):
         return _ref.sdpa_forward(q, k, v, mask, is_causal, scale)     # e.g. float16
     q, k, v, mflat, mst, has_mask, scale = _prepare("sdpa_forward", q, k, v, mask, scale)
     B, H, Tq, _ = q.shape
-    out = np.empty((B, H, Tq, v.shape[3]), q.dtype)
+    # the output in q's memory order (order='K'; see sdpa_backward)
+    out = np.empty_like(q, shape=(B, H, Tq, v.shape[3]))
     lse = np.empty((B, H, Tq), q.dtype)
     if lse.size == 0:
         return out, lse
@@ -421,7 +451,9 @@ def sdpa_backward(gout, q, k, v, out, lse, mask=None, is_causal=False, scale=Non
         return _ref.sdpa_backward(gout, q, k, v, out, lse, mask, is_causal, scale)
     q, k, v, mflat, mst, has_mask, scale = _prepare("sdpa_backward", q, k, v, mask, scale)
     dt = q.dtype
-    gout, out, lse = _c(gout, dt), _c(out, dt), _c(lse, dt)
+    gout, out, lse = _w(gout, dt), _w(out, dt), _w(lse, dt)
+    # gradients in the memory order of q, k, v (order='K'): when those are heads viewed
+    # out of a (B, T, H, d) projection, so are the gradients, and merging them back is free
     gq = np.empty_like(q)
     gk = np.empty_like(k)
     gv = np.empty_like(v)

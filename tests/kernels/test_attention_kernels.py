@@ -220,3 +220,39 @@ def test_against_torch(causal, mask_kind):
     grads = nat.sdpa_backward(gout, q, k, v, out, lse, mask, causal, None)
     for g, t in zip(grads, (tq, tk, tv)):
         np.testing.assert_allclose(g, t.grad.numpy(), atol=1e-10)
+
+
+@settings(max_examples=15)
+@given(B=st.integers(1, 2), H=st.integers(1, 3), T=st.integers(1, 40), d=st.integers(1, 20),
+       causal=st.booleans(), seed=st.integers(0, 2 ** 31))
+def test_strided_views_of_a_packed_projection_are_read_in_place(B, H, T, d, causal, seed):
+    """q, k, v as multi-head attention makes them: slices of one (B, T, 3 H d) projection
+    viewed as (B, H, T, d). Results equal the reference, and outputs/gradients come back
+    in q/k/v's memory order (so merging the heads again needs no copy)."""
+    rng = np.random.default_rng(seed)
+    qkv = rng.standard_normal((B, T, 3 * H * d))
+    q, k, v = [qkv[..., i * H * d:(i + 1) * H * d].reshape(B, T, H, d).transpose(0, 2, 1, 3) for i in range(3)]
+    out, lse = nat.sdpa_forward(q, k, v, None, causal, None)
+    rout, rlse = ref.sdpa_forward(q, k, v, None, causal, None)
+    np.testing.assert_allclose(out, rout, rtol=0, atol=1e-10)
+    assert out.transpose(0, 2, 1, 3).flags.c_contiguous
+    gout = rng.standard_normal(out.shape)
+    for g, r, x in zip(nat.sdpa_backward(gout, q, k, v, out, lse, None, causal, None),
+                       ref.sdpa_backward(gout, q, k, v, rout, rlse, None, causal, None), (q, k, v)):
+        np.testing.assert_allclose(g, r, rtol=0, atol=1e-10)
+        assert g.strides == np.empty_like(x).strides
+
+
+def test_read_only_and_negative_stride_inputs():
+    rng = np.random.default_rng(3)
+    q = rng.standard_normal((1, 2, 9, 4))[:, :, ::-1]     # negative stride along T
+    k = rng.standard_normal((1, 2, 7, 4))
+    v = rng.standard_normal((1, 2, 7, 3))
+    k.flags.writeable = False
+    out, lse = nat.sdpa_forward(q, k, v, None, False, None)
+    rout, _ = ref.sdpa_forward(q, k, v, None, False, None)
+    np.testing.assert_allclose(out, rout, rtol=0, atol=1e-12)
+    g = nat.sdpa_backward(np.ones_like(out), q, k, v, out, lse, None, False, None)
+    r = ref.sdpa_backward(np.ones_like(out), q, k, v, rout, lse, None, False, None)
+    for a, b in zip(g, r):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
