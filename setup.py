@@ -39,7 +39,7 @@ setup(
         "dev": ["pytest>=7", "hypothesis>=6.80", "matplotlib>=3.6", "nbclient>=0.7", "ipykernel>=6"] + DOCS,
         # the documentation site (mkdocs.yml); tests/test_docs_site.py builds it strictly
         "docs": DOCS,
-        "notebooks": ["jupyter", "matplotlib>=3.6"],
+        "notebooks": ["jupyter", "matplotlib>=3.6", "graphviz"],
     },
     entry_points={"console_scripts": ["minigrad=minigrad.__main__:main"]},
 )
