@@ -25,9 +25,10 @@ from minigrad.examples.mlp import digits_mlp, mlp_regression
 from minigrad.examples.cnn import digits_cnn
 from minigrad.examples.sequence import train_gru, train_lstm, train_parity
 from minigrad.examples import transformer, charlm
+from minigrad.examples.compression import digits_mlp_compression
 
 __all__ = ["linear_regression", "mlp_regression", "digits_mlp", "digits_cnn", "train_lstm", "train_gru",
-           "train_parity", "transformer", "charlm", "DEMOS"]
+           "train_parity", "transformer", "charlm", "digits_mlp_compression", "DEMOS"]
 
 
 def _quick_unless_full(fn):
@@ -48,4 +49,5 @@ DEMOS = [
     ("GRU (digit rows)", _quick_unless_full(train_gru)),
     ("Transformer seq2seq", _quick_unless_full(transformer.run)),
     ("char language model", _quick_unless_full(charlm.run)),
+    ("compressed digits MLP", digits_mlp_compression),
 ]
