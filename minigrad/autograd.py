@@ -159,10 +159,16 @@ class Function:
     # -- the two methods a subclass writes --------------------------------------------
     @staticmethod
     def forward(ctx, *args, **kwargs):
+        """Compute the output from the inputs. Tensor arguments arrive as their arrays
+        (NumPy or CuPy), other arguments as given; return an array. Save what backward
+        needs with ``ctx.save_for_backward(...)`` or as attributes of ``ctx``."""
         raise NotImplementedError
 
     @staticmethod
     def backward(ctx, grad_output):
+        """Given the gradient of the output (a Tensor of the output's shape), return one
+        gradient per positional argument of ``forward`` (None where there is none;
+        trailing Nones may be left out). Broadcasting is undone by the engine."""
         raise NotImplementedError
 
     # -- what forward may call on ctx -------------------------------------------------
@@ -198,12 +204,15 @@ class Function:
             out.append(t)
         return tuple(out)
 
-    def mark_non_differentiable(self, *args):  # PyTorch-compatible no-op helper
+    def mark_non_differentiable(self, *args):
+        """Accepted for PyTorch compatibility; does nothing (outputs of integer or bool
+        dtype never require grad here anyway)."""
         return None
 
     # -- naming ----------------------------------------------------------------------------
     @classmethod
     def name(cls) -> str:
+        """The node's name as ``grad_fn`` shows it, e.g. ``"MulBackward"``."""
         return cls.__name__ + "Backward"
 
     def __repr__(self):

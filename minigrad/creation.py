@@ -54,6 +54,7 @@ def zeros(*size, dtype=None, device=None, requires_grad=False):
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))`` (default float dtype)."""
     return _finish(_make(device, "ones", _size(size), _float_dtype(dtype)), device, requires_grad)
 
 
@@ -63,6 +64,8 @@ def empty(*size, dtype=None, device=None, requires_grad=False):
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    """A tensor of shape ``size`` filled with ``fill_value``. Without ``dtype``, a bool
+    gives bool, an int int64 and a float the default float dtype."""
     if dtype is None:
         if isinstance(fill_value, bool):
             dtype = np.bool_
@@ -86,10 +89,12 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    """``steps`` evenly spaced values from ``start`` to ``end``, both included (shape ``(steps,)``)."""
     return _finish(np.linspace(start, end, int(steps)).astype(_float_dtype(dtype)), device, requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    """An ``(n, m)`` matrix (``m`` defaults to ``n``) with ones on the diagonal and zeros elsewhere."""
     return _finish(_make(device, "eye", n, m, dtype=_float_dtype(dtype)), device, requires_grad)
 
 
@@ -118,6 +123,7 @@ def randint(low, high=None, size=(), generator=None, dtype=None, device=None):
 
 
 def randperm(n, generator=None, device=None):
+    """A random permutation of ``0 .. n-1`` (int64, shape ``(n,)``), from the global generator."""
     g = random.default_generator() if generator is None else generator
     return _finish(g.permutation(n).astype(np.int64), device, False)
 
@@ -127,35 +133,45 @@ def _like(t, dtype, device):
 
 
 def zeros_like(input, dtype=None, device=None, requires_grad=False):
+    """Zeros with the shape of ``input`` (and its dtype and device unless given)."""
     dt, dev = _like(input, dtype, device)
     return _finish(_make(dev, "zeros", input.shape, dt), dev, requires_grad)
 
 
 def ones_like(input, dtype=None, device=None, requires_grad=False):
+    """Ones with the shape of ``input`` (and its dtype and device unless given)."""
     dt, dev = _like(input, dtype, device)
     return _finish(_make(dev, "ones", input.shape, dt), dev, requires_grad)
 
 
 def empty_like(input, dtype=None, device=None, requires_grad=False):
+    """Like :func:`zeros_like` (minigrad's "uninitialised" memory is zeros)."""
     return zeros_like(input, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
+    """``fill_value`` everywhere, with the shape of ``input`` (and its dtype and device unless given)."""
     dt, dev = _like(input, dtype, device)
     return _finish(_make(dev, "full", input.shape, fill_value, dt), dev, requires_grad)
 
 
 def rand_like(input, dtype=None, device=None, requires_grad=False):
+    """Uniform samples from [0, 1) with the shape of ``input`` (and its dtype and device
+    unless given), from the global generator."""
     dt, dev = _like(input, dtype, device)
     return _finish(random._uniform(input.shape, 0.0, 1.0, dt), dev, requires_grad)
 
 
 def randn_like(input, dtype=None, device=None, requires_grad=False):
+    """Standard normal samples with the shape of ``input`` (and its dtype and device unless
+    given), from the global generator."""
     dt, dev = _like(input, dtype, device)
     return _finish(random._normal(input.shape, 0.0, 1.0, dt), dev, requires_grad)
 
 
 def randint_like(input, low, high=None, dtype=None, device=None):
+    """Random integers in [low, high) with the shape of ``input`` (``randint_like(x, high)``
+    draws from [0, high)); int64 unless ``dtype`` is given, on ``input``'s device."""
     if high is None:
         low, high = 0, low
     dt, dev = _like(input, dtype or np.int64, device)

@@ -33,6 +33,8 @@ def seed():
 
 
 def initial_seed() -> int:
+    """The seed the global generator was last seeded with (by :func:`manual_seed` or
+    :func:`seed`, or from fresh entropy at import)."""
     return _initial_seed
 
 
@@ -47,6 +49,7 @@ def get_rng_state() -> dict:
 
 
 def set_rng_state(state: dict):
+    """Restore the global generator to a state returned by :func:`get_rng_state`."""
     _gen.bit_generator.state = state
 
 

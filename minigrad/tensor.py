@@ -109,34 +109,45 @@ class Tensor:
     # ------------------------------------------------------------------ basic properties
     @property
     def shape(self):
+        """The size of every dimension, as a tuple (``(2, 3)`` for a 2x3 matrix)."""
         return self.data.shape
 
     @property
     def ndim(self):
+        """The number of dimensions (0 for a scalar, 2 for a matrix)."""
         return self.data.ndim
 
     @property
     def dtype(self):
+        """The element type, a NumPy dtype (``float32``, ``int64``, ``bool``, ...)."""
         return self.data.dtype
 
     @property
     def device(self) -> Device:
+        """The :class:`~minigrad.backend.Device` that holds the data (``cpu`` or ``cuda:N``)."""
         return backend.device_of(self.data)
 
     @property
     def is_cuda(self):
+        """True when the data lives on a GPU."""
         return self.device.type == "cuda"
 
     @property
     def is_leaf(self):
+        """True for a tensor no recorded op produced (``grad_fn`` is None): one you made
+        yourself, a Parameter, or any result computed under ``no_grad``."""
         return self.grad_fn is None
 
     @property
     def T(self):
+        """All dimensions in reverse order: the transpose of a matrix, shape
+        ``(d0, ..., dn)`` -> ``(dn, ..., d0)``."""
         return _ops().permute(self, tuple(range(self.ndim - 1, -1, -1)))
 
     @property
     def mT(self):
+        """The transpose of the last two dimensions (a batch of matrices
+        ``(..., m, n)`` -> ``(..., n, m)``)."""
         return _ops().transpose(self, -2, -1)
 
     def size(self, dim=None):
@@ -146,21 +157,26 @@ class Tensor:
         return self.data.shape[dim]
 
     def numel(self):
+        """The total number of elements (the product of the shape)."""
         return int(self.data.size)
 
     def dim(self):
+        """The number of dimensions (same as :attr:`ndim`); ``ndimension`` is an alias."""
         return self.data.ndim
 
     ndimension = dim
 
     def element_size(self):
+        """The size of one element in bytes (4 for float32)."""
         return self.data.dtype.itemsize
 
     @property
     def nbytes(self):
+        """The size of the data in bytes (``numel() * element_size()``)."""
         return int(self.data.nbytes)
 
     def is_floating_point(self):
+        """True when the dtype is a floating-point type (only those can require grad)."""
         return self.data.dtype.kind == "f"
 
     def _xp(self):
@@ -217,6 +233,8 @@ class Tensor:
         return t
 
     def detach_(self):
+        """Cut this tensor from the graph in place (it becomes a leaf with
+        ``requires_grad=False``); returns self."""
         self.grad_fn = None
         self.requires_grad = False
         return self
@@ -236,6 +254,7 @@ class Tensor:
         return self.data
 
     def tolist(self):
+        """The data as (nested) Python lists of numbers; a 0-d tensor gives one number."""
         return backend.to_device(self.data, "cpu").tolist()
 
     def __array__(self, dtype=None, copy=None):
@@ -293,55 +312,80 @@ class Tensor:
         return out
 
     def cpu(self):
+        """This tensor on the CPU (self when it is already there; a differentiable copy otherwise)."""
         return self.to("cpu")
 
     def cuda(self, device=None):
+        """This tensor on a GPU (``device``: its index, default the current one);
+        self when it is already there."""
         return self.to(backend.Device("cuda", device) if device is not None else "cuda")
 
     def type(self, dtype=None):
+        """With no argument, the type as a string (``"minigrad.float32"``); with a
+        dtype, the tensor cast to it (as :meth:`to`)."""
         if dtype is None:
             return f"minigrad.{self.dtype}"
         return self.to(dtype)
 
     def float(self):
+        """This tensor cast to float32 (self when it already is); the gradient is cast back."""
         return self.to(np.float32)
 
     def double(self):
+        """This tensor cast to float64 (self when it already is); the gradient is cast back."""
         return self.to(np.float64)
 
     def half(self):
+        """This tensor cast to float16 (self when it already is); the gradient is cast back."""
         return self.to(np.float16)
 
     def long(self):
+        """This tensor cast to int64 (self when it already is); no gradient flows through it."""
         return self.to(np.int64)
 
     def int(self):
+        """This tensor cast to int32 (self when it already is); no gradient flows through it."""
         return self.to(np.int32)
 
     def bool(self):
+        """This tensor cast to bool (self when it already is); no gradient flows through it."""
         return self.to(np.bool_)
 
     def type_as(self, other):
+        """This tensor cast to the dtype of ``other``."""
         return self.to(other.dtype)
 
     def clone(self):
+        """A copy with its own memory that stays in the graph (the gradient flows
+        back to this tensor unchanged)."""
         return _ops().clone(self)
 
     def contiguous(self):
+        """Self when the data is C-contiguous (row-major, no gaps), else a contiguous
+        copy (:meth:`clone`)."""
         return self if self.data.flags.c_contiguous else _ops().clone(self)
 
     def is_contiguous(self):
+        """True when the data is laid out C-contiguously (row-major, no gaps)."""
         return bool(self.data.flags.c_contiguous)
 
     # ------------------------------------------------------------------ in-place helpers
+    # In-place ops write into ``self.data`` and bump the version counter that every node
+    # which saved this tensor compared at save time: backward through such a node then
+    # refuses (the saved value is gone) instead of returning a wrong gradient. Autograd
+    # records nothing for an in-place op, so they are allowed only where no gradient
+    # can be lost: under no_grad, or on a tensor that does not require grad.
     def _check_inplace(self, op):
         from minigrad.autograd import is_grad_enabled
 
+        if not is_grad_enabled():
+            return
         if self.grad_fn is not None:
             raise RuntimeError(
                 f"{op}: in-place operations on a tensor that is part of a graph (computed by "
-                f"{self.grad_fn.name()}) are not supported; use the out-of-place version")
-        if self.requires_grad and is_grad_enabled():
+                f"{self.grad_fn.name()}) are not recorded by autograd; use the out-of-place "
+                "version (y = y + x), or modify it under `with minigrad.no_grad():`")
+        if self.requires_grad:
             raise RuntimeError(
                 f"{op}: a leaf tensor that requires grad cannot be modified in place while "
                 "grad mode is on; wrap the update in `with minigrad.no_grad():`")
@@ -356,6 +400,21 @@ class Tensor:
             return value.data
         return value
 
+    def _update(self, op, fn, other):
+        """Check, run ``fn(self.data, value)`` (which writes into self.data), bump the version."""
+        self._check_inplace(op)
+        v = self._value_array(other)
+        try:
+            fn(self.data, v)
+        except (TypeError, ValueError) as e:
+            what = (f"a value of shape {tuple(v.shape)} and dtype {v.dtype}" if hasattr(v, "dtype")
+                    and hasattr(v, "shape") else repr(v))
+            cls = TypeError if isinstance(e, TypeError) else ValueError
+            raise cls(f"{op}: cannot update a tensor of shape {self.shape} and dtype {self.dtype} "
+                      f"in place with {what} ({e})") from None
+        self._bump()
+        return self
+
     def __setitem__(self, key, value):
         if self.requires_grad:
             raise RuntimeError(
@@ -367,18 +426,23 @@ class Tensor:
         self._bump()
 
     def zero_(self):
+        """Set every element to 0 in place; returns self."""
         self._check_inplace("zero_")
         self.data[...] = 0
         self._bump()
         return self
 
     def fill_(self, value):
+        """Set every element to ``value`` (a number or a one-element tensor) in place;
+        returns self."""
         self._check_inplace("fill_")
         self.data[...] = self._value_array(value)
         self._bump()
         return self
 
     def copy_(self, src):
+        """Copy the values of ``src`` (broadcast to this shape, cast to this dtype) into
+        this tensor in place, across devices if needed; returns self."""
         self._check_inplace("copy_")
         src = src.data if isinstance(src, Tensor) else src
         src = backend.to_device(self._xp().asarray(src) if not hasattr(src, "shape") else src, self.device)
@@ -391,34 +455,34 @@ class Tensor:
         return self
 
     def add_(self, other, alpha=1):
-        self._check_inplace("add_")
-        v = self._value_array(other)
-        self.data += v if alpha == 1 else alpha * v
-        self._bump()
-        return self
+        """In place ``self += alpha * other`` (``other`` broadcast to this shape); returns
+        self. Allowed under ``no_grad`` or on a tensor that does not require grad."""
+        return self._update("add_", _add_into if alpha == 1 else _scaled_add_into(alpha), other)
 
     def sub_(self, other, alpha=1):
-        return self.add_(other, alpha=-alpha)
+        """In place ``self -= alpha * other``; returns self (rules as :meth:`add_`)."""
+        return self._update("sub_", _scaled_add_into(-alpha), other)
 
     def mul_(self, other):
-        self._check_inplace("mul_")
-        self.data *= self._value_array(other)
-        self._bump()
-        return self
+        """In place ``self *= other``; returns self (rules as :meth:`add_`)."""
+        return self._update("mul_", _mul_into, other)
 
     def div_(self, other):
-        self._check_inplace("div_")
-        self.data /= self._value_array(other)
-        self._bump()
-        return self
+        """In place ``self /= other`` (true division; an integer tensor cannot hold the
+        result and raises); returns self (rules as :meth:`add_`)."""
+        return self._update("div_", _div_into, other)
 
     def clamp_(self, min=None, max=None):
+        """Limit every element to ``[min, max]`` in place (either bound may be None);
+        returns self."""
         self._check_inplace("clamp_")
         self._xp().clip(self.data, min, max, out=self.data)
         self._bump()
         return self
 
     def uniform_(self, a=0.0, b=1.0, generator=None):
+        """Fill in place with samples from the uniform distribution on ``[a, b)``
+        (drawn from the global generator, or ``generator``); returns self."""
         from minigrad import random
 
         self._check_inplace("uniform_")
@@ -427,12 +491,72 @@ class Tensor:
         return self
 
     def normal_(self, mean=0.0, std=1.0, generator=None):
+        """Fill in place with samples from the normal distribution N(``mean``, ``std``²)
+        (drawn from the global generator, or ``generator``); returns self."""
         from minigrad import random
 
         self._check_inplace("normal_")
         self.data[...] = backend.to_device(random._normal(self.shape, mean, std, self.dtype, generator), self.device)
         self._bump()
         return self
+
+    # ------------------------------------------------------------------ augmented assignment
+    # ``w -= lr * w.grad`` calls ``w.__isub__(lr * w.grad)``. On a leaf (a parameter,
+    # a tensor you made) it is the in-place method, so under no_grad the parameter keeps
+    # its identity and requires_grad. On a tensor that is part of a graph while grad mode
+    # is on (``h += x`` inside a forward), or when ``other`` brings a gradient into a
+    # tensor that has none, an in-place write would lose the gradient, so the operator
+    # computes ``h + x`` out of place and Python rebinds the name: the values and
+    # gradients are PyTorch's, but other references to the old tensor keep the old values.
+    def _augmented(self, op, other, inplace, out_of_place):
+        from minigrad.autograd import is_grad_enabled
+
+        if is_grad_enabled() and (self.grad_fn is not None or (
+                isinstance(other, Tensor) and other.requires_grad and not self.requires_grad)):
+            return out_of_place(self, other)
+        return self._update(op, inplace, other)
+
+    def __iadd__(self, other):
+        """``t += other``, in place through :meth:`add_` (a leaf that requires grad only
+        under ``no_grad``). On a tensor inside a graph with grad mode on it computes
+        ``t + other`` and rebinds the name instead, so no gradient is lost."""
+        return self._augmented("add_ (+=)", other, _add_into, _ops().add)
+
+    def __isub__(self, other):
+        """``t -= other``, in place through :meth:`sub_` (rules as ``+=``):
+        ``with minigrad.no_grad(): w -= lr * w.grad`` updates the parameter itself."""
+        return self._augmented("sub_ (-=)", other, _sub_into, _ops().sub)
+
+    def __imul__(self, other):
+        """``t *= other``, in place through :meth:`mul_` (rules as ``+=``)."""
+        return self._augmented("mul_ (*=)", other, _mul_into, _ops().mul)
+
+    def __itruediv__(self, other):
+        """``t /= other``, in place through :meth:`div_` (rules as ``+=``)."""
+        return self._augmented("div_ (/=)", other, _div_into, _ops().div)
+
+
+# In-place array updates (each writes into ``a``; NumPy and CuPy arrays alike).
+def _add_into(a, v):
+    a += v
+
+
+def _sub_into(a, v):
+    a -= v
+
+
+def _mul_into(a, v):
+    a *= v
+
+
+def _div_into(a, v):
+    a /= v
+
+
+def _scaled_add_into(alpha):
+    def run(a, v):
+        a += alpha * v
+    return run
 
 
 def _ops():

@@ -202,6 +202,8 @@ PREFERRED = {"gelu": "native", "gelu_backward": "native"}
 
 
 def warmup():
+    """Compile (or load from Numba's cache) the GELU kernels (exact and tanh forms, forward
+    and backward) on tiny float32 and float64 inputs."""
     for dt in (np.float32, np.float64):
         z = np.zeros(3, dt)
         for a in ("none", "tanh"):

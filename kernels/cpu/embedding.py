@@ -100,6 +100,8 @@ PREFERRED = {
 
 
 def warmup():
+    """Compile (or load from Numba's cache) the embedding kernels by calling each once on
+    tiny float32 and float64 inputs, so the first real call is not slowed by compilation."""
     idx = np.array([0, 1, 1])
     for dt in (np.float32, np.float64):
         w = np.zeros((3, 2), dt)

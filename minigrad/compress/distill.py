@@ -158,6 +158,8 @@ class DistillationLoss(Module):
         self.ignore_index = ignore_index
 
     def forward(self, student_logits, teacher_logits, target=None):
+        """:func:`kd_loss` of (N, C) student and teacher logits (and optional (N,) class
+        targets) with this module's settings."""
         return kd_loss(student_logits, teacher_logits, target, temperature=self.temperature, alpha=self.alpha,
                        reduction=self.reduction, ignore_index=self.ignore_index)
 
@@ -176,7 +178,8 @@ def distill(teacher, student, loader, optimizer, epochs=1, temperature=4.0, alph
     step on the student's optimizer. Both modules are left in the modes they had.
 
     Args:
-        teacher, student: Modules mapping the same inputs to (N, C) logits.
+        teacher: the trained Module to imitate, mapping inputs to (N, C) logits.
+        student: the Module being trained, mapping the same inputs to (N, C) logits.
         loader: a DataLoader, a Dataset, or a tuple of arrays ``(X, y)`` (batched with
             ``batch_size``, shuffled each epoch when ``shuffle``; ``seed`` fixes the order).
             Batches are ``(inputs..., target)``; a batch of ONE element is inputs only
@@ -184,7 +187,9 @@ def distill(teacher, student, loader, optimizer, epochs=1, temperature=4.0, alph
             reading. Targets equal to ``ignore_index`` mark unlabelled samples in a
             mixed set (they get the soft term only).
         optimizer: an optimizer over the student's parameters.
-        epochs, temperature, alpha: as in :func:`kd_loss`.
+        epochs: the number of passes over ``loader``.
+        temperature: the softmax temperature T > 0, as in :func:`kd_loss`.
+        alpha: the weight of the soft (teacher) term in [0, 1], as in :func:`kd_loss`.
         validation_data: evaluated with ``minigrad.train.evaluate`` after each epoch.
     """
     from minigrad.train import History, _as_dataset, _loader, _mover, evaluate

@@ -468,6 +468,8 @@ class QATLinear(nn.Linear):
 
     @classmethod
     def from_float(cls, mod):
+        """A QATLinear sharing ``mod``'s weight and bias Parameters, with fake-quant
+        for its weights (per output channel) and its input (per tensor) attached."""
         new = _clone_float_layer(cls, mod)
         _qat_fake_quants(new, mod.out_features)
         return new
@@ -486,6 +488,8 @@ class QATConv2d(nn.Conv2d):
 
     @classmethod
     def from_float(cls, mod):
+        """A QATConv2d sharing ``mod``'s weight and bias Parameters, with fake-quant for
+        its weights (per output channel) and its input (per tensor) attached."""
         new = _clone_float_layer(cls, mod)
         _qat_fake_quants(new, mod.out_channels)
         return new

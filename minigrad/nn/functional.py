@@ -134,6 +134,7 @@ def softplus(input, beta=1.0, threshold=20.0):
 
 
 def sigmoid(input):
+    """Elementwise logistic function 1 / (1 + exp(-x)), in (0, 1); any shape."""
     return _ew.sigmoid(input)
 
 
@@ -143,6 +144,7 @@ def logsigmoid(input):
 
 
 def tanh(input):
+    """Elementwise hyperbolic tangent, in (-1, 1); any shape."""
     return _ew.tanh(input)
 
 

@@ -46,6 +46,7 @@ class RemovableHandle:
         self.id = next(RemovableHandle._ids)
 
     def remove(self):
+        """Unregister the hook (doing it twice is harmless)."""
         self._hooks.pop(self.id, None)
 
     def __enter__(self):
@@ -99,6 +100,8 @@ class Module:
 
     # ------------------------------------------------------------------ forward
     def forward(self, *args, **kwargs):
+        """The computation of this module; every subclass writes it. Call the module
+        (``module(x)``), not ``forward``, so that registered hooks run."""
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
@@ -272,6 +275,7 @@ class Module:
             yield from child.named_modules(memo, sub, remove_duplicate)
 
     def modules(self):
+        """Yield this module and every descendant (each once), as :meth:`named_modules` without names."""
         for _, m in self.named_modules():
             yield m
 
@@ -284,6 +288,7 @@ class Module:
                 yield name, child
 
     def children(self):
+        """Yield the direct child modules (each once)."""
         for _, m in self.named_children():
             yield m
 
@@ -310,9 +315,11 @@ class Module:
             yield p
 
     def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        """Yield ``(dotted_name, buffer)`` for every buffer (non-persistent ones included)."""
         yield from self._named_members(lambda m: m._buffers.items(), prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True):
+        """Yield every buffer (running statistics and other state that is not learned)."""
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
@@ -328,6 +335,8 @@ class Module:
         return mod
 
     def get_parameter(self, target: str) -> Parameter:
+        """The parameter named by a dotted path such as ``"encoder.0.weight"``
+        (AttributeError if there is none)."""
         mod_path, _, name = target.rpartition(".")
         mod = self.get_submodule(mod_path)
         if name not in mod._parameters or mod._parameters[name] is None:
@@ -363,7 +372,9 @@ class Module:
 
         Every entry is checked before anything is copied: missing keys, unexpected keys
         (both only when ``strict``), wrong shapes and values that are not numeric arrays
-        are all reported in one RuntimeError, and the module is left unchanged.
+        are all reported in one RuntimeError, and the module is left unchanged. When the
+        mismatch is a pruned model on one side only (``weight`` against ``weight_orig`` +
+        ``weight_mask``), the error says so and how to load it.
         Returns ``(missing_keys, unexpected_keys)``.
         """
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
@@ -400,6 +411,7 @@ class Module:
                 lines.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
             if unexpected:
                 lines.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+            lines += _pruning_hints(missing, unexpected)
         lines += problems
         if lines:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(lines))
@@ -500,18 +512,23 @@ class Module:
         return self._apply(convert)
 
     def float(self):
+        """Cast every floating-point parameter and buffer to float32, in place; returns self."""
         return self.to(np.float32)
 
     def double(self):
+        """Cast every floating-point parameter and buffer to float64, in place; returns self."""
         return self.to(np.float64)
 
     def half(self):
+        """Cast every floating-point parameter and buffer to float16, in place; returns self."""
         return self.to(np.float16)
 
     def cpu(self):
+        """Move every parameter and buffer to the CPU, in place; returns self."""
         return self.to("cpu")
 
     def cuda(self, device=None):
+        """Move every parameter and buffer to a GPU (``device``: its index), in place; returns self."""
         return self.to("cuda" if device is None else f"cuda:{int(device)}")
 
     # ------------------------------------------------------------------ printing
@@ -534,6 +551,30 @@ class Module:
             else:
                 body = "\n  " + "\n  ".join(lines) + "\n"
         return f"{self._get_name()}({body})"
+
+
+def _pruning_hints(missing, unexpected):
+    """Explain the usual cause of "missing W, unexpected W_orig and W_mask": one side
+    was pruned with :mod:`minigrad.compress.prune` (which renames ``W`` to ``W_orig``
+    and adds the buffer ``W_mask``) and the other was not."""
+    unexpected_set = set(unexpected)
+    missing_set = set(missing)
+    from_pruned = [k for k in missing if k + "_orig" in unexpected_set and k + "_mask" in unexpected_set]
+    into_pruned = [k[:-len("_orig")] for k in missing
+                   if k.endswith("_orig") and k[:-len("_orig")] + "_mask" in missing_set
+                   and k[:-len("_orig")] in unexpected_set]
+    hints = []
+    if from_pruned:
+        names = ", ".join(f'"{k}"' for k in from_pruned)
+        hints.append(f"The state_dict comes from a pruned model ({names} saved as <name>_orig and "
+                     "<name>_mask): prune this model the same way first, or load it with "
+                     "minigrad.compress.prune.load_state_dict(model, state_dict).")
+    if into_pruned:
+        names = ", ".join(f'"{k}"' for k in into_pruned)
+        hints.append(f"This model is pruned ({names} held as <name>_orig and <name>_mask) but the "
+                     "state_dict is not: load it before pruning, or make the pruning permanent with "
+                     "minigrad.compress.prune.remove(module, name) first.")
+    return hints
 
 
 def _as_array(value):

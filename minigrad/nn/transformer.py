@@ -395,6 +395,7 @@ class LearnedPositionalEncoding(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Draw ``weight`` afresh from N(0, 0.02²), in place."""
         init.normal_(self.weight, 0.0, 0.02)
 
     def forward(self, x):

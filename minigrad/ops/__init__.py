@@ -61,6 +61,35 @@ def _size_args(fn):
     return lambda self, *shape: fn(self, *shape)
 
 
+def _sum_to_size(self, *size):
+    """Sum this tensor down to ``size`` (``t.sum_to_size(1, 3)`` or ``t.sum_to_size((1, 3))``):
+    the reverse of broadcasting, e.g. ``(4, 3)`` -> ``(1, 3)``; ``size`` must broadcast
+    to this tensor's shape."""
+    return sum_to(self, size[0] if len(size) == 1 and isinstance(size[0], tuple) else size)
+
+
+def _expand_as(self, other):
+    """This tensor broadcast to the shape of ``other`` (no copy; as ``expand(other.shape)``)."""
+    return expand(self, other.shape)
+
+
+def _reshape_as(self, other):
+    """This tensor with the shape of ``other`` (same number of elements; as ``reshape(other.shape)``)."""
+    return reshape(self, other.shape)
+
+
+def _view_as(self, other):
+    """This tensor with the shape of ``other`` (same number of elements). Like
+    :func:`~minigrad.ops.shape.view`, it is ``reshape``: minigrad copies when a view is impossible."""
+    return reshape(self, other.shape)
+
+
+def _where(self, condition, other):
+    """Elements of this tensor where ``condition`` is True, of ``other`` elsewhere
+    (all three broadcast together): ``where(condition, self, other)``."""
+    return where(condition, self, other)
+
+
 _METHODS = {
     "__add__": add, "__radd__": _r(add), "__sub__": sub, "__rsub__": _r(sub),
     "__mul__": mul, "__rmul__": _r(mul), "__truediv__": div, "__rtruediv__": _r(div),
@@ -77,11 +106,10 @@ _METHODS = {
     "sum": sum, "mean": mean, "prod": prod, "max": max, "min": min, "amax": amax, "amin": amin,
     "argmax": argmax, "argmin": argmin, "var": var, "std": std, "logsumexp": logsumexp,
     "cumsum": cumsum, "norm": norm, "all": all, "any": any, "count_nonzero": count_nonzero,
-    "sum_to_size": lambda self, *shape: sum_to(self, shape[0] if len(shape) == 1 and isinstance(shape[0], tuple) else shape),
-    "expand": expand, "expand_as": lambda self, other: expand(self, other.shape),
+    "sum_to_size": _sum_to_size,
+    "expand": expand, "expand_as": _expand_as,
     "broadcast_to": broadcast_to, "reshape": reshape, "view": view,
-    "reshape_as": lambda self, other: reshape(self, other.shape),
-    "view_as": lambda self, other: reshape(self, other.shape),
+    "reshape_as": _reshape_as, "view_as": _view_as,
     "flatten": flatten, "unflatten": unflatten, "squeeze": squeeze, "unsqueeze": unsqueeze,
     "permute": permute, "transpose": transpose, "swapaxes": swapaxes, "swapdims": swapdims,
     "t": t, "movedim": movedim, "split": split, "chunk": chunk, "unbind": unbind, "flip": flip,
@@ -89,7 +117,7 @@ _METHODS = {
     "narrow": narrow, "select": select, "index_select": index_select, "gather": gather,
     "scatter_add": scatter_add, "masked_fill": masked_fill,
     "matmul": matmul, "mm": mm, "bmm": bmm, "dot": dot, "outer": outer,
-    "where": lambda self, condition, other: where(condition, self, other),
+    "where": _where,
 }
 for _name in ("softmax", "log_softmax", "leaky_relu", "gelu", "silu", "elu", "softplus"):
     if _name in globals() and _name not in _METHODS:

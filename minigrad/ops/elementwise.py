@@ -204,6 +204,7 @@ def div(input, other):
 
 
 def neg(input):
+    """-input, elementwise (the ``-x`` operator)."""
     return Neg.apply(input)
 
 
@@ -513,62 +514,77 @@ def gelu(input, approximate="none"):
 
 
 def abs_(input):
+    """|x|, elementwise (``abs(x)``, ``x.abs()``); the gradient at 0 is 0."""
     return Abs.apply(input)
 
 
 def exp(input):
+    """e**x, elementwise."""
     return Exp.apply(input)
 
 
 def log(input):
+    """The natural logarithm, elementwise (``-inf`` at 0, NaN below 0, as NumPy)."""
     return Log.apply(input)
 
 
 def log1p(input):
+    """log(1 + x), elementwise; accurate for small |x|."""
     return Log1p.apply(input)
 
 
 def sqrt(input):
+    """The square root, elementwise (NaN below 0)."""
     return Sqrt.apply(input)
 
 
 def rsqrt(input):
+    """1 / sqrt(x), elementwise."""
     return Rsqrt.apply(input)
 
 
 def sin(input):
+    """The sine (radians), elementwise."""
     return Sin.apply(input)
 
 
 def cos(input):
+    """The cosine (radians), elementwise."""
     return Cos.apply(input)
 
 
 def tanh(input):
+    """The hyperbolic tangent, elementwise, in (-1, 1)."""
     return Tanh.apply(input)
 
 
 def sigmoid(input):
+    """The logistic function 1 / (1 + exp(-x)), elementwise, in (0, 1); stable for large |x|."""
     return Sigmoid.apply(input)
 
 
 def relu(input):
+    """max(x, 0), elementwise (the gradient at 0 is 0)."""
     return Relu.apply(input)
 
 
 def leaky_relu(input, negative_slope=0.01):
+    """x where x > 0, ``negative_slope * x`` elsewhere, elementwise."""
     return LeakyRelu.apply(input, float(negative_slope))
 
 
 def elu(input, alpha=1.0):
+    """x where x > 0, ``alpha * (exp(x) - 1)`` elsewhere, elementwise."""
     return Elu.apply(input, float(alpha))
 
 
 def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, elementwise: a smooth relu; where beta x > threshold it is x itself."""
     return Softplus.apply(input, float(beta), float(threshold))
 
 
 def silu(input):
+    """x * sigmoid(x) (also called swish), elementwise."""
     return Silu.apply(input)
 
 
@@ -685,50 +701,62 @@ def _compare(a, b, fn, op):
 
 
 def eq(input, other):
+    """input == other, elementwise with broadcasting, as a bool tensor (no gradient)."""
     return _compare(input, other, lambda x, y: x == y, "eq")
 
 
 def ne(input, other):
+    """input != other, elementwise with broadcasting, as a bool tensor (no gradient)."""
     return _compare(input, other, lambda x, y: x != y, "ne")
 
 
 def lt(input, other):
+    """input < other, elementwise with broadcasting, as a bool tensor (no gradient)."""
     return _compare(input, other, lambda x, y: x < y, "lt")
 
 
 def le(input, other):
+    """input <= other, elementwise with broadcasting, as a bool tensor (no gradient)."""
     return _compare(input, other, lambda x, y: x <= y, "le")
 
 
 def gt(input, other):
+    """input > other, elementwise with broadcasting, as a bool tensor (no gradient)."""
     return _compare(input, other, lambda x, y: x > y, "gt")
 
 
 def ge(input, other):
+    """input >= other, elementwise with broadcasting, as a bool tensor (no gradient)."""
     return _compare(input, other, lambda x, y: x >= y, "ge")
 
 
 def logical_not(input):
+    """NOT, elementwise: a bool tensor, True where ``input`` is zero/False (the ``~x`` operator)."""
     return Tensor(~input.data.astype(bool))
 
 
 def logical_and(input, other):
+    """AND of the truth values (nonzero = True), elementwise with broadcasting; a bool tensor."""
     return _compare(input, other, lambda x, y: x.astype(bool) & xp_of(x).asarray(y).astype(bool), "logical_and")
 
 
 def logical_or(input, other):
+    """OR of the truth values (nonzero = True), elementwise with broadcasting; a bool tensor."""
     return _compare(input, other, lambda x, y: x.astype(bool) | xp_of(x).asarray(y).astype(bool), "logical_or")
 
 
 def isnan(input):
+    """A bool tensor, True where ``input`` is NaN."""
     return Tensor(xp_of(input.data).isnan(input.data))
 
 
 def isinf(input):
+    """A bool tensor, True where ``input`` is +inf or -inf."""
     return Tensor(xp_of(input.data).isinf(input.data))
 
 
 def isfinite(input):
+    """A bool tensor, True where ``input`` is neither NaN nor infinite."""
     return Tensor(xp_of(input.data).isfinite(input.data))
 
 
@@ -738,9 +766,12 @@ def sign(input):
 
 
 def allclose(input, other, rtol=1e-5, atol=1e-8, equal_nan=False):
+    """True when ``|input - other| <= atol + rtol * |other|`` everywhere (with broadcasting);
+    NaNs count as equal only with ``equal_nan``. A Python bool."""
     return bool(xp_of(input.data).allclose(input.data, other.data if isinstance(other, Tensor) else other,
                                              rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def equal(input, other):
+    """True when both tensors have the same shape and the same values everywhere. A Python bool."""
     return input.shape == other.shape and bool((input.data == other.data).all())

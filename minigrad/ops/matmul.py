@@ -68,24 +68,30 @@ def matmul(input, other):
 
 
 def mm(input, mat2):
+    """The product of two matrices: (n, m) @ (m, p) -> (n, p); both must be 2-D (no broadcasting)."""
     if input.ndim != 2 or mat2.ndim != 2:
         raise ValueError(f"mm: expects two 2-D tensors, got shapes {input.shape} and {mat2.shape}")
     return matmul(input, mat2)
 
 
 def bmm(input, mat2):
+    """A batch of matrix products: (b, n, m) @ (b, m, p) -> (b, n, p), the same b on both
+    sides (no broadcasting; :func:`matmul` broadcasts)."""
     if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
         raise ValueError(f"bmm: expects (b, n, m) and (b, m, p) tensors, got {input.shape} and {mat2.shape}")
     return matmul(input, mat2)
 
 
 def dot(input, other):
+    """The inner product of two 1-D tensors of the same length n: (n,) . (n,) -> a 0-d tensor."""
     if input.ndim != 1 or other.ndim != 1:
         raise ValueError(f"dot: expects two 1-D tensors, got shapes {input.shape} and {other.shape}")
     return matmul(input, other)
 
 
 def outer(input, vec2):
+    """The outer product: (n,) and (m,) -> (n, m), ``out[i, j] = input[i] * vec2[j]``
+    (tensors with more dimensions are flattened first)."""
     return matmul(reshape(input, (-1, 1)), reshape(vec2, (1, -1)))
 
 

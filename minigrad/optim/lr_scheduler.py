@@ -443,8 +443,11 @@ class ReduceLROnPlateau(LRScheduler):
         mode: ``"min"`` (lower is better, e.g. a loss) or ``"max"`` (e.g. accuracy).
         factor: the lr is multiplied by this (< 1).
         patience: how many bad epochs are tolerated before reducing.
-        threshold, threshold_mode: an improvement must beat ``best * (1 - threshold)``
-            (``"rel"``, mode min) or ``best - threshold`` (``"abs"``); mirrored for max.
+        threshold: how much better than ``best`` a value must be to count as an
+            improvement (relative or absolute, see ``threshold_mode``).
+        threshold_mode: ``"rel"``: an improvement must beat ``best * (1 - threshold)``
+            (mode min) or ``best * (1 + threshold)`` (mode max); ``"abs"``:
+            ``best - threshold`` or ``best + threshold``.
         cooldown: epochs to wait after a reduction before counting bad epochs again.
         min_lr: a lower bound on the lr (one per group, or one for all).
         eps: reductions smaller than this are skipped.
@@ -493,6 +496,7 @@ class ReduceLROnPlateau(LRScheduler):
 
     @property
     def in_cooldown(self):
+        """True during the ``cooldown`` epochs after a reduction (bad epochs do not count then)."""
         return self.cooldown_counter > 0
 
     def is_better(self, a, best):
