@@ -508,6 +508,17 @@ def matmul(a, b):
         # our threading policy) does them. The blocked kernel is for real work; the tests
         # exercise it on small shapes too, through _matmul.
         return np.matmul(a, b)
+    if (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2
+            and a.dtype == b.dtype and b.shape[1] < AXPY_MIN_N <= a.shape[0]
+            and a.shape[1] >= DOT_MIN_K and a.strides[1] != a.itemsize and b.strides[1] == b.itemsize
+            and a.shape[1] == b.shape[0]):
+        # (M, K) @ (K, N) with a long K, few columns N and A not contiguous along k:
+        # the gradient of a Linear layer's weight, gy.T @ x, with more outputs than
+        # inputs. The dot kernel would have to pack (transpose) both operands; the
+        # transposed product C^T = B^T A^T runs on the axpy kernel reading both as they
+        # are (its rows, M of them, are long enough to sweep). Measured 1.3-1.4x faster
+        # for (192, 2048) @ (2048, 64); the final transpose copies only M x N numbers.
+        return np.ascontiguousarray(_matmul(b.T, a.T, None).T)
     return _matmul(a, b, None)
 
 
