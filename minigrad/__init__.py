@@ -9,8 +9,37 @@ tensor([2., 4., 6.])
 """
 import numpy as _np
 
-from minigrad import backend
-from minigrad.backend import Device, device
+
+def _kernels_from_source_tree():
+    """Make ``minigrad.kernels`` importable from a source checkout.
+
+    setup.py installs the top-level ``kernels/`` folder as ``minigrad.kernels``. When
+    Python runs in the repository's root (``pip install . && python -m minigrad demo``),
+    it finds this ``minigrad/`` folder before the installed package, and ``kernels/``
+    is not inside it; so, only when no installed ``minigrad.kernels`` is found, the
+    folder next to this one is registered under that name.
+    """
+    import importlib.util
+    import os
+    import sys
+
+    if "minigrad.kernels" in sys.modules or importlib.util.find_spec("minigrad.kernels") is not None:
+        return
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
+    init = os.path.join(folder, "__init__.py")
+    if not os.path.isfile(init):
+        return  # the import below then fails with Python's own message
+    spec = importlib.util.spec_from_file_location("minigrad.kernels", init, submodule_search_locations=[folder])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["minigrad.kernels"] = module
+    setattr(sys.modules[__name__], "kernels", module)
+    spec.loader.exec_module(module)
+
+
+_kernels_from_source_tree()
+
+from minigrad import backend  # noqa: E402
+from minigrad.backend import Device, device  # noqa: E402
 from minigrad.tensor import Tensor, tensor, get_default_dtype, set_default_dtype
 from minigrad.autograd import (Function, no_grad, enable_grad, set_grad_enabled, is_grad_enabled,
                                grad)

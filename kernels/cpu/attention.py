@@ -184,7 +184,22 @@ def _signatures(kind):
     return sigs
 
 
-@njit(_signatures("fwd"), parallel=True, **_JIT)
+_compiled = {}
+
+
+def _kernel(kind):
+    """The compiled forward ("fwd") or backward ("bwd") kernel, built on first use.
+
+    Explicit signatures make Numba compile when the decorator runs; doing that here
+    instead of at import keeps ``import minigrad`` (and every model without attention)
+    from paying for the two largest kernels when the on-disk cache is cold."""
+    k = _compiled.get(kind)
+    if k is None:
+        fn = _sdpa_fwd if kind == "fwd" else _sdpa_bwd
+        k = _compiled[kind] = njit(_signatures(kind), parallel=True, **_JIT)(fn)
+    return k
+
+
 def _sdpa_fwd(q, k, v, mask, mst, has_mask, is_causal, scale, rows, out, lse):
     B, H, Tq, d = q.shape
     Tk = k.shape[2]
@@ -273,7 +288,6 @@ def _sdpa_fwd(q, k, v, mask, mst, has_mask, is_causal, scale, rows, out, lse):
 
 # ----------------------------------------------------------------------------- backward
 
-@njit(_signatures("bwd"), parallel=True, **_JIT)
 def _sdpa_bwd(gout, q, k, v, out, lse, mask, mst, has_mask, is_causal, scale, gq, gk, gv):
     B, H, Tq, d = q.shape
     Tk = k.shape[2]
@@ -440,7 +454,7 @@ def sdpa_forward(q, k, v, mask=None, is_causal=False, scale=None):
     chunks = max(1, min(-(-Tq // FWD_ROWS), -(-want // (B * H))))
     rows = -(-Tq // chunks)
     with serial_below(B * H * Tq * k.shape[2] * (q.shape[3] + v.shape[3]), 1 << 20):
-        _sdpa_fwd(q, k, v, mflat, mst, has_mask, bool(is_causal), scale, rows, out, lse)
+        _kernel("fwd")(q, k, v, mflat, mst, has_mask, bool(is_causal), scale, rows, out, lse)
     return out, lse
 
 
@@ -464,7 +478,7 @@ def sdpa_backward(gout, q, k, v, out, lse, mask=None, is_causal=False, scale=Non
         return gq, gk, gv
     B, H, Tq, d = q.shape
     with serial_below(B * H * Tq * k.shape[2] * (d + v.shape[3]), 1 << 19):
-        _sdpa_bwd(gout, q, k, v, out, lse, mflat, mst, has_mask, bool(is_causal), scale, gq, gk, gv)
+        _kernel("bwd")(gout, q, k, v, out, lse, mflat, mst, has_mask, bool(is_causal), scale, gq, gk, gv)
     return gq, gk, gv
 
 
