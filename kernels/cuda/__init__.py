@@ -13,34 +13,12 @@ function here given NumPy arrays hands them to the reference kernel.
 ``_loader`` compiles the ``.cu`` files (once per process and GPU); ``common.cuh``
 holds the helpers the ``.cu`` files share. See docs/gpu.md.
 """
-import importlib
+from .._families import collect as _collect, warmup as _warmup
 
-KERNELS = {}
-PREFERRED = {}
-_MODULES = []
-for _name in ("matmul", "conv", "pool", "attention", "softmax", "norm", "quant"):
-    try:
-        _mod = importlib.import_module(f"{__name__}.{_name}")
-    except ModuleNotFoundError as _e:
-        if _e.name != f"{__name__}.{_name}":
-            raise
-        continue
-    _MODULES.append(_mod)
-    KERNELS.update(getattr(_mod, "KERNELS", {}))
-    PREFERRED.update(getattr(_mod, "PREFERRED", {}))
+_MODULES, KERNELS, PREFERRED = _collect(__name__)
 
 
 def warmup(verbose=False):
     """Compile (or load from CuPy's disk cache) every CUDA kernel by calling each family's
     ``warmup()``; needs CuPy and a GPU. Returns the seconds it took."""
-    import time
-
-    t0 = time.perf_counter()
-    for mod in _MODULES:
-        w = getattr(mod, "warmup", None)
-        if w is not None:
-            t = time.perf_counter()
-            w()
-            if verbose:
-                print(f"{mod.__name__}: {time.perf_counter() - t:.2f} s")
-    return time.perf_counter() - t0
+    return _warmup(_MODULES, verbose)

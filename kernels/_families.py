@@ -1,0 +1,42 @@
+"""The kernel families, and how each kernel set (reference, cpu, cuda) collects them.
+
+A family is one module per kernel set (``reference/conv.py``, ``cpu/conv.py``,
+``cuda/conv.py``) defining ``KERNELS`` (op name -> function, one signature per op
+across sets), and for the native sets ``PREFERRED`` (op name -> "native" or
+"reference", which one is faster, as measured) and ``warmup()``. A set need not have
+every family: a missing native kernel falls back to the reference one in the registry.
+"""
+import importlib
+import time
+
+FAMILIES = ("matmul", "conv", "pool", "attention", "softmax", "norm", "embedding", "quant", "special",
+            "activation")
+
+
+def collect(package):
+    """Import every family present in ``package``; return (modules, KERNELS, PREFERRED)."""
+    modules, kernels, preferred = [], {}, {}
+    for name in FAMILIES:
+        try:
+            mod = importlib.import_module(f"{package}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{package}.{name}":
+                raise  # the family exists but something it imports does not
+            continue
+        modules.append(mod)
+        kernels.update(getattr(mod, "KERNELS", {}))
+        preferred.update(getattr(mod, "PREFERRED", {}))
+    return modules, kernels, preferred
+
+
+def warmup(modules, verbose=False):
+    """Call each module's ``warmup()`` (compile or load its kernels); return the seconds taken."""
+    t0 = time.perf_counter()
+    for mod in modules:
+        w = getattr(mod, "warmup", None)
+        if w is not None:
+            t = time.perf_counter()
+            w()
+            if verbose:
+                print(f"{mod.__name__}: {time.perf_counter() - t:.2f} s")
+    return time.perf_counter() - t0
