@@ -141,3 +141,26 @@ template <typename T, int N> MG_DEVICE void mg_store_vec(T* dst, const T* src) {
     for (int i = 0; i < N; ++i) e[i] = src[i];
     *reinterpret_cast<V*>(dst) = v;
 }
+
+// ---- row-wise kernels: one warp per row, or (BLOCK) one block per row -------------
+
+// The row this thread works on, its first column and the column step; false when the
+// row is past the end (a whole warp or block leaves together).
+template <bool BLOCK> MG_DEVICE bool mg_row_of(long long rows, long long& row, int& c0, int& step) {
+    if (BLOCK) {
+        row = blockIdx.x;
+        c0 = threadIdx.x;
+        step = blockDim.x;
+    } else {
+        row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+        c0 = threadIdx.x & 31;
+        step = 32;
+    }
+    return row < rows;
+}
+
+// Sum over the threads that share a row: a warp, or (BLOCK) the whole block.
+template <typename T, bool BLOCK> MG_DEVICE T mg_row_sum(T v, T* red) {
+    if (BLOCK) return mg_block_sum(v, red);
+    return mg_warp_sum(v);
+}

@@ -19,23 +19,6 @@
 // sums over chunks. No atomics: the result does not depend on scheduling.
 #include "common.cuh"
 
-template <typename T, bool BLOCK> MG_DEVICE T ln_row_sum(T v, T* red) {
-    if (BLOCK) return mg_block_sum(v, red);
-    return mg_warp_sum(v);
-}
-
-template <bool BLOCK> MG_DEVICE bool ln_row(long long rows, long long& row, int& c0, int& step) {
-    if (BLOCK) {
-        row = blockIdx.x;
-        c0 = threadIdx.x;
-        step = blockDim.x;
-    } else {
-        row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-        c0 = threadIdx.x & 31;
-        step = 32;
-    }
-    return row < rows;
-}
 
 template <typename T, bool BLOCK>
 MG_DEVICE void ln_fwd_impl(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b, int has_w,
@@ -44,18 +27,18 @@ MG_DEVICE void ln_fwd_impl(const T* __restrict__ x, const T* __restrict__ w, con
     __shared__ T red[32];
     long long row;
     int c0, step;
-    if (!ln_row<BLOCK>(rows, row, c0, step)) return;
+    if (!mg_row_of<BLOCK>(rows, row, c0, step)) return;
     const T* xr = x + row * D;
     T* yr = y + row * D;
     T s = T(0);
     for (int c = c0; c < D; c += step) s += xr[c];
-    const T mu = ln_row_sum<T, BLOCK>(s, red) / T(D);
+    const T mu = mg_row_sum<T, BLOCK>(s, red) / T(D);
     T v = T(0);
     for (int c = c0; c < D; c += step) {
         const T t = xr[c] - mu;
         v = mg_fma(t, t, v);
     }
-    const T r = T(1) / mg_sqrt(ln_row_sum<T, BLOCK>(v, red) / T(D) + eps);
+    const T r = T(1) / mg_sqrt(mg_row_sum<T, BLOCK>(v, red) / T(D) + eps);
     for (int c = c0; c < D; c += step) {
         T t = (xr[c] - mu) * r;
         if (has_w) t *= w[c];
@@ -75,7 +58,7 @@ MG_DEVICE void ln_bwd_rows_impl(const T* __restrict__ gy, const T* __restrict__ 
     __shared__ T red[32];
     long long row;
     int c0, step;
-    if (!ln_row<BLOCK>(rows, row, c0, step)) return;
+    if (!mg_row_of<BLOCK>(rows, row, c0, step)) return;
     const T* gr = gy + row * D;
     const T* xr = x + row * D;
     T* out = gx + row * D;
@@ -86,8 +69,8 @@ MG_DEVICE void ln_bwd_rows_impl(const T* __restrict__ gy, const T* __restrict__ 
         s1 += gh;
         s2 = mg_fma(gh, (xr[c] - mu) * r, s2);
     }
-    s1 = ln_row_sum<T, BLOCK>(s1, red) / T(D);
-    s2 = ln_row_sum<T, BLOCK>(s2, red) / T(D);
+    s1 = mg_row_sum<T, BLOCK>(s1, red) / T(D);
+    s2 = mg_row_sum<T, BLOCK>(s2, red) / T(D);
     for (int c = c0; c < D; c += step) {
         const T gh = has_w ? gr[c] * w[c] : gr[c];
         const T xh = (xr[c] - mu) * r;

@@ -29,11 +29,6 @@ template <typename T> MG_DEVICE T sm_warp_nanmax(T v) {
     return v;
 }
 
-// Reduce over the threads that share a row: a warp, or (BLOCK) the whole block.
-template <typename T, bool BLOCK> MG_DEVICE T sm_row_sum(T v, T* red) {
-    if (BLOCK) return mg_block_sum(v, red);
-    return mg_warp_sum(v);
-}
 
 template <typename T, bool BLOCK> MG_DEVICE T sm_row_max(T v, T* red) {
     v = sm_warp_nanmax(v);
@@ -51,20 +46,6 @@ template <typename T, bool BLOCK> MG_DEVICE T sm_row_max(T v, T* red) {
     return red[0];
 }
 
-// The row this thread works on, its first column and the column step; false when the
-// row is past the end (a whole warp or block leaves together).
-template <bool BLOCK> MG_DEVICE bool sm_row(long long rows, long long& row, int& c0, int& step) {
-    if (BLOCK) {
-        row = blockIdx.x;
-        c0 = threadIdx.x;
-        step = blockDim.x;
-    } else {
-        row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-        c0 = threadIdx.x & 31;
-        step = 32;
-    }
-    return row < rows;
-}
 
 template <typename T> MG_DEVICE T sm_finite_or_zero(T m) { return isfinite(m) ? m : T(0); }
 
@@ -76,7 +57,7 @@ MG_DEVICE void sm_shift_logsum(const T* __restrict__ xr, int C, int c0, int step
     m = sm_finite_or_zero(sm_row_max<T, BLOCK>(mx, red));
     T s = T(0);
     for (int c = c0; c < C; c += step) s += mg_exp(xr[c] - m);
-    ls = mg_log(sm_row_sum<T, BLOCK>(s, red));
+    ls = mg_log(mg_row_sum<T, BLOCK>(s, red));
 }
 
 template <typename T, bool BLOCK, bool LOG>
@@ -84,7 +65,7 @@ MG_DEVICE void softmax_fwd_impl(const T* __restrict__ x, T* __restrict__ y, long
     __shared__ T red[32];
     long long row;
     int c0, step;
-    if (!sm_row<BLOCK>(rows, row, c0, step)) return;
+    if (!mg_row_of<BLOCK>(rows, row, c0, step)) return;
     const T* xr = x + row * C;
     T* yr = y + row * C;
     T mx = -mg_inf<T>();
@@ -92,7 +73,7 @@ MG_DEVICE void softmax_fwd_impl(const T* __restrict__ x, T* __restrict__ y, long
     const T m = sm_finite_or_zero(sm_row_max<T, BLOCK>(mx, red));
     T s = T(0);
     for (int c = c0; c < C; c += step) s += mg_exp(xr[c] - m);
-    s = sm_row_sum<T, BLOCK>(s, red);
+    s = mg_row_sum<T, BLOCK>(s, red);
     if (LOG) {
         const T ls = mg_log(s);
         for (int c = c0; c < C; c += step) yr[c] = (xr[c] - m) - ls;
@@ -107,7 +88,7 @@ MG_DEVICE void softmax_bwd_impl(const T* __restrict__ gy, const T* __restrict__ 
     __shared__ T red[32];
     long long row;
     int c0, step;
-    if (!sm_row<BLOCK>(rows, row, c0, step)) return;
+    if (!mg_row_of<BLOCK>(rows, row, c0, step)) return;
     const T* gr = gy + row * C;
     const T* yr = y + row * C;
     T* out = gx + row * C;
@@ -117,7 +98,7 @@ MG_DEVICE void softmax_bwd_impl(const T* __restrict__ gy, const T* __restrict__ 
     } else {
         for (int c = c0; c < C; c += step) acc = mg_fma(gr[c], yr[c], acc);
     }
-    acc = sm_row_sum<T, BLOCK>(acc, red);
+    acc = mg_row_sum<T, BLOCK>(acc, red);
     if (LOG) {
         for (int c = c0; c < C; c += step) out[c] = gr[c] - mg_exp(yr[c]) * acc;
     } else {
@@ -139,7 +120,7 @@ MG_DEVICE void ce_fwd_impl(const T* __restrict__ x, const long long* __restrict_
     __shared__ T red[32];
     long long row;
     int c0, step;
-    if (!sm_row<BLOCK>(rows, row, c0, step)) return;
+    if (!mg_row_of<BLOCK>(rows, row, c0, step)) return;
     const T* xr = x + row * C;
     T m, ls;
     sm_shift_logsum<T, BLOCK>(xr, C, c0, step, red, m, ls);
@@ -152,14 +133,14 @@ MG_DEVICE void ce_fwd_impl(const T* __restrict__ x, const long long* __restrict_
             const T wc = has_w ? w[c] : T(1);
             acc += wc * ((T(1) - eps) * tr[c] + epsC) * ((xr[c] - m) - ls);
         }
-        result = -sm_row_sum<T, BLOCK>(acc, red);
+        result = -mg_row_sum<T, BLOCK>(acc, red);
     } else {
         const long long y = target[row];
         T smooth = T(0);
         if (eps != T(0)) {  // uniform across the row group: every thread takes this branch
             T acc = T(0);
             for (int c = c0; c < C; c += step) acc += (has_w ? w[c] : T(1)) * ((xr[c] - m) - ls);
-            smooth = sm_row_sum<T, BLOCK>(acc, red);
+            smooth = mg_row_sum<T, BLOCK>(acc, red);
         }
         if (y == ignore_index) {
             result = T(0);
@@ -187,7 +168,7 @@ MG_DEVICE void ce_bwd_impl(const T* __restrict__ g, const T* __restrict__ x, con
     __shared__ T red[32];
     long long row;
     int c0, step;
-    if (!sm_row<BLOCK>(rows, row, c0, step)) return;
+    if (!mg_row_of<BLOCK>(rows, row, c0, step)) return;
     const T* xr = x + row * C;
     T* out = dx + row * C;
     const double L = lse[row];
@@ -197,7 +178,7 @@ MG_DEVICE void ce_bwd_impl(const T* __restrict__ g, const T* __restrict__ x, con
         const T* tr = probs + row * C;
         T acc = T(0);
         for (int c = c0; c < C; c += step) acc += (has_w ? w[c] : T(1)) * ((T(1) - eps) * tr[c] + epsC);
-        const T swt = sm_row_sum<T, BLOCK>(acc, red);
+        const T swt = mg_row_sum<T, BLOCK>(acc, red);
         for (int c = c0; c < C; c += step) {
             const T p = mg_exp((T)((double)xr[c] - L));
             const T wt = (has_w ? w[c] : T(1)) * ((T(1) - eps) * tr[c] + epsC);
@@ -210,7 +191,7 @@ MG_DEVICE void ce_bwd_impl(const T* __restrict__ g, const T* __restrict__ x, con
     if (eps != T(0) && has_w) {
         T acc = T(0);
         for (int c = c0; c < C; c += step) acc += w[c];
-        W = sm_row_sum<T, BLOCK>(acc, red);
+        W = mg_row_sum<T, BLOCK>(acc, red);
     }
     if (y == ignore_index) {
         for (int c = c0; c < C; c += step) out[c] = T(0);
