@@ -108,12 +108,11 @@ def load_28x28(dataset="digits", seed=0):
 def digits_cnn(epochs=12, batch_size=32, lr=1e-3, seed=0, progress=False, level="default", dataset="digits"):
     """Train the seed CNN with Adam and cross-entropy; report the test accuracy.
 
-    ``level="quick"`` trains for two thirds of the epochs, ``"full"`` for twice as many. Returns the usual results dict
-    (``accuracy`` is the test accuracy; ``passed`` means >= 98% on the digits).
+    ``level="quick"`` trains as many epochs as the default (12 take ~8 s on 2 cores, and
+    8 stop short of the 98% target at ~97.2%), ``"full"`` twice as many. Returns the usual
+    results dict (``accuracy`` is the test accuracy; ``passed`` means >= 98% on the digits).
     """
-    if level == "quick":
-        epochs = max(1, (2 * epochs) // 3)
-    elif level == "full":
+    if level == "full":
         epochs = epochs * 2
     t0 = time.perf_counter()
     minigrad.manual_seed(seed)
