@@ -197,7 +197,62 @@ class ModuleList(Module):
         return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
 
 
-class ModuleDict(Module):
+class _NamedMapping:
+    """The dict protocol ModuleDict and ParameterDict share, over the ordered dict that
+    ``_entries()`` returns (``self._modules`` or ``self._parameters``); assigning goes
+    through each class's own ``__setitem__``, which registers the value."""
+
+    def _entries(self):
+        raise NotImplementedError
+
+    def __getitem__(self, key):
+        entries = self._entries()
+        if key not in entries:
+            raise KeyError(f"{type(self).__name__} has no key {key!r} (keys: {list(entries)})")
+        return entries[key]
+
+    def __delitem__(self, key):
+        del self._entries()[key]
+
+    def __len__(self):
+        return len(self._entries())
+
+    def __iter__(self):
+        return iter(self._entries())
+
+    def __contains__(self, key):
+        return key in self._entries()
+
+    def keys(self):
+        """The keys, in insertion order."""
+        return self._entries().keys()
+
+    def values(self):
+        """The values, in insertion order."""
+        return self._entries().values()
+
+    def items(self):
+        """(key, value) pairs, in insertion order."""
+        return self._entries().items()
+
+    def pop(self, key):
+        """Remove the entry under ``key`` and return it."""
+        value = self[key]
+        del self._entries()[key]
+        return value
+
+    def clear(self):
+        """Remove every entry."""
+        self._entries().clear()
+
+    def update(self, entries):
+        """Add or replace entries from a mapping or from (key, value) pairs."""
+        pairs = entries.items() if hasattr(entries, "items") else entries
+        for key, value in pairs:
+            self[key] = value
+
+
+class ModuleDict(_NamedMapping, Module):
     """An ordered dict of named modules whose parameters are registered."""
 
     def __init__(self, modules=None):
@@ -205,53 +260,11 @@ class ModuleDict(Module):
         if modules is not None:
             self.update(modules)
 
-    def __getitem__(self, key):
-        if key not in self._modules:
-            raise KeyError(f"ModuleDict has no key {key!r} (keys: {list(self._modules)})")
-        return self._modules[key]
+    def _entries(self):
+        return self._modules
 
     def __setitem__(self, key, module):
         self.add_module(key, module)
-
-    def __delitem__(self, key):
-        del self._modules[key]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules)
-
-    def __contains__(self, key):
-        return key in self._modules
-
-    def keys(self):
-        """The keys, in insertion order."""
-        return self._modules.keys()
-
-    def values(self):
-        """The modules, in insertion order."""
-        return self._modules.values()
-
-    def items(self):
-        """(key, module) pairs, in insertion order."""
-        return self._modules.items()
-
-    def pop(self, key):
-        """Remove the module under ``key`` and return it."""
-        m = self[key]
-        del self._modules[key]
-        return m
-
-    def clear(self):
-        """Remove every module."""
-        self._modules.clear()
-
-    def update(self, modules):
-        """Add or replace modules from a mapping or from (key, module) pairs."""
-        items = modules.items() if hasattr(modules, "items") else modules
-        for key, module in items:
-            self[key] = module
 
     def forward(self, *args, **kwargs):
         """Not callable: look modules up by key and call them."""
@@ -315,7 +328,7 @@ class ParameterList(Module):
         raise NotImplementedError("ParameterList has no forward()")
 
 
-class ParameterDict(Module):
+class ParameterDict(_NamedMapping, Module):
     """An ordered dict of named Parameters."""
 
     def __init__(self, parameters=None):
@@ -323,45 +336,13 @@ class ParameterDict(Module):
         if parameters is not None:
             self.update(parameters)
 
-    def __getitem__(self, key):
-        if key not in self._parameters:
-            raise KeyError(f"ParameterDict has no key {key!r} (keys: {list(self._parameters)})")
-        return self._parameters[key]
+    def _entries(self):
+        return self._parameters
 
     def __setitem__(self, key, value):
         if isinstance(value, Tensor) and not isinstance(value, Parameter):
             value = Parameter(value)
         self.register_parameter(key, value)
-
-    def __delitem__(self, key):
-        del self._parameters[key]
-
-    def __len__(self):
-        return len(self._parameters)
-
-    def __iter__(self):
-        return iter(self._parameters)
-
-    def __contains__(self, key):
-        return key in self._parameters
-
-    def keys(self):
-        """The keys, in insertion order."""
-        return self._parameters.keys()
-
-    def values(self):
-        """The parameters, in insertion order."""
-        return self._parameters.values()
-
-    def items(self):
-        """(key, parameter) pairs, in insertion order."""
-        return self._parameters.items()
-
-    def update(self, parameters):
-        """Add or replace parameters from a mapping or from (key, value) pairs."""
-        items = parameters.items() if hasattr(parameters, "items") else parameters
-        for k, v in items:
-            self[k] = v
 
     def extra_repr(self):
         return "\n".join(f"({k}): {_param_repr(p)}" for k, p in self._parameters.items())
