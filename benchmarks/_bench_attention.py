@@ -32,8 +32,6 @@ skips that.
 """
 from __future__ import annotations
 
-import argparse
-import ctypes
 import os
 import sys
 
@@ -51,30 +49,6 @@ from minigrad.kernels.cpu import softmax as nat_sm  # noqa: E402
 from minigrad.ops.attention import scaled_dot_product_attention  # noqa: E402
 
 B, H, T, D_HEAD = 8, 4, 256, 64
-
-
-def set_malloc_thresholds():
-    """mallopt(M_MMAP_THRESHOLD, 32 MiB) and mallopt(M_TRIM_THRESHOLD, 1 GiB); True if applied."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
-    except OSError:
-        return False
-
-
-def _torch():
-    try:
-        import torch
-
-        return torch
-    except Exception:
-        return None
-
-
-def _time(fn, args):
-    med, _ = _common.timeit(fn, repeat=7, warmup=2, min_time=0.02 if getattr(args, "quick", False) else 0.1)
-    return med * 1e3
 
 
 # ----------------------------------------------------------------------------- composed NumPy versions
@@ -155,8 +129,8 @@ def bench_attention(args, torch, causal):
     res = {}
     _common.pause()
     out, lse = nat_attn.sdpa_forward(q, k, v, None, causal, None)
-    res["native"] = (_time(lambda: nat_attn.sdpa_forward(q, k, v, None, causal, None), args),
-                     _time(lambda: nat_attn.sdpa_backward(g, q, k, v, out, lse, None, causal, None), args))
+    res["native"] = (_common.time_ms(lambda: nat_attn.sdpa_forward(q, k, v, None, causal, None), args),
+                     _common.time_ms(lambda: nat_attn.sdpa_backward(g, q, k, v, out, lse, None, causal, None), args))
     mq, mk, mv = (minigrad.tensor(a, requires_grad=True) for a in (q, k, v))
     mg_g = minigrad.tensor(g)
 
@@ -167,12 +141,12 @@ def bench_attention(args, torch, causal):
     def op_fwd_bwd():
         scaled_dot_product_attention(mq, mk, mv, is_causal=causal).backward(mg_g)
         mq.grad = mk.grad = mv.grad = None
-    t_f = _time(op_fwd, args)
-    res["op+autograd"] = (t_f, _time(op_fwd_bwd, args) - t_f)
+    t_f = _common.time_ms(op_fwd, args)
+    res["op+autograd"] = (t_f, _common.time_ms(op_fwd_bwd, args) - t_f)
     with _runtime.blas_threads(getattr(args, "threads", None)):
         _, p = np_attention_forward(q, k, v, causal)
-        res["numpy"] = (_time(lambda: np_attention_forward(q, k, v, causal), args),
-                        _time(lambda: np_attention_backward(g, q, k, v, p), args))
+        res["numpy"] = (_common.time_ms(lambda: np_attention_forward(q, k, v, causal), args),
+                        _common.time_ms(lambda: np_attention_backward(g, q, k, v, p), args))
     if torch is not None:
         _common.pause()
         tq, tk, tv = (torch.from_numpy(a).requires_grad_(True) for a in (q, k, v))
@@ -186,8 +160,8 @@ def bench_attention(args, torch, causal):
         def t_fwd_bwd():
             sdpa(tq, tk, tv, is_causal=causal).backward(tg)
             tq.grad = tk.grad = tv.grad = None
-        t_f = _time(t_fwd, args)
-        res["torch"] = (t_f, _time(t_fwd_bwd, args) - t_f)
+        t_f = _common.time_ms(t_fwd, args)
+        res["torch"] = (t_f, _common.time_ms(t_fwd_bwd, args) - t_f)
     return _rows(f"sdpa {B}x{H}x{T}x{D_HEAD}" + (" causal" if causal else ""), res)
 
 
@@ -198,11 +172,11 @@ def bench_cross_entropy(args, torch, N, C):
     g = np.full(N, 1.0 / N, np.float32)
     res = {}
     loss, lse = nat_sm.cross_entropy_forward(x, t, None, -100, 0.0)
-    res["native"] = (_time(lambda: nat_sm.cross_entropy_forward(x, t, None, -100, 0.0), args),
-                     _time(lambda: nat_sm.cross_entropy_backward(g, x, t, None, -100, 0.0, lse), args))
+    res["native"] = (_common.time_ms(lambda: nat_sm.cross_entropy_forward(x, t, None, -100, 0.0), args),
+                     _common.time_ms(lambda: nat_sm.cross_entropy_backward(g, x, t, None, -100, 0.0, lse), args))
     _, nlse = np_cross_entropy(x, t)
-    res["numpy"] = (_time(lambda: np_cross_entropy(x, t), args),
-                    _time(lambda: np_cross_entropy_backward(x, t, nlse, g), args))
+    res["numpy"] = (_common.time_ms(lambda: np_cross_entropy(x, t), args),
+                    _common.time_ms(lambda: np_cross_entropy_backward(x, t, nlse, g), args))
     if torch is not None:
         tx = torch.from_numpy(x).requires_grad_(True)
         tt = torch.from_numpy(t)
@@ -214,8 +188,8 @@ def bench_cross_entropy(args, torch, N, C):
         def t_fwd_bwd():
             torch.nn.functional.cross_entropy(tx, tt).backward()
             tx.grad = None
-        t_f = _time(t_fwd, args)
-        res["torch"] = (t_f, _time(t_fwd_bwd, args) - t_f)
+        t_f = _common.time_ms(t_fwd, args)
+        res["torch"] = (t_f, _common.time_ms(t_fwd_bwd, args) - t_f)
     return _rows(f"cross_entropy {N}x{C}", res)
 
 
@@ -224,9 +198,9 @@ def bench_softmax(args, torch, N, C):
     x = (rng.standard_normal((N, C)) * 3).astype(np.float32)
     g = rng.standard_normal((N, C)).astype(np.float32)
     y = nat_sm.softmax(x)
-    res = {"native": (_time(lambda: nat_sm.softmax(x), args), _time(lambda: nat_sm.softmax_backward(g, y), args)),
-           "numpy": (_time(lambda: np_softmax(x), args),
-                     _time(lambda: y * (g - (g * y).sum(-1, keepdims=True)), args))}
+    res = {"native": (_common.time_ms(lambda: nat_sm.softmax(x), args), _common.time_ms(lambda: nat_sm.softmax_backward(g, y), args)),
+           "numpy": (_common.time_ms(lambda: np_softmax(x), args),
+                     _common.time_ms(lambda: y * (g - (g * y).sum(-1, keepdims=True)), args))}
     if torch is not None:
         tx = torch.from_numpy(x).requires_grad_(True)
         tg = torch.from_numpy(g)
@@ -238,8 +212,8 @@ def bench_softmax(args, torch, N, C):
         def t_fwd_bwd():
             torch.softmax(tx, -1).backward(tg)
             tx.grad = None
-        t_f = _time(t_fwd, args)
-        res["torch"] = (t_f, _time(t_fwd_bwd, args) - t_f)
+        t_f = _common.time_ms(t_fwd, args)
+        res["torch"] = (t_f, _common.time_ms(t_fwd_bwd, args) - t_f)
     return _rows(f"softmax {N}x{C}", res)
 
 
@@ -249,11 +223,11 @@ def bench_layer_norm(args, torch, N, D):
     w, b = rng.standard_normal(D).astype(np.float32), rng.standard_normal(D).astype(np.float32)
     g = rng.standard_normal((N, D)).astype(np.float32)
     _, mean, rstd = nat_norm.layer_norm_forward(x, w, b, 1e-5)
-    res = {"native": (_time(lambda: nat_norm.layer_norm_forward(x, w, b, 1e-5), args),
-                      _time(lambda: nat_norm.layer_norm_backward(g, x, w, mean, rstd), args))}
+    res = {"native": (_common.time_ms(lambda: nat_norm.layer_norm_forward(x, w, b, 1e-5), args),
+                      _common.time_ms(lambda: nat_norm.layer_norm_backward(g, x, w, mean, rstd), args))}
     _, mu, rs = np_layer_norm(x, w, b)
-    res["numpy"] = (_time(lambda: np_layer_norm(x, w, b), args),
-                    _time(lambda: np_layer_norm_backward(g, x, w, mu, rs), args))
+    res["numpy"] = (_common.time_ms(lambda: np_layer_norm(x, w, b), args),
+                    _common.time_ms(lambda: np_layer_norm_backward(g, x, w, mu, rs), args))
     if torch is not None:
         tx = torch.from_numpy(x).requires_grad_(True)
         tw, tb = torch.from_numpy(w).requires_grad_(True), torch.from_numpy(b).requires_grad_(True)
@@ -266,8 +240,8 @@ def bench_layer_norm(args, torch, N, D):
         def t_fwd_bwd():
             torch.nn.functional.layer_norm(tx, (D,), tw, tb).backward(tg)
             tx.grad = tw.grad = tb.grad = None
-        t_f = _time(t_fwd, args)
-        res["torch"] = (t_f, _time(t_fwd_bwd, args) - t_f)
+        t_f = _common.time_ms(t_fwd, args)
+        res["torch"] = (t_f, _common.time_ms(t_fwd_bwd, args) - t_f)
     return _rows(f"layer_norm {N}x{D}", res)
 
 
@@ -281,9 +255,9 @@ def bench_embedding(args, torch, N, V, D):
         gw = np.zeros_like(w)
         np.add.at(gw, idx, g)
         return gw
-    res = {"native": (_time(lambda: nat_emb.embedding_forward(w, idx), args),
-                      _time(lambda: nat_emb.embedding_backward(g, idx, V, None), args)),
-           "numpy": (_time(lambda: w[idx], args), _time(np_bwd, args))}
+    res = {"native": (_common.time_ms(lambda: nat_emb.embedding_forward(w, idx), args),
+                      _common.time_ms(lambda: nat_emb.embedding_backward(g, idx, V, None), args)),
+           "numpy": (_common.time_ms(lambda: w[idx], args), _common.time_ms(np_bwd, args))}
     if torch is not None:
         tw = torch.from_numpy(w).requires_grad_(True)
         ti = torch.from_numpy(idx)
@@ -296,14 +270,14 @@ def bench_embedding(args, torch, N, V, D):
         def t_fwd_bwd():
             torch.nn.functional.embedding(ti, tw).backward(tg)
             tw.grad = None
-        t_f = _time(t_fwd, args)
-        res["torch"] = (t_f, _time(t_fwd_bwd, args) - t_f)
+        t_f = _common.time_ms(t_fwd, args)
+        res["torch"] = (t_f, _common.time_ms(t_fwd_bwd, args) - t_f)
     return _rows(f"embedding {N} of {V}x{D}", res)
 
 
 def run(args):
     """All cases; returns table rows (list of dicts)."""
-    torch = _torch()
+    torch = _common.torch_or_none()
     for mod in (nat_sm, nat_norm, nat_emb, nat_attn):
         mod.warmup()
     rows = []
@@ -320,19 +294,7 @@ def run(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="shorter timings")
-    ap.add_argument("--threads", type=int, help="threads for Numba, OpenBLAS and PyTorch alike")
-    ap.add_argument("--verbose", action="store_true")
-    ap.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc thresholds alone")
-    args = ap.parse_args(argv)
-    malloc = "default" if args.default_malloc else \
-        ("mmap 32 MiB / trim 1 GiB (mallopt)" if set_malloc_thresholds() else "default (mallopt failed)")
-    if args.threads:
-        _runtime.set_num_threads(args.threads)
-        torch = _torch()
-        if torch is not None:
-            torch.set_num_threads(args.threads)
+    args, malloc = _common.kernel_script_args(__doc__, argv)
     _common.print_header("minigrad attention / softmax / layer-norm / embedding benchmark (float32)")
     print(f"malloc thresholds: {malloc}")
     print("x numpy, x torch: time / that library's time (< 1: minigrad is faster)\n")

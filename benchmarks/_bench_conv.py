@@ -25,8 +25,6 @@ temporaries (see /work/shared/PERF-NOTES.md); ``--default-malloc`` skips that.
 """
 from __future__ import annotations
 
-import argparse
-import ctypes
 import os
 import sys
 
@@ -48,26 +46,6 @@ BATCH = 64
 CONF = ((1, 1), (1, 1), (1, 1), 1)        # stride, padding, dilation, groups
 
 
-def set_malloc_thresholds():
-    """mallopt(M_MMAP_THRESHOLD, 32 MiB) and mallopt(M_TRIM_THRESHOLD, 1 GiB); True if applied."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-        ok = libc.mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
-        return bool(ok)
-    except OSError:
-        return False
-
-
-def _torch():
-    try:
-        import torch
-
-        return torch
-    except Exception:
-        return None
-
-
 def _kernel_pass(mod, x, w, b, gy, need_input_grad):
     """forward and backward closures over one kernel module."""
     def fwd():
@@ -81,13 +59,8 @@ def _kernel_pass(mod, x, w, b, gy, need_input_grad):
     return fwd, bwd
 
 
-def _time(fn, args):
-    med, _ = _common.timeit(fn, repeat=7, warmup=2, min_time=0.02 if args.quick else 0.1)
-    return med * 1e3
-
-
 def run(args):
-    torch = _torch()
+    torch = _common.torch_or_none()
     native.warmup()
     rows = []
     rng = np.random.default_rng(0)
@@ -101,7 +74,7 @@ def run(args):
 
         _common.pause()
         f, bw = _kernel_pass(native, x, w, b, gy, need_gx)
-        results["native"] = (_time(f, args), _time(bw, args))
+        results["native"] = (_common.time_ms(f, args), _common.time_ms(bw, args))
 
         mx = minigrad.tensor(x, requires_grad=need_gx)
         mw = minigrad.tensor(w, requires_grad=True)
@@ -115,13 +88,13 @@ def run(args):
         def op_fwd_bwd():
             minigrad.ops.conv.conv2d(mx, mw, mb, padding=1).backward(mgy)
             mw.grad = mb.grad = mx.grad = None
-        t_f = _time(op_fwd, args)
-        results["op+autograd"] = (t_f, _time(op_fwd_bwd, args) - t_f)
+        t_f = _common.time_ms(op_fwd, args)
+        results["op+autograd"] = (t_f, _common.time_ms(op_fwd_bwd, args) - t_f)
 
         f, bw = _kernel_pass(reference, x, w, b, gy, need_gx)
-        results["reference"] = (_time(f, args), _time(bw, args))
+        results["reference"] = (_common.time_ms(f, args), _common.time_ms(bw, args))
 
-        results["im2col+GEMM"] = (_time(lambda: native.conv2d_forward_im2col_gemm(x, w, b, *CONF), args), None)
+        results["im2col+GEMM"] = (_common.time_ms(lambda: native.conv2d_forward_im2col_gemm(x, w, b, *CONF), args), None)
 
         if torch is not None:
             _common.pause()
@@ -137,8 +110,8 @@ def run(args):
             def t_fwd_bwd():
                 torch.nn.functional.conv2d(tx, tw, tb, padding=1).backward(tgy)
                 tw.grad = tb.grad = tx.grad = None
-            t_f = _time(t_fwd, args)
-            results["torch"] = (t_f, _time(t_fwd_bwd, args) - t_f)
+            t_f = _common.time_ms(t_fwd, args)
+            results["torch"] = (t_f, _common.time_ms(t_fwd_bwd, args) - t_f)
 
         t_ref = results.get("torch")
         for impl, (t_f, t_b) in results.items():
@@ -155,21 +128,7 @@ def run(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="shorter timings")
-    ap.add_argument("--threads", type=int, help="threads for Numba and PyTorch alike")
-    ap.add_argument("--verbose", action="store_true")
-    ap.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc thresholds alone")
-    args = ap.parse_args(argv)
-    malloc = "default" if args.default_malloc else \
-        ("mmap 32 MiB / trim 1 GiB (mallopt)" if set_malloc_thresholds() else "default (mallopt failed)")
-    if args.threads:
-        from minigrad.kernels.cpu import _runtime
-
-        _runtime.set_num_threads(args.threads)
-        torch = _torch()
-        if torch is not None:
-            torch.set_num_threads(args.threads)
+    args, malloc = _common.kernel_script_args(__doc__, argv)
     _common.print_header("minigrad conv2d benchmark (float32, batch 64, 3x3, padding 1)")
     print(f"malloc thresholds: {malloc}; GEMM behind im2col+GEMM: {native.GEMM_SOURCE}")
     print("x torch: time / PyTorch's time (< 1: faster than PyTorch)\n")

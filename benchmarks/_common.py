@@ -166,3 +166,61 @@ def pause(seconds: float = 0.2):
     """Let another library's spinning worker threads go to sleep before timing ours
     (OpenBLAS and OpenMP workers busy-wait for a while after each parallel call)."""
     time.sleep(seconds)
+
+
+# ----------------------------------------------------------------------------- shared by the kernel scripts
+
+def torch_or_none():
+    """PyTorch if it imports, else None (it is a yardstick here, never required)."""
+    try:
+        import torch
+
+        return torch
+    except Exception:
+        return None
+
+
+def set_malloc_thresholds():
+    """mallopt(M_MMAP_THRESHOLD, 32 MiB) and mallopt(M_TRIM_THRESHOLD, 1 GiB); True if applied.
+
+    glibc returns large blocks to the OS on every free and maps them afresh (page faults)
+    on every allocation; raising the thresholds keeps them, as PyTorch's allocator does."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+    except OSError:
+        return False
+
+
+def time_ms(fn, args):
+    """Median milliseconds per call of ``fn()`` (shorter measurements with ``--quick``)."""
+    med, _ = timeit(fn, repeat=7, warmup=2, min_time=0.02 if getattr(args, "quick", False) else 0.1)
+    return med * 1e3
+
+
+def kernel_script_args(description, argv=None):
+    """Parse the options every kernel script takes (--quick, --threads, --verbose,
+    --default-malloc), apply the malloc and thread settings, and return
+    ``(args, malloc description)``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="shorter timings")
+    ap.add_argument("--threads", type=int, help="threads for Numba, OpenBLAS and PyTorch alike")
+    ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc thresholds alone")
+    args = ap.parse_args(argv)
+    malloc = "default" if args.default_malloc else \
+        ("mmap 32 MiB / trim 1 GiB (mallopt)" if set_malloc_thresholds() else "default (mallopt failed)")
+    if args.threads:
+        from minigrad.kernels.cpu import _runtime
+
+        _runtime.set_num_threads(args.threads)
+        torch = torch_or_none()
+        if torch is not None:
+            torch.set_num_threads(args.threads)
+    return args, malloc
+
