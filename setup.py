@@ -26,10 +26,12 @@ setup(
     # minigrad.kernels (see ARCHITECTURE.md).
     packages=find_packages(include=["minigrad", "minigrad.*"]) + [
         "minigrad.kernels", "minigrad.kernels.reference", "minigrad.kernels.cpu", "minigrad.kernels.cuda",
+        "minigrad.kernels.cuda.emulator",
     ],
     package_dir={"minigrad.kernels": "kernels"},
     package_data={
         "minigrad.kernels.cuda": ["*.cu", "*.cuh"],
+        "minigrad.kernels.cuda.emulator": ["*.hpp"],
         "minigrad.data": ["embedded/*", "embedded/text/*"],
     },
     install_requires=["numpy>=1.24", "numba>=0.59", "tqdm>=4.60"],

@@ -16,6 +16,16 @@ settings.register_profile("thorough", max_examples=300, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
+# MINIGRAD_CUDA_EMULATOR=1: run the GPU tests without a GPU, on the CUDA emulator
+# (kernels/cuda/emulator: every .cu kernel compiled for the CPU, a NumPy stand-in for
+# CuPy). It must be in place before any test module imports cupy.
+EMULATED_CUDA = os.environ.get("MINIGRAD_CUDA_EMULATOR", "") not in ("", "0")
+if EMULATED_CUDA:
+    import minigrad.kernels  # noqa: F401  (maps kernels/ to minigrad.kernels)
+    from minigrad.kernels.cuda import emulator as _emulator
+
+    _emulator.install()
+
 
 def _cuda_available():
     try:
