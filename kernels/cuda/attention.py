@@ -74,7 +74,8 @@ def _kernel(kind, sfx, dmax):
     key = (kind, sfx, dmax, cp.cuda.runtime.getDevice())
     fn = _kernels.get(key)
     if fn is None:
-        fn = get_function("attention", f"sdpa_{kind}_{sfx}_d{dmax}")
+        prefix = "sdpa_fwd" if kind == "fwd" else f"sdpa_bwd_{kind}"  # kinds: fwd, kv, q
+        fn = get_function("attention", f"{prefix}_{sfx}_d{dmax}")
         if smem > 48 * 1024:
             fn.max_dynamic_shared_size_bytes = smem
         _kernels[key] = fn
