@@ -106,10 +106,12 @@ def test_gemm_many_batch_entries_beyond_grid_limit():
 def test_gemm_large_square_uses_big_tiles():
     import cupy as cp
 
-    a = cp.random.standard_normal((1031, 517)).astype(cp.float32)
-    b = cp.random.standard_normal((517, 1029)).astype(cp.float32)
+    # 12 x 9 = 108 tiles of 128 x 128: one per multiprocessor of an A100 (H100s have 132)
+    a = cp.random.standard_normal((1500, 517)).astype(cp.float32)
+    b = cp.random.standard_normal((517, 1100)).astype(cp.float32)
     assert cuda_mm.plan(a, b, 108)["kernel"] == "sgemm_128_nn"
-    _check(a, b, "1031x517 @ 517x1029")
+    assert cuda_mm.plan(a[:1031], b[:, :1029], 108)["kernel"] == "sgemm_64_nn"  # 9 x 9 = 81 tiles: too few
+    _check(a, b, "1500x517 @ 517x1100")
 
 
 def test_gemm_1d_and_empty_and_k0():

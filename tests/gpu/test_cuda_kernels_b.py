@@ -524,14 +524,9 @@ def conv_cases(draw):
     return (n, groups * cin_g, h, w), (groups * cout_g, cin_g, kh, kw), stride, padding, dilation, groups
 
 
-@pytest.fixture(params=["cublas", "minigrad"])
-def conv_gemm(request):
-    old = gpu_conv.GEMM
-    gpu_conv.GEMM = request.param
-    yield request.param
-    gpu_conv.GEMM = old
-
-
+# (a parameter, not a fixture: hypothesis refuses function-scoped fixtures, which would
+# not be reset between its examples)
+@pytest.mark.parametrize("conv_gemm", ["cublas", "minigrad"])
 @GPU_SETTINGS
 @given(case=conv_cases(), seed=st.integers(0, 2 ** 31), bias=st.booleans(),
        dtype=st.sampled_from([np.float32, np.float64]), chunked=st.booleans())
@@ -545,7 +540,8 @@ def test_conv_matches_reference(conv_gemm, case, seed, bias, dtype, chunked):
     ry = ref_conv.conv2d_forward(up(x), up(w), up(b), *conf)
     gy = rng.uniform(-1, 1, ry.shape).astype(dtype)
     desc = f"{np.dtype(dtype).name} gemm={conv_gemm} x={x_shape} w={w_shape} conf={conf} bias={bias} chunked={chunked}"
-    old = gpu_conv.COLS_LIMIT
+    old_limit, old_gemm = gpu_conv.COLS_LIMIT, gpu_conv.GEMM
+    gpu_conv.GEMM = conv_gemm
     if chunked:                      # force one sample per chunk
         gpu_conv.COLS_LIMIT = 1
     try:
@@ -553,7 +549,7 @@ def test_conv_matches_reference(conv_gemm, case, seed, bias, dtype, chunked):
         gx = gpu_conv.conv2d_grad_input(cp.asarray(gy), cp.asarray(w), x_shape, *conf)
         gw = gpu_conv.conv2d_grad_weight(cp.asarray(gy), cp.asarray(x), w_shape, *conf)
     finally:
-        gpu_conv.COLS_LIMIT = old
+        gpu_conv.COLS_LIMIT, gpu_conv.GEMM = old_limit, old_gemm
     # float32: relative to the size of the summed terms (|x| * |w| <= 1, K of them)
     K = w_shape[1] * w_shape[2] * w_shape[3]
     tol = 1e-10 if dtype == np.float64 else 1e-6 * max(K, 1)
