@@ -133,6 +133,7 @@ def _balanced(text: str, i: int) -> int:
 
 
 _KERNEL_START = re.compile(r'extern\s+"C"\s+__global__\s+void\s+')
+_STATIC_SMEM = re.compile(r"(?<!extern )(?<!extern)\b__shared__\s+([^;]*);")
 _DYN_SMEM = re.compile(r"extern\s+__shared__\s+((?:__align__\s*\(\s*\d+\s*\)\s*)?)([A-Za-z_][\w ]*?)\s+(\w+)\s*\[\s*\]\s*;")
 
 
@@ -168,11 +169,27 @@ def _run(cmd: list, what: str, stdin: str | None = None) -> str:
     return r.stdout
 
 
+def _poison_shared(m) -> str:
+    """``__shared__ T a[..], b[..];`` plus a statement that fills each array with 0xFF bytes
+    once per block, when the first thread gets there (a GPU's shared memory starts out
+    holding whatever the last block left; NaN makes reads of unwritten entries show)."""
+    decl = m.group(1)
+    body = re.sub(r"__align__\s*\(\s*\d+\s*\)", "", decl)
+    names = []
+    for part in body.split(","):
+        part = re.sub(r"\[[^\]]*\]", "", part).strip()
+        names.append(re.findall(r"\w+", part)[-1])
+    return f"__shared__ {decl}; " + " ".join(f"MGEMU_POISON_SHARED({n});" for n in names)
+
+
 def translate(source: str, options: tuple = ()) -> tuple[str, dict]:
     """(C++ text ready for g++, {kernel: params}) from a kernel file's source."""
     defines = [o for o in options if o.startswith(("-D", "-U"))]
-    pre = _run([CXX, "-E", "-P", "-x", "c++", "-std=c++17", *defines, "-"], "preprocessing", stdin=source)
+    kernel_dir = HERE.parent  # where common.cuh is, for sources that still include it
+    pre = _run([CXX, "-E", "-P", "-x", "c++", "-std=c++17", f"-I{kernel_dir}", *defines, "-"], "preprocessing",
+               stdin=source)
     pre = _DYN_SMEM.sub(lambda m: f"{m.group(2)}* {m.group(3)} = ({m.group(2)}*)mgemu_dynamic_smem;", pre)
+    pre = _STATIC_SMEM.sub(_poison_shared, pre)
     kernels = parse_kernels(pre)
     if not kernels:
         raise RuntimeError('CUDA emulator: no extern "C" __global__ kernel found in the source')
@@ -242,10 +259,12 @@ class EmulatedModule:
         self.label, self._lib, self.kernels = label, lib, kernels
         self._functions = {}
 
-    def compile(self):  # cupy.RawModule API; compiled already
+    def compile(self):
+        """Nothing to do (``cupy.RawModule.compile``): the library was built when loaded."""
         return None
 
     def get_function(self, name: str) -> "EmulatedKernel":
+        """The kernel ``name`` (an ``extern "C" __global__`` function of the file)."""
         fn = self._functions.get(name)
         if fn is None:
             if name not in self.kernels:

@@ -111,22 +111,26 @@ def _to_device(x, dtype=None, order="K"):
 
 # ------------------------------------------------------------------ creation and transfer
 def empty(shape, dtype=float, order="C"):
+    """An uninitialised (0xFF-filled, guarded) device array."""
     return _empty(shape, dtype, order)
 
 
 def zeros(shape, dtype=float, order="C"):
+    """A guarded device array of zeros."""
     out = _empty(shape, dtype, order)
     out[...] = 0
     return out
 
 
 def ones(shape, dtype=float, order="C"):
+    """A guarded device array of ones."""
     out = _empty(shape, dtype, order)
     out[...] = 1
     return out
 
 
 def full(shape, fill_value, dtype=None, order="C"):
+    """A guarded device array filled with ``fill_value``."""
     if dtype is None:
         dtype = np.asarray(fill_value).dtype
     out = _empty(shape, dtype, order)
@@ -136,6 +140,7 @@ def full(shape, fill_value, dtype=None, order="C"):
 
 def _like(name):
     def make(a, dtype=None, order="K", shape=None, *args):
+        """A guarded array shaped like ``a`` (CuPy's ``*_like``)."""
         shape = a.shape if shape is None else shape
         dtype = a.dtype if dtype is None else dtype
         order = "F" if order in ("K", "A", "F") and getattr(a, "flags", None) is not None and \
@@ -151,12 +156,14 @@ empty_like, zeros_like, ones_like = _like("empty_like"), _like("zeros_like"), _l
 
 
 def full_like(a, fill_value, dtype=None, order="K", shape=None):
+    """A guarded array shaped like ``a``, filled with ``fill_value``."""
     out = _like("empty_like")(a, dtype if dtype is not None else a.dtype, order, shape)
     out[...] = fill_value
     return out
 
 
 def asarray(a, dtype=None, order=None, *, blocking=False):
+    """``a`` as a device array: the same array when it is one already, else a guarded copy."""
     if isinstance(a, ndarray) and (dtype is None or np.dtype(dtype) == a.dtype) and order in (None, "K", "A"):
         return a
     if isinstance(a, ndarray):
@@ -165,6 +172,7 @@ def asarray(a, dtype=None, order=None, *, blocking=False):
 
 
 def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0, *, blocking=False):
+    """A device array made from ``obj`` (a guarded copy unless ``copy=False`` allows reuse)."""
     if isinstance(obj, ndarray) and not copy and (dtype is None or np.dtype(dtype) == obj.dtype):
         return obj
     host = np.array(obj.view(np.ndarray) if isinstance(obj, ndarray) else obj, dtype=dtype, ndmin=ndmin)
@@ -172,6 +180,7 @@ def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0, *, blocki
 
 
 def ascontiguousarray(a, dtype=None):
+    """``a`` when it is C-contiguous already, else a guarded C-contiguous copy."""
     if isinstance(a, ndarray) and a.flags.c_contiguous and (dtype is None or np.dtype(dtype) == a.dtype):
         return a
     src = a.view(np.ndarray) if isinstance(a, ndarray) else np.asarray(a)
@@ -181,6 +190,7 @@ def ascontiguousarray(a, dtype=None):
 
 
 def asfortranarray(a, dtype=None):
+    """A guarded Fortran-ordered copy of ``a``."""
     src = a.view(np.ndarray) if isinstance(a, ndarray) else np.asarray(a)
     out = _empty(src.shape, dtype or src.dtype, "F")
     out[...] = src
@@ -188,12 +198,14 @@ def asfortranarray(a, dtype=None):
 
 
 def asnumpy(a, stream=None, order="C", out=None):
+    """A host (plain NumPy) copy of ``a``."""
     if isinstance(a, ndarray):
         return a.get(order=order, out=out)
     return np.asarray(a, order=order)
 
 
 def get_array_module(*args):
+    """This module when any argument is a device array, else NumPy."""
     import sys
 
     return sys.modules[__name__] if any(isinstance(a, ndarray) for a in args) else np
@@ -272,17 +284,21 @@ class Device:
         return hash(("emulated-device", self.id))
 
     def use(self):
+        """Make this the current device (there is only one)."""
         return None
 
     def synchronize(self):
+        """Wait for the device: kernels run synchronously here, so nothing to wait for."""
         return None
 
     @property
     def compute_capability(self):
+        """Reported as ``"90"`` (Hopper); the emulator does not depend on it."""
         return "90"
 
     @property
     def attributes(self):
+        """The few device attributes minigrad reads (``SM_COUNT`` multiprocessors, ...)."""
         return {"MultiProcessorCount": SM_COUNT, "MaxSharedMemoryPerBlockOptin": 227 * 1024,
                 "MaxThreadsPerBlock": 1024, "WarpSize": 32}
 
@@ -329,18 +345,22 @@ cuda.set_allocator = lambda *a, **k: None
 
 
 def get_default_memory_pool():
+    """A memory pool that reports nothing (NumPy owns the memory)."""
     return _pool
 
 
 def get_default_pinned_memory_pool():
+    """The same do-nothing pool, for pinned memory."""
     return _pool
 
 
 def is_available():
+    """Always True: the emulated GPU is always there."""
     return True
 
 
 def RawModule(*args, **kwargs):  # noqa: N802  (CuPy's name)
+    """Not emulated: raises, pointing at the loader the emulator replaces."""
     raise RuntimeError("CUDA emulator: cupy.RawModule is not emulated; kernels load through "
                        "kernels/cuda/_loader.py, which the emulator replaces")
 

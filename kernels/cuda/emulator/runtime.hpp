@@ -62,6 +62,18 @@ inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; }
 uint3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
 unsigned char* mgemu_dynamic_smem = nullptr;
+unsigned long long mgemu_block_serial = 0;  // counts blocks across launches
+
+// Added by the emulator after each static __shared__ declaration: the first thread of a
+// block to get there fills the array with 0xFF bytes (NaN, -1).
+#define MGEMU_POISON_SHARED(name)                                           \
+    do {                                                                    \
+        static unsigned long long mgemu_poisoned_in_ = ~0ull;               \
+        if (mgemu_poisoned_in_ != mgemu_block_serial) {                     \
+            mgemu_poisoned_in_ = mgemu_block_serial;                        \
+            std::memset((void*)&(name), 0xff, sizeof(name));                \
+        }                                                                   \
+    } while (0)
 
 // ------------------------------------------------------------------ intrinsics
 using std::isfinite;  // global functions in CUDA
@@ -252,6 +264,21 @@ inline bool release(Launch* L) {
     return false;
 }
 
+// The order in which the threads of a block run between two barriers, from the
+// environment variable MINIGRAD_CUDA_EMULATOR_ORDER: "alternate" (the default: thread 0
+// first in every other block and launch, the last thread first in the others), "forward",
+// "reverse", or "random" (a new order after every barrier). A kernel that reads shared
+// memory another thread writes without a barrier in between gets the wrong value in at
+// least one of the orders.
+inline int schedule_order() {
+    const char* v = std::getenv("MINIGRAD_CUDA_EMULATOR_ORDER");
+    if (!v || !*v || !std::strcmp(v, "alternate")) return 0;
+    if (!std::strcmp(v, "forward")) return 1;
+    if (!std::strcmp(v, "reverse")) return 2;
+    if (!std::strcmp(v, "random")) return 3;
+    return -1;
+}
+
 // Run `body` as a kernel over grid x block. Returns 0, or 1 with L.error set.
 inline int launch(const unsigned int* grid, const unsigned int* block, size_t shmem, const std::function<void()>& body,
                   char* error, size_t error_len) {
@@ -264,6 +291,7 @@ inline int launch(const unsigned int* grid, const unsigned int* block, size_t sh
     if (grid[0] == 0 || grid[1] == 0 || grid[2] == 0 || grid[1] > 65535 || grid[2] > 65535)
         return bad("grid must be at least 1 in x, y and z, and at most 65535 in y and z");
     if (shmem > 227 * 1024) return bad("more dynamic shared memory than a GPU has (227 KiB)");
+    if (schedule_order() < 0) return bad("MINIGRAD_CUDA_EMULATOR_ORDER must be alternate, forward, reverse or random");
     std::vector<unsigned char> dyn(shmem + 16, 0xff);
     mgemu_dynamic_smem = dyn.data() + (16 - ((uintptr_t)dyn.data() % 16)) % 16;
     L.stack_bytes = 256 * 1024;
@@ -271,6 +299,10 @@ inline int launch(const unsigned int* grid, const unsigned int* block, size_t sh
     L.fibers.resize(nthreads);
     L.slot.assign(nthreads + 32, 0);
     L.slot_full.assign(nthreads + 32, 0);
+    const int order = schedule_order();
+    static unsigned long long launches = 0;
+    const unsigned long long launch_no = launches++;
+    std::vector<unsigned int> perm(nthreads);
     current_launch() = &L;
     gridDim = dim3(grid[0], grid[1], grid[2]);
     blockDim = dim3(block[0], block[1], block[2]);
@@ -279,6 +311,8 @@ inline int launch(const unsigned int* grid, const unsigned int* block, size_t sh
         for (unsigned int by = 0; by < grid[1] && !rc; ++by)
             for (unsigned int bx = 0; bx < grid[0] && !rc; ++bx) {
                 blockIdx = {bx, by, bz};
+                ++mgemu_block_serial;
+                std::memset(dyn.data(), 0xff, dyn.size());  // dynamic shared memory: stale, as on a GPU
                 for (unsigned int t = 0; t < nthreads; ++t) {
                     Fiber& f = L.fibers[t];
                     f.tid = t;
@@ -304,9 +338,21 @@ inline int launch(const unsigned int* grid, const unsigned int* block, size_t sh
                     makecontext(&f.ctx, trampoline, 0);
 #endif
                 }
+                // the order fibers run in between barriers (see schedule_order)
+                const unsigned long long linear = bx + (unsigned long long)grid[0] * (by + (unsigned long long)grid[1] * bz);
+                const bool reverse = order == 2 || (order == 0 && ((linear + launch_no) & 1));
+                for (unsigned int t = 0; t < nthreads; ++t) perm[t] = reverse ? nthreads - 1 - t : t;
+                unsigned long long rng = 0x9e3779b97f4a7c15ull * (linear + 1) + launch_no;
                 for (;;) {
+                    if (order == 3)  // a new random order every pass
+                        for (unsigned int t = nthreads - 1; t > 0; --t) {
+                            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                            const unsigned int j = (unsigned int)((rng >> 33) % (t + 1));
+                            const unsigned int tmp = perm[t]; perm[t] = perm[j]; perm[j] = tmp;
+                        }
                     bool ran = false, live = false;
-                    for (unsigned int t = 0; t < nthreads; ++t) {
+                    for (unsigned int pi = 0; pi < nthreads; ++pi) {
+                        const unsigned int t = perm[pi];
                         Fiber& f = L.fibers[t];
                         if (f.state != DONE) live = true;
                         if (f.state != RUNNABLE) continue;
