@@ -12,6 +12,7 @@
 import importlib
 import itertools
 import os
+import re
 import shutil
 import subprocess
 
@@ -413,6 +414,23 @@ def test_cu_file_compiles_with_nvcc_like_ci(cu, arch):
     res = subprocess.run(["nvcc", "-ptx", f"-arch={arch}", "-o", os.devnull, os.path.relpath(cu, REPO)],
                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, f"nvcc -ptx -arch={arch} {cu.name} failed:\n{res.stdout}\n{res.stderr}"
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
+@pytest.mark.parametrize("cu", CU_FILES, ids=[p.name for p in CU_FILES])
+def test_no_kernel_spills_registers_on_hopper(cu):
+    """ptxas's resource report for sm_90: a kernel that spills registers to local memory
+    (a register array indexed at run time, or __launch_bounds__ asking for too many
+    blocks) is slow, and this is the one symptom of it a machine without a GPU can see."""
+    res = subprocess.run(["nvcc", "-cubin", "-arch=sm_90", "-Xptxas", "-v", "-o", os.devnull, cu.name],
+                         cwd=cu.parent, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, f"nvcc -cubin {cu.name} failed:\n{res.stderr}"
+    report = res.stdout + res.stderr
+    entries = re.findall(r"Compiling entry function '(\w+)'", report)
+    spills = re.findall(r"(\d+) bytes spill stores, (\d+) bytes spill loads", report)
+    assert entries and len(spills) == len(entries), f"unexpected ptxas report for {cu.name}:\n{report}"
+    bad = [(k, st, ld) for k, (st, ld) in zip(entries, spills) if int(st) or int(ld)]
+    assert not bad, f"{cu.name}: kernels that spill (name, store bytes, load bytes): {bad}"
 
 
 def _nvrtc_program():

@@ -247,8 +247,17 @@ __device__ void gemm_body(const T* __restrict__ A, const T* __restrict__ B, T* _
     }
 }
 
-#define MG_GEMM_KERNEL(NAME, T, BM, BN, BK, TM, TN, A_T, B_T)                                         \
-    extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN))                               \
+// __launch_bounds__(threads, MINB): MINB blocks must fit on a multiprocessor, which caps the
+// registers per thread at 65536 / (256 * MINB). The 128 x 128 kernels ask for 2 (at most 128
+// registers, 16 warps per multiprocessor, so one block's loads overlap the other's FMAs):
+// without it ptxas gives them 159 registers and only one block fits. The 64 x 64 float
+// kernels ask for nothing (ptxas gives them 63 registers, 4 blocks fit; an explicit 1 makes it
+// take 95). None of them spills (`nvcc -cubin -arch=sm_90 -Xptxas -v gemm.cu`; tests/test_cuda_cpu_only.py
+// checks that no kernel spills). Not yet timed on a GPU.
+#define MG_GEMM_BOUNDS_1(threads) __launch_bounds__(threads)  /* no minimum: the compiler's choice */
+#define MG_GEMM_BOUNDS_2(threads) __launch_bounds__(threads, 2)
+#define MG_GEMM_KERNEL(NAME, T, BM, BN, BK, TM, TN, A_T, B_T, MINB)                                   \
+    extern "C" __global__ void MG_GEMM_BOUNDS_##MINB((BM / TM) * (BN / TN))                           \
         NAME(const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C, int M, int N, int K, \
              long long lda, long long ldb, long long nbatch, long long n1, long long n2,              \
              long long sa0, long long sa1, long long sa2, long long sb0, long long sb1, long long sb2) { \
@@ -256,17 +265,17 @@ __device__ void gemm_body(const T* __restrict__ A, const T* __restrict__ B, T* _
                                                    sa0, sa1, sa2, sb0, sb1, sb2);                    \
     }
 
-MG_GEMM_KERNEL(sgemm_128_nn, float, 128, 128, 8, 8, 8, false, false)
-MG_GEMM_KERNEL(sgemm_128_nt, float, 128, 128, 8, 8, 8, false, true)
-MG_GEMM_KERNEL(sgemm_128_tn, float, 128, 128, 8, 8, 8, true, false)
-MG_GEMM_KERNEL(sgemm_128_tt, float, 128, 128, 8, 8, 8, true, true)
+MG_GEMM_KERNEL(sgemm_128_nn, float, 128, 128, 8, 8, 8, false, false, 2)
+MG_GEMM_KERNEL(sgemm_128_nt, float, 128, 128, 8, 8, 8, false, true, 2)
+MG_GEMM_KERNEL(sgemm_128_tn, float, 128, 128, 8, 8, 8, true, false, 2)
+MG_GEMM_KERNEL(sgemm_128_tt, float, 128, 128, 8, 8, 8, true, true, 2)
 
-MG_GEMM_KERNEL(sgemm_64_nn, float, 64, 64, 8, 4, 4, false, false)
-MG_GEMM_KERNEL(sgemm_64_nt, float, 64, 64, 8, 4, 4, false, true)
-MG_GEMM_KERNEL(sgemm_64_tn, float, 64, 64, 8, 4, 4, true, false)
-MG_GEMM_KERNEL(sgemm_64_tt, float, 64, 64, 8, 4, 4, true, true)
+MG_GEMM_KERNEL(sgemm_64_nn, float, 64, 64, 8, 4, 4, false, false, 1)
+MG_GEMM_KERNEL(sgemm_64_nt, float, 64, 64, 8, 4, 4, false, true, 1)
+MG_GEMM_KERNEL(sgemm_64_tn, float, 64, 64, 8, 4, 4, true, false, 1)
+MG_GEMM_KERNEL(sgemm_64_tt, float, 64, 64, 8, 4, 4, true, true, 1)
 
-MG_GEMM_KERNEL(dgemm_64_nn, double, 64, 64, 8, 4, 4, false, false)
-MG_GEMM_KERNEL(dgemm_64_nt, double, 64, 64, 8, 4, 4, false, true)
-MG_GEMM_KERNEL(dgemm_64_tn, double, 64, 64, 8, 4, 4, true, false)
-MG_GEMM_KERNEL(dgemm_64_tt, double, 64, 64, 8, 4, 4, true, true)
+MG_GEMM_KERNEL(dgemm_64_nn, double, 64, 64, 8, 4, 4, false, false, 2)
+MG_GEMM_KERNEL(dgemm_64_nt, double, 64, 64, 8, 4, 4, false, true, 2)
+MG_GEMM_KERNEL(dgemm_64_tn, double, 64, 64, 8, 4, 4, true, false, 2)
+MG_GEMM_KERNEL(dgemm_64_tt, double, 64, 64, 8, 4, 4, true, true, 2)
