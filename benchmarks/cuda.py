@@ -19,6 +19,11 @@ steps on the GPU against the CPU.
 GPU times come from CUDA events around ``n`` back-to-back calls (one synchronize at the
 end), median of ``--repeats`` measurements after warm-up; CPU times from the shared
 timer in _common.py. Exits with a message (status 0) when there is no usable GPU.
+
+``--smoke`` runs every part once on tiny sizes, to check that the script works. With
+``MINIGRAD_CUDA_EMULATOR=1`` it runs on the CUDA emulator (kernels/cuda/emulator), no
+GPU needed: tests/test_cuda_emulator.py does that, so the script is known to run
+before a GPU session spends time on it. Emulated times mean nothing.
 """
 from __future__ import annotations
 
@@ -30,12 +35,29 @@ import sys
 os.environ.setdefault("CUPY_TF32", "0")
 os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import importlib.util  # noqa: E402
+
+_HERE = os.path.dirname(os.path.realpath(__file__))
+# This file is named cuda.py, and Python puts its folder first on sys.path: then
+# `import cuda` (PyTorch's CUDA build does `from cuda.bindings import ...`) would find
+# this script. Take the folder off the path and load _common.py by its file name.
+# (_common.py puts the folder back on the path, so this comes after loading it.)
+_spec = importlib.util.spec_from_file_location("_common", os.path.join(_HERE, "_common.py"))
+_common = importlib.util.module_from_spec(_spec)
+sys.modules["_common"] = _common
+_spec.loader.exec_module(_common)
+sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.curdir) != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
+print_table, timeit = _common.print_table, _common.timeit
 
 import numpy as np  # noqa: E402
 
-from _common import print_table, timeit  # noqa: E402
+EMULATED = os.environ.get("MINIGRAD_CUDA_EMULATOR", "") not in ("", "0")
+if EMULATED:  # before anything imports cupy
+    import minigrad.kernels  # noqa: F401  (maps kernels/ to minigrad.kernels)
+    from minigrad.kernels.cuda import emulator
+
+    emulator.install()
 
 
 def gpu_time(fn, repeats=7, warmup=2, min_time=0.05):
@@ -147,7 +169,7 @@ def bench_attention(repeats, B=8, H=16, N=1024, D=64):
     print_table(rows)
 
 
-def bench_training(repeats):
+def bench_training(repeats, smoke=False):
     import minigrad as mg
     from minigrad import nn
     from minigrad.examples.charlm import CharLM
@@ -160,8 +182,9 @@ def bench_training(repeats):
         mg.manual_seed(0)
         model = SeedCNN().to(device)
         opt = mg.optim.Adam(model.parameters(), lr=1e-3)
-        x = mg.tensor(rng.standard_normal((64, 1, 28, 28)).astype(np.float32), device=device)
-        y = mg.tensor(rng.integers(0, 10, 64), device=device)
+        n = 4 if smoke else 64
+        x = mg.tensor(rng.standard_normal((n, 1, 28, 28)).astype(np.float32), device=device)
+        y = mg.tensor(rng.integers(0, 10, n), device=device)
         loss_fn = nn.CrossEntropyLoss()
 
         def step():
@@ -170,7 +193,7 @@ def bench_training(repeats):
             opt.step()
         return step
 
-    vocab, B, T, D = 65, 32, 64, 64
+    vocab, B, T, D = (65, 4, 16, 32) if smoke else (65, 32, 64, 64)
 
     def lm_step_fn(device):
         mg.manual_seed(0)
@@ -187,7 +210,7 @@ def bench_training(repeats):
             opt.step()
         return step
 
-    for name, make in (("seed CNN, batch 64", cnn_step_fn), (f"char Transformer, batch {B}, block {T}", lm_step_fn)):
+    for name, make in ((f"seed CNN, batch {4 if smoke else 64}", cnn_step_fn), (f"char Transformer, batch {B}, block {T}", lm_step_fn)):
         row = {"model": name}
         try:
             row["CPU ms"] = timeit(make("cpu"), repeat=repeats, warmup=2)[0] * 1e3
@@ -209,6 +232,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="smaller GEMMs (1024, 2048) and 3 repeats")
     ap.add_argument("--skip-train", action="store_true", help="skip the training-step comparison")
+    ap.add_argument("--smoke", action="store_true", help="every part once, on tiny sizes (checks the script)")
     args = ap.parse_args(argv)
 
     from minigrad.backend import cupy_available
@@ -225,14 +249,20 @@ def main(argv=None):
           f"NVIDIA_TF32_OVERRIDE={os.environ.get('NVIDIA_TF32_OVERRIDE')}")
     torch, why = torch_cuda()
     print(f"   torch: {torch.__version__ if torch is not None else why}\n")
-    repeats = 3 if args.quick else args.repeats
+    if EMULATED:
+        print("   ON THE CUDA EMULATOR (MINIGRAD_CUDA_EMULATOR=1): the kernels run on the CPU; times mean nothing\n")
+    repeats = 1 if args.smoke else 3 if args.quick else args.repeats
     import minigrad.kernels.cuda as kc
 
     print(f"compile/warm-up of every CUDA kernel: {kc.warmup():.1f} s\n")
-    bench_sgemm((1024, 2048) if args.quick else (1024, 2048, 4096, 8192), repeats)
-    bench_attention(repeats)
+    if args.smoke:
+        bench_sgemm((64, 130), repeats)
+        bench_attention(repeats, B=1, H=2, N=80, D=64)
+    else:
+        bench_sgemm((1024, 2048) if args.quick else (1024, 2048, 4096, 8192), repeats)
+        bench_attention(repeats)
     if not args.skip_train:
-        bench_training(repeats)
+        bench_training(repeats, smoke=args.smoke)
     return 0
 
 

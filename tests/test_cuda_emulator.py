@@ -196,3 +196,17 @@ def test_the_gpu_suite_passes_on_the_emulator():
     assert last and "skipped" not in last[-1], f"every GPU test must run on the emulator:\n{tail}"
     passed = int(last[-1].split(" passed")[0].split()[-1])
     assert passed >= 400, f"only {passed} GPU tests ran:\n{tail}"
+
+
+def test_the_cuda_benchmark_script_runs_on_the_emulator():
+    """benchmarks/cuda.py --smoke: every part of the GPU benchmark once, on tiny sizes, so a
+    session with a GPU does not spend its time finding the script's own bugs."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, MINIGRAD_CUDA_EMULATOR="1")
+    r = subprocess.run([sys.executable, "benchmarks/cuda.py", "--smoke"], cwd=root, env=env,
+                       capture_output=True, text=True, check=False)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, f"benchmarks/cuda.py --smoke failed on the emulator:\n{out[-4000:]}"
+    for part in ("SGEMM", "Attention forward", "Training step", "ON THE CUDA EMULATOR"):
+        assert part in out, f"the output has no {part!r} section:\n{out[-4000:]}"
+    assert "failed:" not in out, f"a benchmark part failed:\n{out[-4000:]}"

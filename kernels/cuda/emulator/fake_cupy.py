@@ -212,9 +212,22 @@ def get_array_module(*args):
 
 
 # ------------------------------------------------------------------ everything else: NumPy
+class _Generator:
+    """``cupy.random.default_rng(...)``: NumPy's Generator, its arrays as device arrays."""
+
+    def __init__(self, gen):
+        self._gen = gen
+
+    def __getattr__(self, name):
+        v = getattr(self._gen, name)
+        return _wrap(v) if callable(v) else v
+
+
 def _wrap_result(r):
     if type(r) is np.ndarray:
         return r.view(ndarray)
+    if isinstance(r, np.random.Generator):
+        return _Generator(r)
     if isinstance(r, tuple):
         return tuple(_wrap_result(x) for x in r)
     if isinstance(r, list):
@@ -327,8 +340,30 @@ class _MemoryPool:
 
 _pool = _MemoryPool()
 
+class Event:
+    """``cupy.cuda.Event``: host clock readings (kernels run synchronously here)."""
+
+    def __init__(self, *args, **kwargs):
+        self.t = None
+
+    def record(self, stream=None):
+        """Note the time."""
+        import time
+
+        self.t = time.perf_counter()
+
+    def synchronize(self):
+        """Nothing to wait for."""
+
+
+def _elapsed_ms(start, end):
+    return (end.t - start.t) * 1e3
+
+
 cuda = types.ModuleType("cupy.cuda")
 cuda.Device = Device
+cuda.Event = Event
+cuda.get_elapsed_time = _elapsed_ms
 cuda.runtime = types.SimpleNamespace(
     getDevice=lambda: 0, setDevice=lambda d: Device(d) and None, getDeviceCount=_device_count,
     deviceSynchronize=lambda: None,

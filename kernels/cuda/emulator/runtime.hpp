@@ -168,7 +168,7 @@ struct Fiber {
 
 struct Launch {
     std::vector<Fiber> fibers;
-    std::vector<char> stacks;
+    char* stacks = nullptr;
     size_t stack_bytes = 0;
     ucontext_t sched;
     void* sched_sp = nullptr;
@@ -295,7 +295,17 @@ inline int launch(const unsigned int* grid, const unsigned int* block, size_t sh
     std::vector<unsigned char> dyn(shmem + 16, 0xff);
     mgemu_dynamic_smem = dyn.data() + (16 - ((uintptr_t)dyn.data() % 16)) % 16;
     L.stack_bytes = 256 * 1024;
-    L.stacks.resize(L.stack_bytes * nthreads);
+    // The fibers' stacks: kept from launch to launch and never cleared, so a launch does
+    // not fault in (and zero) up to 256 MiB of fresh pages.
+    static char* stack_pool = nullptr;
+    static size_t stack_pool_bytes = 0;
+    if (stack_pool_bytes < L.stack_bytes * nthreads) {
+        std::free(stack_pool);
+        stack_pool_bytes = L.stack_bytes * nthreads;
+        stack_pool = (char*)std::malloc(stack_pool_bytes);
+        if (!stack_pool) { stack_pool_bytes = 0; return bad("out of memory for the fibers' stacks"); }
+    }
+    L.stacks = stack_pool;
     L.fibers.resize(nthreads);
     L.slot.assign(nthreads + 32, 0);
     L.slot_full.assign(nthreads + 32, 0);
@@ -320,7 +330,7 @@ inline int launch(const unsigned int* grid, const unsigned int* block, size_t sh
                     f.y = (t / block[0]) % block[1];
                     f.z = t / (block[0] * block[1]);
                     f.state = RUNNABLE;
-                    char* stack = L.stacks.data() + (size_t)t * L.stack_bytes;
+                    char* stack = L.stacks + (size_t)t * L.stack_bytes;
 #if MGEMU_FAST_SWITCH
                     // the new stack as mgemu_switch leaves one: six saved registers, then the
                     // address to return to; the slot above keeps rsp % 16 == 8 on entry
