@@ -210,3 +210,16 @@ def test_the_cuda_benchmark_script_runs_on_the_emulator():
     for part in ("SGEMM", "Attention forward", "Training step", "ON THE CUDA EMULATOR"):
         assert part in out, f"the output has no {part!r} section:\n{out[-4000:]}"
     assert "failed:" not in out, f"a benchmark part failed:\n{out[-4000:]}"
+
+
+def test_racecheck_runs_both_orders_and_names_the_race(mod, monkeypatch):
+    monkeypatch.setenv("MINIGRAD_CUDA_EMULATOR_RACECHECK", "1")
+    k = mod.get_function("rotate")
+    x = fcp.asarray(np.arange(1.0, 65.0))
+    y = fcp.empty(64, np.float64)
+    before = k.launches
+    k(1, 64, (x, y, np.int32(1)))          # with the barrier: the same in both orders
+    assert k.launches == before + 2
+    np.testing.assert_array_equal(y.get(), np.roll(x.get(), -1))
+    with pytest.raises(RuntimeError, match=r"argument 1 \(double\* y\) when its threads run in another order"):
+        k(1, 64, (x, fcp.empty(64, np.float64), np.int32(0)))

@@ -344,14 +344,12 @@ class EmulatedKernel:
         argv = (ctypes.c_void_p * max(1, len(args)))()
         for i, (p, a) in enumerate(zip(self.params, args)):
             argv[i] = self._convert(i, p, a, keep)
-        err = ctypes.create_string_buffer(512)
         g = (ctypes.c_uint * 3)(*grid3)
         b = (ctypes.c_uint * 3)(*block3)
-        rc = self._entry(g, b, shared_mem, argv, err, 512)
-        self.launches += 1
-        if rc:
-            raise RuntimeError(f"emulated CUDA kernel {self.label}.cu:{self.name} (grid {grid3}, block {block3}): "
-                               f"{err.value.decode(errors='replace')}")
+        if os.environ.get("MINIGRAD_CUDA_EMULATOR_RACECHECK", "") not in ("", "0"):
+            self._launch_twice(g, b, shared_mem, argv, args, grid3, block3)
+        else:
+            self._launch(g, b, shared_mem, argv, grid3, block3)
         from . import fake_cupy
 
         for i, (p, a) in enumerate(zip(self.params, args)):
@@ -360,6 +358,62 @@ class EmulatedKernel:
                 if bad:
                     raise RuntimeError(f"emulated CUDA kernel {self.label}.cu:{self.name} (grid {grid3}, block "
                                        f"{block3}) wrote outside argument {i} ({p.text}): {bad}")
+
+
+    def _launch(self, g, b, shared_mem, argv, grid3, block3):
+        err = ctypes.create_string_buffer(512)
+        rc = self._entry(g, b, shared_mem, argv, err, 512)
+        self.launches += 1
+        if rc:
+            raise RuntimeError(f"emulated CUDA kernel {self.label}.cu:{self.name} (grid {grid3}, block {block3}): "
+                               f"{err.value.decode(errors='replace')}")
+
+    def _launch_twice(self, g, b, shared_mem, argv, args, grid3, block3):
+        """MINIGRAD_CUDA_EMULATOR_RACECHECK=1: run the launch with every block's threads in
+        forward order, then again from the same memory in reverse order, and compare what
+        the kernel wrote. A correct kernel writes the same either way; a race between
+        barriers (one thread reading what another writes in the same interval) does not.
+        Float results may differ in the last bits where atomics add in another order, so
+        they are compared with a tolerance of a few units in the last place."""
+        outs = [(i, p, a) for i, (p, a) in enumerate(zip(self.params, args))
+                if p.pointer and not p.ctype.split()[0] == "const" and a.size]
+        roots = []
+        for _, _, a in outs:
+            root = a
+            while getattr(root, "base", None) is not None:
+                root = root.base
+            if not any(r is root for r, _ in roots):
+                roots.append((root, np.array(root, copy=True)))
+        previous = os.environ.get("MINIGRAD_CUDA_EMULATOR_ORDER")
+        try:
+            os.environ["MINIGRAD_CUDA_EMULATOR_ORDER"] = "forward"
+            self._launch(g, b, shared_mem, argv, grid3, block3)
+            first = [np.array(a, copy=True) for _, _, a in outs]
+            for root, saved in roots:
+                root[...] = saved
+            os.environ["MINIGRAD_CUDA_EMULATOR_ORDER"] = "reverse"
+            self._launch(g, b, shared_mem, argv, grid3, block3)
+        finally:
+            if previous is None:
+                os.environ.pop("MINIGRAD_CUDA_EMULATOR_ORDER", None)
+            else:
+                os.environ["MINIGRAD_CUDA_EMULATOR_ORDER"] = previous
+        for (i, p, a), want in zip(outs, first):
+            got = np.asarray(a)
+            if np.array_equal(got, want, equal_nan=got.dtype.kind == "f"):
+                continue
+            if got.dtype.kind == "f":
+                eps = np.finfo(got.dtype).eps
+                scale = np.nanmax(np.abs(want), initial=0.0) if want.size else 0.0
+                if np.allclose(got, want, rtol=16 * eps, atol=16 * eps * max(scale, 1.0), equal_nan=True):
+                    continue
+            diff = np.flatnonzero((got != want).ravel())
+            k = int(diff[0])
+            raise RuntimeError(
+                f"emulated CUDA kernel {self.label}.cu:{self.name} (grid {grid3}, block {block3}) writes different "
+                f"values to argument {i} ({p.text}) when its threads run in another order: a race (a thread "
+                f"reads what another writes with no barrier in between). {diff.size} of {got.size} entries "
+                f"differ; the first at flat index {k}: {want.ravel()[k]!r} (forward) vs {got.ravel()[k]!r} (reverse)")
 
 
 # ------------------------------------------------------------------ standing in for CuPy
