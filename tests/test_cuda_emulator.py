@@ -1,9 +1,10 @@
 """The CUDA emulator (kernels/cuda/emulator): it must run correct kernels correctly and
 catch the bugs it exists to catch, and the GPU test suite must pass on it.
 
-Each test compiles a few lines of CUDA with the host's g++ (skipped without one). The
-last test runs ``tests/gpu`` in a subprocess with ``MINIGRAD_CUDA_EMULATOR=1``: the only
-run of the real CUDA kernels (kernels/cuda/*.cu) a machine without a GPU can make.
+Each test compiles a few lines of CUDA with the host's g++ (skipped without one).
+``test_the_gpu_suite_passes_on_the_emulator`` runs ``tests/gpu`` in a subprocess with
+``MINIGRAD_CUDA_EMULATOR=1`` (and the race check): the only run of the real CUDA kernels
+(kernels/cuda/*.cu) a machine without a GPU can make.
 """
 import os
 import subprocess
@@ -184,9 +185,11 @@ def test_install_and_uninstall_restore_the_loader_and_modules():
 
 
 def test_the_gpu_suite_passes_on_the_emulator():
-    """tests/gpu, every CUDA kernel against its reference, in a fresh interpreter."""
+    """tests/gpu, every CUDA kernel against its reference, in a fresh interpreter; with the
+    race check on, so every launch also runs with its threads in reverse order and must
+    write the same values."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, MINIGRAD_CUDA_EMULATOR="1")
+    env = dict(os.environ, MINIGRAD_CUDA_EMULATOR="1", MINIGRAD_CUDA_EMULATOR_RACECHECK="1")
     r = subprocess.run([sys.executable, "-m", "pytest", "tests/gpu", "-q", "-p", "no:cacheprovider", "-x",
                         "-W", "ignore::DeprecationWarning"],
                        cwd=root, env=env, capture_output=True, text=True)
