@@ -82,7 +82,11 @@ def available() -> bool:
 def _cache_dir() -> pathlib.Path:
     d = os.environ.get("MINIGRAD_CUDA_EMULATOR_CACHE")
     path = pathlib.Path(d) if d else pathlib.Path.home() / ".cache" / "minigrad-cuda-emulator"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:  # no writable home: a folder of our own in the temporary directory
+        path = pathlib.Path(tempfile.gettempdir()) / f"minigrad-cuda-emulator-{os.getuid() if hasattr(os, 'getuid') else 0}"
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

@@ -20,6 +20,9 @@
 // * The launch fails with a message (returned to Python) instead of hanging or crashing
 //   where it can: too many threads, too much shared memory, a divergent barrier.
 #pragma once
+#if defined(__APPLE__) && !defined(_XOPEN_SOURCE)
+#define _XOPEN_SOURCE 600  // macOS hides the ucontext functions without it
+#endif
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -119,10 +122,10 @@ inline void __threadfence() {}
 inline void __threadfence_block() {}
 
 // ------------------------------------------------------------------ switching fibers
-// On x86-64 a switch saves the callee-saved registers on the old stack and loads the
+// On x86-64 (ELF) a switch saves the callee-saved registers on the old stack and loads the
 // new stack pointer (no system call; ucontext's swapcontext makes two per switch, which
 // made a launch of many blocks 10x slower). Elsewhere ucontext does the work.
-#if defined(__x86_64__)
+#if defined(__x86_64__) && defined(__ELF__)  // the directives below are ELF's (Linux, BSDs)
 #define MGEMU_FAST_SWITCH 1
 extern "C" void mgemu_switch(void** save_sp, void* load_sp);
 asm(R"(
