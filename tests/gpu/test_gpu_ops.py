@@ -388,3 +388,62 @@ def test_seq2seq_transformer_trains_the_same_on_gpu_and_cpu():
 
     _compare_training(lambda: Seq2SeqTransformer(13, d_model=16, nhead=2, num_layers=1, dim_feedforward=32),
                       batches, loss_fn, steps=4, lr=1e-3)
+
+
+def test_linear_regression_trains_the_same_on_gpu_and_cpu():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((3, 1))
+    batches = []
+    for _ in range(3):
+        x = rng.standard_normal((16, 3)).astype(np.float32)
+        batches.append((x, (x @ w + 0.1 * rng.standard_normal((16, 1))).astype(np.float32)))
+    _compare_training(lambda: nn.Linear(3, 1), batches, lambda m, x, y: F.mse_loss(m(x), y), steps=6, lr=0.1,
+                      opt="sgd")
+
+
+def test_gru_classifier_trains_the_same_on_gpu_and_cpu():
+    from minigrad.examples.sequence import SequenceClassifier
+
+    rng = np.random.default_rng(1)
+    batches = [(rng.standard_normal((6, 8, 5)).astype(np.float32), rng.integers(0, 3, 6)) for _ in range(2)]
+    _compare_training(lambda: SequenceClassifier(5, hidden_size=16, num_layers=2, num_classes=3, cell="gru"),
+                      batches, lambda m, x, y: F.cross_entropy(m(x), y), lr=1e-2)
+
+
+def test_char_lm_trains_the_same_on_gpu_and_cpu():
+    """The decoder-only Transformer: causal attention through the fused CUDA kernels."""
+    from minigrad.examples.charlm import CharLM
+
+    chars = "abcdefghij"
+    rng = np.random.default_rng(2)
+    batches = []
+    for _ in range(2):
+        ids = rng.integers(0, len(chars), (4, 13))
+        batches.append((ids[:, :-1], ids[:, 1:]))
+
+    def loss_fn(m, x, y):
+        logits = m(x)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+    _compare_training(lambda: CharLM(chars, block_size=12, d_model=16, nhead=2, num_layers=2), batches, loss_fn,
+                      steps=4, lr=1e-3)
+
+
+def test_pruned_mlp_trains_the_same_on_gpu_and_cpu():
+    """A model pruned on the CPU, then moved: masks travel with it and keep pruned weights at zero."""
+    from minigrad.compress import prune
+
+    rng = np.random.default_rng(3)
+    batches = [(rng.standard_normal((16, 12)).astype(np.float32), rng.integers(0, 3, 16)) for _ in range(2)]
+
+    def make():
+        model = nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 3))
+        prune.l1_unstructured(model[0], "weight", amount=0.5)
+        return model
+
+    _compare_training(make, batches, lambda m, x, y: F.cross_entropy(m(x), y), steps=4, lr=1e-2)
+    minigrad.manual_seed(0)
+    model = make().to(GPU)
+    model(minigrad.tensor(batches[0][0], device=GPU)).sum().backward()
+    w = _host(model[0].weight)
+    assert (w == 0).sum() == w.size // 2, "half of the pruned layer's weights must be zero on the GPU"
