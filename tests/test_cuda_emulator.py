@@ -166,6 +166,14 @@ def test_the_stand_in_cupy_guards_and_poisons_its_arrays():
     assert isinstance(fcp.asarray(np.ones(3)) + 1, fcp.ndarray)
     assert type(fcp.asnumpy(a)) is np.ndarray
     assert type(a).__module__ == "cupy"  # what minigrad's device layer looks for
+    assert hasattr(a, "__cuda_array_interface__") and not hasattr(np.ones(2), "__cuda_array_interface__")
+    with pytest.raises(TypeError, match="mixes a device array with a host NumPy array"):
+        fcp.ones(3) + np.ones(3)           # CuPy refuses this; so must the stand-in
+    with pytest.raises(TypeError, match="mixes a device array with a host NumPy array"):
+        np.ones(3) * fcp.ones(3)
+    total = fcp.ones(3).sum()
+    assert isinstance(total, fcp.ndarray) and total.ndim == 0, "reductions give 0-d device arrays, as in CuPy"
+    assert float(fcp.ones(3) @ fcp.ones(3) + np.float32(1)) == 4.0  # NumPy scalars are fine
 
 
 def test_install_and_uninstall_restore_the_loader_and_modules():

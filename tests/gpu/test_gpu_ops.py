@@ -447,3 +447,26 @@ def test_pruned_mlp_trains_the_same_on_gpu_and_cpu():
     model(minigrad.tensor(batches[0][0], device=GPU)).sum().backward()
     w = _host(model[0].weight)
     assert (w == 0).sum() == w.size // 2, "half of the pruned layer's weights must be zero on the GPU"
+
+
+def test_quantized_models_give_the_same_outputs_on_gpu_and_cpu():
+    """PTQ on the CPU, then the int8 model moved to the GPU: the int8 products are exact on
+    both, so the outputs agree to float32 rounding of the dequantization."""
+    import copy
+
+    from minigrad.compress import quantize
+
+    rng = np.random.default_rng(4)
+    minigrad.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 3))
+    x = rng.standard_normal((16, 12)).astype(np.float32)
+    minigrad.manual_seed(0)
+    cnn = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 3, 3, stride=2))
+    img = rng.standard_normal((3, 2, 9, 9)).astype(np.float32)
+    for name, model, inp in (("MLP", mlp, x), ("CNN", cnn, img)):
+        q = quantize.quantize_ptq(model, [minigrad.tensor(inp)])
+        want = q(minigrad.tensor(inp))
+        q_gpu = copy.deepcopy(q).to(GPU)
+        got = q_gpu(minigrad.tensor(inp, device=GPU))
+        assert got.device == minigrad.device(GPU), f"quantized {name}: output on {got.device}"
+        assert_same(got, want, f"quantized {name} output", 1e-5, 1e-5)

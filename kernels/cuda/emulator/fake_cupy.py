@@ -47,6 +47,30 @@ class ndarray(np.ndarray):  # noqa: N801  (named as CuPy names it)
     def data(self):
         return types.SimpleNamespace(ptr=self.ctypes.data)
 
+    @property
+    def __cuda_array_interface__(self):
+        # what code tests for to tell a device array (CuPy has it, NumPy does not)
+        return {"shape": self.shape, "typestr": self.dtype.str, "data": (self.ctypes.data, False),
+                "strides": None if self.flags.c_contiguous else self.strides, "version": 3}
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        # CuPy refuses arithmetic between a device array and a host array (NumPy cannot
+        # convert the device array, CuPy will not copy the host one): so does this stand-in,
+        # so that code which mixes them fails here as it would on a GPU.
+        outs = kwargs.get("out") or ()
+        for x in inputs + tuple(outs):
+            if type(x) is np.ndarray and x.ndim > 0:
+                raise TypeError(f"CUDA emulator: {ufunc.__name__}.{method} mixes a device array with a host "
+                                f"NumPy array of shape {x.shape}; CuPy refuses that (move one of them "
+                                f"first: cupy.asarray(host) or device.get())")
+        args = [x.view(np.ndarray) if isinstance(x, ndarray) else x for x in inputs]
+        if outs:
+            kwargs["out"] = tuple(x.view(np.ndarray) if isinstance(x, ndarray) else x for x in outs)
+        result = getattr(ufunc, method)(*args, **kwargs)
+        if outs:
+            return outs[0] if len(outs) == 1 else outs
+        return tuple(_as_device(r) for r in result) if isinstance(result, tuple) else _as_device(result)
+
     def __array_wrap__(self, obj, context=None, return_scalar=False):
         # reductions to a 0-d result stay arrays, as in CuPy
         out = np.ndarray.__array_wrap__(self, obj, context, False)
@@ -54,6 +78,15 @@ class ndarray(np.ndarray):  # noqa: N801  (named as CuPy names it)
 
 
 ndarray.__module__ = "cupy"
+
+
+def _as_device(r):
+    """A ufunc's result as CuPy gives it: arrays, and 0-d arrays for reductions to a scalar."""
+    if type(r) is np.ndarray:
+        return r.view(ndarray)
+    if isinstance(r, np.generic):
+        return np.asarray(r).view(ndarray)
+    return r
 
 
 # id(owner buffer) -> (weak reference to it, offset of the payload, payload bytes); the
