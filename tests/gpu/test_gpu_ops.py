@@ -366,12 +366,13 @@ def test_seed_cnn_trains_the_same_on_gpu_and_cpu():
     _compare_training(lambda: SeedCNN(width=8), batches, lambda m, x, y: F.cross_entropy(m(x), y), steps=4, lr=1e-3)
 
 
-def test_lstm_classifier_trains_the_same_on_gpu_and_cpu():
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_recurrent_classifier_trains_the_same_on_gpu_and_cpu(cell):
     from minigrad.examples.sequence import SequenceClassifier
 
     rng = np.random.default_rng(0)
     batches = [(rng.standard_normal((6, 8, 5)).astype(np.float32), rng.integers(0, 3, 6)) for _ in range(2)]
-    _compare_training(lambda: SequenceClassifier(5, hidden_size=16, num_layers=2, num_classes=3, cell="lstm"),
+    _compare_training(lambda: SequenceClassifier(5, hidden_size=16, num_layers=2, num_classes=3, cell=cell),
                       batches, lambda m, x, y: F.cross_entropy(m(x), y), lr=1e-2)
 
 
@@ -399,15 +400,6 @@ def test_linear_regression_trains_the_same_on_gpu_and_cpu():
         batches.append((x, (x @ w + 0.1 * rng.standard_normal((16, 1))).astype(np.float32)))
     _compare_training(lambda: nn.Linear(3, 1), batches, lambda m, x, y: F.mse_loss(m(x), y), steps=6, lr=0.1,
                       opt="sgd")
-
-
-def test_gru_classifier_trains_the_same_on_gpu_and_cpu():
-    from minigrad.examples.sequence import SequenceClassifier
-
-    rng = np.random.default_rng(1)
-    batches = [(rng.standard_normal((6, 8, 5)).astype(np.float32), rng.integers(0, 3, 6)) for _ in range(2)]
-    _compare_training(lambda: SequenceClassifier(5, hidden_size=16, num_layers=2, num_classes=3, cell="gru"),
-                      batches, lambda m, x, y: F.cross_entropy(m(x), y), lr=1e-2)
 
 
 def test_char_lm_trains_the_same_on_gpu_and_cpu():
