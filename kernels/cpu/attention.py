@@ -7,9 +7,9 @@ Same signatures, mask convention and maths as :mod:`minigrad.kernels.reference.a
 
 Forward (one task per (batch, head), or per chunk of query rows when B * H is small)
 ------------------------------------------------------------------------------------
-For 4 query rows at a time, walk the keys in blocks of ``KEY_BLOCK``::
+For 4 query rows at a time, walk the keys in blocks of ``FWD_KEY_BLOCK``::
 
-    S     = scale * Q4 @ K_blk^T + mask        (4 x KEY_BLOCK scores, in a tiny buffer)
+    S     = scale * Q4 @ K_blk^T + mask        (4 x FWD_KEY_BLOCK scores, in a small buffer)
     m_new = max(m, rowmax(S))                  (running max of each row)
     P     = exp(S - m_new)
     l     = l * exp(m - m_new) + rowsum(P)     (running sum, rescaled to the new max)
@@ -24,7 +24,7 @@ does about half the work.
 
 Backward (one task per (batch, head))
 -------------------------------------
-For each block of ``BWD_ROWS`` query rows and each key block, recompute
+For each block of ``BWD_ROWS`` query rows and each block of ``KEY_BLOCK`` keys, recompute
 ``P = exp(S - lse)``, then ``dP = dO @ V^T``, ``dS = P * (dP - D)`` with
 ``D = rowsum(dO * out)``, and accumulate ``dQ += dS @ K``, ``dK += dS^T @ Q``,
 ``dV += P^T @ dO``. All of a head's dK and dV are summed by one task, so no two
@@ -64,6 +64,11 @@ KEY_BLOCK = 128  # keys per step of the online softmax (a multiple of TILE_W)
 FWD_ROWS = 64    # fewest query rows per forward task (when heads alone are too few tasks)
 BWD_ROWS = 32    # query rows per backward block (a multiple of 4): the reduction length
                  # of dK += dS^T Q and dV += P^T dO
+FWD_KEY_BLOCK = 256  # keys per step of the forward's online softmax (a multiple of TILE_W):
+                     # at T <= 256 one pass, no rescaling; the backward keeps KEY_BLOCK
+ROW_PAD = 16     # extra columns of the transposed scratch buffers KT and VT: without
+                 # them a row is 1 KiB long at T = 256, and the 64 rows a tile reads
+                 # fall into the same few L1 cache sets
 
 _JIT = dict(cache=True, nogil=True, fastmath=FASTMATH)
 
@@ -116,6 +121,22 @@ def _tile4(C, A, K, B, bc, accumulate):
 
 
 @njit(inline="always", **_JIT)
+def _zero_pad(A, n, m, n_end, m_end):
+    """Zero A[n:n_end, :m_end] and A[:n, m:m_end]: the padding around the n x m data of a
+    scratch buffer that the tiles read (the buffers come from np.empty; zeroing only the
+    margins instead of whole buffers saved about 2% of the backward)."""
+    for j in range(n, n_end):
+        row = A[j, :m_end]
+        for c in range(m_end):
+            row[c] = 0
+    if m < m_end:
+        for j in range(n):
+            row = A[j, m:m_end]
+            for c in range(m_end - m):
+                row[c] = 0
+
+
+@njit(inline="always", **_JIT)
 def _transpose_into(src, dst, n):
     """dst[c, j] = src[j, c] for j < n (all columns c): 8 x 8 blocks, then the edges.
 
@@ -157,10 +178,10 @@ def _mask_row(mask, mst, b, h, i, j0, nk, buf):
 
 
 @njit(inline="always", **_JIT)
-def _valid_keys(i, j0, Tk, is_causal):
-    """How many keys of the block starting at j0 query row i may see (a prefix)."""
+def _valid_keys(i, j0, Tk, is_causal, blk):
+    """How many keys of the block of ``blk`` keys starting at j0 query row i may see (a prefix)."""
     lim = min(Tk, i + 1) if is_causal else Tk
-    return min(max(lim - j0, 0), KEY_BLOCK)
+    return min(max(lim - j0, 0), blk)
 
 
 # ----------------------------------------------------------------------------- forward
@@ -207,7 +228,7 @@ def _sdpa_fwd(q, k, v, mask, mst, has_mask, is_causal, scale, rows, out, lse):
     dt = q.dtype.type
     ninf = dt(-np.inf)
     sc = dt(scale)
-    Tkp = (Tk + KEY_BLOCK - 1) // KEY_BLOCK * KEY_BLOCK
+    Tkp = (Tk + TILE_W - 1) // TILE_W * TILE_W   # tiles read whole TILE_W-key groups
     dvp = (dv + TILE_W - 1) // TILE_W * TILE_W
     chunks = (Tq + rows - 1) // rows
     for task in prange(B * H * chunks):
@@ -218,14 +239,21 @@ def _sdpa_fwd(q, k, v, mask, mst, has_mask, is_causal, scale, rows, out, lse):
         nq = min(rows, Tq - q0)
         kend = min(Tk, q0 + nq) if is_causal else Tk  # keys any row of this chunk sees
         # Operands, copied into padded layouts (see the module docstring).
-        Q = np.zeros(((nq + 3) // 4 * 4, d), q.dtype)
+        # (np.empty, then zeros only where a tile reads past the data: rows of Q up to
+        # a multiple of 4, keys of KT up to a multiple of TILE_W, columns of V up to dvp)
+        nqp = (nq + 3) // 4 * 4
+        kendp = (kend + TILE_W - 1) // TILE_W * TILE_W
+        Q = np.empty((nqp, d), q.dtype)
         Q[:nq] = q[b, h, q0:q0 + nq]
-        KT = np.zeros((d, Tkp), q.dtype)
+        _zero_pad(Q, nq, d, nqp, d)
+        KT = np.empty((d, Tkp + ROW_PAD), q.dtype)
         _transpose_into(k[b, h], KT, kend)
-        V = np.zeros((Tkp, dvp), q.dtype)
+        _zero_pad(KT, d, kend, d, kendp)
+        V = np.empty((Tkp, dvp), q.dtype)
         V[:kend, :dv] = v[b, h, :kend]
-        S = np.empty((4, KEY_BLOCK), q.dtype)    # scores, then probabilities
-        mbuf = np.empty(KEY_BLOCK, q.dtype)
+        _zero_pad(V, kend, dv, kendp, dvp)
+        S = np.empty((4, FWD_KEY_BLOCK), q.dtype)  # scores, then probabilities
+        mbuf = np.empty(FWD_KEY_BLOCK, q.dtype)
         O = np.empty((4, dvp), q.dtype)          # running (unnormalised) outputs
         m = np.empty(4, q.dtype)                 # running max per row
         l = np.empty(4, q.dtype)                 # running sum per row
@@ -235,14 +263,14 @@ def _sdpa_fwd(q, k, v, mask, mst, has_mask, is_causal, scale, rows, out, lse):
             l[:] = 0
             O[:] = 0
             jend = min(Tk, i0 + 4) if is_causal else Tk
-            for j0 in range(0, jend, KEY_BLOCK):
-                kmax = min(KEY_BLOCK, jend - j0)   # keys of this block any of the 4 rows sees
+            for j0 in range(0, jend, FWD_KEY_BLOCK):
+                kmax = min(FWD_KEY_BLOCK, jend - j0)   # keys of this block any of the 4 rows sees
                 for w0 in range(0, kmax, TILE_W):
                     _tile4(S[:, w0:w0 + TILE_W], Q[r0:r0 + 4], d, KT, j0 + w0, False)
                 for r in range(4):
                     srow = S[r]
                     i = i0 + r
-                    nk = _valid_keys(i, j0, Tk, is_causal) if i < Tq else 0
+                    nk = _valid_keys(i, j0, Tk, is_causal, FWD_KEY_BLOCK) if i < Tq else 0
                     mx = m[r]
                     if has_mask and nk > 0:
                         mrow = _mask_row(mask, mst, b, h, i, j0, nk, mbuf)
@@ -271,7 +299,7 @@ def _sdpa_fwd(q, k, v, mask, mst, has_mask, is_causal, scale, rows, out, lse):
                         for c in range(dvp):
                             orow[c] *= alpha
                 for c0 in range(0, dvp, TILE_W):
-                    _tile4(O[:, c0:c0 + TILE_W], S, kmax, V[j0:j0 + KEY_BLOCK], c0, True)
+                    _tile4(O[:, c0:c0 + TILE_W], S, kmax, V[j0:j0 + FWD_KEY_BLOCK], c0, True)
             for r in range(min(4, nq - r0)):
                 i = i0 + r
                 dst = out[b, h, i]
@@ -296,26 +324,32 @@ def _sdpa_bwd(gout, q, k, v, out, lse, mask, mst, has_mask, is_causal, scale, gq
     ninf = dt(-np.inf)
     sc = dt(scale)
     Tqp = (Tq + BWD_ROWS - 1) // BWD_ROWS * BWD_ROWS
-    Tkp = (Tk + KEY_BLOCK - 1) // KEY_BLOCK * KEY_BLOCK
+    Tkp = (Tk + TILE_W - 1) // TILE_W * TILE_W   # whole TILE_W-key groups (and 4-key dK/dV tiles)
     dp = (d + TILE_W - 1) // TILE_W * TILE_W
     dvp = (dv + TILE_W - 1) // TILE_W * TILE_W
     for bh in prange(B * H):
         b = bh // H
         h = bh % H
         # Padded copies: Q and dO serve as A (rows) and as B (contiguous rows) operands.
-        Q = np.zeros((Tqp, dp), q.dtype)
+        # (np.empty, then zeros only in the margins the tiles read: see _zero_pad)
+        Q = np.empty((Tqp, dp), q.dtype)
         Q[:Tq, :d] = q[b, h]
-        dO = np.zeros((Tqp, dvp), q.dtype)
+        _zero_pad(Q, Tq, d, Tqp, dp)
+        dO = np.empty((Tqp, dvp), q.dtype)
         dO[:Tq, :dv] = gout[b, h]
-        Kp = np.zeros((Tkp, dp), q.dtype)
+        _zero_pad(dO, Tq, dv, Tqp, dvp)
+        Kp = np.empty((Tkp, dp), q.dtype)
         Kp[:Tk, :d] = k[b, h]
-        KT = np.zeros((d, Tkp), q.dtype)
+        _zero_pad(Kp, Tk, d, Tkp, dp)
+        KT = np.empty((d, Tkp + ROW_PAD), q.dtype)
         _transpose_into(k[b, h], KT, Tk)
-        VT = np.zeros((dv, Tkp), q.dtype)
+        _zero_pad(KT, d, Tk, d, Tkp)
+        VT = np.empty((dv, Tkp + ROW_PAD), q.dtype)
         _transpose_into(v[b, h], VT, Tk)
+        _zero_pad(VT, dv, Tk, dv, Tkp)
         Drow = np.zeros(Tqp, q.dtype)             # D_i = gout_i . out_i
         for i in range(Tq):
-            Drow[i] = lane_dot(gout[b, h, i], out[b, h, i])
+            Drow[i] = lane_dot(dO[i, :dv], out[b, h, i])
         dQ = np.zeros((Tqp, dp), q.dtype)
         dK = np.zeros((Tkp, dp), q.dtype)
         dV = np.zeros((Tkp, dvp), q.dtype)
@@ -339,7 +373,7 @@ def _sdpa_bwd(gout, q, k, v, out, lse, mask, mst, has_mask, is_causal, scale, gq
                     srow = dS[r]
                     nk = 0
                     if i < Tq and lse[b, h, i] != ninf:
-                        nk = _valid_keys(i, j0, Tk, is_causal)
+                        nk = _valid_keys(i, j0, Tk, is_causal, KEY_BLOCK)
                     if nk > 0:
                         li = lse[b, h, i]
                         Di = Drow[i]
