@@ -4,8 +4,8 @@
 * asking for "cuda" without CuPy, or with CuPy but no GPU, raises an error saying which
   is missing and how to install the extra (CuPy is faked with monkeypatch);
 * the loader's file handling (paths, header pasting, launch sizes);
-* the GEMM launcher's plan (kernel, leading dims, batch strides) and an emulation in
-  NumPy of gemm.cu's tiling, thread by thread, on odd shapes and every layout;
+* the GEMM launcher's plan (kernel, leading dims, batch strides), and gemm.cu itself run
+  by the CUDA emulator on odd shapes and every layout;
 * every kernels/cuda/*.cu compiles with nvcc for sm_80 and sm_90 (skipped without nvcc),
   as .ci/run does, and through NVRTC the way the loader builds it (skipped without NVRTC).
 """
@@ -24,6 +24,7 @@ from minigrad import backend
 from minigrad.data import DataLoader, TensorDataset
 from minigrad.data.dataloader import to_device
 from minigrad.kernels.cuda import _loader
+from minigrad.kernels.cuda import emulator
 from minigrad.kernels.cuda import matmul as cuda_mm
 
 CU_FILES = sorted(_loader.KERNEL_DIR.glob("*.cu"))
@@ -208,179 +209,19 @@ def test_plan_merges_and_broadcasts_batches():
     assert cuda_mm.plan(five, other) is None, "more than three unmergeable batch axes -> reference"
 
 
-# A NumPy transliteration of gemm.cu's gemm_body (same thread -> element maps, same
-# bounds and alignment tests, same double buffering), used to check the index logic
-# of the kernel on a machine without a GPU. The GPU tests check the real thing.
-_CFG = {"sgemm_128": (np.float32, 128, 128, 8, 8, 8), "sgemm_64": (np.float32, 64, 64, 8, 4, 4),
-        "dgemm_64": (np.float64, 64, 64, 8, 4, 4)}
-
-
-def _emulate(kernel, grid, A, a_addr, B, b_addr, C, M, N, K, lda, ldb, nbatch, n1, n2, sa, sb):
-    T, BM, BN, BK, TM, TN = _CFG[kernel[:-3]]
-    A_T, B_T = kernel[-2] == "t", kernel[-1] == "t"
-    it = np.dtype(T).itemsize
-    NT = (BM // TM) * (BN // TN)
-    VW = 16 // it
-    LA, LB = BM * BK // NT, BN * BK // NT
-    CM, CN = TM // VW, TN // VW
-    SM, SN = BM // CM, BN // CN
-    nk = (K + BK - 1) // BK
-    tids = range(NT)
-
-    def run(buf, base_addr, p, n, limit_run, limit_other, other_ok):
-        """LPT elements from flat index p (a run along the contiguous axis)."""
-        r = np.zeros(n, T)
-        if not other_ok:
-            return r
-        if limit_run and (base_addr + p * it) % (n * it) == 0:
-            return buf[p:p + n].copy()
-        return r
-
-    def load_a(t, off, m0, k0):
-        r = np.zeros(LA, T)
-        if not A_T:
-            row, col = t // (BK // LA), (t % (BK // LA)) * LA
-            gm, gk = m0 + row, k0 + col
-            if gm < M:
-                p = off + gm * lda + gk
-                if gk + LA <= K and (a_addr + p * it) % (LA * it) == 0:
-                    return A[p:p + LA].copy()
-                for j in range(LA):
-                    r[j] = A[p + j] if gk + j < K else 0
-        else:
-            kk, mm = t // (BM // LA), (t % (BM // LA)) * LA
-            gm, gk = m0 + mm, k0 + kk
-            if gk < K:
-                p = off + gm + gk * lda
-                if gm + LA <= M and (a_addr + p * it) % (LA * it) == 0:
-                    return A[p:p + LA].copy()
-                for j in range(LA):
-                    r[j] = A[p + j] if gm + j < M else 0
-        return r
-
-    def store_a(As, t, r):
-        if not A_T:
-            row, col = t // (BK // LA), (t % (BK // LA)) * LA
-            As[col:col + LA, row] = r
-        else:
-            kk, mm = t // (BM // LA), (t % (BM // LA)) * LA
-            As[kk, mm:mm + LA] = r
-
-    def load_b(t, off, n0, k0):
-        r = np.zeros(LB, T)
-        if not B_T:
-            kk, nn = t // (BN // LB), (t % (BN // LB)) * LB
-            gk, gn = k0 + kk, n0 + nn
-            if gk < K:
-                p = off + gk * ldb + gn
-                if gn + LB <= N and (b_addr + p * it) % (LB * it) == 0:
-                    return B[p:p + LB].copy()
-                for j in range(LB):
-                    r[j] = B[p + j] if gn + j < N else 0
-        else:
-            nn, kk = t // (BK // LB), (t % (BK // LB)) * LB
-            gk, gn = k0 + kk, n0 + nn
-            if gn < N:
-                p = off + gk + gn * ldb
-                if gk + LB <= K and (b_addr + p * it) % (LB * it) == 0:
-                    return B[p:p + LB].copy()
-                for j in range(LB):
-                    r[j] = B[p + j] if gk + j < K else 0
-        return r
-
-    def store_b(Bs, t, r):
-        if not B_T:
-            kk, nn = t // (BN // LB), (t % (BN // LB)) * LB
-            Bs[kk, nn:nn + LB] = r
-        else:
-            nn, kk = t // (BK // LB), (t % (BK // LB)) * LB
-            Bs[kk:kk + LB, nn] = r
-
-    writes = np.zeros(C.shape, int)
-    for bz, by, bx in itertools.product(range(grid[2]), range(grid[1]), range(grid[0])):
-        m0, n0 = by * BM, bx * BN
-        for b in range(bz, nbatch, grid[2]):
-            i2, rest = b % n2, b // n2
-            i1, i0 = rest % n1, rest // n1
-            offa = i0 * sa[0] + i1 * sa[1] + i2 * sa[2]
-            offb = i0 * sb[0] + i1 * sb[1] + i2 * sb[2]
-            As = np.full((2, BK, BM + VW), np.nan, T)  # NaN: reading unwritten memory shows up
-            Bs = np.full((2, BK, BN + VW), np.nan, T)
-            acc = np.zeros((NT, TM, TN), T)
-            ra = [load_a(t, offa, m0, 0) for t in tids]
-            rb = [load_b(t, offb, n0, 0) for t in tids]
-            for t in tids:
-                store_a(As[0], t, ra[t])
-                store_b(Bs[0], t, rb[t])
-            for kt in range(nk):
-                cur, more = kt & 1, kt + 1 < nk
-                if more:
-                    ra = [load_a(t, offa, m0, (kt + 1) * BK) for t in tids]
-                    rb = [load_b(t, offb, n0, (kt + 1) * BK) for t in tids]
-                rows = [np.concatenate([np.arange(c * SM + ty * VW, c * SM + ty * VW + VW) for c in range(CM)])
-                        for ty in range(BM // TM)]
-                cols = [np.concatenate([np.arange(c * SN + tx * VW, c * SN + tx * VW + VW) for c in range(CN)])
-                        for tx in range(BN // TN)]
-                for t in tids:
-                    tx, ty = t % (BN // TN), t // (BN // TN)
-                    acc[t] += As[cur][:, rows[ty]].T @ Bs[cur][:, cols[tx]]
-                if more:
-                    for t in tids:
-                        store_a(As[cur ^ 1], t, ra[t])
-                        store_b(Bs[cur ^ 1], t, rb[t])
-            for t in tids:
-                tx, ty = t % (BN // TN), t // (BN // TN)
-                for i in range(TM):
-                    m = m0 + (i // VW) * SM + ty * VW + (i % VW)
-                    if m >= M:
-                        continue
-                    for c in range(CN):
-                        n = n0 + c * SN + tx * VW
-                        p = b * M * N + m * N + n
-                        for v in range(VW):
-                            if n + v < N:
-                                C[p + v] = acc[t, i, c * VW + v]
-                                writes[p + v] += 1
-    return writes
-
-
-def _memory(x):
-    """(the memory of x's base as a flat array in address order, element offset of x[0, ...])."""
-    base = x
-    while isinstance(base.base, np.ndarray):
-        base = base.base
-    assert base.flags.c_contiguous or base.flags.f_contiguous
-    flat = np.lib.stride_tricks.as_strided(base, shape=(base.nbytes // base.itemsize,), strides=(base.itemsize,))
-    off = (x.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // x.itemsize
-    return flat, off
-
-
-def _emulated_matmul(a, b, sm_count):
-    a2, b2, squeeze = cuda_mm._promote(a, b)
-    p = cuda_mm.plan(a2, b2, sm_count)
-    if "a" in p["copied"]:
-        a2 = np.ascontiguousarray(a2)
-    if "b" in p["copied"]:
-        b2 = np.ascontiguousarray(b2)
-    A, oa = _memory(a2)
-    B, ob = _memory(b2)
-    out = np.full(p["batch"] + (p["M"], p["N"]), np.nan, a.dtype)
-    # the kernel's pointer is x[0, ...]: shift the flat memory so index 0 is that element
-    writes = _emulate(p["kernel"], p["grid"], A[oa:], oa * a.itemsize, B[ob:], ob * b.itemsize, out.reshape(-1),
-                      p["M"], p["N"], p["K"], p["lda"], p["ldb"], p["nbatch"], p["n"][1], p["n"][2], p["sa"], p["sb"])
-    assert (writes == 1).all(), f"every C entry must be written exactly once ({p})"
-    return cuda_mm._unpromote(out, squeeze), p
-
-
-def _emulation_cases():
+# gemm.cu itself, run on the CPU by the CUDA emulator (kernels/cuda/emulator): the
+# launcher's plan, the kernel's index logic, edge tiles, misaligned rows and broadcast
+# batches, without a GPU. (The emulator's guarded, NaN-filled outputs make an entry the
+# kernel forgets to write fail the comparison.)
+def _gemm_cases(cp):
     rng = np.random.default_rng(0)
-    r = lambda *s, dt=np.float32: rng.standard_normal(s).astype(dt)  # noqa: E731
+    r = lambda *s, dt=np.float32: cp.asarray(rng.standard_normal(s).astype(dt))  # noqa: E731
     cases = []
     for dt in (np.float32, np.float64):
         for M, N, K in [(1, 1, 1), (5, 7, 3), (65, 66, 17), (3, 70, 9)]:
             A, B = r(M, K, dt=dt), r(K, N, dt=dt)
-            cases += [(A, B, 108), (np.asfortranarray(A), B, 108), (A, np.asfortranarray(B), 108),
-                      (np.asfortranarray(A), np.asfortranarray(B), 108)]
+            cases += [(A, B, 108), (cp.asfortranarray(A), B, 108), (A, cp.asfortranarray(B), 108),
+                      (cp.asfortranarray(A), cp.asfortranarray(B), 108)]
         big = r(40, 37, dt=dt)
         cases += [(big[1:20, 3:14], big[5:16, 1:30], 108),           # misaligned rows, odd leading dim
                   (big[1:20, 3:14].T, big[1:20, 2:9], 108),
@@ -388,19 +229,28 @@ def _emulation_cases():
                   (r(3, 4, 5, dt=dt).transpose(0, 2, 1), r(3, 4, 2, dt=dt), 108),
                   (r(7, dt=dt), r(3, 7, 2, dt=dt), 108), (r(3, 7, 2, dt=dt), r(2, dt=dt), 108),
                   (big[::2, ::3], big[1::2, ::3][:13, :4], 108),     # no unit stride: copied
-                  (np.broadcast_to(r(1, 4, dt=dt), (5, 4)), r(4, 3, dt=dt), 108)]
-    cases += [(r(130, 20), r(20, 129), 1), (np.asfortranarray(r(130, 20)), np.asfortranarray(r(20, 129)), 1)]
+                  (cp.broadcast_to(r(1, 4, dt=dt), (5, 4)), r(4, 3, dt=dt), 108)]
+    cases += [(r(130, 20), r(20, 129), 1), (cp.asfortranarray(r(130, 20)), cp.asfortranarray(r(20, 129)), 1)]
     return cases
 
 
-@pytest.mark.parametrize("case", range(len(_emulation_cases())))
-def test_gemm_tiling_emulated_in_numpy(case):
-    a, b, sm = _emulation_cases()[case]
-    got, p = _emulated_matmul(a, b, sm)
-    want = np.matmul(a.astype(np.float64), b.astype(np.float64))
-    tol = 1e-4 if a.dtype == np.float32 else 1e-12
+@pytest.mark.skipif(not emulator.available(), reason=f"{emulator.why_unavailable()}")
+@pytest.mark.parametrize("case", range(len(_gemm_cases(np))))   # (the same cases, built on the host)
+def test_gemm_kernel_on_the_emulator(case, monkeypatch):
+    with emulator.emulate() as cp:
+        a, b, sm = _gemm_cases(cp)[case]
+        monkeypatch.setattr(cuda_mm, "_sm_count", {0: sm})   # the plan's tile choice
+        p = cuda_mm.plan(*cuda_mm._promote(a, b)[:2], sm)
+        assert p is not None, "these cases must run the kernel, not the reference"
+        kernel = emulator.get_function("gemm", p["kernel"])
+        before = kernel.launches
+        got = cuda_mm.matmul(a, b)
+        assert isinstance(got, cp.ndarray) and kernel.launches > before, f"{p['kernel']} did not run"
+        a_h, b_h, got = a.get(), b.get(), got.get()
+    want = np.matmul(a_h.astype(np.float64), b_h.astype(np.float64))
+    tol = 1e-4 if a_h.dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(1.0, np.abs(want).max()),
-                               err_msg=f"emulated {p['kernel']} for a {a.shape} {a.strides}, b {b.shape} {b.strides}")
+                               err_msg=f"{p['kernel']} for a {a_h.shape} {a.strides}, b {b_h.shape} {b.strides}")
 
 
 # ----------------------------------------------------------------------------- compiling the sources
