@@ -192,15 +192,19 @@ def test_install_and_uninstall_restore_the_loader_and_modules():
     assert (sys.modules.get("cupy"), _loader.get_function) == before
 
 
+def _run_emulated(args, timeout, **env):
+    """``python *args`` from the repository root, with MINIGRAD_CUDA_EMULATOR=1 (and ``env``)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.run([sys.executable, *args], cwd=root, env=dict(os.environ, MINIGRAD_CUDA_EMULATOR="1", **env),
+                          capture_output=True, text=True, check=False, timeout=timeout)
+
+
 def test_the_gpu_suite_passes_on_the_emulator():
     """tests/gpu, every CUDA kernel against its reference, in a fresh interpreter; with the
     race check on, so every launch also runs with its threads in reverse order and must
     write the same values."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, MINIGRAD_CUDA_EMULATOR="1", MINIGRAD_CUDA_EMULATOR_RACECHECK="1")
-    r = subprocess.run([sys.executable, "-m", "pytest", "tests/gpu", "-q", "-p", "no:cacheprovider", "-x",
-                        "-W", "ignore::DeprecationWarning"],
-                       cwd=root, env=env, capture_output=True, text=True, check=False, timeout=1200)
+    r = _run_emulated(["-m", "pytest", "tests/gpu", "-q", "-p", "no:cacheprovider", "-x",
+                       "-W", "ignore::DeprecationWarning"], timeout=1200, MINIGRAD_CUDA_EMULATOR_RACECHECK="1")
     tail = (r.stdout + r.stderr)[-6000:]
     assert r.returncode == 0, f"the GPU suite failed on the emulator (exit {r.returncode}):\n{tail}"
     last = [line for line in r.stdout.splitlines() if " passed" in line]
@@ -212,10 +216,7 @@ def test_the_gpu_suite_passes_on_the_emulator():
 def test_the_cuda_benchmark_script_runs_on_the_emulator():
     """benchmarks/cuda.py --smoke: every part of the GPU benchmark once, on tiny sizes, so a
     session with a GPU does not spend its time finding the script's own bugs."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, MINIGRAD_CUDA_EMULATOR="1")
-    r = subprocess.run([sys.executable, "benchmarks/cuda.py", "--smoke"], cwd=root, env=env,
-                       capture_output=True, text=True, check=False, timeout=600)
+    r = _run_emulated(["benchmarks/cuda.py", "--smoke"], timeout=600)
     out = r.stdout + r.stderr
     assert r.returncode == 0, f"benchmarks/cuda.py --smoke failed on the emulator:\n{out[-4000:]}"
     for part in ("SGEMM", "Attention forward", "Training step", "ON THE CUDA EMULATOR"):

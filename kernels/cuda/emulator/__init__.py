@@ -380,7 +380,7 @@ class EmulatedKernel:
         Float results may differ in the last bits where atomics add in another order, so
         they are compared with a tolerance of a few units in the last place."""
         outs = [(i, p, a) for i, (p, a) in enumerate(zip(self.params, args))
-                if p.pointer and not p.ctype.split()[0] == "const" and a.size]
+                if p.pointer and "const" not in p.ctype.split() and a.size]
         roots = []
         for _, _, a in outs:
             root = a

@@ -171,28 +171,33 @@ def full(shape, fill_value, dtype=None, order="C"):
     return out
 
 
-def _like(name):
-    def make(a, dtype=None, order="K", shape=None, *args):
-        """A guarded array shaped like ``a`` (CuPy's ``*_like``)."""
-        shape = a.shape if shape is None else shape
-        dtype = a.dtype if dtype is None else dtype
-        order = "F" if order in ("K", "A", "F") and getattr(a, "flags", None) is not None and \
-            a.flags.f_contiguous and not a.flags.c_contiguous else "C"
-        if name == "full_like":
-            return full(shape, args[0] if args else 0, dtype, order)
-        return {"empty_like": empty, "zeros_like": zeros, "ones_like": ones}[name](shape, dtype, order)
-    make.__name__ = name
-    return make
+def _like(a, dtype, order, shape):
+    """(shape, dtype, order) for a ``*_like`` of ``a``: Fortran order when ``a`` is
+    Fortran-ordered and ``order`` allows it, as NumPy's."""
+    keep_f = order in ("K", "A") and a.flags.f_contiguous and not a.flags.c_contiguous
+    return (a.shape if shape is None else shape, a.dtype if dtype is None else dtype,
+            "F" if keep_f or order == "F" else "C")
 
 
-empty_like, zeros_like, ones_like = _like("empty_like"), _like("zeros_like"), _like("ones_like")
+def empty_like(a, dtype=None, order="K", shape=None):
+    """A guarded, 0xFF-filled array shaped like ``a``."""
+    return empty(*_like(a, dtype, order, shape))
+
+
+def zeros_like(a, dtype=None, order="K", shape=None):
+    """A guarded array of zeros shaped like ``a``."""
+    return zeros(*_like(a, dtype, order, shape))
+
+
+def ones_like(a, dtype=None, order="K", shape=None):
+    """A guarded array of ones shaped like ``a``."""
+    return ones(*_like(a, dtype, order, shape))
 
 
 def full_like(a, fill_value, dtype=None, order="K", shape=None):
     """A guarded array shaped like ``a``, filled with ``fill_value``."""
-    out = _like("empty_like")(a, dtype if dtype is not None else a.dtype, order, shape)
-    out[...] = fill_value
-    return out
+    shape, dtype, order = _like(a, dtype, order, shape)
+    return full(shape, fill_value, dtype, order)
 
 
 def asarray(a, dtype=None, order=None, *, blocking=False):
