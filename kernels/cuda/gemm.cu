@@ -50,106 +50,48 @@
 // launched with block = (256,) and grid = (ceil(N / BN), ceil(M / BM), min(nbatch, 65535)).
 #include "common.cuh"
 
-// Copy one thread's share of the A slab (rows m0.., columns k0..) from global memory into
-// registers `r`. LPT consecutive elements along A's contiguous axis per thread.
-template <typename T, int BM, int BK, int LPT, int NT, bool A_T>
-MG_DEVICE void gemm_load_a(T* r, const T* __restrict__ A, int M, int K, long long lda, int m0, int k0) {
+// A and B are loaded the same way. Each is a slab of BX rows of an "outer" axis x (m for
+// A, n for B) by BK entries along k, read from an operand P whose element (x, k) is
+//   K_CONTIG:  P[x * ld + k]   (A 'n', B 't': runs go along k)
+//   otherwise: P[x + k * ld]   (A 't', B 'n': runs go along x)
+// Copy one thread's share (LPT consecutive elements along the contiguous axis) of the
+// slab at (x0, k0) from global memory into registers `r`; entries outside the X x K
+// operand read as zeros.
+template <typename T, int BX, int BK, int LPT, bool K_CONTIG>
+MG_DEVICE void gemm_load_slab(T* r, const T* __restrict__ P, int X, int K, long long ld, int x0, int k0) {
     const int tid = threadIdx.x;
-    if (!A_T) {  // rows contiguous: a run goes along k
-        const int row = tid / (BK / LPT), col = (tid % (BK / LPT)) * LPT;
-        const int gm = m0 + row, gk = k0 + col;
-        if (gm < M) {
-            const T* p = A + (long long)gm * lda + gk;
-            if (gk + LPT <= K && mg_is_aligned(p, LPT * sizeof(T))) {
-                mg_load_vec<T, LPT>(r, p);
-            } else {
-#pragma unroll
-                for (int j = 0; j < LPT; ++j) r[j] = (gk + j < K) ? p[j] : T(0);
-            }
+    // the run's first element (gx, gk), its length axis' bound, and whether the run is in
+    const int xx = K_CONTIG ? tid / (BK / LPT) : (tid % (BX / LPT)) * LPT;
+    const int kk = K_CONTIG ? (tid % (BK / LPT)) * LPT : tid / (BX / LPT);
+    const int gx = x0 + xx, gk = k0 + kk;
+    const int g_run = K_CONTIG ? gk : gx, n_run = K_CONTIG ? K : X;  // along the run
+    const bool in = K_CONTIG ? gx < X : gk < K;                         // across it
+    if (in) {
+        const T* p = K_CONTIG ? P + (long long)gx * ld + gk : P + gx + (long long)gk * ld;
+        if (g_run + LPT <= n_run && mg_is_aligned(p, LPT * sizeof(T))) {
+            mg_load_vec<T, LPT>(r, p);
         } else {
 #pragma unroll
-            for (int j = 0; j < LPT; ++j) r[j] = T(0);
+            for (int j = 0; j < LPT; ++j) r[j] = (g_run + j < n_run) ? p[j] : T(0);
         }
-    } else {  // columns contiguous: a run goes along m
-        const int kk = tid / (BM / LPT), mm = (tid % (BM / LPT)) * LPT;
-        const int gm = m0 + mm, gk = k0 + kk;
-        if (gk < K) {
-            const T* p = A + gm + (long long)gk * lda;
-            if (gm + LPT <= M && mg_is_aligned(p, LPT * sizeof(T))) {
-                mg_load_vec<T, LPT>(r, p);
-            } else {
-#pragma unroll
-                for (int j = 0; j < LPT; ++j) r[j] = (gm + j < M) ? p[j] : T(0);
-            }
-        } else {
-#pragma unroll
-            for (int j = 0; j < LPT; ++j) r[j] = T(0);
-        }
-    }
-}
-
-// Store the registers loaded by gemm_load_a into the shared slab As[k][m] (A transposed,
-// so that the compute loop reads a run of m for a fixed k).
-template <typename T, int BM, int BK, int LPT, int LDS, bool A_T>
-MG_DEVICE void gemm_store_a(T (*As)[LDS], const T* r) {
-    const int tid = threadIdx.x;
-    if (!A_T) {
-        const int row = tid / (BK / LPT), col = (tid % (BK / LPT)) * LPT;
-#pragma unroll
-        for (int j = 0; j < LPT; ++j) As[col + j][row] = r[j];
     } else {
-        const int kk = tid / (BM / LPT), mm = (tid % (BM / LPT)) * LPT;
-        mg_store_vec<T, LPT>(&As[kk][mm], r);
+#pragma unroll
+        for (int j = 0; j < LPT; ++j) r[j] = T(0);
     }
 }
 
-// The same two steps for B (slab rows k0.., columns n0..), stored as Bs[k][n].
-template <typename T, int BN, int BK, int LPT, int NT, bool B_T>
-MG_DEVICE void gemm_load_b(T* r, const T* __restrict__ B, int N, int K, long long ldb, int n0, int k0) {
+// Store the registers loaded by gemm_load_slab into the shared slab S[k][x] (k-major, so
+// that the compute loop reads a run of x for a fixed k).
+template <typename T, int BX, int BK, int LPT, int LDS, bool K_CONTIG>
+MG_DEVICE void gemm_store_slab(T (*S)[LDS], const T* r) {
     const int tid = threadIdx.x;
-    if (!B_T) {  // rows of B contiguous: a run goes along n
-        const int kk = tid / (BN / LPT), nn = (tid % (BN / LPT)) * LPT;
-        const int gk = k0 + kk, gn = n0 + nn;
-        if (gk < K) {
-            const T* p = B + (long long)gk * ldb + gn;
-            if (gn + LPT <= N && mg_is_aligned(p, LPT * sizeof(T))) {
-                mg_load_vec<T, LPT>(r, p);
-            } else {
+    if (K_CONTIG) {
+        const int xx = tid / (BK / LPT), kk = (tid % (BK / LPT)) * LPT;
 #pragma unroll
-                for (int j = 0; j < LPT; ++j) r[j] = (gn + j < N) ? p[j] : T(0);
-            }
-        } else {
-#pragma unroll
-            for (int j = 0; j < LPT; ++j) r[j] = T(0);
-        }
-    } else {  // columns of B contiguous: a run goes along k
-        const int nn = tid / (BK / LPT), kk = (tid % (BK / LPT)) * LPT;
-        const int gk = k0 + kk, gn = n0 + nn;
-        if (gn < N) {
-            const T* p = B + gk + (long long)gn * ldb;
-            if (gk + LPT <= K && mg_is_aligned(p, LPT * sizeof(T))) {
-                mg_load_vec<T, LPT>(r, p);
-            } else {
-#pragma unroll
-                for (int j = 0; j < LPT; ++j) r[j] = (gk + j < K) ? p[j] : T(0);
-            }
-        } else {
-#pragma unroll
-            for (int j = 0; j < LPT; ++j) r[j] = T(0);
-        }
-    }
-}
-
-template <typename T, int BN, int BK, int LPT, int LDS, bool B_T>
-MG_DEVICE void gemm_store_b(T (*Bs)[LDS], const T* r) {
-    const int tid = threadIdx.x;
-    if (!B_T) {
-        const int kk = tid / (BN / LPT), nn = (tid % (BN / LPT)) * LPT;
-        mg_store_vec<T, LPT>(&Bs[kk][nn], r);
+        for (int j = 0; j < LPT; ++j) S[kk + j][xx] = r[j];
     } else {
-        const int nn = tid / (BK / LPT), kk = (tid % (BK / LPT)) * LPT;
-#pragma unroll
-        for (int j = 0; j < LPT; ++j) Bs[kk + j][nn] = r[j];
+        const int kk = tid / (BX / LPT), xx = (tid % (BX / LPT)) * LPT;
+        mg_store_vec<T, LPT>(&S[kk][xx], r);
     }
 }
 
@@ -193,18 +135,18 @@ __device__ void gemm_body(const T* __restrict__ A, const T* __restrict__ B, T* _
             for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
 
         T ra[LPT_A], rb[LPT_B];
-        gemm_load_a<T, BM, BK, LPT_A, NT, A_T>(ra, Ab, M, K, lda, m0, 0);
-        gemm_load_b<T, BN, BK, LPT_B, NT, B_T>(rb, Bb, N, K, ldb, n0, 0);
-        gemm_store_a<T, BM, BK, LPT_A, BM + PAD, A_T>(As[0], ra);
-        gemm_store_b<T, BN, BK, LPT_B, BN + PAD, B_T>(Bs[0], rb);
+        gemm_load_slab<T, BM, BK, LPT_A, !A_T>(ra, Ab, M, K, lda, m0, 0);
+        gemm_load_slab<T, BN, BK, LPT_B, B_T>(rb, Bb, N, K, ldb, n0, 0);
+        gemm_store_slab<T, BM, BK, LPT_A, BM + PAD, !A_T>(As[0], ra);
+        gemm_store_slab<T, BN, BK, LPT_B, BN + PAD, B_T>(Bs[0], rb);
         __syncthreads();
 
         for (int t = 0; t < nk; ++t) {
             const int cur = t & 1;
             const bool more = t + 1 < nk;
             if (more) {  // next slab: global -> registers, overlapping the math below
-                gemm_load_a<T, BM, BK, LPT_A, NT, A_T>(ra, Ab, M, K, lda, m0, (t + 1) * BK);
-                gemm_load_b<T, BN, BK, LPT_B, NT, B_T>(rb, Bb, N, K, ldb, n0, (t + 1) * BK);
+                gemm_load_slab<T, BM, BK, LPT_A, !A_T>(ra, Ab, M, K, lda, m0, (t + 1) * BK);
+                gemm_load_slab<T, BN, BK, LPT_B, B_T>(rb, Bb, N, K, ldb, n0, (t + 1) * BK);
             }
 #pragma unroll
             for (int kk = 0; kk < BK; ++kk) {
@@ -219,8 +161,8 @@ __device__ void gemm_body(const T* __restrict__ A, const T* __restrict__ B, T* _
                     for (int j = 0; j < TN; ++j) acc[i][j] = mg_fma(fa[i], fb[j], acc[i][j]);
             }
             if (more) {  // the other buffer was last read before the previous barrier
-                gemm_store_a<T, BM, BK, LPT_A, BM + PAD, A_T>(As[cur ^ 1], ra);
-                gemm_store_b<T, BN, BK, LPT_B, BN + PAD, B_T>(Bs[cur ^ 1], rb);
+                gemm_store_slab<T, BM, BK, LPT_A, BM + PAD, !A_T>(As[cur ^ 1], ra);
+                gemm_store_slab<T, BN, BK, LPT_B, BN + PAD, B_T>(Bs[cur ^ 1], rb);
             }
             __syncthreads();
         }
