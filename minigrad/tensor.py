@@ -108,6 +108,18 @@ class Tensor:
 
     # ------------------------------------------------------------------ basic properties
     @property
+    def array(self):
+        """The raw NumPy (or CuPy) array behind this tensor, shared, not copied.
+
+        minigrad's own name for the storage: kernels and Functions work on arrays.
+        (``Tensor.data`` is PyTorch's name for a detached Tensor view.)"""
+        return self.data
+
+    @array.setter
+    def array(self, value):
+        self.data = value
+
+    @property
     def shape(self):
         """The size of every dimension, as a tuple (``(2, 3)`` for a 2x3 matrix)."""
         return self.data.shape
