@@ -8,6 +8,7 @@
     minigrad demo --list          list the systems and exit
     minigrad compress             compress the digits CNN every way, print one table
     minigrad compress --full      longer training budgets (closer to each method's best)
+    minigrad run train.py [args]  run a PyTorch program with `import torch` meaning minigrad
 
 Subcommands are argparse sub-parsers: a new one (``compress``, say) is a function
 ``add_<name>_parser(subparsers)`` that registers its arguments and sets
@@ -212,10 +213,30 @@ def add_compress_parser(subparsers):
     return p
 
 
+# ----------------------------------------------------------------------------- run
+
+def run_script(args):
+    from minigrad.torch_compat import main
+
+    return main(args.script, args.args)
+
+
+def add_run_parser(subparsers):
+    p = subparsers.add_parser(
+        "run", help="run a PyTorch program on minigrad (import torch finds minigrad)",
+        description="Run a Python file as `python script.py args...` would, except that `import torch` "
+                    "and its submodules resolve to minigrad's own modules. A torch feature minigrad lacks "
+                    "fails with an error naming it.")
+    p.add_argument("script", help="the Python file to run")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script as sys.argv[1:]")
+    p.set_defaults(func=run_script)
+    return p
+
+
 # ----------------------------------------------------------------------------- entry point
 
 #: one function per subcommand: it adds its parser to the sub-parsers
-_SUBCOMMANDS = [add_demo_parser, add_compress_parser]
+_SUBCOMMANDS = [add_demo_parser, add_compress_parser, add_run_parser]
 
 
 def build_parser():
