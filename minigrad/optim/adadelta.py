@@ -1,0 +1,83 @@
+"""Adadelta: a step size made from the ratio of two running averages, no learning rate needed."""
+from __future__ import annotations
+
+from minigrad.backend import xp_of
+from minigrad.optim._moments import ema_sq_
+from minigrad.optim.optimizer import Optimizer, _check_value
+
+__all__ = ["Adadelta"]
+
+
+class Adadelta(Optimizer):
+    r"""Adadelta (Zeiler, 2012), PyTorch's algorithm.
+
+    For each parameter ``p`` with gradient ``g``, at every step::
+
+        g = -g                                   if maximize
+        g = g + weight_decay * p                 if weight_decay != 0
+        v = rho * v + (1 - rho) * g**2           running mean of the squared gradient
+        delta = sqrt(u + eps) / sqrt(v + eps) * g
+        u = rho * u + (1 - rho) * delta**2       running mean of the squared update
+        p = p - lr * delta
+
+    The step is the gradient scaled by "how big recent *updates* were" over "how big
+    recent *gradients* were". The ratio has the units of the parameter (as a
+    Newton step has), so the method works with ``lr=1`` for many problems; ``eps``
+    is what makes the very first updates non-zero (``u`` starts at 0).
+
+    State per parameter: ``step``, ``square_avg`` (v), ``acc_delta`` (u).
+
+    Args:
+        params: parameters or parameter groups to optimize.
+        lr: a factor applied to ``delta`` (default 1.0).
+        rho: decay rate of the two running averages (default 0.9).
+        eps: added inside both square roots (default 1e-6).
+        weight_decay: L2 penalty added to the gradient (default 0).
+        foreach: accepted for PyTorch compatibility; minigrad always updates one
+            parameter at a time.
+        maximize: climb the objective instead of descending it.
+    """
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *,
+                 capturable=False, maximize=False, differentiable=False):
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _check_options(self, o):
+        name = self._name()
+        _check_value(name, "learning rate", o["lr"])
+        _check_value(name, "rho value", o["rho"], 0.0, 1.0, high_inclusive=True)
+        _check_value(name, "epsilon value", o["eps"])
+        _check_value(name, "weight_decay value", o["weight_decay"])
+
+    def _step_group(self, group):
+        lr, rho, eps = group["lr"], group["rho"], group["eps"]
+        weight_decay = group["weight_decay"]
+        maximize = group["maximize"]
+        for p, w, g in self._grads(group):
+            xp = xp_of(w)
+            st = self.state.get(p)
+            if st is None:
+                st = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(w),
+                                      "acc_delta": xp.zeros_like(w)}
+            st["step"] += 1
+            if maximize:
+                g = -g          # a new array: gradients are only read
+            if weight_decay != 0:
+                g = g + weight_decay * w
+
+            v, u = st["square_avg"], st["acc_delta"]
+            tmp = xp.empty_like(w)
+            ema_sq_(xp, v, g, rho, tmp)                 # v = rho * v + (1 - rho) * g * g
+            # delta = sqrt(u + eps) / sqrt(v + eps) * g
+            std = xp.add(v, eps, out=xp.empty_like(w))
+            xp.sqrt(std, out=std)
+            delta = xp.add(u, eps, out=tmp)
+            xp.sqrt(delta, out=delta)
+            delta /= std
+            delta *= g
+            ema_sq_(xp, u, delta, rho, std)             # u = rho * u + (1 - rho) * delta**2
+            # p = p - lr * delta
+            delta *= lr
+            w -= delta
+            p._version[0] += 1

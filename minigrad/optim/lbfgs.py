@@ -1,0 +1,470 @@
+"""L-BFGS: a quasi-Newton method that re-evaluates the loss through a closure.
+
+Unlike the other optimizers, L-BFGS needs to evaluate the loss and its gradient
+several times per step (to choose a step length), so ``step`` takes a *closure*::
+
+    opt = optim.LBFGS(model.parameters(), lr=1, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        return loss
+
+    for _ in range(10):
+        opt.step(closure)
+
+It treats all parameters as one long vector ``x`` (the concatenation of the
+flattened parameters) and the gradients as one vector ``g``.
+"""
+from __future__ import annotations
+
+import numbers
+
+from minigrad.autograd import enable_grad
+from minigrad.backend import device_of, to_device, xp_of
+from minigrad.optim.optimizer import Optimizer, _check_value
+
+__all__ = ["LBFGS"]
+
+# State entries that hold flat vectors (or lists of them) over all parameters,
+# rather than arrays shaped like one parameter.
+_VECTORS = ("d", "prev_flat_grad")
+_HISTORIES = ("old_dirs", "old_stps")
+_NUMBER_LISTS = ("ro", "al")
+
+
+class LBFGS(Optimizer):
+    r"""L-BFGS (Nocedal, 1980; Liu & Nocedal, 1989), PyTorch's algorithm.
+
+    Newton's method steps by ``-H^{-1} g``, with ``H`` the Hessian. BFGS builds an
+    approximation of ``H^{-1}`` from how the gradient changed between steps:
+    every step gives a pair ``s = x_new - x_old``, ``y = g_new - g_old`` with
+    ``H s ~ y``. L-BFGS keeps only the last ``history_size`` pairs and never forms
+    a matrix: the *two-loop recursion* computes the direction from the pairs::
+
+        q = -g
+        for i = newest ... oldest:  a_i = (s_i . q) / (y_i . s_i);  q -= a_i y_i
+        r = q * (y . s) / (y . y)                  (newest pair: the initial scale)
+        for i = oldest ... newest:  b_i = (y_i . r) / (y_i . s_i);  r += (a_i - b_i) s_i
+        d = r                                      (the search direction)
+
+    A pair is stored only if ``y . s > 1e-10`` (the curvature along ``s`` is
+    positive), which keeps the approximation positive definite.
+
+    One call to ``step(closure)`` runs up to ``max_iter`` iterations. Each
+    iteration computes ``d`` and then either moves ``x += t d`` with
+    ``t = lr`` (``t = min(1, 1/sum|g|) * lr`` on the very first iteration) and
+    re-evaluates the closure, or, with ``line_search_fn="strong_wolfe"``, searches
+    for a ``t`` that satisfies the strong Wolfe conditions (enough decrease of the
+    loss, and a directional derivative that shrank enough) by bracketing and cubic
+    interpolation. The step stops early when the largest gradient entry is at most
+    ``tolerance_grad``, when ``t d`` or the change of the loss is smaller than
+    ``tolerance_change``, or after ``max_eval`` evaluations of the closure.
+
+    The state (history, last direction and step, counters ``func_evals`` and
+    ``n_iter``) is global; as in PyTorch it is stored under the first parameter,
+    so ``state_dict()`` has a single entry ``0``. Flat vectors are NumPy (or CuPy)
+    arrays of length ``sum(p.numel())``; ``ro``, ``al``, ``H_diag``, ``t`` and
+    ``prev_loss`` are numbers.
+
+    Only one parameter group is supported; parameters without a gradient count
+    as having a zero gradient.
+
+    Args:
+        params: the parameters to optimize (one group).
+        lr: learning rate (default 1).
+        max_iter: most iterations per ``step`` (default 20).
+        max_eval: most closure evaluations per ``step`` (default ``max_iter * 5 // 4``).
+        tolerance_grad: stop when ``max |g| <= tolerance_grad`` (default 1e-7).
+        tolerance_change: stop when the step or the loss change is smaller (default 1e-9).
+        history_size: number of ``(s, y)`` pairs kept (default 100).
+        line_search_fn: ``None`` (fixed step ``lr``) or ``"strong_wolfe"``.
+    """
+
+    def __init__(self, params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7,
+                 tolerance_change=1e-9, history_size=100, line_search_fn=None):
+        if max_eval is None and isinstance(max_iter, int) and not isinstance(max_iter, bool):
+            max_eval = max_iter * 5 // 4
+        defaults = dict(lr=lr, max_iter=max_iter, max_eval=max_eval,
+                        tolerance_grad=tolerance_grad, tolerance_change=tolerance_change,
+                        history_size=history_size, line_search_fn=line_search_fn)
+        super().__init__(params, defaults)
+        self._params = self.param_groups[0]["params"]
+        self._numel = sum(p.array.size for p in self._params)
+
+    def _check_options(self, o):
+        name = self._name()
+        _check_value(name, "learning rate", o["lr"])
+        for key in ("max_iter", "max_eval", "history_size"):
+            v = o[key]
+            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name}: invalid {key}: {v!r} (must be an int >= 1)")
+        _check_value(name, "tolerance_grad", o["tolerance_grad"])
+        _check_value(name, "tolerance_change", o["tolerance_change"])
+        if o["line_search_fn"] not in (None, "strong_wolfe"):
+            raise ValueError(f"{name}: line_search_fn must be None or 'strong_wolfe', "
+                             f"got {o['line_search_fn']!r}")
+
+    def add_param_group(self, param_group):
+        """Refused after the first group: L-BFGS treats all parameters as one vector."""
+        if self.param_groups:
+            raise ValueError(f"{self._name()} doesn't support per-parameter options "
+                             "(parameter groups): give all parameters in one group")
+        super().add_param_group(param_group)
+
+    # ------------------------------------------------------------------ the flat vector
+    def _flat_grad(self):
+        """The gradients of all parameters, flattened and concatenated (a new array)."""
+        w0 = self._params[0].array
+        xp = xp_of(w0)
+        parts = []
+        for p in self._params:
+            g = p.grad
+            if g is None:
+                parts.append(xp.zeros(p.array.size, dtype=p.array.dtype))
+            else:
+                if g.shape != p.shape:
+                    raise RuntimeError(
+                        f"{self._name()}.step: the gradient of a parameter of shape {p.shape} "
+                        f"has shape {g.shape}")
+                parts.append(g.array.reshape(-1))
+        return xp.concatenate(parts)
+
+    def _add_to_params(self, step, d):
+        """``x += step * d``, written into each parameter in place."""
+        offset = 0
+        step = float(step)
+        for p in self._params:
+            w = p.array
+            n = w.size
+            w += step * d[offset:offset + n].reshape(w.shape)
+            offset += n
+            p._version[0] += 1
+
+    def _copy_params(self):
+        return [p.array.copy() for p in self._params]
+
+    def _set_params(self, saved):
+        for p, a in zip(self._params, saved):
+            p.array[...] = a
+            p._version[0] += 1
+
+    def _evaluate(self, closure):
+        with enable_grad():
+            return closure()
+
+    def _directional_evaluate(self, closure, x, t, d):
+        """Loss and gradient at ``x + t d``; the parameters are put back to ``x`` after."""
+        self._add_to_params(t, d)
+        loss = float(self._evaluate(closure))
+        g = self._flat_grad()
+        self._set_params(x)
+        return loss, g
+
+    # ------------------------------------------------------------------ one step
+    def step(self, closure=None):
+        """Run up to ``max_iter`` L-BFGS iterations; returns the closure's first loss.
+
+        ``closure`` (required) clears the gradients, computes the loss, calls
+        ``backward()`` and returns the loss; it is called with grad mode on.
+        """
+        if closure is None:
+            raise TypeError(f"{self._name()}.step: L-BFGS needs a closure that clears the "
+                            "gradients, recomputes the loss, calls backward() and returns "
+                            "the loss: opt.step(closure)")
+        group = self.param_groups[0]
+        lr = group["lr"]
+        max_iter, max_eval = group["max_iter"], group["max_eval"]
+        tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
+        history_size = group["history_size"]
+        line_search_fn = group["line_search_fn"]
+        xp = xp_of(self._params[0].array)
+
+        state = self.state.setdefault(self._params[0], {})
+        state.setdefault("func_evals", 0)
+        state.setdefault("n_iter", 0)
+
+        orig_loss = self._evaluate(closure)
+        loss = float(orig_loss)
+        current_evals = 1
+        state["func_evals"] += 1
+        flat_grad = self._flat_grad()
+        if float(xp.abs(flat_grad).max()) <= tolerance_grad:
+            return orig_loss           # already at a stationary point
+
+        d, t = state.get("d"), state.get("t")
+        old_dirs, old_stps = state.get("old_dirs"), state.get("old_stps")
+        ro, H_diag = state.get("ro"), state.get("H_diag")
+        prev_flat_grad, prev_loss = state.get("prev_flat_grad"), state.get("prev_loss")
+
+        n_iter = 0
+        while n_iter < max_iter:
+            n_iter += 1
+            state["n_iter"] += 1
+
+            # ---- the search direction
+            if state["n_iter"] == 1:
+                d = -flat_grad
+                old_dirs, old_stps, ro = [], [], []
+                H_diag = 1.0
+            else:
+                y = flat_grad - prev_flat_grad
+                s = d * t
+                ys = float(xp.dot(y, s))
+                if ys > 1e-10:          # positive curvature along s: remember the pair
+                    if len(old_dirs) == history_size:
+                        old_dirs.pop(0)
+                        old_stps.pop(0)
+                        ro.pop(0)
+                    old_dirs.append(y)
+                    old_stps.append(s)
+                    ro.append(1.0 / ys)
+                    H_diag = ys / float(xp.dot(y, y))
+                # the two-loop recursion: d = -H^{-1} g from the stored pairs
+                num_old = len(old_dirs)
+                al = state.setdefault("al", [None] * history_size)
+                if len(al) < num_old:
+                    al.extend([None] * (num_old - len(al)))
+                q = -flat_grad
+                for i in range(num_old - 1, -1, -1):
+                    al[i] = float(xp.dot(old_stps[i], q)) * ro[i]
+                    q -= al[i] * old_dirs[i]
+                d = r = q * H_diag
+                for i in range(num_old):
+                    be_i = float(xp.dot(old_dirs[i], r)) * ro[i]
+                    r += (al[i] - be_i) * old_stps[i]
+
+            if prev_flat_grad is None:
+                prev_flat_grad = flat_grad.copy()
+            else:
+                prev_flat_grad[...] = flat_grad
+            prev_loss = loss
+
+            # ---- the step length
+            if state["n_iter"] == 1:
+                t = min(1.0, 1.0 / float(xp.abs(flat_grad).sum())) * lr
+            else:
+                t = lr
+            gtd = float(xp.dot(flat_grad, d))      # directional derivative along d
+            if gtd > -tolerance_change:
+                break                              # not a descent direction (any more)
+
+            ls_func_evals = 0
+            if line_search_fn == "strong_wolfe":
+                x_init = self._copy_params()
+
+                def obj_func(x, step, direction):
+                    return self._directional_evaluate(closure, x, step, direction)
+
+                loss, flat_grad, t, ls_func_evals = _strong_wolfe(
+                    obj_func, x_init, t, d, loss, flat_grad, gtd,
+                    max_ls=max_eval - current_evals)
+                self._add_to_params(t, d)
+                opt_cond = float(xp.abs(flat_grad).max()) <= tolerance_grad
+            else:
+                self._add_to_params(t, d)
+                opt_cond = False
+                if n_iter != max_iter:
+                    # re-evaluate at the new point (not after the last iteration: the
+                    # next step() starts by evaluating it anyway)
+                    loss = float(self._evaluate(closure))
+                    flat_grad = self._flat_grad()
+                    opt_cond = float(xp.abs(flat_grad).max()) <= tolerance_grad
+                    ls_func_evals = 1
+            current_evals += ls_func_evals
+            state["func_evals"] += ls_func_evals
+
+            # ---- stopping rules
+            if n_iter == max_iter or current_evals >= max_eval or opt_cond:
+                break
+            if float(xp.abs(d).max()) * abs(t) <= tolerance_change:
+                break                              # the step is too small to matter
+            if abs(loss - prev_loss) < tolerance_change:
+                break                              # the loss no longer changes
+
+        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
+                     prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
+        return orig_loss
+
+    # ------------------------------------------------------------------ saving and loading
+    def state_dict(self):
+        """As :meth:`Optimizer.state_dict`; the history lists are copied too."""
+        sd = super().state_dict()
+        for s in sd["state"].values():
+            for key in _HISTORIES:
+                if key in s:
+                    s[key] = [v.copy() for v in s[key]]
+            for key in _NUMBER_LISTS:
+                if key in s:
+                    s[key] = list(s[key])
+        return sd
+
+    def load_state_dict(self, state_dict):
+        """As :meth:`Optimizer.load_state_dict`. The flat vectors (``d``,
+        ``prev_flat_grad`` and the history) must have one entry per parameter
+        element; everything is checked before anything changes."""
+        name = self._name()
+        if not isinstance(state_dict, dict) or not isinstance(state_dict.get("state"), dict):
+            return super().load_state_dict(state_dict)   # raises its own clear error
+        w0 = self._params[0].array
+        device, dtype = device_of(w0), w0.dtype
+        plain, vectors = {}, {}
+        for i, s in state_dict["state"].items():
+            if not isinstance(s, dict):
+                plain[i] = s
+                continue
+            plain[i] = {k: v for k, v in s.items() if k not in _VECTORS + _HISTORIES + _NUMBER_LISTS}
+            for key in _VECTORS + _HISTORIES + _NUMBER_LISTS:
+                if key in s:
+                    vectors[key] = self._load_entry(key, s[key], device, dtype)
+        super().load_state_dict({**state_dict, "state": plain})
+        if vectors:
+            self.state.setdefault(self._params[0], {}).update(vectors)
+
+    def _load_entry(self, key, value, device, dtype):
+        name = self._name()
+
+        def vector(v, what):
+            if hasattr(v, "requires_grad"):      # a Tensor: its array
+                v = v.array
+            if not hasattr(v, "shape") or tuple(v.shape) != (self._numel,):
+                shape = getattr(v, "shape", type(v).__name__)
+                raise ValueError(f"{name}.load_state_dict: {what} should be a vector of "
+                                 f"{self._numel} elements (one per parameter element), got {shape}")
+            v = to_device(v, device)
+            return v.astype(dtype, copy=True)
+
+        def number(v, what):
+            if v is None:
+                return None
+            if hasattr(v, "shape") and tuple(v.shape) == ():
+                v = v.item()
+            if not isinstance(v, numbers.Real) or isinstance(v, bool):
+                raise ValueError(f"{name}.load_state_dict: {what} should be a number, "
+                                 f"got {type(v).__name__}")
+            return float(v)
+
+        if key in _VECTORS:
+            return None if value is None else vector(value, f"state '{key}'")
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{name}.load_state_dict: state '{key}' should be a list, "
+                             f"got {type(value).__name__}")
+        if key in _HISTORIES:
+            return [vector(v, f"state '{key}'[{j}]") for j, v in enumerate(value)]
+        return [number(v, f"state '{key}'[{j}]") for j, v in enumerate(value)]
+
+
+# ---------------------------------------------------------------------- line search
+
+def _cubic_minimizer(x1, f1, g1, x2, f2, g2, bounds=None):
+    """The minimizer of the cubic through ``(x1, f1)`` and ``(x2, f2)`` with slopes
+    ``g1`` and ``g2``, clipped to ``bounds`` (default: between ``x1`` and ``x2``).
+
+    If the cubic has no minimum (its derivative has no real root), the middle of
+    the bounds is returned instead.
+    """
+    lo, hi = bounds if bounds is not None else (min(x1, x2), max(x1, x2))
+    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+    d2_square = d1 ** 2 - g1 * g2
+    if d2_square < 0:
+        return (lo + hi) / 2.0
+    d2 = d2_square ** 0.5
+    if x1 <= x2:
+        x = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+    else:
+        x = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+    return min(max(x, lo), hi)
+
+
+def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9,
+                  max_ls=25):
+    """Find a step ``t`` along ``d`` that satisfies the strong Wolfe conditions.
+
+    ``f(x + t d) <= f + c1 t gtd`` (sufficient decrease) and
+    ``|g(x + t d) . d| <= -c2 gtd`` (the slope flattened enough). First *bracket*:
+    grow ``t`` (by cubic extrapolation) until the conditions hold or an interval
+    is known to contain such a step; then *zoom*: shrink the interval by cubic
+    interpolation. Returns ``(f_new, g_new, t, evaluations)``; at most ``max_ls``
+    evaluations are made. ``obj_func(x, t, d)`` returns the loss and flat gradient
+    at ``x + t d``.
+    """
+    xp = xp_of(d)
+    d_norm = float(xp.abs(d).max())
+    g = g.copy()
+    f_new, g_new = obj_func(x, t, d)
+    evals = 1
+    gtd_new = float(xp.dot(g_new, d))
+
+    # ---- bracketing
+    t_prev, f_prev, g_prev, gtd_prev = 0.0, f, g, gtd
+    done = False
+    ls_iter = 0
+    bracket = None
+    while ls_iter < max_ls:
+        if f_new > f + c1 * t * gtd or (ls_iter > 1 and f_new >= f_prev):
+            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
+            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
+            break
+        if abs(gtd_new) <= -c2 * gtd:
+            bracket, bracket_f, bracket_g, bracket_gtd = [t], [f_new], [g_new], [gtd_new]
+            done = True
+            break
+        if gtd_new >= 0:
+            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
+            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
+            break
+        # extrapolate: a step between 1.01 t and 10 t
+        min_step, max_step = t + 0.01 * (t - t_prev), t * 10
+        t_prev, t = t, _cubic_minimizer(t_prev, f_prev, gtd_prev, t, f_new, gtd_new,
+                                        bounds=(min_step, max_step))
+        f_prev, g_prev, gtd_prev = f_new, g_new.copy(), gtd_new
+        f_new, g_new = obj_func(x, t, d)
+        evals += 1
+        gtd_new = float(xp.dot(g_new, d))
+        ls_iter += 1
+    if bracket is None or ls_iter == max_ls:   # out of evaluations: [0, last t]
+        bracket, bracket_f = [0.0, t], [f, f_new]
+        bracket_g, bracket_gtd = [g, g_new], [gtd, gtd_new]
+
+    # ---- zoom
+    insufficient_progress = False
+    low, high = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
+    while not done and ls_iter < max_ls:
+        if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
+            break                                   # the bracket is too small to matter
+        t = _cubic_minimizer(bracket[0], bracket_f[0], bracket_gtd[0],
+                             bracket[1], bracket_f[1], bracket_gtd[1])
+        # keep t at least 10% of the bracket away from its ends once it got stuck there
+        lo, hi = min(bracket), max(bracket)
+        eps = 0.1 * (hi - lo)
+        if min(hi - t, t - lo) < eps:
+            if insufficient_progress or t >= hi or t <= lo:
+                t = hi - eps if abs(t - hi) < abs(t - lo) else lo + eps
+                insufficient_progress = False
+            else:
+                insufficient_progress = True
+        else:
+            insufficient_progress = False
+
+        f_new, g_new = obj_func(x, t, d)
+        evals += 1
+        gtd_new = float(xp.dot(g_new, d))
+        ls_iter += 1
+
+        if f_new > f + c1 * t * gtd or f_new >= bracket_f[low]:
+            # not enough decrease: t becomes the new high end
+            bracket[high], bracket_f[high] = t, f_new
+            bracket_g[high], bracket_gtd[high] = g_new.copy(), gtd_new
+            low, high = (0, 1) if bracket_f[0] <= bracket_f[1] else (1, 0)
+        else:
+            if abs(gtd_new) <= -c2 * gtd:
+                done = True                         # strong Wolfe conditions hold
+            elif gtd_new * (bracket[high] - bracket[low]) >= 0:
+                # the minimum lies on the other side: the old low end becomes the high end
+                bracket[high], bracket_f[high] = bracket[low], bracket_f[low]
+                bracket_g[high], bracket_gtd[high] = bracket_g[low], bracket_gtd[low]
+            bracket[low], bracket_f[low] = t, f_new
+            bracket_g[low], bracket_gtd[low] = g_new.copy(), gtd_new
+
+    return bracket_f[low], bracket_g[low], bracket[low], evals

@@ -1,0 +1,108 @@
+"""NAdam: Adam with Nesterov momentum (look ahead along the running mean)."""
+from __future__ import annotations
+
+from minigrad.backend import xp_of
+from minigrad.optim._moments import check_betas, ema_sq_, lerp_
+from minigrad.optim.optimizer import Optimizer, _check_value
+
+__all__ = ["NAdam"]
+
+
+class NAdam(Optimizer):
+    r"""NAdam (Dozat, 2016), PyTorch's algorithm.
+
+    For each parameter ``p`` with gradient ``g``, at step ``t = 1, 2, ...``::
+
+        g = -g                                     if maximize
+        p = p * (1 - lr * weight_decay)            if decoupled_weight_decay
+        g = g + weight_decay * p                   otherwise (L2 penalty)
+        mu_t = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))   momentum schedule
+        P_t = mu_1 * mu_2 * ... * mu_t             (state "mu_product")
+        m = beta1 * m + (1 - beta1) * g            as in Adam
+        v = beta2 * v + (1 - beta2) * g**2
+        d = sqrt(v / (1 - beta2**t)) + eps
+        p = p - lr * (1 - mu_t) / (1 - P_t) * g / d
+              - lr * mu_{t+1} / (1 - P_t * mu_{t+1}) * m / d
+
+    Nesterov's trick is to take the gradient step from where momentum is about to
+    carry the weights. Here that means: the step uses the *next* step's momentum
+    coefficient ``mu_{t+1}`` on ``m`` and adds the current gradient separately,
+    each with its own bias correction. ``mu_t`` starts a little below
+    ``beta1/2`` and grows towards ``beta1`` (a momentum warm-up).
+
+    State per parameter: ``step``, ``mu_product`` (a Python float), ``exp_avg``
+    (m), ``exp_avg_sq`` (v).
+
+    Args:
+        params: parameters or parameter groups to optimize.
+        lr: learning rate (default 2e-3).
+        betas: decay rates of the two running averages (default (0.9, 0.999)).
+        eps: added to the denominator for numerical stability (default 1e-8).
+        weight_decay: weight decay factor (default 0).
+        momentum_decay: how fast ``mu_t`` approaches ``beta1`` (default 4e-3).
+        decoupled_weight_decay: shrink the weights directly, as AdamW does, instead
+            of adding an L2 term to the gradient (NAdamW).
+        foreach: accepted for PyTorch compatibility; minigrad always updates one
+            parameter at a time.
+        maximize: climb the objective instead of descending it.
+    """
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 momentum_decay=4e-3, decoupled_weight_decay=False, *, foreach=None,
+                 maximize=False, capturable=False, differentiable=False):
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                        momentum_decay=momentum_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _check_options(self, o):
+        name = self._name()
+        _check_value(name, "learning rate", o["lr"])
+        _check_value(name, "epsilon value", o["eps"])
+        check_betas(name, o)
+        _check_value(name, "weight_decay value", o["weight_decay"])
+        _check_value(name, "momentum_decay value", o["momentum_decay"])
+
+    def _step_group(self, group):
+        lr, eps = group["lr"], group["eps"]
+        beta1, beta2 = group["betas"]
+        weight_decay = group["weight_decay"]
+        momentum_decay = group["momentum_decay"]
+        decoupled = group["decoupled_weight_decay"]
+        maximize = group["maximize"]
+        for p, w, g in self._grads(group):
+            xp = xp_of(w)
+            st = self.state.get(p)
+            if st is None:
+                st = self.state[p] = {"step": 0, "mu_product": 1.0,
+                                      "exp_avg": xp.zeros_like(w), "exp_avg_sq": xp.zeros_like(w)}
+            t = st["step"] = st["step"] + 1
+            if maximize:
+                g = -g          # a new array: gradients are only read
+            if weight_decay != 0:
+                if decoupled:
+                    w *= 1 - lr * weight_decay
+                else:
+                    g = g + weight_decay * w
+
+            mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+            mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+            mu_product = st["mu_product"] = float(st["mu_product"]) * mu
+            mu_product_next = mu_product * mu_next
+
+            m, v = st["exp_avg"], st["exp_avg_sq"]
+            tmp = xp.empty_like(w)
+            lerp_(xp, m, g, 1 - beta1, tmp)
+            ema_sq_(xp, v, g, beta2, tmp)
+            # d = sqrt(v / (1 - beta2**t)) + eps
+            denom = xp.divide(v, 1 - beta2 ** t, out=xp.empty_like(w))
+            xp.sqrt(denom, out=denom)
+            denom += eps
+            # p = p - lr (1 - mu) / (1 - P_t) * g / d - lr mu_next / (1 - P_t mu_next) * m / d
+            xp.divide(g, denom, out=tmp)
+            tmp *= -lr * (1.0 - mu) / (1.0 - mu_product)
+            w += tmp
+            xp.divide(m, denom, out=tmp)
+            tmp *= (-lr * mu_next) / (1.0 - mu_product_next)
+            w += tmp
+            p._version[0] += 1

@@ -1,0 +1,109 @@
+"""RAdam: Adam whose adaptive step is switched on gradually, as its variance estimate becomes reliable."""
+from __future__ import annotations
+
+from minigrad.backend import xp_of
+from minigrad.optim._moments import check_betas, ema_sq_, lerp_
+from minigrad.optim.optimizer import Optimizer, _check_value
+
+__all__ = ["RAdam"]
+
+
+class RAdam(Optimizer):
+    r"""RAdam, rectified Adam (Liu et al., 2020), PyTorch's algorithm.
+
+    For each parameter ``p`` with gradient ``g``, at step ``t = 1, 2, ...``::
+
+        g = -g                                     if maximize
+        p = p * (1 - lr * weight_decay)            if decoupled_weight_decay
+        g = g + weight_decay * p                   otherwise (L2 penalty)
+        m = beta1 * m + (1 - beta1) * g            as in Adam
+        v = beta2 * v + (1 - beta2) * g**2
+        m_hat = m / (1 - beta1**t)
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 t beta2**t / (1 - beta2**t)
+        if rho_t > 5:                              the variance of v is trustworthy:
+            r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+            p = p - lr * m_hat * r * sqrt(1 - beta2**t) / (sqrt(v) + eps)
+        else:                                      too few steps: plain momentum SGD
+            p = p - lr * m_hat
+
+    In its first steps Adam divides by ``sqrt(v)`` estimated from a handful of
+    gradients, and the resulting step sizes vary wildly (the reason Adam usually
+    needs a learning-rate warm-up). ``rho_t`` is the effective number of samples
+    in ``v``; RAdam takes SGD-with-momentum steps until ``rho_t > 5`` (six steps
+    with ``beta2=0.999``) and then scales the adaptive step by ``r``, which rises
+    from about 0 to 1 as ``rho_t`` grows to ``rho_inf``: a built-in warm-up.
+
+    State per parameter: ``step``, ``exp_avg`` (m), ``exp_avg_sq`` (v).
+
+    Args:
+        params: parameters or parameter groups to optimize.
+        lr: learning rate (default 1e-3).
+        betas: decay rates of the two running averages (default (0.9, 0.999)).
+        eps: added to the denominator for numerical stability (default 1e-8).
+        weight_decay: weight decay factor (default 0).
+        decoupled_weight_decay: shrink the weights directly, as AdamW does, instead
+            of adding an L2 term to the gradient (RAdamW).
+        foreach: accepted for PyTorch compatibility; minigrad always updates one
+            parameter at a time.
+        maximize: climb the objective instead of descending it.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False,
+                 capturable=False, differentiable=False):
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _check_options(self, o):
+        name = self._name()
+        _check_value(name, "learning rate", o["lr"])
+        _check_value(name, "epsilon value", o["eps"])
+        check_betas(name, o)
+        _check_value(name, "weight_decay value", o["weight_decay"])
+
+    def _step_group(self, group):
+        lr, eps = group["lr"], group["eps"]
+        beta1, beta2 = group["betas"]
+        weight_decay = group["weight_decay"]
+        decoupled = group["decoupled_weight_decay"]
+        maximize = group["maximize"]
+        for p, w, g in self._grads(group):
+            xp = xp_of(w)
+            st = self.state.get(p)
+            if st is None:
+                st = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(w),
+                                      "exp_avg_sq": xp.zeros_like(w)}
+            t = st["step"] = st["step"] + 1
+            if maximize:
+                g = -g          # a new array: gradients are only read
+            if weight_decay != 0:
+                if decoupled:
+                    w *= 1 - lr * weight_decay
+                else:
+                    g = g + weight_decay * w
+
+            m, v = st["exp_avg"], st["exp_avg_sq"]
+            tmp = xp.empty_like(w)
+            lerp_(xp, m, g, 1 - beta1, tmp)
+            ema_sq_(xp, v, g, beta2, tmp)
+
+            bias_correction1 = 1 - beta1 ** t
+            bias_correction2 = 1 - beta2 ** t
+            rho_inf = 2 / (1 - beta2) - 1
+            rho_t = rho_inf - 2 * t * (beta2 ** t) / bias_correction2
+
+            # step = m_hat * lr [* sqrt(bc2) / (sqrt(v) + eps) * r], in PyTorch's order
+            update = xp.divide(m, bias_correction1, out=xp.empty_like(w))
+            update *= lr
+            if rho_t > 5.0:
+                rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
+                        / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+                xp.sqrt(v, out=tmp)
+                tmp += eps
+                xp.divide(bias_correction2 ** 0.5, tmp, out=tmp)
+                update *= tmp
+                update *= rect
+            w -= update
+            p._version[0] += 1
