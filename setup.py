@@ -13,6 +13,8 @@ DOCS = [
     "mkdocstrings-python==2.0.11",
     "mkdocs-jupyter==0.27.0; python_version >= '3.12'",
     "mkdocs-jupyter==0.26.3; python_version < '3.12'",
+    # MathJax 3.2.2's files (no dependencies): the site serves its math renderer itself
+    "django-static-mathjax==3.2.2.1",
 ]
 
 setup(
@@ -23,7 +25,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     # minigrad and its subpackages, plus the top-level kernels/ folder installed as
-    # minigrad.kernels (see ARCHITECTURE.md).
+    # minigrad.kernels (the kernels live beside the package so that they read as a
+    # separate layer; docs/concepts/kernels.md).
     packages=find_packages(include=["minigrad", "minigrad.*"]) + [
         "minigrad.kernels", "minigrad.kernels.reference", "minigrad.kernels.cpu", "minigrad.kernels.cuda",
         "minigrad.kernels.cuda.emulator",
