@@ -26,6 +26,13 @@ from minigrad.ops.index import (  # noqa: F401
 )
 from minigrad.ops.matmul import matmul, mm, bmm, dot, outer, linear  # noqa: F401
 from minigrad.ops.convert import clone, cast, to_device  # noqa: F401
+from minigrad.ops.elementwise import nan_to_num, lerp  # noqa: F401
+from minigrad.ops.shape import roll  # noqa: F401
+from minigrad.ops.scan import cumprod, logcumsumexp, diff  # noqa: F401
+from minigrad.ops.sort import sort, argsort, topk, searchsorted, bucketize, isin  # noqa: F401
+from minigrad.ops.linalg import einsum, addmm, baddbmm, cdist, tril, triu  # noqa: F401
+from minigrad.creation import (multinomial, new_zeros as _new_zeros, new_ones as _new_ones,  # noqa: F401
+                               new_empty as _new_empty, new_full as _new_full, new_tensor as _new_tensor)
 
 abs = abs_
 
@@ -84,6 +91,16 @@ def _view_as(self, other):
     return reshape(self, other.shape)
 
 
+def is_tensor(obj):
+    """True when ``obj`` is a minigrad Tensor (Parameters included)."""
+    return isinstance(obj, Tensor)
+
+
+def numel(input):
+    """The number of elements of ``input`` (the product of its shape)."""
+    return input.numel()
+
+
 def _where(self, condition, other):
     """Elements of this tensor where ``condition`` is True, of ``other`` elsewhere
     (all three broadcast together): ``where(condition, self, other)``."""
@@ -118,6 +135,11 @@ _METHODS = {
     "scatter_add": scatter_add, "masked_fill": masked_fill,
     "matmul": matmul, "mm": mm, "bmm": bmm, "dot": dot, "outer": outer,
     "where": _where,
+    "tril": tril, "triu": triu, "topk": topk, "sort": sort, "argsort": argsort, "multinomial": multinomial,
+    "cumprod": cumprod, "logcumsumexp": logcumsumexp, "lerp": lerp, "addmm": addmm, "baddbmm": baddbmm,
+    "diff": diff, "roll": roll, "nan_to_num": nan_to_num,
+    "new_zeros": _new_zeros, "new_ones": _new_ones, "new_empty": _new_empty, "new_full": _new_full,
+    "new_tensor": _new_tensor,
 }
 for _name in ("softmax", "log_softmax", "leaky_relu", "gelu", "silu", "elu", "softplus"):
     if _name in globals() and _name not in _METHODS:

@@ -775,3 +775,41 @@ def allclose(input, other, rtol=1e-5, atol=1e-8, equal_nan=False):
 def equal(input, other):
     """True when both tensors have the same shape and the same values everywhere. A Python bool."""
     return input.shape == other.shape and bool((input.data == other.data).all())
+
+
+# ----------------------------------------------------------------------------- nan_to_num, lerp
+
+class NanToNum(Function):
+    """y = x with NaN, +inf and -inf replaced by finite numbers;
+    dy/dx = 1 where x was finite, 0 where it was replaced (a constant has no slope)"""
+
+    @staticmethod
+    def forward(ctx, x, nan, posinf, neginf):
+        xp = xp_of(x)
+        ctx.finite = xp.isfinite(x)
+        return xp.nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy * Tensor(ctx.finite.astype(gy.dtype))
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """Replace NaN by ``nan``, +inf by ``posinf`` and -inf by ``neginf`` (by default the
+    largest and the smallest finite value of the dtype). Integer tensors come back as copies."""
+    if input.array.dtype.kind != "f":
+        return input * 1
+    return NanToNum.apply(input, nan, posinf, neginf)
+
+
+def lerp(input, end, weight):
+    """Linear interpolation ``input + weight * (end - input)`` (all three broadcast;
+    ``weight`` a number or a tensor). Its gradients are ``1 - weight`` for ``input``,
+    ``weight`` for ``end`` and ``end - input`` for ``weight``."""
+    if not isinstance(input, Tensor) or not isinstance(end, Tensor):
+        raise TypeError(f"lerp: input and end must be Tensors, got {type(input).__name__} and {type(end).__name__}")
+    if input.dtype != end.dtype:
+        raise TypeError(f"lerp: input and end must have the same dtype, got {input.dtype} and {end.dtype}")
+    if isinstance(weight, Tensor) and weight.dtype != input.dtype:
+        raise TypeError(f"lerp: weight must have the dtype of input ({input.dtype}), got {weight.dtype}")
+    return add(input, mul(weight, sub(end, input)))

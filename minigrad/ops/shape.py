@@ -442,15 +442,36 @@ def tile(input, dims):
     return repeat(input, dims)
 
 
-def repeat_interleave(input, repeats, dim=None):
-    """Repeat each element ``repeats`` times along ``dim`` (flattened when dim is None)."""
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """Repeat each element ``repeats`` times along ``dim`` (flattened when dim is None):
+    ``repeats`` is an int or a tensor with one count per element along ``dim``.
+    ``repeat_interleave(counts)`` alone gives ``0`` counts[0] times, ``1`` counts[1] times...
+    The gradient of each copy flows back to its source (an ``index_select``)."""
     from minigrad.ops.index import index_select
 
+    if repeats is None:  # repeat_interleave(repeats): the indices, each repeated
+        counts = input
+        if counts.ndim != 1 or counts.dtype.kind not in "iu":
+            raise ValueError(f"repeat_interleave: repeats must be a 1-D integer tensor, got shape {counts.shape} "
+                             f"dtype {counts.dtype}")
+        input, repeats, dim = Tensor(xp_of(counts.array).arange(counts.shape[0])), counts, 0
     if dim is None:
         input, dim = flatten(input), 0
-    d = _norm_dim(dim, input.ndim, "repeat_interleave")
-    idx = np.repeat(np.arange(input.shape[d]), repeats)
-    return index_select(input, d, Tensor(idx))
+    d = _norm_dim(dim, max(input.ndim, 1), "repeat_interleave")
+    if input.ndim == 0:
+        input = reshape(input, (1,))
+    n = input.shape[d]
+    reps = np.asarray(repeats.array.get() if hasattr(repeats.array, "get") else repeats.array) \
+        if isinstance(repeats, Tensor) else np.asarray(repeats)
+    if reps.dtype.kind not in "iu" or reps.ndim > 1 or (reps.ndim == 1 and reps.shape[0] not in (1, n)):
+        raise ValueError(f"repeat_interleave: repeats must be an int or a 1-D integer tensor of length 1 or "
+                         f"{n} (the size of dim {dim}), got shape {reps.shape} dtype {reps.dtype}")
+    if (reps < 0).any():
+        raise ValueError(f"repeat_interleave: repeats must be non-negative, got {reps.tolist()}")
+    idx = np.repeat(np.arange(n), reps.reshape(-1) if reps.ndim else int(reps))
+    if output_size is not None and output_size != idx.shape[0]:
+        raise ValueError(f"repeat_interleave: output_size={output_size} but the repeats add up to {idx.shape[0]}")
+    return index_select(input, d, Tensor(idx.astype(np.int64)))
 
 
 # ----------------------------------------------------------------------------- pad
@@ -515,3 +536,36 @@ def pad(input, pad, mode="constant", value=0.0):
             pos = pos % n
         out = index_select(out, d, Tensor(pos.astype(np.int64)))
     return out
+
+
+# ----------------------------------------------------------------------------- roll
+
+class Roll(Function):
+    """y = x shifted cyclically by ``shifts`` along ``dims`` (what falls off one end comes
+    back at the other);  gx = gy rolled back by ``-shifts``"""
+
+    @staticmethod
+    def forward(ctx, x, shifts, dims):
+        ctx.shifts, ctx.dims = shifts, dims
+        return xp_of(x).roll(x, shifts, axis=dims)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return Roll.apply(gy, tuple(-s for s in ctx.shifts), ctx.dims)
+
+
+def roll(input, shifts, dims=None):
+    """Shift elements cyclically: ``roll(x, 1)`` moves every element one place on (the last
+    wraps round to the front). ``shifts`` and ``dims`` are ints or tuples of one length;
+    without ``dims`` the tensor is rolled as if flattened, then given its shape back."""
+    shifts_t = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
+    if dims is None:
+        if len(shifts_t) != 1:
+            raise ValueError(f"roll: without dims, shifts must be one int, got {shifts!r}")
+        flat = reshape(input, (-1,))
+        return reshape(Roll.apply(flat, (int(shifts_t[0]),), (0,)), input.shape)
+    dims_t = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    if len(shifts_t) != len(dims_t):
+        raise ValueError(f"roll: shifts and dims must align, got {len(shifts_t)} shift(s) and {len(dims_t)} dim(s)")
+    dims_t = tuple(_norm_dim(int(d), input.ndim, "roll") for d in dims_t)
+    return Roll.apply(input, tuple(int(s) for s in shifts_t), dims_t)
