@@ -13,11 +13,12 @@ from minigrad.nn.module import Module, RemovableHandle
 from minigrad.nn.containers import Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict
 from minigrad.nn.linear import Identity, Linear, Bilinear, Flatten, Unflatten
 from minigrad.nn.activation import (ReLU, ReLU6, Hardtanh, Sigmoid, Tanh, GELU, SiLU, LeakyReLU, ELU, Softplus,
-                                    LogSigmoid, Softmax, LogSoftmax, Softmin)
+                                    LogSigmoid, Softmax, LogSoftmax, Softmin, Mish, Hardswish, Hardsigmoid,
+                                    PReLU)
 from minigrad.nn.dropout import Dropout
-from minigrad.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from minigrad.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, RMSNorm
 from minigrad.nn.loss import (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, CrossEntropyLoss, NLLLoss, BCELoss,
-                              BCEWithLogitsLoss, KLDivLoss)
+                              BCEWithLogitsLoss, KLDivLoss, TripletMarginLoss)
 from minigrad.nn import functional, init, utils
 from minigrad.nn.summary import summary
 
@@ -25,7 +26,7 @@ from minigrad.nn.summary import summary
 # embedding, attention, transformer): exported here when present.
 import importlib as _importlib
 
-_SIBLINGS = ("conv", "pooling", "spatial", "rnn", "sparse", "attention", "transformer")
+_SIBLINGS = ("conv", "pooling", "spatial", "rnn", "sparse", "attention", "transformer", "distance")
 _extra = []
 for _name in _SIBLINGS:
     try:
@@ -44,9 +45,9 @@ __all__ = [
     "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
     "Identity", "Linear", "Bilinear", "Flatten", "Unflatten",
     "ReLU", "ReLU6", "Hardtanh", "Sigmoid", "Tanh", "GELU", "SiLU", "LeakyReLU", "ELU", "Softplus", "LogSigmoid",
-    "Softmax", "LogSoftmax", "Softmin",
-    "Dropout", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
+    "Softmax", "LogSoftmax", "Softmin", "Mish", "Hardswish", "Hardsigmoid", "PReLU",
+    "Dropout", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "RMSNorm",
     "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
-    "BCEWithLogitsLoss", "KLDivLoss",
+    "BCEWithLogitsLoss", "KLDivLoss", "TripletMarginLoss",
     "functional", "init", "utils", "summary",
 ] + _extra

@@ -7,11 +7,13 @@ tensor: in-place updates and autograd do not mix.
 """
 from __future__ import annotations
 
+from minigrad import creation
 from minigrad.nn import functional as F
 from minigrad.nn.module import Module
+from minigrad.nn.parameter import Parameter
 
 __all__ = ["ReLU", "ReLU6", "Hardtanh", "Sigmoid", "Tanh", "GELU", "SiLU", "LeakyReLU", "ELU", "Softplus",
-           "LogSigmoid", "Softmax", "LogSoftmax", "Softmin"]
+           "LogSigmoid", "Softmax", "LogSoftmax", "Softmin", "Mish", "Hardswish", "Hardsigmoid", "PReLU"]
 
 
 class _Inplace(Module):
@@ -180,3 +182,50 @@ class Softmin(Module):
 
     def extra_repr(self):
         return f"dim={self.dim}"
+
+
+class Mish(_Inplace):
+    """x * tanh(softplus(x))."""
+
+    def forward(self, input):
+        return F.mish(input)
+
+
+class Hardswish(_Inplace):
+    """x * relu6(x + 3) / 6: 0 below -3, x above 3, a parabola between."""
+
+    def forward(self, input):
+        return F.hardswish(input)
+
+
+class Hardsigmoid(_Inplace):
+    """relu6(x + 3) / 6: 0 below -3, 1 above 3, linear between."""
+
+    def forward(self, input):
+        return F.hardsigmoid(input)
+
+
+class PReLU(Module):
+    """x if x > 0 else a * x, with a learned slope ``a``: parameter ``weight`` of shape
+    ``(num_parameters,)``, initialised to ``init`` (0.25). ``num_parameters`` is 1 (one
+    slope shared) or the number of channels (dim 1 of the input)."""
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        super().__init__()
+        if not isinstance(num_parameters, int) or num_parameters <= 0:
+            raise ValueError(f"PReLU: num_parameters must be a positive int, got {num_parameters!r}")
+        self.num_parameters = num_parameters
+        self.init = init
+        self.weight = Parameter(creation.full((num_parameters,), float(init), dtype=dtype, device=device))
+
+    def reset_parameters(self):
+        """Set every slope back to ``init``."""
+        from minigrad.nn import init as _init
+
+        _init.constant_(self.weight, self.init)
+
+    def forward(self, input):
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"

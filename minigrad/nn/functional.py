@@ -570,3 +570,253 @@ def kl_div(input, target, reduction="mean", log_target=False):
 from minigrad.nn.spatial import dropout2d, interpolate  # noqa: E402,F401
 
 __all__ += ["dropout2d", "interpolate"]
+
+
+# ============================================================================ more layers and losses
+# (the functions behind nn.GroupNorm, RMSNorm, PReLU, Mish, Hardswish, Hardsigmoid,
+# PixelShuffle, PixelUnshuffle, EmbeddingBag, CosineSimilarity, PairwiseDistance and
+# TripletMarginLoss: compositions of ops, so autograd derives every gradient)
+
+from minigrad.ops.index import gather as _gather, scatter_add as _scatter_add  # noqa: E402
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Split the C channels of ``input`` (N, C, *) into ``num_groups`` groups and normalise
+    each group of each sample (mean 0, biased variance 1), then scale by ``weight`` and
+    shift by ``bias`` (both (C,), per channel). No batch statistics, so training and
+    evaluation compute the same thing."""
+    if input.ndim < 2:
+        raise ValueError(f"group_norm: expected input of shape (N, C, *), got {tuple(input.shape)}")
+    n, c = input.shape[:2]
+    if not isinstance(num_groups, (int, np.integer)) or num_groups <= 0 or c % num_groups:
+        raise ValueError(f"group_norm: the {c} channels of input {tuple(input.shape)} cannot be split into "
+                         f"num_groups={num_groups!r} groups (C must be divisible by num_groups)")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != (c,):
+            raise ValueError(f"group_norm: {name} must have shape ({c},) (one per channel), got {tuple(p.shape)}")
+    x = _shape.reshape(input, (n, int(num_groups), -1))
+    mean = _red.mean(x, dim=2, keepdim=True)
+    var = _red.var(x, dim=2, keepdim=True, correction=0)
+    y = _shape.reshape((x - mean) * _ew.rsqrt(var + eps), input.shape)
+    per_channel = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        y = y * _shape.reshape(weight, per_channel)
+    if bias is not None:
+        y = y + _shape.reshape(bias, per_channel)
+    return y
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """Root-mean-square normalisation over the trailing ``normalized_shape`` dims:
+    ``x / sqrt(mean(x^2) + eps) * weight`` (no mean subtracted, no bias). ``eps``
+    defaults to the machine epsilon of the dtype, as in PyTorch."""
+    ns = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    if not ns or tuple(input.shape[-len(ns):]) != ns or input.ndim < len(ns):
+        raise ValueError(f"rms_norm: expected input of shape (*, {', '.join(map(str, ns))}) to end with "
+                         f"normalized_shape {ns}, got {tuple(input.shape)}")
+    if weight is not None and tuple(weight.shape) != ns:
+        raise ValueError(f"rms_norm: weight must have shape {ns}, got {tuple(weight.shape)}")
+    if eps is None:
+        eps = float(np.finfo(input.dtype).eps)
+    dims = tuple(range(input.ndim - len(ns), input.ndim))
+    y = input * _ew.rsqrt(_red.mean(input * input, dim=dims, keepdim=True) + eps)
+    return y if weight is None else y * weight
+
+
+def prelu(input, weight):
+    """``x`` where x > 0, ``weight * x`` elsewhere, with a learned slope: ``weight`` has one
+    element (shared) or one per channel (dim 1 of ``input``)."""
+    k = weight.numel()
+    c = input.shape[1] if input.ndim >= 2 else 1
+    if weight.ndim > 1 or (k != 1 and k != c):
+        raise ValueError(f"prelu: weight of shape {tuple(weight.shape)} must have 1 element or one per channel "
+                         f"({c}, dim 1 of input {tuple(input.shape)})")
+    w = _shape.reshape(weight, (1, c) + (1,) * (input.ndim - 2)) if k > 1 else _shape.reshape(weight, ())
+    return _ew.where(input > 0, input, w * input)
+
+
+def mish(input, inplace=False):
+    """x * tanh(softplus(x)), a smooth ReLU-like curve."""
+    return input * _ew.tanh(_ew.softplus(input))
+
+
+def hardsigmoid(input, inplace=False):
+    """A piecewise-linear sigmoid: 0 below -3, 1 above 3, ``x / 6 + 1/2`` between."""
+    return _ew.clamp(input + 3.0, 0.0, 6.0) / 6.0
+
+
+def hardswish(input, inplace=False):
+    """``x * hardsigmoid(x)``: 0 below -3, x above 3, ``x (x + 3) / 6`` between (MobileNetV3)."""
+    return input * (_ew.clamp(input + 3.0, 0.0, 6.0) / 6.0)
+
+
+def _shuffle_dims(input, factor, op, name):
+    if not isinstance(factor, (int, np.integer)) or factor <= 0:
+        raise ValueError(f"{op}: {name} must be a positive int, got {factor!r}")
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected input of shape (*, C, H, W), got {tuple(input.shape)}")
+    return tuple(input.shape[:-3]), input.shape[-3:], int(factor)
+
+
+def pixel_shuffle(input, upscale_factor):
+    """Rearrange (*, C r^2, H, W) into (*, C, H r, W r): each group of r^2 channels becomes
+    an r x r block of pixels (sub-pixel convolution upsampling)."""
+    lead, (c, h, w), r = _shuffle_dims(input, upscale_factor, "pixel_shuffle", "upscale_factor")
+    if c % (r * r):
+        raise ValueError(f"pixel_shuffle: the {c} channels of input {tuple(input.shape)} must be divisible by "
+                         f"upscale_factor^2 = {r * r}")
+    b = len(lead)
+    x = _shape.reshape(input, lead + (c // (r * r), r, r, h, w))
+    x = _shape.permute(x, tuple(range(b)) + (b, b + 3, b + 1, b + 4, b + 2))
+    return _shape.reshape(x, lead + (c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """The inverse of :func:`pixel_shuffle`: (*, C, H r, W r) -> (*, C r^2, H, W)."""
+    lead, (c, h, w), r = _shuffle_dims(input, downscale_factor, "pixel_unshuffle", "downscale_factor")
+    if h % r or w % r:
+        raise ValueError(f"pixel_unshuffle: height {h} and width {w} of input {tuple(input.shape)} must be "
+                         f"divisible by downscale_factor {r}")
+    b = len(lead)
+    x = _shape.reshape(input, lead + (c, h // r, r, w // r, r))
+    x = _shape.permute(x, tuple(range(b)) + (b, b + 2, b + 4, b + 1, b + 3))
+    return _shape.reshape(x, lead + (c * r * r, h // r, w // r))
+
+
+def _bags(input, offsets, include_last_offset):
+    """Integer ids and the bag each one belongs to (NumPy, on the CPU), and the number of bags."""
+    idx = np.asarray(to_device(input.array, "cpu")) if isinstance(input, Tensor) else np.asarray(input)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding_bag: input must hold integer ids, got dtype {idx.dtype}")
+    if idx.ndim == 2:
+        if offsets is not None:
+            raise ValueError(f"embedding_bag: offsets must be None for a 2-D input {idx.shape} (each row is a bag)")
+        return idx.reshape(-1), np.repeat(np.arange(idx.shape[0]), idx.shape[1]), idx.shape[0]
+    if idx.ndim != 1:
+        raise ValueError(f"embedding_bag: input must be 1-D (with offsets) or 2-D (B, bag size), got shape {idx.shape}")
+    if offsets is None:
+        raise ValueError("embedding_bag: a 1-D input needs offsets (the start of each bag in input)")
+    off = np.asarray(to_device(offsets.array, "cpu")) if isinstance(offsets, Tensor) else np.asarray(offsets)
+    if off.ndim != 1 or off.dtype.kind not in "iu":
+        raise ValueError(f"embedding_bag: offsets must be a 1-D integer tensor, got shape {off.shape} dtype {off.dtype}")
+    n = idx.shape[0]
+    if off.size and (off[0] != 0 or (np.diff(off) < 0).any() or off[-1] > n):
+        raise ValueError(f"embedding_bag: offsets must start at 0 and never decrease or pass len(input) = {n}, "
+                         f"got {off.tolist()}")
+    if include_last_offset:
+        if off.size == 0:
+            raise ValueError("embedding_bag: include_last_offset=True needs at least one offset")
+        starts, ends = off[:-1], off[1:]
+    else:
+        starts, ends = off, np.append(off[1:], n)
+    return idx, np.repeat(np.arange(starts.size), ends - starts), starts.size
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False,
+                  mode="mean", sparse=False, per_sample_weights=None, include_last_offset=False,
+                  padding_idx=None):
+    """Sum, average or max the rows of ``weight`` picked by each *bag* of ids, without
+    building the (ids, D) lookups per bag: ``input`` is (B, L) (B bags of L ids) or 1-D
+    with ``offsets`` (bag ``i`` is ``input[offsets[i]:offsets[i+1]]``). Output (B, D); an
+    empty bag gives zeros. ``per_sample_weights`` (``input``'s shape, mode ``"sum"``
+    only) weights each id; ids equal to ``padding_idx`` are left out."""
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"embedding_bag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+    if scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding_bag: scale_grad_by_freq=True and sparse=True are not supported in "
+                                  "minigrad (gradients are always dense)")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding_bag: weight must be 2-D (num_embeddings, embedding_dim), got {tuple(weight.shape)}")
+    if per_sample_weights is not None and mode != "sum":
+        raise ValueError(f"embedding_bag: per_sample_weights is only supported for mode='sum', got mode={mode!r}")
+    ids, bag, nbags = _bags(input, offsets, include_last_offset)
+    num, dim = weight.shape
+    if ids.size and (ids.min() < 0 or ids.max() >= num):
+        raise IndexError(f"embedding_bag: ids must be in [0, {num}), got values from {ids.min()} to {ids.max()}")
+    if per_sample_weights is not None and tuple(per_sample_weights.shape) != tuple(input.shape):
+        raise ValueError(f"embedding_bag: per_sample_weights must have input's shape {tuple(input.shape)}, got "
+                         f"{tuple(per_sample_weights.shape)}")
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += num
+    if max_norm is not None and ids.size:  # rescale the rows used, in place (not differentiated)
+        rows = np.unique(ids)
+        w = weight.array
+        xp = xp_of(w)
+        sel = w[to_device(rows, weight.device)]
+        norms = xp.linalg.norm(sel.astype(np.float64), ord=norm_type, axis=1)
+        with no_grad():
+            w[to_device(rows, weight.device)] = (sel * xp.where(norms > max_norm, max_norm / (norms + 1e-7),
+                                                                1.0)[:, None]).astype(w.dtype)
+            weight._version[0] += 1
+    keep = np.ones(ids.shape, bool) if padding_idx is None else ids != padding_idx
+    vectors = _embedding_op(Tensor(to_device(ids.astype(np.int64), weight.device)), weight)  # (n, D)
+    zeros = Tensor(xp_of(weight.array).zeros((nbags, dim), dtype=weight.dtype))
+    if mode == "max":
+        arg = np.zeros((nbags, dim), dtype=np.int64)
+        filled = np.zeros(nbags, bool)
+        vals = np.asarray(to_device(vectors.array, "cpu"))
+        for b in range(nbags):
+            members = np.flatnonzero((bag == b) & keep)
+            if members.size:
+                arg[b] = members[vals[members].argmax(axis=0)]
+                filled[b] = True
+        out = _gather(vectors, 0, Tensor(to_device(arg, weight.device))) if ids.size else zeros
+        return out * Tensor(to_device(filled[:, None].astype(weight.dtype), weight.device))
+    scale = Tensor(to_device(keep.astype(weight.dtype), weight.device))
+    if per_sample_weights is not None:
+        scale = scale * _shape.reshape(per_sample_weights, (-1,))
+    if mode == "mean":
+        counts = np.bincount(bag[keep], minlength=nbags).astype(np.float64)
+        scale = scale * Tensor(to_device((1.0 / np.maximum(counts, 1.0))[bag].astype(weight.dtype), weight.device))
+    index = Tensor(to_device(np.ascontiguousarray(np.broadcast_to(bag[:, None], (bag.size, dim))), weight.device))
+    return _scatter_add(zeros, 0, index, vectors * _shape.reshape(scale, (-1, 1)))
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """The cosine of the angle between ``x1`` and ``x2`` along ``dim`` (they broadcast):
+    ``sum(x1 / max(|x1|, eps) * x2 / max(|x2|, eps))``, between -1 and 1."""
+    try:
+        shape = np.broadcast_shapes(x1.shape, x2.shape)
+    except ValueError:
+        raise ValueError(f"cosine_similarity: shapes {tuple(x1.shape)} and {tuple(x2.shape)} cannot be broadcast "
+                         "together") from None
+    d = _shape._norm_dim(dim, len(shape), "cosine_similarity")
+    x1, x2 = _shape.broadcast_to(x1, shape), _shape.broadcast_to(x2, shape)
+    n1 = _ew.clamp(_red.norm(x1, dim=d, keepdim=True), min=eps)
+    n2 = _ew.clamp(_red.norm(x2, dim=d, keepdim=True), min=eps)
+    return _red.sum((x1 / n1) * (x2 / n2), dim=d)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """The p-norm of ``x1 - x2 + eps`` over the last dim (they broadcast): one distance
+    per row. ``eps`` keeps the norm differentiable where two rows are equal."""
+    try:
+        np.broadcast_shapes(x1.shape, x2.shape)
+    except ValueError:
+        raise ValueError(f"pairwise_distance: shapes {tuple(x1.shape)} and {tuple(x2.shape)} cannot be broadcast "
+                         "together") from None
+    if max(x1.ndim, x2.ndim) == 0:
+        raise ValueError("pairwise_distance: expects tensors with at least 1 dimension")
+    return _red.norm(x1 - x2 + eps, p=p, dim=-1, keepdim=keepdim)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                        size_average=None, reduce=None, reduction="mean"):
+    """``max(d(a, p) - d(a, n) + margin, 0)`` with ``d`` the :func:`pairwise_distance`:
+    pull the anchor towards the positive and push it from the negative until they are
+    ``margin`` apart. ``swap=True`` uses ``min(d(a, n), d(p, n))`` as the negative distance."""
+    _check_reduction(reduction, "triplet_margin_loss")
+    if not (anchor.ndim == positive.ndim == negative.ndim):
+        raise ValueError(f"triplet_margin_loss: anchor, positive and negative must have the same number of dims, "
+                         f"got shapes {tuple(anchor.shape)}, {tuple(positive.shape)} and {tuple(negative.shape)}")
+    if margin <= 0:
+        raise ValueError(f"triplet_margin_loss: margin must be greater than 0, got {margin}")
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = _ew.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
+    return _reduce(_ew.clamp(d_pos - d_neg + margin, min=0.0), reduction, "triplet_margin_loss")
+
+
+__all__ += ["group_norm", "rms_norm", "prelu", "mish", "hardsigmoid", "hardswish", "pixel_shuffle",
+            "pixel_unshuffle", "embedding_bag", "cosine_similarity", "pairwise_distance", "triplet_margin_loss"]

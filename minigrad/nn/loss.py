@@ -12,7 +12,7 @@ from minigrad.nn import functional as F
 from minigrad.nn.module import Module
 
 __all__ = ["MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
-           "BCEWithLogitsLoss", "KLDivLoss"]
+           "BCEWithLogitsLoss", "KLDivLoss", "TripletMarginLoss"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -151,3 +151,20 @@ class KLDivLoss(_Loss):
         """``input`` log-probabilities, ``target`` probabilities (log-probabilities if
         ``log_target``), same shape -> KL(target || input)."""
         return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+class TripletMarginLoss(_Loss):
+    """max(d(anchor, positive) - d(anchor, negative) + margin, 0) with ``d`` the p-norm
+    distance (:func:`~minigrad.nn.functional.pairwise_distance`); ``swap=True`` uses the
+    smaller of d(anchor, negative) and d(positive, negative)."""
+
+    def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(reduction)
+        if margin <= 0:
+            raise ValueError(f"TripletMarginLoss: margin must be greater than 0, got {margin}")
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor, positive, negative):
+        """Three tensors of one shape, (N, D) or (D,) -> the loss, reduced by ``reduction``."""
+        return F.triplet_margin_loss(anchor, positive, negative, margin=self.margin, p=self.p, eps=self.eps,
+                                     swap=self.swap, reduction=self.reduction)

@@ -1,4 +1,4 @@
-"""Normalisation layers: BatchNorm1d / BatchNorm2d and LayerNorm.
+"""Normalisation layers: BatchNorm1d / BatchNorm2d, LayerNorm, GroupNorm and RMSNorm.
 
 Both subtract a mean and divide by a standard deviation, then apply a learned
 per-feature scale (``weight``, initialised to 1) and shift (``bias``, 0). They
@@ -10,6 +10,10 @@ differ in *what* they average over:
   uses those in evaluation mode.
 * LayerNorm: over the features of each sample; no batch dependence, no buffers,
   the same computation in training and evaluation.
+* GroupNorm: over groups of channels of each sample (LayerNorm with one group,
+  InstanceNorm with one channel per group); no batch dependence.
+* RMSNorm: divides by the root mean square of the features, subtracting no mean
+  and adding no bias (the normalisation of many recent language models).
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from minigrad.nn import init
 from minigrad.nn.module import Module
 from minigrad.nn.parameter import Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "RMSNorm"]
 
 
 class _BatchNorm(Module):
@@ -156,3 +160,71 @@ class LayerNorm(Module):
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
                 f"bias={self.bias is not None}")
+
+
+class GroupNorm(Module):
+    """Split the channels into ``num_groups`` groups and normalise each group of each
+    sample: input (N, C, *) -> same shape. Parameters (when ``affine``): ``weight``
+    (ones) and ``bias`` (zeros), one per channel, shape ``(num_channels,)``."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None):
+        super().__init__()
+        if not isinstance(num_groups, (int, np.integer)) or num_groups <= 0:
+            raise ValueError(f"GroupNorm: num_groups must be a positive int, got {num_groups!r}")
+        if not isinstance(num_channels, (int, np.integer)) or num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels!r}) must be divisible by num_groups "
+                             f"({num_groups})")
+        self.num_groups, self.num_channels = int(num_groups), int(num_channels)
+        self.eps, self.affine = eps, affine
+        if affine:
+            self.weight = Parameter(creation.ones(self.num_channels, dtype=dtype, device=device))
+            self.bias = Parameter(creation.zeros(self.num_channels, dtype=dtype, device=device))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self):
+        """Set weight to 1 and bias to 0 (when affine)."""
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, input):
+        """``input`` (N, num_channels, *) -> same shape, each group of channels normalised."""
+        if input.ndim < 2 or input.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm: expected input of shape (N, {self.num_channels}, *), got "
+                             f"{tuple(input.shape)}")
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class RMSNorm(Module):
+    """y = x / sqrt(mean(x^2) + eps) * weight over the trailing ``normalized_shape`` dims
+    (no mean subtracted, no bias). ``weight`` (ones, shape ``normalized_shape``) when
+    ``elementwise_affine``; ``eps=None`` means the machine epsilon of the input's dtype."""
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, numbers.Integral):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(creation.ones(self.normalized_shape, dtype=dtype, device=device))
+        else:
+            self.register_parameter("weight", None)
+
+    def reset_parameters(self):
+        """Set weight to 1 (when elementwise_affine)."""
+        if self.elementwise_affine:
+            init.ones_(self.weight)
+
+    def forward(self, input):
+        """``input`` (*, *normalized_shape) -> same shape."""
+        return F.rms_norm(input, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

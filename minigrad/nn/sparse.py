@@ -27,7 +27,7 @@ from minigrad.nn import init
 from minigrad.nn.module import Module
 from minigrad.nn.parameter import Parameter
 
-__all__ = ["Embedding"]
+__all__ = ["Embedding", "EmbeddingBag"]
 
 
 def _check_count(value, name):
@@ -151,3 +151,81 @@ class Embedding(Module):
         rows, cols = data.shape
         return cls(rows, cols, _weight=data, _freeze=freeze, padding_idx=padding_idx, max_norm=max_norm,
                    norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
+
+
+class EmbeddingBag(Module):
+    """An embedding table whose lookups are pooled per *bag* of ids: the sum, mean or max
+    of the rows each bag picks, without materialising them bag by bag.
+
+    Input: (B, L) ids (B bags of L ids), or 1-D ids with ``offsets`` (bag ``i`` is
+    ``input[offsets[i]:offsets[i+1]]``). Output: (B, embedding_dim); an empty bag gives
+    zeros. Parameter ``weight`` (num_embeddings, embedding_dim) ~ N(0, 1), its
+    ``padding_idx`` row zero (ids equal to ``padding_idx`` are left out of every bag).
+
+    >>> bag = nn.EmbeddingBag(10, 3, mode="sum")
+    >>> bag(minigrad.tensor([1, 2, 4, 5, 4]), minigrad.tensor([0, 2])).shape
+    (2, 3)
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+                 mode="mean", sparse=False, _weight=None, include_last_offset=False, padding_idx=None,
+                 device=None, dtype=None):
+        super().__init__()
+        self.num_embeddings = _check_count(num_embeddings, "num_embeddings")
+        self.embedding_dim = _check_count(embedding_dim, "embedding_dim")
+        if mode not in ("sum", "mean", "max"):
+            raise ValueError(f"EmbeddingBag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+        if scale_grad_by_freq or sparse:
+            raise NotImplementedError("EmbeddingBag: scale_grad_by_freq=True and sparse=True are not supported in "
+                                      "minigrad (the gradient of weight is always a dense tensor)")
+        self.max_norm, self.norm_type, self.mode = max_norm, norm_type, mode
+        self.scale_grad_by_freq, self.sparse = False, False
+        self.include_last_offset = include_last_offset
+        self.padding_idx = _normalize_padding_idx(padding_idx, self.num_embeddings)
+        if _weight is None:
+            self.weight = Parameter(creation.zeros(self.num_embeddings, self.embedding_dim, dtype=dtype,
+                                                   device=device))
+            self.reset_parameters()
+        else:
+            data = _weight.array if isinstance(_weight, Tensor) else np.asarray(_weight)
+            if tuple(data.shape) != (self.num_embeddings, self.embedding_dim):
+                raise ValueError(f"EmbeddingBag: _weight has shape {tuple(data.shape)}, expected "
+                                 f"({self.num_embeddings}, {self.embedding_dim})")
+            self.weight = Parameter(Tensor(data))
+
+    def reset_parameters(self):
+        """weight ~ N(0, 1), then the padding row (if any) set to zero."""
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            with no_grad():
+                self.weight.array[self.padding_idx] = 0
+                self.weight._version[0] += 1
+
+    def forward(self, input, offsets=None, per_sample_weights=None):
+        """``input`` ids (B, L), or 1-D with ``offsets`` (B,) -> (B, embedding_dim).
+        ``per_sample_weights`` (``input``'s shape) scales each id's row (mode ``"sum"``)."""
+        return F.embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type, mode=self.mode,
+                               per_sample_weights=per_sample_weights, include_last_offset=self.include_last_offset,
+                               padding_idx=self.padding_idx)
+
+    def extra_repr(self):
+        s = f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        return s
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+                        mode="mean", sparse=False, include_last_offset=False, padding_idx=None):
+        """An EmbeddingBag whose table is the 2-D ``embeddings`` (shared, as in PyTorch);
+        ``freeze=True`` keeps it out of training."""
+        data = embeddings.array if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        if data.ndim != 2:
+            raise ValueError(f"EmbeddingBag.from_pretrained: embeddings must be 2-D, got shape {tuple(data.shape)}")
+        bag = cls(data.shape[0], data.shape[1], max_norm=max_norm, norm_type=norm_type,
+                  scale_grad_by_freq=scale_grad_by_freq, mode=mode, sparse=sparse, _weight=data,
+                  include_last_offset=include_last_offset, padding_idx=padding_idx)
+        bag.weight.requires_grad = not freeze
+        return bag

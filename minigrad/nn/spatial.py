@@ -1,4 +1,5 @@
-"""Layers for feature maps: Dropout2d (drop whole channels) and Upsample (nearest).
+"""Layers for feature maps: Dropout2d (drop whole channels), Upsample (nearest) and
+PixelShuffle / PixelUnshuffle (trade channels for resolution).
 
 Both are built from differentiable Tensor ops, so their gradients come for free:
 Dropout2d multiplies by a random 0/scale mask per channel, nearest upsampling
@@ -6,6 +7,8 @@ selects rows and columns with ``index_select`` (whose backward adds the gradient
 of all copies of a pixel back onto it).
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -15,20 +18,35 @@ from minigrad.nn.module import Module
 from minigrad.ops.index import index_select
 from minigrad.tensor import Tensor
 
-__all__ = ["Dropout2d", "Upsample", "dropout2d", "interpolate"]
+__all__ = ["Dropout2d", "Upsample", "PixelShuffle", "PixelUnshuffle", "dropout2d", "interpolate"]
 
 
-def dropout2d(input, p=0.5, training=True):
-    """Zero each channel (a whole (H, W) map) with probability p; scale the rest by 1/(1-p)."""
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero each channel (everything after dim 1: a whole map) with probability ``p`` and
+    scale the rest by 1/(1-p). The mask has shape ``input.shape[:2] + (1, ...)``, as in
+    PyTorch 2.13: a 4-D input is (N, C, H, W); a 3-D input is read as (N, C, L), with a
+    warning (PyTorch's current reading, which it plans to change to (C, H, W)); other
+    ranks of at least 2 dims work with a deprecation warning (a 2-D input drops single
+    elements)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout2d: p must be between 0 and 1, got {p}")
+    if input.ndim not in (3, 4):
+        warnings.warn(f"dropout2d: a {input.ndim}-D input is deprecated (PyTorch plans to refuse it): dropout2d "
+                      "is meant for (N, C, H, W) or (C, H, W) feature maps. Channels are read from dim 1 and all "
+                      "later dims are dropped together; use dropout for element-wise dropout.", UserWarning,
+                      stacklevel=2)
+    if input.ndim == 3:
+        warnings.warn("dropout2d: a 3-D input is read as (N, C, L), a batch of 1-D channels, as PyTorch 2.x "
+                      "does, not as one (C, H, W) map; for a single map add the batch dim with unsqueeze(0).",
+                      UserWarning, stacklevel=2)
     if not training or p == 0.0:
         return input
-    if input.ndim not in (3, 4):
-        raise ValueError(f"dropout2d: expects (N, C, H, W) or (C, H, W) input, got shape {input.shape}")
+    if input.ndim < 2:
+        raise RuntimeError(f"dropout2d: feature dropout requires at least 2 dimensions in the input, got shape "
+                           f"{tuple(input.shape)}")
     if p == 1.0:
         return input * 0.0
-    shape = input.shape[:-2] + (1, 1)
+    shape = input.shape[:2] + (1,) * (input.ndim - 2)
     keep = _random.default_generator().random(shape) >= p
     mask = (keep / (1.0 - p)).astype(input.dtype)
     return input * Tensor(to_device(mask, input.device))
@@ -42,10 +60,11 @@ class Dropout2d(Module):
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout2d: probability has to be between 0 and 1, but got {p}")
         self.p = p
+        self.inplace = inplace
 
     def forward(self, input):
         """In training, zero whole channels of ``input`` (N, C, H, W) with probability ``p``,
-        scaling the rest by 1/(1-p)."""
+        scaling the rest by 1/(1-p) (other ranks: see :func:`dropout2d`)."""
         return dropout2d(input, self.p, self.training)
 
     def extra_repr(self):
@@ -98,3 +117,37 @@ class Upsample(Module):
 
     def extra_repr(self):
         return f"scale_factor={self.scale_factor}, mode='{self.mode}'" if self.size is None else f"size={self.size}"
+
+
+class PixelShuffle(Module):
+    """(*, C r^2, H, W) -> (*, C, H r, W r): each group of r^2 channels becomes an r x r
+    block of pixels (``r = upscale_factor``); no parameters."""
+
+    def __init__(self, upscale_factor):
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, input):
+        from minigrad.nn.functional import pixel_shuffle
+
+        return pixel_shuffle(input, self.upscale_factor)
+
+    def extra_repr(self):
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """(*, C, H r, W r) -> (*, C r^2, H, W), the inverse of :class:`PixelShuffle`
+    (``r = downscale_factor``); no parameters."""
+
+    def __init__(self, downscale_factor):
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, input):
+        from minigrad.nn.functional import pixel_unshuffle
+
+        return pixel_unshuffle(input, self.downscale_factor)
+
+    def extra_repr(self):
+        return f"downscale_factor={self.downscale_factor}"
