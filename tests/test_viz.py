@@ -1,12 +1,14 @@
-"""minigrad.viz: the autograd graph as DOT text, and as SVG when Graphviz is installed."""
+"""minigrad.viz: the autograd graph as DOT text, as an SVG laid out in Python, and through
+Graphviz when it is installed."""
 import re
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 
 import minigrad as mg
 from minigrad import nn
-from minigrad.viz import GraphDrawing, draw_graph, to_dot
+from minigrad.viz import GraphDrawing, draw_graph, to_dot, to_svg
 
 
 def _nodes(dot):
@@ -58,7 +60,7 @@ def test_gradients_appear_after_backward_and_names_label_ops():
     grad_text = [line for line in la.split("\\n") if line.startswith("grad ")]
     assert len(grad_text) == 1
     shown = [float(v) for v in re.findall(r"[-+0-9.e]+", grad_text[0])]
-    np.testing.assert_allclose(shown, a.grad.data, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(shown, a.grad.array, rtol=1e-3, atol=1e-4)
     assert any(v.startswith("h = Tanh") for v in nodes.values())
 
 
@@ -163,7 +165,7 @@ def test_dot_format_never_renders(tmp_path):
     assert open(p).read() == d.source
 
 
-def test_fallback_to_dot_without_graphviz(monkeypatch):
+def _no_graphviz(monkeypatch):
     import builtins
 
     real_import = builtins.__import__
@@ -174,11 +176,94 @@ def test_fallback_to_dot_without_graphviz(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_graphviz)
+
+
+def test_without_graphviz_the_picture_is_drawn_in_python(monkeypatch):
+    _no_graphviz(monkeypatch)
+    a, b, h, out = _small_graph()
+    d = draw_graph(out, names={"a": a})
+    assert d.format == "svg" and d.engine == "python" and d.reason is None
+    assert d._repr_svg_() == d.data and d._repr_markdown_() is None and "Mul" in str(d)
+    ET.fromstring(d.data)  # well-formed
+    png = draw_graph(out, format="png")
+    assert png.format == "svg" and png.engine == "python" and "pip install graphviz" in png.reason
+    with pytest.raises(RuntimeError, match="engine='graphviz'.*pip install graphviz"):
+        draw_graph(out, engine="graphviz")
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _svg_boxes(svg):
+    """[(first label line, (x0, y0, x1, y1))] of every node of a to_svg picture, and the edge count."""
+    root = ET.fromstring(svg)
+    shapes = [e for e in root if e.tag in (SVG + "rect", SVG + "ellipse")]
+    texts = [e for e in root if e.tag == SVG + "text"]
+    assert len(shapes) == len(texts)
+    boxes = []
+    for shape, text in zip(shapes, texts):
+        f = {k: float(v) for k, v in shape.attrib.items() if k in ("x", "y", "width", "height", "cx", "cy", "rx", "ry")}
+        if shape.tag == SVG + "rect":
+            box = (f["x"], f["y"], f["x"] + f["width"], f["y"] + f["height"])
+        else:
+            box = (f["cx"] - f["rx"], f["cy"] - f["ry"], f["cx"] + f["rx"], f["cy"] + f["ry"])
+        lines = [t.text for t in text]
+        assert all(box[0] <= float(t.attrib["x"]) <= box[2] for t in text)
+        boxes.append((lines[0], box))
+    edges = [e for e in root if e.tag == SVG + "path"]
+    return boxes, len(edges)
+
+
+@pytest.mark.parametrize("rankdir", ["LR", "TB", "RL", "BT"])
+def test_to_svg_lays_out_every_node_without_overlaps_and_edges_point_forward(rankdir):
+    mg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    loss = model(mg.randn(5, 3)).pow(2).mean()
+    dot = to_dot(loss, names=model)
+    found, n_edges = _svg_boxes(to_svg(loss, names=model, rankdir=rankdir))
+    assert len(found) == len(_nodes(dot)) and n_edges == len(_edges(dot))
+    boxes = dict(found)
+    assert {"0.weight", "0.bias", "2.weight", "2.bias", "Relu", "output"} <= set(boxes)
+    items = [box for _, box in found]
+    for i, p in enumerate(items):
+        for q in items[i + 1:]:
+            apart = p[2] <= q[0] or q[2] <= p[0] or p[3] <= q[1] or q[3] <= p[1]
+            assert apart, f"overlapping nodes {p} {q}"
+    # data flows along rankdir: input before its op, op before the output
+    axis, sign = {"LR": (0, 1), "RL": (0, -1), "TB": (1, 1), "BT": (1, -1)}[rankdir]
+
+    def centre(name):
+        b = boxes[name]
+        return round((b[axis] + b[axis + 2]) / 2 * sign, 3)
+
+    assert centre("0.weight") < centre("Relu") <= centre("2.weight") < centre("output")
+
+
+def test_to_svg_escapes_text_and_keeps_labels():
     x = mg.tensor([1.0], requires_grad=True)
-    d = draw_graph(x * 3)
-    assert d.format == "dot" and d.data is None
-    assert "pip install graphviz" in d.reason and "pip install graphviz" in d._repr_markdown_()
-    assert "Mul" in str(d)
+    svg = to_svg((x * 2).sum(), names={"<x> & y": x})
+    boxes = dict(_svg_boxes(svg)[0])
+    assert "<x> & y" in boxes and "Mul" in boxes and "Sum" in boxes
+
+
+def test_to_svg_truncated_graph_has_the_more_box():
+    x = mg.tensor([1.0], requires_grad=True)
+    y = x
+    for _ in range(50):
+        y = y * 1.001
+    found, n_edges = _svg_boxes(to_svg(y, max_nodes=5))
+    assert "... 46 more nodes" in dict(found) and len(found) == 7 and n_edges == 6
+
+
+def test_engine_python_and_bad_engine():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    d = draw_graph((x * x).sum(), engine="python", rankdir="TB")
+    assert d.format == "svg" and d.engine == "python" and "<svg" in d.data
+    assert repr(d) == "<GraphDrawing: 4 nodes as svg by python>"
+    with pytest.raises(ValueError, match="engine"):
+        draw_graph(x * 2, engine="matplotlib")
+    with pytest.raises(TypeError, match="to_svg: expected a Tensor"):
+        to_svg([1.0])
 
 
 def _have_dot():
@@ -193,7 +278,7 @@ def test_svg_when_graphviz_is_installed(tmp_path):
     _have_dot()
     a, b, h, out = _small_graph()
     d = draw_graph(out, names={"a": a})
-    assert d.format == "svg" and d.reason is None
+    assert d.format == "svg" and d.reason is None and d.engine == "graphviz"
     svg = d._repr_svg_()
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "Tanh" in svg
     assert d._repr_markdown_() is None
