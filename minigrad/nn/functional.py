@@ -217,7 +217,15 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                              f"(input shape {input.shape}); expected ({c},)")
     shape = _channel_shape(input)
     axes = (0,) + tuple(range(2, input.ndim))
-    if training:
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
+        raise TypeError(f"batch_norm: momentum must be a float, got {momentum!r} (nn.BatchNorm*d with "
+                        "momentum=None keeps a cumulative average of the batch statistics)")
+    if training and not eps > 0:
+        raise ValueError(f"batch_norm: eps must be positive during training, got {eps!r} (a channel of "
+                         "equal values would divide 0 by 0)")
+    if training and input.numel() == 0:
+        y = input  # nothing to normalise (and no statistics to update), as PyTorch
+    elif training:
         n = input.numel() // c if c else 0
         if n <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
@@ -344,7 +352,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     input, target = _pair(input, target, "huber_loss")
     d = input - target
     ad = _ew.abs_(d)
-    loss = _ew.where(Tensor(ad.data < delta), d * d * 0.5, (ad - 0.5 * delta) * delta)
+    loss = _ew.where(Tensor(ad.array < delta), d * d * 0.5, (ad - 0.5 * delta) * delta)
     if weight is not None:
         return _weighted(loss, _as_tensor(weight, input), reduction, "huber_loss", False)
     return _reduce(loss, reduction, "huber_loss")
@@ -361,7 +369,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     ad = _ew.abs_(d)
     if beta == 0:
         return _reduce(ad, reduction, "smooth_l1_loss")
-    loss = _ew.where(Tensor(ad.data < beta), d * d * (0.5 / beta), ad - 0.5 * beta)
+    loss = _ew.where(Tensor(ad.array < beta), d * d * (0.5 / beta), ad - 0.5 * beta)
     return _reduce(loss, reduction, "smooth_l1_loss")
 
 
@@ -377,7 +385,7 @@ def _class_weight(weight, c, like, op):
 def _class_targets(input, target, op):
     """Check integer class targets against input (N, C, d1...) / (C,); returns the
     target array and the number of classes."""
-    idx = target.data if isinstance(target, Tensor) else np.asarray(target)
+    idx = target.array if isinstance(target, Tensor) else np.asarray(target)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{op}: class targets must be an integer tensor, got dtype {idx.dtype} "
                         "(for class probabilities pass a float target of the input's shape to cross_entropy)")
@@ -405,7 +413,7 @@ def _nll_mask(idx, c, weight, ignore_index, dtype, op):
         raise IndexError(f"{op}: target {int(flat[bad][0])} is out of bounds for {c} classes "
                          f"(valid: 0..{c - 1}, or ignore_index={ignore_index})")
     safe = xp.where(valid, flat, 0)
-    w_rows = (weight.data[safe] if weight is not None else xp.ones(flat.shape, dtype)) * valid
+    w_rows = (weight.array[safe] if weight is not None else xp.ones(flat.shape, dtype)) * valid
     w_rows = w_rows.astype(dtype, copy=False)
     mask = xp.zeros((flat.shape[0], c), dtype)
     mask[xp.arange(flat.shape[0]), safe] = w_rows
@@ -429,8 +437,14 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     _check_reduction(reduction, "nll_loss")
     idx, c = _class_targets(input, target, "nll_loss")
     w = _class_weight(weight, c, input, "nll_loss")
-    mask, w_rows, _ = _nll_mask(idx, c, w, ignore_index, input.dtype, "nll_loss")
-    per_row = -_red.sum(_to_rows(input) * Tensor(mask), dim=1)
+    _, w_rows, valid = _nll_mask(idx, c, w, ignore_index, input.dtype, "nll_loss")
+    # pick input[row, target] (a gather, not a product with a one-hot matrix: a NaN in
+    # another class must not leak in through 0 * NaN), weighted; ignored rows give 0
+    from minigrad.ops.index import gather
+
+    safe = xp_of(w_rows).where(valid, idx.reshape(-1), 0).reshape(-1, 1)
+    picked = _shape.reshape(gather(_to_rows(input), 1, Tensor(safe)), (-1,))
+    per_row = -_ew.where(Tensor(valid), picked * Tensor(w_rows), 0.0)
     if reduction == "none":
         return _shape.reshape(per_row, tuple(idx.shape))
     total = _red.sum(per_row)
@@ -508,10 +522,13 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     :func:`binary_cross_entropy_with_logits` on raw scores, which is exact."""
     _check_reduction(reduction, "binary_cross_entropy")
     target = _bce_check(input, target, "binary_cross_entropy")
-    x = input.data
-    if x.size and (bool((x < 0).any()) or bool((x > 1).any())):
+    x, y = input.array, target.array
+    # as PyTorch: NaN fails these checks too (a NaN probability is an error, not a loss)
+    if x.size and not bool(((x >= 0) & (x <= 1)).all()):
         raise ValueError("binary_cross_entropy: all elements of input should be between 0 and 1 "
                          "(apply sigmoid, or use binary_cross_entropy_with_logits)")
+    if y.size and not bool(((y >= 0) & (y <= 1)).all()):
+        raise ValueError("binary_cross_entropy: all elements of target should be between 0 and 1")
     loss = -(target * _clamped_log(input) + (1.0 - target) * _clamped_log(1.0 - input))
     if weight is not None:
         loss = loss * _as_tensor(weight, input)
@@ -520,7 +537,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
 
 def _clamped_log(p):
     """max(log p, -100), with a finite (zero) gradient where p == 0."""
-    pos = Tensor(p.data > 0)
+    pos = Tensor(p.array > 0)
     safe = _ew.where(pos, p, 1.0)
     return _ew.where(pos, _ew.clamp(_ew.log(safe), min=-100.0), -100.0)
 
@@ -556,7 +573,7 @@ def kl_div(input, target, reduction="mean", log_target=False):
     if log_target:
         loss = _ew.exp(target) * (target - input)
     else:
-        pos = Tensor(target.data > 0)
+        pos = Tensor(target.array > 0)
         tlogt = _ew.where(pos, target * _ew.log(_ew.where(pos, target, 1.0)), 0.0)
         loss = tlogt - target * input
     if reduction == "batchmean":

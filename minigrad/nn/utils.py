@@ -43,11 +43,11 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     norm_type = float(norm_type)
     if not params:
         return Tensor(np.asarray(0.0, dtype=np.float32))
-    grads = [p.grad.data for p in params]
+    grads = [p.grad.array for p in params]
     xp = xp_of(grads[0])
     if math.isinf(norm_type):
         per = [float(xp.abs(g).max()) if g.size else 0.0 for g in grads]
-        total = max(per)
+        total = math.nan if any(math.isnan(v) for v in per) else max(per)
     else:
         per = [float((xp.abs(g.astype(np.float64)) ** norm_type).sum()) for g in grads]
         total = sum(per) ** (1.0 / norm_type)
@@ -55,7 +55,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}; "
                            "set error_if_nonfinite=False to clip anyway")
     coef = max_norm / (total + 1e-6)
-    if coef < 1.0:
+    if not coef >= 1.0:  # NaN too: a NaN norm makes every gradient NaN (as PyTorch), not none
         with no_grad():
             for p, g in zip(params, grads):
                 _set_grad(p, g * np.asarray(coef, dtype=g.dtype))
@@ -67,7 +67,7 @@ def clip_grad_value_(parameters, clip_value):
     clip_value = float(clip_value)
     for p in _param_list(parameters, "clip_grad_value_"):
         if p.grad is not None:
-            g = p.grad.data
+            g = p.grad.array
             _set_grad(p, xp_of(g).clip(g, -clip_value, clip_value))
 
 
@@ -94,6 +94,6 @@ def vector_to_parameters(vec, parameters):
     with no_grad():
         for p in params:
             n = p.numel()
-            p.data[...] = to_device(vec.data[start:start + n].reshape(p.shape), p.device)
+            p.array[...] = to_device(vec.array[start:start + n].reshape(p.shape), p.device)
             p._version[0] += 1
             start += n

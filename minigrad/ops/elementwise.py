@@ -20,7 +20,7 @@ from minigrad.tensor import Tensor
 def _const_like(value, like: Tensor) -> Tensor:
     """A Python number as a 0-d constant Tensor whose dtype follows NumPy's rule for
     mixing a Python scalar with ``like`` (float32 stays float32)."""
-    dt = like.data.dtype
+    dt = like.array.dtype
     if isinstance(value, (bool, np.bool_)):
         arr = np.asarray(value, dtype=dt if dt.kind != "b" else np.bool_)
     elif isinstance(value, (int, np.integer)):
@@ -29,7 +29,7 @@ def _const_like(value, like: Tensor) -> Tensor:
         arr = np.asarray(value, dtype=dt if dt.kind == "f" else np.float32)
     else:
         raise TypeError(f"unsupported operand type {type(value).__name__}; expected a Tensor or a number")
-    xp = xp_of(like.data)
+    xp = xp_of(like.array)
     if xp is not np:
         arr = xp.asarray(arr)
     return Tensor(arr)
@@ -47,7 +47,7 @@ def _pair(a, b, op):
             b = Tensor(b)
         else:
             b = _const_like(b, a)
-    if type(a.data) is not type(b.data) and a.device != b.device:
+    if type(a.array) is not type(b.array) and a.device != b.device:
         raise RuntimeError(f"{op}: expected both tensors on the same device, got '{a.device}' and '{b.device}'")
     return a, b
 
@@ -149,11 +149,14 @@ class Pow(Function):
     def backward(ctx, gz):
         x, y, z = ctx.saved_tensors
         nx, ny = ctx.needs_input_grad
-        gx = gz * y * x ** (y - 1) if nx else None
+        # As PyTorch: where y == 0 the x-gradient is 0 (not 0 * 0**-1 = NaN at x = 0), and
+        # where x == 0 and y >= 0 the y-gradient is 0 (x**y is flat in y there); elsewhere
+        # z * log(x), NaN for x < 0 and -inf for 0 ** (y < 0), as the formula says.
+        gx = where(y.detach() == 0, 0.0, gz * y * x ** (y - 1)) if nx else None
         gy = None
         if ny:
-            # log(x) is only real for x > 0; where x == 0 and z == 0 the term is 0.
-            gy = gz * z * where(x.detach() > 0, log(x), 0.0)
+            flat = (x.detach() == 0) & (y.detach() >= 0)
+            gy = gz * where(flat, 0.0, z * log(where(flat, 1.0, x)))
         return gx, gy
 
 
@@ -212,7 +215,7 @@ def pow(input, exponent):
     """input ** exponent; the exponent may be a number or a tensor (then both get gradients)."""
     if isinstance(exponent, (int, float, np.integer, np.floating)) and not isinstance(exponent, bool):
         if isinstance(input, Tensor):
-            if input.data.dtype.kind in "iu" and isinstance(exponent, (int, np.integer)) and exponent < 0:
+            if input.array.dtype.kind in "iu" and isinstance(exponent, (int, np.integer)) and exponent < 0:
                 raise ValueError("pow: integer tensors cannot be raised to negative integer powers")
             return PowScalar.apply(input, exponent)
     return _binary(Pow, input, exponent, "pow")
@@ -383,7 +386,7 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, gy):
         if not is_grad_enabled():  # plain backward: one array op, no Tensor in between
-            return gy.data * ctx.mask
+            return gy.array * ctx.mask
         return gy * Tensor(ctx.mask.astype(gy.dtype))
 
 
@@ -415,7 +418,7 @@ class Elu(Function):
     @staticmethod
     def backward(ctx, gy):
         (x,) = ctx.saved_tensors
-        mask = Tensor(x.data > 0)
+        mask = Tensor(x.array > 0)
         return gy * where(mask, 1.0, exp(minimum(x, 0.0)) * ctx.alpha)
 
 
@@ -436,7 +439,7 @@ class Softplus(Function):
     @staticmethod
     def backward(ctx, gy):
         (x,) = ctx.saved_tensors
-        lin = Tensor(x.data * ctx.beta > ctx.threshold)
+        lin = Tensor(x.array * ctx.beta > ctx.threshold)
         return gy * where(lin, 1.0, sigmoid(x * ctx.beta))
 
 
@@ -494,7 +497,7 @@ class Gelu(Function):
     def backward(ctx, gy):
         (x,) = ctx.saved_tensors
         if not is_grad_enabled():  # plain backward: one fused kernel
-            return get_kernel("gelu_backward", device_of(x.data))(x.data, gy.data, ctx.approximate)
+            return get_kernel("gelu_backward", device_of(x.array))(x.array, gy.array, ctx.approximate)
         if ctx.approximate == "tanh":
             c = math.sqrt(2.0 / math.pi)
             t = tanh((x + x * x * x * 0.044715) * c)
@@ -670,13 +673,13 @@ def where(condition, input, other):
     """Pick ``input`` where ``condition`` is True and ``other`` elsewhere (broadcasting)."""
     if not isinstance(condition, Tensor):
         condition = Tensor(np.asarray(condition, dtype=bool))
-    if condition.data.dtype != np.bool_:
+    if condition.array.dtype != np.bool_:
         raise TypeError(f"where: condition must be a bool tensor, got dtype {condition.dtype}")
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = Tensor(np.asarray(input, dtype=np.float32))
     input, other = _pair(input, other, "where")
     if input.dtype != other.dtype:
-        dt = np.result_type(input.data, other.data)
+        dt = np.result_type(input.array, other.array)
         if input.dtype != dt:
             input = input.to(dt)
         if other.dtype != dt:
@@ -693,9 +696,9 @@ def where(condition, input, other):
 def _compare(a, b, fn, op):
     if not isinstance(a, Tensor):
         a = Tensor(np.asarray(a))
-    bd = b.data if isinstance(b, Tensor) else b
+    bd = b.array if isinstance(b, Tensor) else b
     try:
-        return Tensor(fn(a.data, bd))
+        return Tensor(fn(a.array, bd))
     except ValueError:
         raise ValueError(f"{op}: shapes {a.shape} and {np.shape(bd)} cannot be broadcast together") from None
 
@@ -732,7 +735,7 @@ def ge(input, other):
 
 def logical_not(input):
     """NOT, elementwise: a bool tensor, True where ``input`` is zero/False (the ``~x`` operator)."""
-    return Tensor(~input.data.astype(bool))
+    return Tensor(~input.array.astype(bool))
 
 
 def logical_and(input, other):
@@ -747,34 +750,34 @@ def logical_or(input, other):
 
 def isnan(input):
     """A bool tensor, True where ``input`` is NaN."""
-    return Tensor(xp_of(input.data).isnan(input.data))
+    return Tensor(xp_of(input.array).isnan(input.array))
 
 
 def isinf(input):
     """A bool tensor, True where ``input`` is +inf or -inf."""
-    return Tensor(xp_of(input.data).isinf(input.data))
+    return Tensor(xp_of(input.array).isinf(input.array))
 
 
 def isfinite(input):
     """A bool tensor, True where ``input`` is neither NaN nor infinite."""
-    return Tensor(xp_of(input.data).isfinite(input.data))
+    return Tensor(xp_of(input.array).isfinite(input.array))
 
 
 def sign(input):
     """sign(x) in {-1, 0, 1}; treated as a constant (its derivative is 0 almost everywhere)."""
-    return Tensor(xp_of(input.data).sign(input.data))
+    return Tensor(xp_of(input.array).sign(input.array))
 
 
 def allclose(input, other, rtol=1e-5, atol=1e-8, equal_nan=False):
     """True when ``|input - other| <= atol + rtol * |other|`` everywhere (with broadcasting);
     NaNs count as equal only with ``equal_nan``. A Python bool."""
-    return bool(xp_of(input.data).allclose(input.data, other.data if isinstance(other, Tensor) else other,
+    return bool(xp_of(input.array).allclose(input.array, other.array if isinstance(other, Tensor) else other,
                                              rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def equal(input, other):
     """True when both tensors have the same shape and the same values everywhere. A Python bool."""
-    return input.shape == other.shape and bool((input.data == other.data).all())
+    return input.shape == other.shape and bool((input.array == other.array).all())
 
 
 # ----------------------------------------------------------------------------- nan_to_num, lerp

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from minigrad import _checks
 from minigrad.autograd import Function
 from minigrad.backend import xp_of
 from minigrad.tensor import Tensor
@@ -25,9 +26,9 @@ def _normalize_key(key):
 
 def _normalize_key_item(k):
     if isinstance(k, Tensor):
-        if k.data.dtype.kind == "f":
+        if k.array.dtype.kind == "f":
             raise IndexError(f"index: tensors used as indices must be integer or bool, got {k.dtype}")
-        return k.data
+        return k.array
     if isinstance(k, list):
         arr = np.asarray(k)
         if arr.dtype.kind == "f":
@@ -94,6 +95,8 @@ def getitem(input, key):
         return GetItem.apply(input, key)
     except IndexError as e:
         raise IndexError(f"index: {e} (tensor shape {input.shape})") from None
+    except ValueError as e:  # e.g. a slice step of 0
+        raise ValueError(f"index: {e} (tensor shape {input.shape}, key {key!r})") from None
 
 
 def narrow(input, dim, start, length):
@@ -119,13 +122,11 @@ def select(input, dim, index):
 def index_select(input, dim, index):
     """Pick entries along ``dim`` at the positions in the 1-D integer tensor ``index``."""
     d = _norm_dim(dim, input.ndim, "index_select")
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    idx = index.array if isinstance(index, Tensor) else np.asarray(index)
     if idx.ndim != 1 or idx.dtype.kind not in "iu":
         raise IndexError(f"index_select: index must be a 1-D integer tensor, got shape {idx.shape} "
                          f"dtype {idx.dtype}")
-    n = input.shape[d]
-    if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
-        raise IndexError(f"index_select: index out of range for dim {dim} of size {n}")
+    _checks.index_array(idx, input.shape[d], "index_select", dim)   # negatives too, as PyTorch
     return GetItem.apply(input, (slice(None),) * d + (idx,))
 
 
@@ -166,15 +167,7 @@ class ScatterAdd(Function):
 def gather(input, dim, index):
     """Gather values along ``dim`` at ``index`` (same number of dims as input)."""
     d = _norm_dim(dim, input.ndim, "gather")
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
-    if idx.dtype.kind not in "iu" or idx.ndim != input.ndim:
-        raise ValueError(f"gather: index must be an integer tensor with {input.ndim} dims, got "
-                         f"shape {idx.shape} dtype {idx.dtype}")
-    for i, (a, b) in enumerate(zip(idx.shape, input.shape)):
-        if i != d and a > b:
-            raise ValueError(f"gather: index shape {idx.shape} exceeds input shape {input.shape} at dim {i}")
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= input.shape[d]):
-        raise IndexError(f"gather: index out of range for dim {dim} of size {input.shape[d]}")
+    idx = _scatter_gather_index(input, d, index, "gather")
     if idx.shape != input.shape:
         input = getitem(input, tuple(slice(0, s) if i != d else slice(None) for i, s in enumerate(idx.shape)))
     return Gather.apply(input, d, idx)
@@ -183,8 +176,30 @@ def gather(input, dim, index):
 def scatter_add(input, dim, index, src):
     """``input`` plus ``src`` added at ``index`` along ``dim`` (out of place)."""
     d = _norm_dim(dim, input.ndim, "scatter_add")
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if not isinstance(src, Tensor):
+        raise TypeError(f"scatter_add: src must be a Tensor, got {type(src).__name__}")
+    idx = _scatter_gather_index(input, d, index, "scatter_add", src)
+    if src.shape != idx.shape:  # as PyTorch: only src's leading index.shape block is used
+        src = getitem(src, tuple(slice(0, s) for s in idx.shape))
     return input + ScatterAdd.apply(src, d, idx, input.shape)
+
+
+def _scatter_gather_index(input, d, index, op, src=None):
+    """The index array of gather/scatter_add, checked as PyTorch does: an integer tensor
+    with input's number of dims, no larger than input on every dim but ``d`` (and no
+    larger than ``src`` on any dim), every entry in 0..input.shape[d]-1."""
+    idx = index.array if isinstance(index, Tensor) else np.asarray(index)
+    if idx.dtype.kind not in "iu" or idx.ndim != input.ndim:
+        raise ValueError(f"{op}: index must be an integer tensor with {input.ndim} dims, got "
+                         f"shape {idx.shape} dtype {idx.dtype}")
+    for i, (a, b) in enumerate(zip(idx.shape, input.shape)):
+        if i != d and a > b:
+            raise ValueError(f"{op}: index shape {idx.shape} exceeds input shape {input.shape} at dim {i}")
+    if src is not None:
+        if src.ndim != idx.ndim or any(a > b for a, b in zip(idx.shape, src.shape)):
+            raise ValueError(f"{op}: index shape {idx.shape} must be no larger than src shape "
+                             f"{src.shape} in every dim")
+    return _checks.index_array(idx, input.shape[d], op, d)
 
 
 class MaskedFill(Function):
@@ -204,7 +219,7 @@ class MaskedFill(Function):
 
 def masked_fill(input, mask, value):
     """Put ``value`` where the bool ``mask`` (broadcastable to input) is True."""
-    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    m = mask.array if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
     try:
@@ -220,7 +235,7 @@ def masked_fill(input, mask, value):
 
 def one_hot(tensor, num_classes=-1):
     """Integer class indices (any shape) -> int64 tensor with a trailing one-hot dim."""
-    idx = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    idx = tensor.array if isinstance(tensor, Tensor) else np.asarray(tensor)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expects an integer tensor of class indices, got dtype {idx.dtype}")
     xp = xp_of(idx)

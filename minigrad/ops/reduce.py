@@ -12,6 +12,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from minigrad import _checks
 from minigrad.autograd import Function
 from minigrad.backend import xp_of
 from minigrad.tensor import Tensor
@@ -21,14 +22,7 @@ from minigrad.ops import elementwise as ew
 
 def _axes(dim, ndim, op):
     """dim (None, int or tuple) -> a sorted tuple of non-negative axes."""
-    if dim is None:
-        return tuple(range(ndim))
-    if isinstance(dim, (int, np.integer)):
-        dim = (dim,)
-    axes = tuple(sorted({_norm_dim(int(d), ndim, op) for d in dim}))
-    if len(axes) != len(tuple(dim)):
-        raise ValueError(f"{op}: dim {dim} names the same dimension twice")
-    return axes
+    return _checks.dims(dim, ndim, op)
 
 
 def _kept_shape(shape, axes):
@@ -61,7 +55,7 @@ def sum(input, dim=None, keepdim=False, dtype=None):
     """Sum over all elements or over ``dim`` (an int or a tuple)."""
     if dtype is not None:
         input = input.to(dtype)
-    elif input.data.dtype.kind in "biu":
+    elif input.array.dtype.kind in "biu":
         input = input.to(np.int64)
     axes = _axes(dim, input.ndim, "sum")
     return Sum.apply(input, axes, keepdim)
@@ -71,7 +65,7 @@ def mean(input, dim=None, keepdim=False, dtype=None):
     """Average over all elements or over ``dim``."""
     if dtype is not None:
         input = input.to(dtype)
-    if input.data.dtype.kind != "f":
+    if input.array.dtype.kind != "f":
         raise TypeError(f"mean: needs a floating-point tensor, got dtype {input.dtype} "
                         "(convert with .float())")
     axes = _axes(dim, input.ndim, "mean")
@@ -97,12 +91,12 @@ class Prod(Function):
     def backward(ctx, gy):
         x, y = ctx.saved_tensors
         axes = tuple(range(x.ndim)) if ctx.axis is None else (ctx.axis,)
-        if not bool((x.data == 0).any()):
+        if not bool((x.array == 0).any()):
             # No zeros: the product of the others is y / x_i (differentiable twice).
             return _grow(gy, ctx.in_shape, axes, ctx.keepdim) * _grow(y, ctx.in_shape, axes, ctx.keepdim) / x
         # With zeros, y / x is 0/0: use exclusive products from the left and the right.
-        xp = xp_of(x.data)
-        a = x.data.reshape(-1) if ctx.axis is None else x.data
+        xp = xp_of(x.array)
+        a = x.array.reshape(-1) if ctx.axis is None else x.array
         ax = 0 if ctx.axis is None else ctx.axis
         ones = xp.ones_like(xp.take(a, [0], axis=ax))
         left = xp.cumprod(xp.concatenate([ones, xp.take(a, range(a.shape[ax] - 1), axis=ax)], axis=ax), axis=ax)
@@ -110,7 +104,7 @@ class Prod(Function):
         right = xp.flip(xp.cumprod(xp.concatenate([ones, xp.take(rf, range(a.shape[ax] - 1), axis=ax)],
                                                   axis=ax), axis=ax), axis=ax)
         others = (left * right).reshape(x.shape)
-        g = _grow(gy, ctx.in_shape, axes, ctx.keepdim).data
+        g = _grow(gy, ctx.in_shape, axes, ctx.keepdim).array
         return g * others
 
 
@@ -163,7 +157,7 @@ _MinMax = namedtuple("MinMax", ["values", "indices"])
 def _maxmin(input, dim, keepdim, is_max, name):
     if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
         return ew.maximum(input, dim) if is_max else ew.minimum(input, dim)
-    if input.data.size == 0:
+    if input.array.size == 0:
         raise RuntimeError(f"{name}: cannot reduce an empty tensor (shape {input.shape})")
     if dim is None:
         return MaxMin.apply(input, tuple(range(input.ndim)), False, is_max, True)
@@ -183,19 +177,32 @@ def min(input, dim=None, keepdim=False):
     return _maxmin(input, dim, keepdim, False, "min")
 
 
+def _nonempty_axes(input, dim, op):
+    """The axes of a max/min-like reduction, refusing an empty one (it has no identity)."""
+    axes = _axes(dim, input.ndim, op)
+    if input.array.size == 0:
+        if dim is None:
+            raise RuntimeError(f"{op}: cannot reduce an empty tensor (shape {input.shape}) over all "
+                               "dims; give the dim to reduce")
+        for a in axes:
+            if input.shape[a] == 0:
+                raise IndexError(f"{op}: cannot reduce dim {a} of size 0 (shape {input.shape})")
+    return axes
+
+
 def amax(input, dim=None, keepdim=False):
     """Max over one or more dims (ties share the gradient)."""
-    return MaxMin.apply(input, _axes(dim, input.ndim, "amax"), keepdim, True, True)
+    return MaxMin.apply(input, _nonempty_axes(input, dim, "amax"), keepdim, True, True)
 
 
 def amin(input, dim=None, keepdim=False):
     """Min over one or more dims (ties share the gradient)."""
-    return MaxMin.apply(input, _axes(dim, input.ndim, "amin"), keepdim, False, True)
+    return MaxMin.apply(input, _nonempty_axes(input, dim, "amin"), keepdim, False, True)
 
 
 def argmax(input, dim=None, keepdim=False):
     """Index of the largest element (flattened when dim is None). Not differentiable."""
-    data = input.data
+    data = input.array
     if dim is None:
         return Tensor(xp_of(data).asarray(data.argmax(), dtype=np.int64))
     d = _norm_dim(dim, input.ndim, "argmax")
@@ -205,7 +212,7 @@ def argmax(input, dim=None, keepdim=False):
 
 def argmin(input, dim=None, keepdim=False):
     """Index of the smallest element (flattened when dim is None). Not differentiable."""
-    data = input.data
+    data = input.array
     if dim is None:
         return Tensor(xp_of(data).asarray(data.argmin(), dtype=np.int64))
     d = _norm_dim(dim, input.ndim, "argmin")
@@ -213,15 +220,22 @@ def argmin(input, dim=None, keepdim=False):
     return Tensor(xp_of(data).expand_dims(out, d) if keepdim else out)
 
 
-def var(input, dim=None, unbiased=None, keepdim=False, correction=None):
+def var(input, dim=None, unbiased=None, keepdim=False, correction=None, _op="var"):
     """Variance: sum((x - mean)^2) / (N - correction). ``unbiased=True`` means correction=1
-    (the default, as in PyTorch); ``unbiased=False`` means 0."""
+    (the default, as in PyTorch); ``unbiased=False`` means 0.
+
+    The data are first shifted by one of their own values (the first along ``dim``):
+    the variance does not change, but the sums stay small, so ``full((4,), 3e38)``
+    has variance 0 instead of the inf that ``sum(x) / n`` would overflow to."""
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
-    axes = _axes(dim, input.ndim, "var")
+    axes = _axes(dim, input.ndim, _op)
     n = 1
     for a in axes:
         n *= input.shape[a]
+    if n:
+        first = input.array[tuple(slice(0, 1) if i in axes else slice(None) for i in range(input.ndim))]
+        input = input - Tensor(first)
     d = input - mean(input, dim=axes, keepdim=True)
     denom = builtins.max(n - correction, 0)
     s = sum(d * d, dim=axes, keepdim=keepdim)
@@ -230,7 +244,7 @@ def var(input, dim=None, unbiased=None, keepdim=False, correction=None):
 
 def std(input, dim=None, unbiased=None, keepdim=False, correction=None):
     """Standard deviation: sqrt(var)."""
-    return ew.sqrt(var(input, dim=dim, unbiased=unbiased, keepdim=keepdim, correction=correction))
+    return ew.sqrt(var(input, dim=dim, unbiased=unbiased, keepdim=keepdim, correction=correction, _op="std"))
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, correction=None):
@@ -242,8 +256,10 @@ def logsumexp(input, dim=None, keepdim=False):
     """log(sum(exp(x))) computed stably: m + log(sum(exp(x - m))) with m = max(x)
     (m is a constant for the gradient, which is softmax(x) either way)."""
     axes = _axes(dim, input.ndim, "logsumexp")
-    xp = xp_of(input.data)
-    m = input.data.max(axis=axes, keepdims=True) if input.data.size else xp.zeros(_kept_shape(input.shape, axes), input.dtype)
+    if input.array.dtype.kind in "biu":  # as PyTorch: integers and bools in, floats out
+        input = input.to(np.float32)
+    xp = xp_of(input.array)
+    m = input.array.max(axis=axes, keepdims=True) if input.array.size else xp.zeros(_kept_shape(input.shape, axes), input.dtype)
     m = xp.where(xp.isfinite(m), m, 0).astype(input.dtype)
     mt = Tensor(m)
     out = ew.log(sum(ew.exp(input - mt), dim=axes, keepdim=True)) + mt
@@ -266,7 +282,7 @@ class Cumsum(Function):
 def cumsum(input, dim):
     """Running sum along ``dim``."""
     d = _norm_dim(dim, input.ndim, "cumsum")
-    if input.data.dtype.kind in "biu":
+    if input.array.dtype.kind in "biu":
         input = input.to(np.int64)
     return Cumsum.apply(input, d)
 
@@ -286,7 +302,7 @@ class Norm2(Function):
     @staticmethod
     def backward(ctx, gy):
         x, y = ctx.saved_tensors
-        safe = ew.where(Tensor(y.data == 0), float("inf"), y)
+        safe = ew.where(Tensor(y.array == 0), float("inf"), y)
         return x * _grow(gy / safe, ctx.in_shape, ctx.axes, ctx.keepdim)
 
 
@@ -309,17 +325,20 @@ def norm(input, p="fro", dim=None, keepdim=False):
 
 def all(input, dim=None, keepdim=False):
     """True where every element (along ``dim``) is nonzero; a bool Tensor, not differentiable."""
-    data = input.data
-    return Tensor(xp_of(data).asarray(data.all(axis=dim, keepdims=keepdim)))
+    data = input.array
+    axes = _axes(dim, input.ndim, "all")
+    return Tensor(xp_of(data).asarray(data.all(axis=axes, keepdims=keepdim)))
 
 
 def any(input, dim=None, keepdim=False):
     """True where some element (along ``dim``) is nonzero; a bool Tensor, not differentiable."""
-    data = input.data
-    return Tensor(xp_of(data).asarray(data.any(axis=dim, keepdims=keepdim)))
+    data = input.array
+    axes = _axes(dim, input.ndim, "any")
+    return Tensor(xp_of(data).asarray(data.any(axis=axes, keepdims=keepdim)))
 
 
 def count_nonzero(input, dim=None):
     """The number of nonzero elements (along ``dim``), as an int64 Tensor."""
-    data = input.data
-    return Tensor(xp_of(data).asarray(xp_of(data).count_nonzero(data, axis=dim), dtype=np.int64))
+    data = input.array
+    axes = _axes(dim, input.ndim, "count_nonzero")
+    return Tensor(xp_of(data).asarray(xp_of(data).count_nonzero(data, axis=axes), dtype=np.int64))

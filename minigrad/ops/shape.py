@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from minigrad import _checks
 from minigrad.autograd import Function
 from minigrad.backend import xp_of
 from minigrad.tensor import Tensor
@@ -16,10 +17,7 @@ from minigrad.tensor import Tensor
 
 def _norm_dim(dim, ndim, op):
     """Turn a possibly negative dim into 0..ndim-1, or raise naming the op."""
-    if not -ndim <= dim < max(ndim, 1):
-        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimension(s) "
-                         f"(valid: {-max(ndim, 1)}..{max(ndim, 1) - 1})")
-    return dim % max(ndim, 1)
+    return _checks.dim(dim, ndim, op)
 
 
 def _shape_arg(shape):
@@ -133,7 +131,7 @@ def reshape(input, *shape):
     shape = _shape_arg(shape)
     if shape == input.shape:
         return input
-    n = input.data.size
+    n = input.array.size
     known = 1
     infer = [i for i, s in enumerate(shape) if s == -1]
     for s in shape:
@@ -167,10 +165,15 @@ def flatten(input, start_dim=0, end_dim=-1):
 def unflatten(input, dim, sizes):
     """Split dimension ``dim`` into ``sizes`` (one may be -1)."""
     d = _norm_dim(dim, input.ndim, "unflatten")
-    sizes = tuple(sizes)
+    sizes = _checks.sizes(sizes, "unflatten", allow_inferred=True)
     n = input.shape[d]
     if -1 in sizes:
         known = int(np.prod([s for s in sizes if s != -1]))
+        if known == 0:
+            raise ValueError(f"unflatten: sizes {sizes} leave the -1 undetermined (the other sizes "
+                             f"multiply to 0); give every size for dim {dim} of size {n}")
+        if n % known:
+            raise ValueError(f"unflatten: sizes {sizes} do not multiply to dim {dim}'s size {n}")
         sizes = tuple(n // known if s == -1 else s for s in sizes)
     if int(np.prod(sizes)) != n:
         raise ValueError(f"unflatten: sizes {sizes} do not multiply to dim {dim}'s size {n}")
@@ -296,7 +299,7 @@ class Cat(Function):
 
 
 def _check_same_device(tensors, op):
-    kinds = {type(t.data) for t in tensors}
+    kinds = {type(t.array) for t in tensors}
     if len(kinds) > 1:
         raise RuntimeError(f"{op}: expected all tensors on the same device, got "
                            + ", ".join(sorted({str(t.device) for t in tensors})))
@@ -316,7 +319,7 @@ def cat(tensors, dim=0):
         if x.ndim != ref.ndim or x.shape[:d] + x.shape[d + 1:] != ref.shape[:d] + ref.shape[d + 1:]:
             raise ValueError(f"cat: tensor {i} has shape {x.shape}, which does not match tensor 0's "
                              f"shape {ref.shape} outside dim {dim}")
-    dt = np.result_type(*[t.data.dtype for t in tensors])
+    dt = np.result_type(*[t.array.dtype for t in tensors])
     tensors = [t if t.dtype == dt else t.to(dt) for t in tensors]
     return Cat.apply(*tensors, dim=d)
 
@@ -345,12 +348,12 @@ def split(tensor, split_size_or_sections, dim=0):
     d = _norm_dim(dim, tensor.ndim, "split")
     n = tensor.shape[d]
     if isinstance(split_size_or_sections, (int, np.integer)):
-        s = int(split_size_or_sections)
+        s = _checks.integer(split_size_or_sections, "split", "split_size")
         if s <= 0:
             raise ValueError(f"split: split_size must be positive, got {s}")
         sizes = [min(s, n - i) for i in range(0, n, s)] or [0]
     else:
-        sizes = [int(s) for s in split_size_or_sections]
+        sizes = list(_checks.sizes(split_size_or_sections, "split", "split sizes"))
         if sum(sizes) != n:
             raise ValueError(f"split: sections {sizes} sum to {sum(sizes)}, but dim {dim} has size {n}")
     out = []
@@ -396,9 +399,7 @@ class Flip(Function):
 
 def flip(input, dims):
     """Reverse the order of elements along the given dimension(s)."""
-    dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
-    dims = tuple(_norm_dim(d, input.ndim, "flip") for d in dims)
-    return Flip.apply(input, dims)
+    return Flip.apply(input, _checks.dims(dims, input.ndim, "flip"))
 
 
 class Tile(Function):
@@ -432,7 +433,7 @@ def repeat(input, *sizes):
     if len(sizes) < input.ndim:
         raise ValueError(f"repeat: number of repeats ({len(sizes)}) must be >= the number of "
                          f"dimensions ({input.ndim})")
-    return Tile.apply(input, tuple(int(s) for s in sizes))
+    return Tile.apply(input, _checks.sizes(sizes, "repeat", "repeats"))
 
 
 def tile(input, dims):
@@ -495,7 +496,7 @@ class PadConstant(Function):
 def pad(input, pad, mode="constant", value=0.0):
     """Pad like ``torch.nn.functional.pad``: ``pad`` lists (left, right) pairs starting
     from the LAST dimension. Modes: constant, reflect, replicate, circular."""
-    pad = tuple(int(p) for p in pad)
+    pad = _checks.padding(pad, "pad")
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
         raise ValueError(f"pad: padding {pad} must have an even length of at most 2 * ndim "
                          f"({2 * input.ndim})")
@@ -505,6 +506,11 @@ def pad(input, pad, mode="constant", value=0.0):
     if mode == "constant":
         if any(lo < 0 or hi < 0 for lo, hi in widths):
             from minigrad.ops.index import getitem
+
+            for i, (lo, hi) in enumerate(widths):
+                if input.shape[i] + min(lo, 0) + min(hi, 0) < 0:
+                    raise ValueError(f"pad: padding ({lo}, {hi}) of dim {i} would remove more than its "
+                                     f"{input.shape[i]} elements (input shape {input.shape})")
 
             crop = tuple(slice(max(-lo, 0), input.shape[i] - max(-hi, 0)) for i, (lo, hi) in enumerate(widths))
             input = getitem(input, crop)

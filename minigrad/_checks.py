@@ -1,0 +1,118 @@
+"""Argument checks shared by every op: one function per kind of argument.
+
+Each check takes the name of the op the user called (``op``) and puts it at the start
+of its message, with the value it got and what would be valid, so that
+``x.std(dim=5)`` says ``std: dim 5 is out of range ...`` and not what some helper
+three calls down was named. An op validates its arguments with these before it
+touches an array; the kernels below the ops have their own entry checks
+(``minigrad.kernels._contracts``).
+
+The exception types follow PyTorch where it is consistent: a dim or an index out of
+range is an :class:`IndexError`, a value of the wrong type a :class:`TypeError`, a
+value of the right type but outside what is valid a :class:`ValueError`.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["dim", "dims", "integer", "sizes", "index_array", "padding", "positive"]
+
+
+def integer(value, op, name):
+    """``value`` as a Python int; TypeError for floats, bools and anything else.
+
+    ``1.0`` is refused like ``1.5``: an op that silently truncates a float hides a bug
+    in the caller's arithmetic.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{op}: {name} must be an integer, got {value!r} ({type(value).__name__})")
+    return int(value)
+
+
+def dim(d, ndim, op):
+    """One dimension index, possibly negative, as 0..ndim-1 (a 0-d tensor counts as 1-d,
+    as in PyTorch); IndexError naming ``op`` when out of range."""
+    d = integer(d, op, "dim")
+    n = max(ndim, 1)
+    if not -n <= d < n:
+        raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimension(s) "
+                         f"(valid: {-n}..{n - 1})")
+    return d % n if ndim else 0
+
+
+def dims(ds, ndim, op):
+    """A dim or a sequence of dims (None: all of them) as a sorted tuple of distinct
+    non-negative dims; a repeated dim is a ValueError."""
+    if ds is None:
+        return tuple(range(ndim))
+    if isinstance(ds, (numbers.Integral, np.integer)) and not isinstance(ds, (bool, np.bool_)):
+        ds = (ds,)
+    try:
+        ds = tuple(ds)
+    except TypeError:
+        raise TypeError(f"{op}: dim must be an int or a sequence of ints, got {ds!r}") from None
+    out = [dim(d, ndim, op) for d in ds]
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: dim {ds} names the same dimension more than once")
+    return tuple(sorted(out))
+
+
+def sizes(values, op, name="sizes", allow_inferred=False):
+    """A list of sizes as a tuple of ints >= 0; with ``allow_inferred`` one entry may be -1
+    (the size that makes the total come out right). TypeError for non-integers,
+    ValueError for negative entries."""
+    if isinstance(values, (numbers.Integral, np.integer)):
+        values = (values,)
+    out = tuple(integer(v, op, name) for v in values)
+    for v in out:
+        if v < 0 and not (allow_inferred and v == -1):
+            valid = "-1 or >= 0" if allow_inferred else ">= 0"
+            raise ValueError(f"{op}: {name} {out} has the entry {v}; every entry must be {valid}")
+    if allow_inferred and out.count(-1) > 1:
+        raise ValueError(f"{op}: {name} {out} has more than one -1; at most one size can be inferred")
+    return out
+
+
+def index_array(index, size, op, dim_=None, allow_negative=False):
+    """Check an array of indices into a dimension of ``size`` elements: an integer dtype
+    and every entry in 0..size-1 (or -size..size-1 with ``allow_negative``).
+    Returns the array, with negative entries wrapped when they are allowed."""
+    where = f" for dim {dim_}" if dim_ is not None else ""
+    kind = getattr(getattr(index, "dtype", None), "kind", None)
+    if kind not in ("i", "u"):
+        raise TypeError(f"{op}: indices must be an integer tensor, got dtype "
+                        f"{getattr(index, 'dtype', type(index).__name__)}")
+    if index.size == 0:
+        return index
+    lo, hi = int(index.min()), int(index.max())
+    low = -size if allow_negative else 0
+    if lo < low or hi >= size:
+        bad = lo if lo < low else hi
+        valid = f"{low}..{size - 1}" if size else "none: the dimension is empty"
+        raise IndexError(f"{op}: index {bad} is out of range{where} of size {size} (valid: {valid})")
+    if allow_negative and lo < 0:
+        index = index % size
+    return index
+
+
+def padding(pad, op, name="padding"):
+    """A padding spec (an int or a sequence of ints) as a tuple of ints; floats are a
+    TypeError (``1.5`` is not silently truncated)."""
+    if isinstance(pad, (numbers.Integral, np.integer)):
+        return (integer(pad, op, name),)
+    try:
+        return tuple(integer(p, op, name) for p in pad)
+    except TypeError as e:
+        if "must be an integer" in str(e):
+            raise
+        raise TypeError(f"{op}: {name} must be an int or a sequence of ints, got {pad!r}") from None
+
+
+def positive(value, op, name, allow_zero=False):
+    """A number > 0 (>= 0 with ``allow_zero``); ValueError otherwise (NaN included)."""
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok:
+        raise ValueError(f"{op}: {name} must be {'>= 0' if allow_zero else 'positive'}, got {value!r}")
+    return value
