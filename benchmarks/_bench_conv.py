@@ -21,7 +21,7 @@ Rows, for each layer:
 Standalone, the script first sets glibc's malloc thresholds in-process (``mallopt``,
 the same as ``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824``) so
 that every contender, PyTorch included, runs without per-call page faults on its big
-temporaries (see /work/shared/PERF-NOTES.md); ``--default-malloc`` skips that.
+temporaries (page faults are expensive in a VM); ``--default-malloc`` skips that.
 """
 from __future__ import annotations
 

@@ -20,8 +20,8 @@ for _p in (ROOT, HERE):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-# Peak float32 FMA throughput of the project's reference machine (2 vCPUs, AVX-512),
-# measured with 12 independent FMA chains per thread: see /work/shared/PERF-NOTES.md
+# Peak float32 FMA throughput of a 2-vCPU Intel Xeon VM with AVX-512, measured with a
+# loop of 12 independent FMA chains per thread (the roofline's ceiling)
 PEAK_GFLOPS_512 = 415.0
 PEAK_GFLOPS_256 = 224.0
 

@@ -238,7 +238,7 @@ def main(argv=None):
     ap.add_argument("--verbose", action="store_true", help="print each row as it is measured")
     ap.add_argument("--malloc", action="store_true",
                     help="re-run this script with glibc told to keep freed memory (MALLOC_MMAP_THRESHOLD_, "
-                         "MALLOC_TRIM_THRESHOLD_), the setting PERF-NOTES times PyTorch under")
+                         "MALLOC_TRIM_THRESHOLD_), so that no contender pays page faults on its temporaries")
     args = ap.parse_args(argv)
     if args.malloc and not os.environ.get("MALLOC_MMAP_THRESHOLD_"):
         env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="33554432", MALLOC_TRIM_THRESHOLD_="1073741824")

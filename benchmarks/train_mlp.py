@@ -21,7 +21,7 @@ PyTorch runs the same loop over index batches of preloaded tensors, with its
 default thread count (printed). Ratios > 1 mean minigrad is slower.
 
 glibc returns big temporaries to the OS on every free unless told otherwise, and
-page faults are expensive in VMs (see shared/PERF-NOTES.md). Unless
+page faults are expensive in VMs. Unless
 ``--plain-malloc`` is given the script re-executes itself once with
 ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` set, so every framework
 runs under the same allocator settings.

@@ -215,7 +215,7 @@ def test_the_gpu_suite_passes_on_the_emulator():
 
 def test_the_cuda_benchmark_script_runs_on_the_emulator():
     """benchmarks/cuda.py --smoke: every part of the GPU benchmark once, on tiny sizes, so a
-    session with a GPU does not spend its time finding the script's own bugs."""
+    run on a GPU does not spend its time finding the script's own bugs."""
     r = _run_emulated(["benchmarks/cuda.py", "--smoke"], timeout=600)
     out = r.stdout + r.stderr
     assert r.returncode == 0, f"benchmarks/cuda.py --smoke failed on the emulator:\n{out[-4000:]}"

@@ -76,7 +76,7 @@ def qconv2d_int8(x, w, x_zero_point, stride, padding, dilation, groups):
 
 
 KERNELS = {"qmatmul_int8": qmatmul_int8, "qconv2d_int8": qconv2d_int8}
-# Not measured yet (no GPU lent so far): native by default, as every CUDA family.
+# Not yet measured on a GPU: native by default, as every CUDA family.
 PREFERRED = {"qmatmul_int8": "native", "qconv2d_int8": "native"}
 
 

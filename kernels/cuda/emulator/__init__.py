@@ -1,7 +1,7 @@
 """Run minigrad's CUDA kernels on the CPU: a test harness for machines without a GPU.
 
-The kernels in ``kernels/cuda/*.cu`` are only ever compiled (``nvcc -ptx``) where no GPU
-is lent. This package runs them: each ``.cu`` file is compiled with the host's ``g++``
+On a machine without a GPU the kernels in ``kernels/cuda/*.cu`` can only be compiled
+(``nvcc -ptx``). This package runs them: each ``.cu`` file is compiled with the host's ``g++``
 after ``runtime.hpp`` (a small CUDA runtime made of fibers, one per GPU thread, with real
 barriers and warp shuffles) into a shared library, and each ``extern "C"`` kernel gets a
 launcher that ctypes calls with the kernel's grid, block, dynamic shared memory and
