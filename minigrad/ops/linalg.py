@@ -212,8 +212,8 @@ def _add_product(op, input, product, beta, alpha):
                          f"shape {tuple(product.shape)}")
     if alpha != 1:
         product = product * alpha
-    if beta == 0:  # input is ignored, NaN and inf included (as in PyTorch)
-        return product
+    if beta == 0:  # input is ignored, NaN and inf included, and gets a zero gradient (as in PyTorch)
+        return ew.where(Tensor(xp_of(product.array).zeros((), dtype=bool)), input, product)
     return (input if beta == 1 else input * beta) + product
 
 
@@ -265,6 +265,7 @@ def cdist(x1, x2, p=2.0, compute_mode=None):
         raise ValueError(f"cdist: batch dims of {tuple(x1.shape)} and {tuple(x2.shape)} cannot be broadcast "
                          "together") from None
     d = unsqueeze(x1, -2) - unsqueeze(x2, -3)  # (..., P, R, M)
-    if p == 0:
-        return red.sum(ew.ne(d, 0.0).to(d.dtype), dim=-1)
+    if p == 0:  # a count: piecewise constant, so its gradient is 0 (kept in the graph, as in PyTorch)
+        counts = red.sum(ew.ne(d, 0.0).to(d.dtype), dim=-1)
+        return ew.where(Tensor(xp_of(d.array).zeros((), dtype=bool)), red.sum(d, dim=-1), counts)
     return red.norm(d, p=float(p), dim=-1)
