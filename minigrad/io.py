@@ -158,10 +158,11 @@ def save(obj, f, pickle_module=None, pickle_protocol=2, **kwargs) -> None:
             added) and atomically; or a binary file object open for writing
             (``open(path, "wb")``, ``io.BytesIO()``), written from its current
             position.
-        pickle_module, pickle_protocol: accepted for PyTorch compatibility;
-            minigrad never pickles, so ``pickle_module`` must be None and
-            ``pickle_protocol`` is ignored. Other keyword arguments of
-            ``torch.save`` (``_use_new_zipfile_serialization``...) are ignored.
+        pickle_module: accepted for PyTorch compatibility; minigrad never
+            pickles, so it must be None.
+        pickle_protocol: accepted for PyTorch compatibility and ignored.
+        **kwargs: other keyword arguments of ``torch.save``
+            (``_use_new_zipfile_serialization``...), ignored.
     """
     if pickle_module is not None:
         raise ValueError("save: minigrad never pickles (its checkpoints hold only data), so "
@@ -455,23 +456,25 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
             a device (``"cpu"``, ``"cuda"``, ``minigrad.device("cuda:0")``), a dict
             mapping the saved device's name to a device (``{"cuda:0": "cpu"}``), or
             a function ``(tensor, saved_device_name) -> tensor``.
-        pickle_module, weights_only, mmap, **pickle_load_args: accepted for
-            PyTorch compatibility. A minigrad checkpoint holds only data, so it is
-            always loaded the way ``weights_only=True`` loads; ``weights_only=False``
-            does *not* enable pickle (a pickled file is refused either way), and
-            ``pickle_module`` must be None. ``mmap=True`` is not supported.
+        pickle_module: must be None (minigrad never unpickles).
+        weights_only: accepted for PyTorch compatibility. A minigrad checkpoint
+            holds only data, so it is always loaded the way ``weights_only=True``
+            loads; ``weights_only=False`` does *not* enable pickle (a pickled file
+            is refused either way).
+        mmap: only None or False (``mmap=True`` is not supported).
+        **pickle_load_args: accepted for PyTorch compatibility and ignored.
 
     Returns:
         The saved structure: Tensors as minigrad Tensors (``requires_grad`` as
         saved), arrays as NumPy arrays, dicts, lists, tuples and numbers as saved.
 
     Raises:
-        ValueError naming the file if it is not a minigrad checkpoint (another
-        ``.npz``, a pickle, a text file), is truncated or corrupted, or has been
-        crafted (forged ``.npy`` headers, shapes larger than the data, object
-        arrays, structures nested deeper than :data:`MAX_DEPTH`). Nothing large is
-        allocated before the sizes have been checked. A missing path raises
-        ``FileNotFoundError``.
+        ValueError: naming the file, if it is not a minigrad checkpoint (another
+            ``.npz``, a pickle, a text file), is truncated or corrupted, or has been
+            crafted (forged ``.npy`` headers, shapes larger than the data, object
+            arrays, structures nested deeper than :data:`MAX_DEPTH`). Nothing large
+            is allocated before the sizes have been checked.
+        FileNotFoundError: the path does not exist.
     """
     if pickle_module is not None:
         raise ValueError("load: minigrad never unpickles (its checkpoints hold only data), so "
