@@ -112,7 +112,7 @@ def _encode(obj, arrays, path):
         return {"t": "complex", "re": obj.real, "im": obj.imag}
     if _tensors.is_tensor(obj):
         key = f"a{len(arrays)}"
-        arrays[key] = _tensors.to_numpy(obj)
+        arrays[key] = _tensors.to_numpy(obj.array)   # a CuPy array is copied to the host
         return {"t": "tensor", "k": key, "rg": bool(getattr(obj, "requires_grad", False)),
                 "dev": str(getattr(obj, "device", "cpu"))}
     if isinstance(obj, np.ndarray) or hasattr(obj, "__cuda_array_interface__"):
