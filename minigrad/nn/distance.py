@@ -24,9 +24,6 @@ class CosineSimilarity(Module):
         """``x1`` and ``x2`` (broadcastable) -> their shape without ``dim``."""
         return F.cosine_similarity(x1, x2, self.dim, self.eps)
 
-    def extra_repr(self):
-        return f"dim={self.dim}, eps={self.eps}"
-
 
 class PairwiseDistance(Module):
     """The ``p``-norm of ``x1 - x2 + eps`` over the last dim: one distance per row."""
@@ -38,6 +35,3 @@ class PairwiseDistance(Module):
     def forward(self, x1, x2):
         """``x1`` and ``x2`` (N, D) or (D,) -> (N,) or () distances."""
         return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
-
-    def extra_repr(self):
-        return f"p={self.norm}, eps={self.eps}, keepdim={self.keepdim}"

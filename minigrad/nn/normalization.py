@@ -165,9 +165,10 @@ class LayerNorm(Module):
 class GroupNorm(Module):
     """Split the channels into ``num_groups`` groups and normalise each group of each
     sample: input (N, C, *) -> same shape. Parameters (when ``affine``): ``weight``
-    (ones) and ``bias`` (zeros), one per channel, shape ``(num_channels,)``."""
+    (ones) and ``bias`` (zeros, unless ``bias=False``), one per channel, shape
+    ``(num_channels,)``."""
 
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, *, bias=True):
         super().__init__()
         if not isinstance(num_groups, (int, np.integer)) or num_groups <= 0:
             raise ValueError(f"GroupNorm: num_groups must be a positive int, got {num_groups!r}")
@@ -178,7 +179,10 @@ class GroupNorm(Module):
         self.eps, self.affine = eps, affine
         if affine:
             self.weight = Parameter(creation.ones(self.num_channels, dtype=dtype, device=device))
-            self.bias = Parameter(creation.zeros(self.num_channels, dtype=dtype, device=device))
+            if bias:
+                self.bias = Parameter(creation.zeros(self.num_channels, dtype=dtype, device=device))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -187,7 +191,8 @@ class GroupNorm(Module):
         """Set weight to 1 and bias to 0 (when affine)."""
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def forward(self, input):
         """``input`` (N, num_channels, *) -> same shape, each group of channels normalised."""
@@ -197,7 +202,8 @@ class GroupNorm(Module):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
 
 
 class RMSNorm(Module):
