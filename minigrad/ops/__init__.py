@@ -30,7 +30,7 @@ from minigrad.ops.elementwise import nan_to_num, lerp  # noqa: F401
 from minigrad.ops.shape import roll  # noqa: F401
 from minigrad.ops.scan import cumprod, logcumsumexp, diff  # noqa: F401
 from minigrad.ops.sort import sort, argsort, topk, searchsorted, bucketize, isin  # noqa: F401
-from minigrad.ops.linalg import einsum, addmm, baddbmm, cdist, tril, triu  # noqa: F401
+from minigrad.ops.matrix import einsum, addmm, baddbmm, cdist, tril, triu  # noqa: F401
 from minigrad.creation import (multinomial, new_zeros as _new_zeros, new_ones as _new_ones,  # noqa: F401
                                new_empty as _new_empty, new_full as _new_full, new_tensor as _new_tensor)
 
