@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 import time
 
@@ -120,6 +121,31 @@ def run_matmul(args):
     return rows
 
 
+def parse_matmul_table(text):
+    """The rows of the matmul table printed by ``--section matmul`` (columns are separated
+    by two or more spaces; "-" is a missing value)."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if "product" in line and "minigrad GF/s" in line:
+            header = re.split(r"\s{2,}", line.strip())
+            break
+    else:
+        return []
+    rows = []
+    for line in lines[i + 2:]:  # after the header and its rule
+        cells = re.split(r"\s{2,}", line.strip())
+        if len(cells) != len(header):
+            break
+        row = {}
+        for key, cell in zip(header, cells):
+            if key in ("product", "m x k x n", "layout"):
+                row[key] = cell
+            else:
+                row[key] = None if cell == "-" else float(cell)
+        rows.append(row)
+    return rows
+
+
 def plot_matmul(rows, path):
     import matplotlib
 
@@ -137,16 +163,16 @@ def plot_matmul(rows, path):
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
     ax.axhline(_common.PEAK_GFLOPS_512, color="gray", lw=1)
-    ax.text(n[0], _common.PEAK_GFLOPS_512 * 1.02, "FMA peak, 512-bit (reference machine)", fontsize=8)
+    ax.text(n[0], _common.PEAK_GFLOPS_512 * 1.02, "FMA peak of a 2-vCPU Xeon, 512-bit", fontsize=8)
     ax.axhline(_common.PEAK_GFLOPS_256, color="gray", lw=1, ls="--")
-    ax.text(n[0], _common.PEAK_GFLOPS_256 * 1.02, "FMA peak, 256-bit", fontsize=8)
+    ax.text(n[0], _common.PEAK_GFLOPS_256 * 1.02, "FMA peak of a 2-vCPU Xeon, 256-bit", fontsize=8)
     ax.set_xscale("log", base=2)
     ax.set_xticks(n)
     ax.set_xticklabels([str(x) for x in n])
     ax.set_xlabel("n (square n x n float32 matmul)")
     ax.set_ylabel("GFLOP/s")
     ax.set_title(f"matmul on {_common.cpu_model()}, {os.cpu_count()} cores")
-    ax.legend(fontsize=8, loc="center right")
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"plot saved to {path}")
@@ -234,6 +260,9 @@ def main(argv=None):
     ap.add_argument("--section", default="all", choices=["all", *SECTIONS],
                     help="which benchmark to run (default: all)")
     ap.add_argument("--plot", metavar="PATH", help="save GFLOP/s vs size of the matmul section to PATH")
+    ap.add_argument("--plot-from", metavar="FILE",
+                    help="draw the --plot from the saved output of an earlier --section matmul run "
+                         "(no timing), e.g. to plot the numbers of a run on an idle machine")
     ap.add_argument("--threads", type=int, help="threads for Numba, OpenBLAS and PyTorch alike")
     ap.add_argument("--verbose", action="store_true", help="print each row as it is measured")
     ap.add_argument("--malloc", action="store_true",
@@ -243,6 +272,15 @@ def main(argv=None):
     if args.malloc and not os.environ.get("MALLOC_MMAP_THRESHOLD_"):
         env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="33554432", MALLOC_TRIM_THRESHOLD_="1073741824")
         os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env)
+    if args.plot_from:
+        if not args.plot:
+            ap.error("--plot-from needs --plot PATH")
+        with open(args.plot_from, encoding="utf-8") as f:
+            rows = parse_matmul_table(f.read())
+        if not rows:
+            ap.error(f"no matmul table found in {args.plot_from}")
+        plot_matmul(rows, args.plot)
+        return {"matmul": rows}
     if args.threads:
         _runtime.set_num_threads(args.threads)
         torch = _torch()
