@@ -466,7 +466,11 @@ def draw_graph(root, format: str = "svg", rankdir: str = "LR", show_data: bool =
     """Draw the autograd graph behind ``root``: a :class:`GraphDrawing` that Jupyter shows.
 
     Args:
-        root, rankdir, show_data, max_nodes, names: as in :func:`to_dot`.
+        root: a Tensor (or a list of Tensors, drawn together).
+        rankdir: ``"LR"``, ``"TB"``, ``"RL"`` or ``"BT"``, as in :func:`to_dot`.
+        show_data: print the values and gradients of tiny tensors, as in :func:`to_dot`.
+        max_nodes: draw at most this many nodes, as in :func:`to_dot`.
+        names: ``{name: tensor}`` or a Module, to label tensors, as in :func:`to_dot`.
         format: ``"svg"`` (default), ``"png"`` (Graphviz only), or ``"dot"`` (the DOT
             text, never rendered).
         engine: ``"auto"`` (default) uses Graphviz when the ``graphviz`` package and
