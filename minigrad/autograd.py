@@ -123,7 +123,7 @@ _OUTPUT = object()  # marks "the saved array is this node's output"
 
 def _check_same_device(cls, args):
     """Refuse an op whose Tensor arguments live on different devices (cpu vs cuda:0, ...)."""
-    devs = [(i, device_of(a.data)) for i, a in enumerate(args) if isinstance(a, Tensor)]
+    devs = [(i, device_of(a.array)) for i, a in enumerate(args) if isinstance(a, Tensor)]
     for i, d in devs[1:]:
         if d != devs[0][1]:
             raise RuntimeError(f"{cls.__name__}: expected all tensors on the same device, got "
@@ -232,7 +232,7 @@ class Function:
         mixed = False
         for a in args:
             if isinstance(a, Tensor):
-                d = a.data
+                d = a.array
                 arrays.append(d)
                 r = a.requires_grad
                 needs.append(r)
@@ -285,7 +285,7 @@ class Function:
             ctx._saved = tuple(mapped)
             ctx._versions = versions
             ctx._inputs = args
-            ctx._out_data = out.data
+            ctx._out_data = out.array
             ctx._out_version = out._version
         else:
             ctx._inputs = None
@@ -419,9 +419,9 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
         if create_graph:
             leaf.grad = g if leaf.grad is None else leaf.grad + g
             continue
-        arr = g.data
-        if arr.dtype != leaf.data.dtype:
-            arr = arr.astype(leaf.data.dtype)
+        arr = g.array
+        if arr.dtype != leaf.array.dtype:
+            arr = arr.astype(leaf.array.dtype)
         if leaf.grad is None:
             # .grad must be a private, writable, contiguous array: optimizers and
             # clip_grad_norm_ update it in place. A gradient that is a view (of a
@@ -433,7 +433,7 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
             owned.add(id(arr))
             leaf.grad = Tensor(arr)
         else:
-            leaf.grad = Tensor(leaf.grad.data + arr)
+            leaf.grad = Tensor(leaf.grad.array + arr)
     return captured
 
 
@@ -467,7 +467,7 @@ def _make_seeds(outputs, grad_outputs, what):
                 f"{what}: element {i} of the outputs does not require grad and has no grad_fn "
                 "(was it computed under no_grad, or from tensors without requires_grad=True?)")
         if g is None:
-            if out.data.size != 1:
+            if out.array.size != 1:
                 raise RuntimeError(
                     f"{what}: grad can be implicitly created only for scalar outputs; the output "
                     f"has shape {out.shape}, so pass `gradient=` (a Tensor of that shape)")

@@ -130,7 +130,7 @@ def _monitored(logs, monitor, who):
 
 def _snapshot(model):
     """A copy of every parameter and buffer (name -> array), to restore later."""
-    return {k: v.data.copy() for k, v in model.state_dict().items()}
+    return {k: v.array.copy() for k, v in model.state_dict().items()}
 
 
 class EarlyStopping(Callback):

@@ -56,7 +56,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
 
     def loss_value():
         vals = _outputs(fn, inputs)  # with grad on: fn may itself call grad()
-        return float(sum(np.sum(np.asarray(v.data, dtype=np.float64) * u) for v, u in zip(vals, us)))
+        return float(sum(np.sum(np.asarray(v.array, dtype=np.float64) * u) for v, u in zip(vals, us)))
 
     # Analytical: one backward pass of L = sum(u * f).
     if diff_outs:
@@ -69,13 +69,13 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
 
     for g, i in zip(grads, wrt):
         x = inputs[i]
-        analytic = np.zeros(x.shape) if g is None else np.asarray(g.data, dtype=np.float64)
+        analytic = np.zeros(x.shape) if g is None else np.asarray(g.array, dtype=np.float64)
         if analytic.shape != x.shape:
             return _fail(raise_exception, f"gradcheck: the gradient of input {i} has shape {analytic.shape} "
                                           f"but the input has shape {x.shape}")
         numeric = np.zeros(x.shape)
-        flat = x.data.reshape(-1)  # a view when contiguous
-        if flat.size and not np.shares_memory(flat, x.data):
+        flat = x.array.reshape(-1)  # a view when contiguous
+        if flat.size and not np.shares_memory(flat, x.array):
             raise ValueError(f"gradcheck: input {i} must be contiguous")
         for k in range(flat.size):
             old = flat[k]

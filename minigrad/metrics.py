@@ -1,7 +1,7 @@
 """Metrics: how good are the predictions? (NumPy, on arrays or Tensors)
 
 Every function takes NumPy arrays, lists, or minigrad Tensors (converted with
-their ``.data``; nothing here is differentiable - these are for reporting, not
+their ``.array``; nothing here is differentiable - these are for reporting, not
 for training). Names and conventions follow scikit-learn:
 
 * :func:`accuracy`, :func:`top_k_accuracy` - fraction of correct predictions;

@@ -2,12 +2,15 @@
 
 A Tensor holds
 
-* ``data``: the array itself (a NumPy array on the CPU, a CuPy array on a GPU);
+* ``array``: the array itself (a NumPy array on the CPU, a CuPy array on a GPU);
 * ``requires_grad``: whether gradients should flow back to it;
 * ``grad_fn``: the graph node (a :class:`~minigrad.autograd.Function` instance) that
   produced it, or None for a *leaf* (a tensor you made yourself);
 * ``grad``: after ``backward()``, the gradient of the output with respect to it
   (leaves only, or tensors that called :meth:`retain_grad`).
+
+(``t.data`` is PyTorch's name for something else: a Tensor that shares the array
+but is cut from the graph; see :attr:`Tensor.data`.)
 
 Every mathematical method (``x.exp()``, ``x @ w``, ``x.sum(dim=1)``...) is a thin
 call into :mod:`minigrad.ops`, where each op's forward and backward live side by side.
@@ -46,7 +49,7 @@ def _infer_array(data, dtype):
     Python floats -> the default float dtype, ints -> int64, bools -> bool; NumPy
     arrays keep their dtype."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     if dtype is not None:
         dtype = np.dtype(dtype) if not isinstance(dtype, np.dtype) else dtype
     xp = xp_of(data)
@@ -76,13 +79,13 @@ class Tensor:
     without copying.
     """
 
-    __slots__ = ("data", "requires_grad", "grad", "grad_fn", "_version", "__weakref__")
+    __slots__ = ("array", "requires_grad", "grad", "grad_fn", "_version", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor -> Tensor.__rmul__
 
     def __init__(self, data, dtype=None, requires_grad=False, _node=None):
         if type(data) is not _ndarray or dtype is not None:
             data = _infer_array(data, dtype)
-        self.data = data
+        self.array = data  # the raw NumPy / CuPy array: what kernels and Functions see
         self.grad = None
         self.grad_fn = _node
         self._version = [0]
@@ -99,7 +102,7 @@ class Tensor:
     def _from_node(cls, data, node):
         """A new Tensor object for the output of ``node`` (used to unpack saved outputs)."""
         t = cls.__new__(cls)
-        t.data = data
+        t.array = data
         t.grad = None
         t.grad_fn = node
         t.requires_grad = True
@@ -108,36 +111,56 @@ class Tensor:
 
     # ------------------------------------------------------------------ basic properties
     @property
-    def array(self):
-        """The raw NumPy (or CuPy) array behind this tensor, shared, not copied.
+    def data(self):
+        """PyTorch's ``.data``: this tensor's values as a new Tensor that shares the
+        array (and the version counter) but is cut from the graph
+        (``requires_grad=False``, no ``grad_fn``), like :meth:`detach`.
 
-        minigrad's own name for the storage: kernels and Functions work on arrays.
-        (``Tensor.data`` is PyTorch's name for a detached Tensor view.)"""
-        return self.data
+        Old tutorials update weights through it: ``p.data.add_(-lr * p.grad)``,
+        ``m.bias.data.fill_(0.01)``. Such a change is not recorded, but it does bump
+        the version counter, so a graph that saved ``p`` refuses to backward with the
+        stale value (PyTorch lets that one through silently). The raw NumPy / CuPy
+        array is :attr:`array`.
 
-    @array.setter
-    def array(self, value):
-        self.data = value
+        Assigning ``t.data = other`` (a Tensor or an array) makes ``t`` use ``other``'s
+        memory; shape, dtype and device may change, as in PyTorch.
+        """
+        return self.detach()
+
+    @data.setter
+    def data(self, value):
+        if isinstance(value, Tensor):
+            arr, version = value.array, value._version  # same memory, same counter
+        elif hasattr(value, "__array_interface__") or hasattr(value, "__cuda_array_interface__"):
+            arr, version = value, [self._version[0] + 1]
+        else:
+            raise TypeError(f"data: expected a Tensor or an array to assign to .data, "
+                            f"got {type(value).__name__}")
+        if self.requires_grad and arr.dtype.kind not in "fc":
+            raise RuntimeError(f"data: a tensor that requires grad must hold floating-point "
+                               f"values, got dtype {arr.dtype}")
+        self.array = arr
+        self._version = version
 
     @property
     def shape(self):
         """The size of every dimension, as a tuple (``(2, 3)`` for a 2x3 matrix)."""
-        return self.data.shape
+        return self.array.shape
 
     @property
     def ndim(self):
         """The number of dimensions (0 for a scalar, 2 for a matrix)."""
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self):
         """The element type, a NumPy dtype (``float32``, ``int64``, ``bool``, ...)."""
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self) -> Device:
         """The :class:`~minigrad.backend.Device` that holds the data (``cpu`` or ``cuda:N``)."""
-        return backend.device_of(self.data)
+        return backend.device_of(self.array)
 
     @property
     def is_cuda(self):
@@ -165,44 +188,44 @@ class Tensor:
     def size(self, dim=None):
         """The shape as a tuple, or the size of one dimension."""
         if dim is None:
-            return self.data.shape
-        return self.data.shape[dim]
+            return self.array.shape
+        return self.array.shape[dim]
 
     def numel(self):
         """The total number of elements (the product of the shape)."""
-        return int(self.data.size)
+        return int(self.array.size)
 
     def dim(self):
         """The number of dimensions (same as :attr:`ndim`); ``ndimension`` is an alias."""
-        return self.data.ndim
+        return self.array.ndim
 
     ndimension = dim
 
     def element_size(self):
         """The size of one element in bytes (4 for float32)."""
-        return self.data.dtype.itemsize
+        return self.array.dtype.itemsize
 
     @property
     def nbytes(self):
         """The size of the data in bytes (``numel() * element_size()``)."""
-        return int(self.data.nbytes)
+        return int(self.array.nbytes)
 
     def is_floating_point(self):
         """True when the dtype is a floating-point type (only those can require grad)."""
-        return self.data.dtype.kind == "f"
+        return self.array.dtype.kind == "f"
 
     def _xp(self):
-        return xp_of(self.data)
+        return xp_of(self.array)
 
     def __len__(self):
-        if self.data.ndim == 0:
+        if self.array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.array.shape[0]
 
     def __iter__(self):
-        if self.data.ndim == 0:
+        if self.array.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        for i in range(self.data.shape[0]):
+        for i in range(self.array.shape[0]):
             yield self[i]
 
     __hash__ = object.__hash__
@@ -210,10 +233,10 @@ class Tensor:
     # ------------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad=True):
         """Set ``requires_grad`` in place (leaves only); returns self."""
-        if requires_grad and self.data.dtype.kind not in "fc":
+        if requires_grad and self.array.dtype.kind not in "fc":
             raise RuntimeError(
                 f"requires_grad: only floating-point tensors can require gradients, "
-                f"got dtype {self.data.dtype}")
+                f"got dtype {self.array.dtype}")
         if not requires_grad and self.grad_fn is not None:
             raise RuntimeError(
                 "requires_grad_(False): this tensor is not a leaf (it was computed by "
@@ -240,7 +263,7 @@ class Tensor:
 
     def detach(self):
         """A tensor sharing this one's data, cut from the graph (requires_grad=False)."""
-        t = Tensor(self.data)
+        t = Tensor(self.array)
         t._version = self._version
         return t
 
@@ -254,23 +277,23 @@ class Tensor:
     # ------------------------------------------------------------------ conversion
     def item(self):
         """The single value of a one-element tensor, as a Python number."""
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted to Python scalars, "
                              f"this one has shape {self.shape}")
-        return self.data.reshape(()).item()
+        return self.array.reshape(()).item()
 
     def numpy(self):
         """The data as a NumPy array (shares memory on the CPU)."""
         if self.device.type != "cpu":
             raise TypeError(f"numpy: the tensor is on '{self.device}'; call .cpu() first")
-        return self.data
+        return self.array
 
     def tolist(self):
         """The data as (nested) Python lists of numbers; a 0-d tensor gives one number."""
-        return backend.to_device(self.data, "cpu").tolist()
+        return backend.to_device(self.array, "cpu").tolist()
 
     def __array__(self, dtype=None, copy=None):
-        arr = backend.to_device(self.data, "cpu")
+        arr = backend.to_device(self.array, "cpu")
         if dtype is not None:
             arr = arr.astype(dtype, copy=False)
         if copy:
@@ -284,13 +307,13 @@ class Tensor:
         return int(self.item())
 
     def __index__(self):
-        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+        if self.array.dtype.kind not in "iu" or self.array.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
     def __bool__(self):
-        if self.data.size != 1:
-            raise RuntimeError(f"bool: the truth value of a tensor with {self.data.size} elements "
+        if self.array.size != 1:
+            raise RuntimeError(f"bool: the truth value of a tensor with {self.array.size} elements "
                                "is ambiguous; use .any() or .all()")
         return bool(self.item())
 
@@ -298,7 +321,7 @@ class Tensor:
         return _format(self)
 
     def __format__(self, spec):
-        if self.data.ndim == 0 and spec:
+        if self.array.ndim == 0 and spec:
             return format(self.item(), spec)
         return repr(self)
 
@@ -375,14 +398,14 @@ class Tensor:
     def contiguous(self):
         """Self when the data is C-contiguous (row-major, no gaps), else a contiguous
         copy (:meth:`clone`)."""
-        return self if self.data.flags.c_contiguous else _ops().clone(self)
+        return self if self.array.flags.c_contiguous else _ops().clone(self)
 
     def is_contiguous(self):
         """True when the data is laid out C-contiguously (row-major, no gaps)."""
-        return bool(self.data.flags.c_contiguous)
+        return bool(self.array.flags.c_contiguous)
 
     # ------------------------------------------------------------------ in-place helpers
-    # In-place ops write into ``self.data`` and bump the version counter that every node
+    # In-place ops write into ``self.array`` and bump the version counter that every node
     # which saved this tensor compared at save time: backward through such a node then
     # refuses (the saved value is gone) instead of returning a wrong gradient. Autograd
     # records nothing for an in-place op, so they are allowed only where no gradient
@@ -409,15 +432,15 @@ class Tensor:
         if isinstance(value, Tensor):
             if value.device != self.device:
                 raise RuntimeError(f"expected a tensor on '{self.device}', got one on '{value.device}'")
-            return value.data
+            return value.array
         return value
 
     def _update(self, op, fn, other):
-        """Check, run ``fn(self.data, value)`` (which writes into self.data), bump the version."""
+        """Check, run ``fn(self.array, value)`` (which writes into self.array), bump the version."""
         self._check_inplace(op)
         v = self._value_array(other)
         try:
-            fn(self.data, v)
+            fn(self.array, v)
         except (TypeError, ValueError) as e:
             what = (f"a value of shape {tuple(v.shape)} and dtype {v.dtype}" if hasattr(v, "dtype")
                     and hasattr(v, "shape") else repr(v))
@@ -434,13 +457,13 @@ class Tensor:
                 "grad; build the new tensor out of place (e.g. with minigrad.where or cat)")
         from minigrad.ops.index import _normalize_key
 
-        self.data[_normalize_key(key)] = self._value_array(value)
+        self.array[_normalize_key(key)] = self._value_array(value)
         self._bump()
 
     def zero_(self):
         """Set every element to 0 in place; returns self."""
         self._check_inplace("zero_")
-        self.data[...] = 0
+        self.array[...] = 0
         self._bump()
         return self
 
@@ -448,7 +471,7 @@ class Tensor:
         """Set every element to ``value`` (a number or a one-element tensor) in place;
         returns self."""
         self._check_inplace("fill_")
-        self.data[...] = self._value_array(value)
+        self.array[...] = self._value_array(value)
         self._bump()
         return self
 
@@ -456,10 +479,10 @@ class Tensor:
         """Copy the values of ``src`` (broadcast to this shape, cast to this dtype) into
         this tensor in place, across devices if needed; returns self."""
         self._check_inplace("copy_")
-        src = src.data if isinstance(src, Tensor) else src
+        src = src.array if isinstance(src, Tensor) else src
         src = backend.to_device(self._xp().asarray(src) if not hasattr(src, "shape") else src, self.device)
         try:
-            self.data[...] = src
+            self.array[...] = src
         except ValueError:
             raise ValueError(f"copy_: source of shape {np.shape(src)} cannot be broadcast to "
                              f"the destination shape {self.shape}") from None
@@ -488,7 +511,7 @@ class Tensor:
         """Limit every element to ``[min, max]`` in place (either bound may be None);
         returns self."""
         self._check_inplace("clamp_")
-        self._xp().clip(self.data, min, max, out=self.data)
+        self._xp().clip(self.array, min, max, out=self.array)
         self._bump()
         return self
 
@@ -498,7 +521,7 @@ class Tensor:
         from minigrad import random
 
         self._check_inplace("uniform_")
-        self.data[...] = backend.to_device(random._uniform(self.shape, a, b, self.dtype, generator), self.device)
+        self.array[...] = backend.to_device(random._uniform(self.shape, a, b, self.dtype, generator), self.device)
         self._bump()
         return self
 
@@ -508,7 +531,7 @@ class Tensor:
         from minigrad import random
 
         self._check_inplace("normal_")
-        self.data[...] = backend.to_device(random._normal(self.shape, mean, std, self.dtype, generator), self.device)
+        self.array[...] = backend.to_device(random._normal(self.shape, mean, std, self.dtype, generator), self.device)
         self._bump()
         return self
 
@@ -587,7 +610,7 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
             [3., 4.]], requires_grad=True)
     """
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     arr = _infer_array(data, dtype)
     if arr is data or (isinstance(data, np.ndarray) and np.shares_memory(arr, data)):
         arr = arr.copy()
@@ -599,7 +622,7 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
 # ---------------------------------------------------------------------- printing like PyTorch
 
 def _format(t: Tensor) -> str:
-    arr = backend.to_device(t.data, "cpu")
+    arr = backend.to_device(t.array, "cpu")
     prefix = "tensor("
     kw = dict(separator=", ", prefix=prefix)
     if arr.dtype.kind == "f" and arr.size:

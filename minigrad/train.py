@@ -636,14 +636,14 @@ def fit(model, loss, optimizer, train, epochs=1, batch_size=32, validation_split
                 n = _n_samples(target)
                 # on the CPU float() of a 0-d array is ~100 ns; on a GPU it would wait for the
                 # device, so there the sum stays a device array until the epoch ends
-                total = total + (lval.data * n if move is not None else float(lval.data) * n)
+                total = total + (lval.array * n if move is not None else float(lval.array) * n)
                 count += n
                 if metric_objs:
-                    o, t = out.data, target.data
+                    o, t = out.array, target.array
                     for m in metric_objs:
                         m.update(o, t)
                 if batch_cbs:
-                    logs = {"loss": float(lval.data), "size": n}
+                    logs = {"loss": float(lval.array), "size": n}
                     for cb in batch_end_cbs:
                         cb.on_batch_end(b, logs)
                     if any(cb.stop_training for cb in batch_end_cbs):
@@ -704,10 +704,10 @@ def _run_eval(model, loss_fn, loader, metric_objs, move, who, prefix=""):
                 out = model(*inputs)
                 n = _n_samples(target)
                 if loss_fn is not None:
-                    total = total + loss_fn(out, target).data * n
+                    total = total + loss_fn(out, target).array * n
                 count += n
                 if metric_objs:
-                    o, t = out.data, target.data
+                    o, t = out.array, target.array
                     for m in metric_objs:
                         m.update(o, t)
     finally:
@@ -781,5 +781,5 @@ def predict(model, X, batch_size=256):
         return outs[0]
     from minigrad.backend import xp_of
 
-    first = outs[0].data
-    return Tensor(xp_of(first).concatenate([o.data for o in outs]))
+    first = outs[0].array
+    return Tensor(xp_of(first).concatenate([o.array for o in outs]))

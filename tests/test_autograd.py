@@ -227,7 +227,7 @@ def test_double_backward_through_kernel_backward_is_refused():
 
         @staticmethod
         def backward(ctx, gy):
-            return gy.data * 2  # a raw array, as kernel-backed ops return
+            return gy.array * 2  # a raw array, as kernel-backed ops return
 
     x = mg.tensor([1.0], requires_grad=True)
     ArrayBackward.apply(x).sum().backward()
@@ -257,11 +257,11 @@ def test_leaf_grads_are_private_writable_arrays():
     a = mg.tensor([1.0, 2.0], requires_grad=True)
     b = mg.tensor([3.0, 4.0], requires_grad=True)
     (a + b).sum().backward()  # both gradients come from one array
-    assert a.grad.data is not b.grad.data
-    a.grad.data *= 10  # in place, as optimizers do
+    assert a.grad.array is not b.grad.array
+    a.grad.array *= 10  # in place, as optimizers do
     assert b.grad.tolist() == [1.0, 1.0]
     x = mg.ones(3, 2, requires_grad=True)
     x.sum().backward()  # the gradient is a broadcast view before it is stored
-    assert x.grad.data.flags.writeable and x.grad.data.flags.c_contiguous
-    x.grad.data[0, 0] = 5
+    assert x.grad.array.flags.writeable and x.grad.array.flags.c_contiguous
+    x.grad.array[0, 0] = 5
     assert x.grad.tolist() == [[5, 1], [1, 1], [1, 1]]

@@ -126,3 +126,51 @@ def test_tensor_hashable_and_bool():
 def test_numpy_array_on_left_dispatches_to_tensor():
     out = np.ones(2, np.float32) * mg.tensor([2.0, 3.0], requires_grad=True)
     assert isinstance(out, mg.Tensor) and out.requires_grad
+
+
+# ---------------------------------------------------------------------- .array and .data
+
+def test_array_is_the_raw_array_and_data_a_detached_tensor_sharing_it():
+    w = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    assert isinstance(w.array, np.ndarray)
+    d = w.data
+    assert isinstance(d, mg.Tensor) and d.array is w.array
+    assert not d.requires_grad and d.grad_fn is None and d.is_leaf
+    y = (w * 2).data
+    assert y.grad_fn is None and not y.requires_grad and y.tolist() == [2, 4, 6]
+
+
+def test_inplace_change_through_data_is_not_recorded_but_bumps_the_version():
+    w = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    v0 = w._version[0]
+    w.data.add_(mg.tensor([1.0, 1.0, 1.0]))  # allowed with grad mode on: .data is outside the graph
+    assert w.tolist() == [2, 3, 4] and w._version[0] == v0 + 1
+    assert w.is_leaf and w.requires_grad and w.grad is None
+    z = (w * w).sum()  # Mul saves w
+    w.data.mul_(0)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        z.backward()
+
+
+def test_assigning_data_replaces_the_storage():
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    src = mg.tensor([[5.0, 6.0, 7.0]], dtype=mg.float64)
+    w.data = src  # shape and dtype may change, as in PyTorch
+    assert w.shape == (1, 3) and w.dtype == mg.float64 and w.array is src.array
+    assert w.requires_grad and w.is_leaf
+    (w * 2).sum().backward()
+    assert w.grad.tolist() == [[2, 2, 2]]
+    w.data = np.zeros(2)
+    assert w.tolist() == [0, 0]
+    with pytest.raises(TypeError, match=r"data: expected a Tensor or an array.*list"):
+        w.data = [1.0, 2.0]
+    with pytest.raises(RuntimeError, match="data: a tensor that requires grad must hold floating-point"):
+        w.data = mg.tensor([1, 2])
+
+
+def test_data_assignment_after_forward_is_caught_by_backward():
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    z = (w * w).sum()
+    w.data = np.array([3.0, 4.0], np.float32)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        z.backward()

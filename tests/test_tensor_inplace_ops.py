@@ -30,7 +30,7 @@ def test_readme_linear_regression_idiom_trains_the_leaves_in_place():
     y = x @ mg.tensor([[2.0], [-1.0], [0.5]]) + 1.0
     w = mg.zeros(3, 1, requires_grad=True)
     b = mg.zeros(1, requires_grad=True)
-    w_id, b_id, w_data = id(w), id(b), w.data
+    w_id, b_id, w_data = id(w), id(b), w.array
     first = None
     for _ in range(200):
         loss = ((x @ w + b - y) ** 2).mean()
@@ -42,7 +42,7 @@ def test_readme_linear_regression_idiom_trains_the_leaves_in_place():
             b -= 0.1 * b.grad
         w.grad = b.grad = None
     # the same objects, the same memory, still leaves that require grad
-    assert id(w) == w_id and id(b) == b_id and w.data is w_data
+    assert id(w) == w_id and id(b) == b_id and w.array is w_data
     assert w.is_leaf and b.is_leaf and w.requires_grad and b.requires_grad
     assert first > 1.0 and loss.item() < 1e-6
     np.testing.assert_allclose(w.numpy().ravel(), [2.0, -1.0, 0.5], atol=1e-3)
@@ -67,10 +67,10 @@ def test_each_operator_writes_in_place_and_returns_self(sym):
     op, _, ufunc = OPS[sym]
     t = mg.tensor([[1.0, 2.0, 4.0], [8.0, -2.0, 0.5]], requires_grad=True)
     expected = ufunc(t.numpy(), np.array([2.0, 4.0, -1.0], np.float32))
-    alias, data, v0 = t, t.data, t._version[0]
+    alias, data, v0 = t, t.array, t._version[0]
     with mg.no_grad():
         t = op(t, mg.tensor([2.0, 4.0, -1.0]))  # broadcast (3,) into (2, 3)
-    assert t is alias and t.data is data
+    assert t is alias and t.array is data
     assert t._version[0] == v0 + 1
     assert t.requires_grad and t.is_leaf and t.dtype == mg.float32
     np.testing.assert_allclose(t.numpy(), expected)

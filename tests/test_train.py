@@ -39,7 +39,7 @@ def classifier(seed=0):
 
 
 def weights(model):
-    return {k: v.data.copy() for k, v in model.state_dict().items()}
+    return {k: v.array.copy() for k, v in model.state_dict().items()}
 
 
 class Recorder(nn.Module):
@@ -66,8 +66,8 @@ def test_fit_decreases_loss_and_recovers_a_line():
     assert isinstance(h, History)
     assert len(h["loss"]) == 30 and h.epoch == list(range(30)) and len(h.seconds) == 30
     assert h["loss"][-1] < 0.1 * h["loss"][0]
-    assert abs(float(model.weight.data[0, 0]) - 2.0) < 0.05
-    assert abs(float(model.bias.data[0]) - 1.0) < 0.05
+    assert abs(float(model.weight.array[0, 0]) - 2.0) < 0.05
+    assert abs(float(model.bias.array[0]) - 1.0) < 0.05
 
 
 def test_history_keys_and_values_with_validation_and_metrics():
@@ -201,7 +201,7 @@ def test_zero_grad_every_step():
 
     class Grab(Callback):
         def on_batch_end(self, batch, logs=None):
-            seen.append(self.model.weight.grad.data.copy())
+            seen.append(self.model.weight.grad.array.copy())
 
     fit(model, "mse", optim.SGD(model.parameters(), lr=0.0), (X, y), epochs=2, batch_size=8, shuffle=False,
         callbacks=[Grab()], progress=False)
@@ -416,8 +416,8 @@ def test_early_stopping_stops_and_restores_best_weights():
     minigrad.manual_seed(0)
     model = nn.Linear(1, 1)
     with minigrad.no_grad():
-        model.weight.data[...] = 0.0
-        model.bias.data[...] = 0.0
+        model.weight.array[...] = 0.0
+        model.bias.array[...] = 0.0
     snapshots = []
     es = EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
     snap = LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.append(weights(model)))

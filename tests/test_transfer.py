@@ -19,14 +19,14 @@ def small_cnn(num_classes=5, seed=0):
 
 
 def snapshot(model):
-    return {k: v.data.copy() for k, v in model.state_dict().items()}
+    return {k: v.array.copy() for k, v in model.state_dict().items()}
 
 
 def assert_state_equal(model, snap):
     now = model.state_dict()
     assert list(now) == list(snap)
     for k, v in snap.items():
-        assert np.array_equal(now[k].data, v), k
+        assert np.array_equal(now[k].array, v), k
 
 
 def batch(n=6, seed=0):
@@ -86,9 +86,9 @@ def test_frozen_parameters_do_not_change(make_opt):
     for name, p in model.named_parameters():
         if id(p) in body_ids:
             assert not p.requires_grad and p.grad is None, name
-            assert np.array_equal(after[name].data, before[name]), name
+            assert np.array_equal(after[name].array, before[name]), name
         else:
-            assert p.requires_grad and not np.array_equal(after[name].data, before[name]), name
+            assert p.requires_grad and not np.array_equal(after[name].array, before[name]), name
     assert [id(p) for p in trainable_parameters(model)] == [id(p) for p in new_head.parameters()]
 
 
@@ -111,9 +111,9 @@ def test_freezing_after_steps_keeps_stale_grads_and_state_from_moving_weights(ma
     after = model.state_dict()
     for name in before:
         if name.startswith("head.3."):
-            assert not np.array_equal(after[name].data, before[name]), name
+            assert not np.array_equal(after[name].array, before[name]), name
         else:
-            assert np.array_equal(after[name].data, before[name]), name
+            assert np.array_equal(after[name].array, before[name]), name
 
 
 def test_frozen_body_records_no_graph():
@@ -143,17 +143,17 @@ def test_param_groups_apply_their_own_lr_sgd():
     head_ids = {id(p) for p in head.parameters()}
     body = [p for p in model.parameters() if id(p) not in head_ids]
     opt = optim.SGD([{"params": body, "lr": 1e-3}, {"params": head.parameters(), "lr": 0.5}], lr=0.1)
-    before = {id(p): p.data.copy() for p in model.parameters()}
+    before = {id(p): p.array.copy() for p in model.parameters()}
     X, y = batch()
     loss = nn.CrossEntropyLoss()(model(minigrad.tensor(X)), minigrad.tensor(y))
     opt.zero_grad()
     loss.backward()
-    grads = {id(p): p.grad.data.copy() for p in model.parameters()}
+    grads = {id(p): p.grad.array.copy() for p in model.parameters()}
     opt.step()
     for p in model.parameters():
         lr = 0.5 if id(p) in head_ids else 1e-3
         expected = before[id(p)] - np.float32(lr) * grads[id(p)]
-        np.testing.assert_allclose(p.data, expected, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(p.array, expected, rtol=1e-6, atol=1e-7)
     assert [g["lr"] for g in opt.param_groups] == [1e-3, 0.5]
 
 
@@ -164,11 +164,11 @@ def test_param_groups_apply_their_own_lr_adam():
     head_ids = {id(p) for p in head.parameters()}
     body = [p for p in model.parameters() if id(p) not in head_ids]
     opt = optim.Adam([{"params": body, "lr": 1e-4}, {"params": head.parameters(), "lr": 1e-2}])
-    before = {id(p): p.data.copy() for p in model.parameters()}
+    before = {id(p): p.array.copy() for p in model.parameters()}
     train_steps(model, opt, steps=1)
     for p in model.parameters():
         lr = 1e-2 if id(p) in head_ids else 1e-4
-        step = np.abs(p.data - before[id(p)])
+        step = np.abs(p.array - before[id(p)])
         moved = step[step > 0]
         assert moved.size > 0
         assert np.all(moved <= lr * 1.001)
@@ -184,10 +184,10 @@ def test_save_load_round_trip_reproduces_outputs_exactly(tmp_path):
     other = small_cnn(seed=1)
     X, _ = batch()
     with minigrad.no_grad():
-        assert not np.array_equal(model(minigrad.tensor(X)).data, other(minigrad.tensor(X)).data)
+        assert not np.array_equal(model(minigrad.tensor(X)).array, other(minigrad.tensor(X)).array)
         keys = load_pretrained(other, path)
         assert keys == list(model.state_dict())
-        assert np.array_equal(model(minigrad.tensor(X)).data, other(minigrad.tensor(X)).data)
+        assert np.array_equal(model(minigrad.tensor(X)).array, other(minigrad.tensor(X)).array)
     assert [f for f in os.listdir(tmp_path)] == ["ckpt.npz"]  # no temporary file left behind
 
 
@@ -196,16 +196,16 @@ def test_load_pretrained_can_skip_the_head(tmp_path):
     path = tmp_path / "five.npz"
     minigrad.save(source.state_dict(), path)
     target = small_cnn(num_classes=10, seed=1)
-    head_before = target.head[3].weight.data.copy()
+    head_before = target.head[3].weight.array.copy()
     load_pretrained(target, path, exclude=("head.3.",))
-    assert np.array_equal(target.head[1].weight.data, source.head[1].weight.data)
-    assert np.array_equal(target.features[0].weight.data, source.features[0].weight.data)
-    assert np.array_equal(target.head[3].weight.data, head_before)
+    assert np.array_equal(target.head[1].weight.array, source.head[1].weight.array)
+    assert np.array_equal(target.features[0].weight.array, source.features[0].weight.array)
+    assert np.array_equal(target.head[3].weight.array, head_before)
 
 
 def _failing_loads(tmp_path):
     good = small_cnn(num_classes=10, seed=3)
-    sd = {k: v.data.copy() for k, v in good.state_dict().items()}
+    sd = {k: v.array.copy() for k, v in good.state_dict().items()}
     cases = {}
     p = tmp_path / "ten_classes.npz"
     minigrad.save(sd, p)
@@ -264,9 +264,9 @@ def test_example_runs_and_keeps_the_frozen_body_exactly():
     pre_sd, ft_sd, disc_sd = pre.state_dict(), ft.state_dict(), disc.state_dict()
     for k in pre_sd:
         if not k.startswith("head.3."):
-            assert np.array_equal(ft_sd[k].data, pre_sd[k].data), k      # frozen: bit for bit
-            assert not np.array_equal(disc_sd[k].data, pre_sd[k].data), k  # small lr: it moved
-    assert not np.array_equal(ft_sd["head.3.weight"].data, disc_sd["head.3.weight"].data)
+            assert np.array_equal(ft_sd[k].array, pre_sd[k].array), k      # frozen: bit for bit
+            assert not np.array_equal(disc_sd[k].array, pre_sd[k].array), k  # small lr: it moved
+    assert not np.array_equal(ft_sd["head.3.weight"].array, disc_sd["head.3.weight"].array)
 
 
 @pytest.mark.slow

@@ -89,7 +89,7 @@ def kd_loss(student_logits, teacher_logits, target=None, temperature=4.0, alpha=
     if not isinstance(student_logits, Tensor):
         raise TypeError(f"{op}: student_logits must be a Tensor, got {type(student_logits).__name__}")
     s = student_logits
-    t = teacher_logits.detach().data if isinstance(teacher_logits, Tensor) else teacher_logits
+    t = teacher_logits.detach().array if isinstance(teacher_logits, Tensor) else teacher_logits
     if not hasattr(t, "shape") or not hasattr(t, "dtype"):
         t = np.asarray(t)
     if s.ndim != 2:
@@ -122,7 +122,7 @@ def kd_loss(student_logits, teacher_logits, target=None, temperature=4.0, alpha=
         if isinstance(target, Tensor) and target.dtype.kind == "f":
             labelled = n
         else:
-            tgt = target.data if isinstance(target, Tensor) else np.asarray(target)
+            tgt = target.array if isinstance(target, Tensor) else np.asarray(target)
             labelled = int((tgt != ignore_index).sum()) if hasattr(tgt, "shape") else n
         ce = F.cross_entropy(s, target, ignore_index=ignore_index, reduction="none")
         terms.append((1.0 - alpha, ce, labelled))
@@ -234,7 +234,7 @@ def distill(teacher, student, loader, optimizer, epochs=1, temperature=4.0, alph
                 loss.backward()
                 optimizer.step()
                 nb = s_out.shape[0]
-                total += float(loss.data) * nb
+                total += float(loss.array) * nb
                 count += nb
             logs = {"loss": total / count if count else math.nan}
             if validation_data is not None:

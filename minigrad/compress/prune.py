@@ -151,8 +151,8 @@ def _target(module, name, op):
 def _current_mask(module, name, like):
     """The mask as an array (ones for a parameter that is not pruned yet)."""
     if _is_pruned_param(module, name):
-        return module._buffers[name + "_mask"].data
-    return xp_of(like.data).ones(like.shape, dtype=like.dtype)
+        return module._buffers[name + "_mask"].array
+    return xp_of(like.array).ones(like.shape, dtype=like.dtype)
 
 
 def _n_to_prune(amount, n, op, what="entries"):
@@ -200,7 +200,7 @@ def _install(module, name, new_mask, op_desc):
         hook.handle_id = handle.id
     else:
         mask = module._buffers[name + "_mask"]
-        mask.data[...] = new_mask
+        mask.array[...] = new_mask
         mask._version[0] += 1
     hook.history.append(op_desc)
     with no_grad():
@@ -225,10 +225,10 @@ def l1_unstructured(module, name="weight", amount=0.5):
     op = "l1_unstructured"
     t = _target(module, name, op)
     mask = _current_mask(module, name, t)
-    xp = xp_of(t.data)
+    xp = xp_of(t.array)
     alive = xp.flatnonzero(mask.reshape(-1) != 0)
     k = _n_to_prune(amount, int(alive.size), op)
-    score = xp.abs(t.data.reshape(-1)[alive])
+    score = xp.abs(t.array.reshape(-1)[alive])
     order = xp.argsort(score, kind="stable")
     new = _flat_indices_to_zero(mask, alive[order[:k]])
     _install(module, name, new, f"{op}(amount={_fmt_amount(amount)})")
@@ -246,7 +246,7 @@ def random_unstructured(module, name="weight", amount=0.5, generator=None):
     t = _target(module, name, op)
     rng = as_generator(generator, op)
     mask = _current_mask(module, name, t)
-    xp = xp_of(t.data)
+    xp = xp_of(t.array)
     alive = xp.flatnonzero(mask.reshape(-1) != 0)
     k = _n_to_prune(amount, int(alive.size), op)
     pick = rng.permutation(int(alive.size))[:k]
@@ -290,13 +290,13 @@ def global_unstructured(parameters, amount, importance="l1", generator=None):
         seen.add(key)
         targets.append(t)
         masks.append(_current_mask(module, name, t))
-    xp = xp_of(targets[0].data)
+    xp = xp_of(targets[0].array)
     alive = [xp.flatnonzero(m.reshape(-1) != 0) for m in masks]
     sizes = [int(a.size) for a in alive]
     total = sum(sizes)
     k = _n_to_prune(amount, total, op)
     if importance == "l1":
-        scores = xp.concatenate([xp.abs(t.data.reshape(-1)[a]).astype(np.float64)
+        scores = xp.concatenate([xp.abs(t.array.reshape(-1)[a]).astype(np.float64)
                                  for t, a in zip(targets, alive)]) if total else xp.zeros(0)
         chosen = xp.argsort(scores, kind="stable")[:k]
     else:
@@ -322,7 +322,7 @@ def custom_from_mask(module, name, mask):
     0 = prune). Combined with an existing mask by multiplication. Returns ``module``."""
     op = "custom_from_mask"
     t = _target(module, name, op)
-    arr = mask.data if isinstance(mask, Tensor) else mask
+    arr = mask.array if isinstance(mask, Tensor) else mask
     if not hasattr(arr, "shape"):
         arr = np.asarray(arr)
     arr = to_device(arr, t.device)
@@ -371,11 +371,11 @@ def ln_structured(module, name="weight", amount=0.5, n=2, dim=0):
                          f"(valid: {-t.ndim} to {t.ndim - 1})")
     dim = int(dim) % t.ndim
     mask = _current_mask(module, name, t)
-    xp = xp_of(t.data)
+    xp = xp_of(t.array)
     slice_alive = _slice_norms(mask, 1, dim) != 0  # a slice is alive while any entry is kept
     alive = xp.flatnonzero(slice_alive)
     k = _n_to_prune(amount, int(alive.size), op, what=f"slices along dim {dim}")
-    norms = _slice_norms(t.data * mask, float(n), dim)[alive]
+    norms = _slice_norms(t.array * mask, float(n), dim)[alive]
     drop = alive[xp.argsort(norms, kind="stable")[:k]]
     keep = xp.ones(t.shape[dim], dtype=t.dtype)
     keep[drop] = 0
@@ -414,10 +414,10 @@ def remove(module, name="weight"):
     if not _is_pruned_param(module, name):
         raise ValueError(f"remove: parameter '{name}' of {type(module).__name__} is not pruned "
                          f"(pruned here: {', '.join(pruned_parameters(module, recurse=False)) or 'none'})")
-    mask = module._buffers[name + "_mask"].data
+    mask = module._buffers[name + "_mask"].array
     orig = _unregister(module, name)
     with no_grad():
-        orig.data[...] = orig.data * mask
+        orig.array[...] = orig.array * mask
         orig._version[0] += 1
     return module
 
@@ -444,8 +444,8 @@ def pruned_parameters(module, recurse=True):
 def _effective(module, name):
     """The values the forward uses for parameter ``name`` (an array)."""
     if _is_pruned_param(module, name):
-        return module._parameters[name + "_orig"].data * module._buffers[name + "_mask"].data
-    return module._parameters[name].data
+        return module._parameters[name + "_orig"].array * module._buffers[name + "_mask"].array
+    return module._parameters[name].array
 
 
 def _logical_params(module):
@@ -457,7 +457,7 @@ def _logical_params(module):
         if k.endswith("_orig") and k[:-5] in pruned:
             yield k[:-5], _effective(module, k[:-5]), True
         else:
-            yield k, p.data, False
+            yield k, p.array, False
 
 
 def _zeros_fraction(arr):
@@ -486,7 +486,7 @@ def sparsity(obj, param_names=None):
                 zeros += int(arr.size) - int(xp_of(arr).count_nonzero(arr))
         return 0.0 if total == 0 else zeros / total
     if isinstance(obj, Tensor):
-        return _zeros_fraction(obj.data)
+        return _zeros_fraction(obj.array)
     if isinstance(obj, np.ndarray) or hasattr(obj, "__cuda_array_interface__"):
         return _zeros_fraction(obj)
     raise TypeError(f"sparsity: expected a Module, a Tensor or an array, got {type(obj).__name__}")
@@ -551,7 +551,7 @@ def _default_parameters(model):
 def _n_pruned(module, name):
     if not _is_pruned_param(module, name):
         return 0
-    mask = module._buffers[name + "_mask"].data
+    mask = module._buffers[name + "_mask"].array
     return int(mask.size) - int(xp_of(mask).count_nonzero(mask))
 
 
@@ -623,7 +623,7 @@ def iterative_prune(model, amounts, fine_tune, parameters=None, structured=False
                 dead = slices - int(xp_of(mask).count_nonzero(_slice_norms(mask, 1, d)))
                 ln_structured(module, name, amount=max(int(round(target * slices)) - dead, 0), n=n, dim=d)
         else:
-            total = sum(int(_target(m, nm, op).data.size) for m, nm in pairs)
+            total = sum(int(_target(m, nm, op).array.size) for m, nm in pairs)
             done = sum(_n_pruned(m, nm) for m, nm in pairs)
             global_unstructured(pairs, amount=max(int(round(target * total)) - done, 0),
                                 importance=importance)
@@ -671,7 +671,7 @@ def load_state_dict(model, state_dict, strict=True):
             if _is_pruned_param(module, name) or module._parameters.get(name) is None:
                 continue
             mask = state_dict[key]
-            arr = mask.data if isinstance(mask, Tensor) else mask
+            arr = mask.array if isinstance(mask, Tensor) else mask
             if not hasattr(arr, "shape"):
                 arr = np.asarray(arr)
             if tuple(arr.shape) != tuple(module._parameters[name].shape):

@@ -113,7 +113,7 @@ def qrange(dtype="int8"):
 def _unwrap(x):
     """(array, was_a_tensor)."""
     if isinstance(x, Tensor):
-        return x.data, True
+        return x.array, True
     return (x if hasattr(x, "__cuda_array_interface__") else np.asarray(x)), False
 
 
@@ -268,12 +268,12 @@ def fake_quantize(x, scale, zero_point, dtype="int8", axis=None):
     qmin, qmax = qrange(dtype)
     if not isinstance(x, Tensor):
         raise TypeError(f"fake_quantize: expected a Tensor, got {type(x).__name__}")
-    xp = xp_of(x.data)
+    xp = xp_of(x.array)
     if axis is None:
         s = xp.asarray(np.float32(scale))
         z = xp.asarray(np.int32(zero_point))
     else:
-        s, z = _per_channel_args("fake_quantize", x.data, scale, zero_point, axis, qmin, qmax)
+        s, z = _per_channel_args("fake_quantize", x.array, scale, zero_point, axis, qmin, qmax)
     return FakeQuantizeFunction.apply(x, s, z, qmin, qmax)
 
 
@@ -300,7 +300,7 @@ class _Observer(Module):
 
     def _update(self, lo, hi):
         c = self.averaging_constant
-        old_lo, old_hi = self.min_val.data, self.max_val.data
+        old_lo, old_hi = self.min_val.array, self.max_val.array
         fresh = ~np.isfinite(old_lo)
         if c is None:
             new_lo, new_hi = np.minimum(old_lo, lo), np.maximum(old_hi, hi)
@@ -314,22 +314,22 @@ class _Observer(Module):
     @property
     def observed(self) -> bool:
         """True once at least one tensor has passed through."""
-        return bool(np.all(np.isfinite(self.min_val.data))) and self.min_val.data.size > 0
+        return bool(np.all(np.isfinite(self.min_val.array))) and self.min_val.array.size > 0
 
     def calculate_qparams(self):
         """(scale, zero_point) for the range seen so far (see :func:`calc_qparams`)."""
         if not self.observed:
             raise RuntimeError(f"{type(self).__name__}: no data observed yet; run some inputs through the "
                                "prepared model before asking for quantization parameters")
-        return calc_qparams(self.min_val.data, self.max_val.data, self.symmetric, self.dtype)
+        return calc_qparams(self.min_val.array, self.max_val.array, self.symmetric, self.dtype)
 
     def extra_repr(self):
         s = f"dtype={self.dtype}, symmetric={self.symmetric}"
         if self.averaging_constant is not None:
             s += f", averaging_constant={self.averaging_constant}"
-        if self.min_val.data.ndim:
-            return s + f", axis={self.axis}, channels={self.min_val.data.shape[0]}"
-        return s + f", min_val={float(self.min_val.data):.4g}, max_val={float(self.max_val.data):.4g}"
+        if self.min_val.array.ndim:
+            return s + f", axis={self.axis}, channels={self.min_val.array.shape[0]}"
+        return s + f", min_val={float(self.min_val.array):.4g}, max_val={float(self.max_val.array):.4g}"
 
 
 class MinMaxObserver(_Observer):
@@ -379,11 +379,11 @@ class PerChannelMinMaxObserver(_Observer):
         rows = np.moveaxis(arr, self.axis, 0).reshape(arr.shape[self.axis], -1)
         if rows.shape[1] == 0:
             return x
-        if self.min_val.data.shape[0] == 0:
+        if self.min_val.array.shape[0] == 0:
             self.min_val = Tensor(np.full(rows.shape[0], np.inf, dtype=np.float32))
             self.max_val = Tensor(np.full(rows.shape[0], -np.inf, dtype=np.float32))
-        elif self.min_val.data.shape[0] != rows.shape[0]:
-            raise ValueError(f"PerChannelMinMaxObserver: expected {self.min_val.data.shape[0]} channels along "
+        elif self.min_val.array.shape[0] != rows.shape[0]:
+            raise ValueError(f"PerChannelMinMaxObserver: expected {self.min_val.array.shape[0]} channels along "
                              f"axis {self.axis}, got an input of shape {tuple(arr.shape)}")
         self._update(rows.min(axis=1), rows.max(axis=1))
         return x
@@ -536,7 +536,7 @@ class _QuantizedLayer(Module):
             raise ValueError(f"convert: input observers must be per-tensor int8 (the kernels take int8 "
                              f"activations), got dtype={observer.dtype!r}, axis={observer.axis}")
         sx, zx = observer.calculate_qparams()
-        w = np.asarray(mod.weight.data, dtype=np.float32)
+        w = np.asarray(mod.weight.array, dtype=np.float32)
         k = w[0].size
         if k > _MAX_ROW:
             raise ValueError(f"convert: layer {name or type(mod).__name__!r} sums {k} products per output; "
@@ -546,19 +546,19 @@ class _QuantizedLayer(Module):
         self.weight = Tensor(quantize_per_channel(w, sw, zw, axis=0))
         self.weight_scale = Tensor(sw)
         if mod.bias is not None:
-            self.bias = Tensor(np.asarray(mod.bias.data, dtype=np.float32).copy())
+            self.bias = Tensor(np.asarray(mod.bias.array, dtype=np.float32).copy())
         self.input_scale = Tensor(np.array(sx, dtype=np.float32))
         self.input_zero_point = Tensor(np.array(zx, dtype=np.int32))
 
     def _qparams(self):
-        return float(self.input_scale.data), int(self.input_zero_point.data)
+        return float(self.input_scale.array), int(self.input_zero_point.array)
 
     def _weight_row_sums(self):
         """sum_k q_w[o, k] (int32), cached until the weight buffer changes."""
         w = self.weight
-        key = (id(w.data), w._version[0])
+        key = (id(w.array), w._version[0])
         if self._sums_key != key:
-            self._sums = w.data.reshape(w.shape[0], -1).sum(axis=1, dtype=np.int64).astype(np.int32)
+            self._sums = w.array.reshape(w.shape[0], -1).sum(axis=1, dtype=np.int64).astype(np.int32)
             self._sums_key = key
         return self._sums
 
@@ -567,11 +567,11 @@ class _QuantizedLayer(Module):
         shape = [1] * acc.ndim
         shape[channel_axis] = -1
         dt = x_dtype if x_dtype in (np.float32, np.float64) else np.float32
-        mult = (self.input_scale.data.astype(np.float64) * self.weight_scale.data).astype(dt).reshape(shape)
+        mult = (self.input_scale.array.astype(np.float64) * self.weight_scale.array).astype(dt).reshape(shape)
         y = acc.astype(dt)
         y *= mult
         if self.bias is not None:
-            y += self.bias.data.astype(dt).reshape(shape)
+            y += self.bias.array.astype(dt).reshape(shape)
         return y
 
 
@@ -600,22 +600,22 @@ class QuantizedLinear(_QuantizedLayer):
 
     def forward(self, input):
         _inference_only(self, input)
-        x = input.data
+        x = input.array
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"QuantizedLinear: input of shape {tuple(x.shape)} does not match in_features "
                              f"{self.in_features}")
         sx, zx = self._qparams()
         x2 = x.reshape(-1, self.in_features)
         xq = quantize_per_tensor(x2, sx, zx)
-        acc = get_kernel("qmatmul_int8", device_of(x2))(xq, self.weight.data)    # int32 (M, out)
+        acc = get_kernel("qmatmul_int8", device_of(x2))(xq, self.weight.array)    # int32 (M, out)
         acc -= np.int32(zx) * self._weight_row_sums()                             # exact: the z_x term
         y = self._dequantize_output(acc, input.dtype, 1)
         return Tensor(y.reshape(x.shape[:-1] + (self.out_features,)))
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}, input_scale={float(self.input_scale.data):.4g}, "
-                f"input_zero_point={int(self.input_zero_point.data)}")
+                f"bias={self.bias is not None}, input_scale={float(self.input_scale.array):.4g}, "
+                f"input_zero_point={int(self.input_zero_point.array)}")
 
 
 class QuantizedConv2d(_QuantizedLayer):
@@ -674,8 +674,8 @@ class QuantizedConv2d(_QuantizedLayer):
         with no_grad():
             x, padding = self._padded(input if batched else input.reshape((1,) + input.shape))
         sx, zx = self._qparams()
-        xq = quantize_per_tensor(x.data, sx, zx)
-        acc = get_kernel("qconv2d_int8", device_of(xq))(xq, self.weight.data, zx, self.stride, padding,
+        xq = quantize_per_tensor(x.array, sx, zx)
+        acc = get_kernel("qconv2d_int8", device_of(xq))(xq, self.weight.array, zx, self.stride, padding,
                                                         self.dilation, self.groups)
         y = self._dequantize_output(acc, input.dtype, 1)
         return Tensor(y if batched else y[0])
@@ -689,8 +689,8 @@ class QuantizedConv2d(_QuantizedLayer):
             s += f", groups={self.groups}"
         if self.padding_mode != "zeros":
             s += f", padding_mode={self.padding_mode}"
-        return s + (f", bias={self.bias is not None}, input_scale={float(self.input_scale.data):.4g}, "
-                    f"input_zero_point={int(self.input_zero_point.data)}")
+        return s + (f", bias={self.bias is not None}, input_scale={float(self.input_scale.array):.4g}, "
+                    f"input_zero_point={int(self.input_zero_point.array)}")
 
 
 def _conv_settings(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, padding_mode):
@@ -879,7 +879,7 @@ def model_size_bytes(model):
     """Bytes of the model's parameters and persistent buffers (what ``state_dict``
     saves), each counted once: int8 entries 1 byte, float32 4 bytes; scales, zero
     points and biases included."""
-    return int(sum(int(t.data.nbytes) for _, t in _state_tensors(model)))
+    return int(sum(int(t.array.nbytes) for _, t in _state_tensors(model)))
 
 
 def size_report(model):
@@ -887,7 +887,7 @@ def size_report(model):
     shape, bytes), ...]}`` for the state of ``model``."""
     rows, by_dtype = [], {}
     for name, t in _state_tensors(model):
-        n = int(t.data.nbytes)
+        n = int(t.array.nbytes)
         rows.append((name, str(t.dtype), tuple(t.shape), n))
         by_dtype[str(t.dtype)] = by_dtype.get(str(t.dtype), 0) + n
     return {"total_bytes": sum(r[3] for r in rows), "by_dtype": by_dtype, "tensors": rows}

@@ -19,10 +19,10 @@ def is_tensor(x) -> bool:
 
 
 def to_array(x):
-    """The raw array behind ``x`` (a Tensor's ``.data``; arrays pass through; other
+    """The raw array behind ``x`` (a Tensor's ``.array``; arrays pass through; other
     values through ``np.asarray``)."""
     if is_tensor(x):
-        return x.data
+        return x.array
     if isinstance(x, np.ndarray) or hasattr(x, "__cuda_array_interface__"):
         return x
     return np.asarray(x)

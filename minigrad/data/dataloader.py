@@ -60,7 +60,7 @@ def default_collate(batch):
         shapes = {tuple(b.shape) for b in batch}
         if len(shapes) > 1:
             raise ValueError(f"default_collate: cannot stack Tensors of different shapes {sorted(shapes)}")
-        return _tensors.wrap(_stack([b.data for b in batch]))
+        return _tensors.wrap(_stack([b.array for b in batch]))
     if isinstance(elem, np.ndarray) or hasattr(elem, "__cuda_array_interface__"):
         if elem.dtype.kind in "OUSV":
             raise TypeError(f"default_collate: cannot batch arrays of dtype {elem.dtype} "

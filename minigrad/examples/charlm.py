@@ -123,7 +123,7 @@ def sample(model, prompt, n, temperature=1.0, top_k=None, generator=None):
     with minigrad.no_grad():
         for _ in range(n):
             ctx = np.array(ids[-model.block_size:], dtype=np.int64)[None]
-            logits = np.asarray(model(minigrad.tensor(ctx)).data[0, -1], dtype=np.float64) / temperature
+            logits = np.asarray(model(minigrad.tensor(ctx)).array[0, -1], dtype=np.float64) / temperature
             if top_k is not None and top_k < logits.size:
                 cut = np.partition(logits, -top_k)[-top_k]
                 logits = np.where(logits < cut, -np.inf, logits)
@@ -152,7 +152,7 @@ def evaluate(model, data, block, batch_size=64, n_batches=8, seed=123):
             logits = model(minigrad.tensor(x))
             V = logits.shape[-1]
             losses.append(F.cross_entropy(logits.reshape(-1, V), minigrad.tensor(y.reshape(-1))).item())
-            correct += int((logits.data.argmax(-1) == y).sum())
+            correct += int((logits.array.argmax(-1) == y).sum())
             total += y.size
     model.train()
     return float(np.mean(losses)), correct / total

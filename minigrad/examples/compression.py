@@ -90,8 +90,8 @@ def count_parameters(model):
         if isinstance(m, _QUANTIZED):
             for t in (m.weight, m.bias):
                 if t is not None:
-                    params += int(t.data.size)
-                    nonzero += int(xp_of(t.data).count_nonzero(t.data))
+                    params += int(t.array.size)
+                    nonzero += int(xp_of(t.array).count_nonzero(t.array))
     return params, nonzero
 
 
@@ -117,7 +117,7 @@ def state_bytes(model):
         if id(t) in seen:
             continue
         seen.add(id(t))
-        a = t.data
+        a = t.array
         n = int(a.nbytes)
         nz = int(xp_of(a).count_nonzero(a))
         dense += n

@@ -46,8 +46,8 @@ def linear_regression(n=200, noise=0.1, epochs=40, batch_size=32, lr=0.1, seed=0
     optimizer = optim.SGD(model.parameters(), lr=lr)
     history = fit(model, nn.MSELoss(), optimizer, (X, y), epochs=epochs, batch_size=batch_size,
                   progress=progress, seed=seed)
-    w = float(model.weight.data.reshape(-1)[0])
-    b = float(model.bias.data.reshape(-1)[0])
+    w = float(model.weight.array.reshape(-1)[0])
+    b = float(model.bias.array.reshape(-1)[0])
     seconds = time.perf_counter() - t0
     return {
         "name": "linear regression",

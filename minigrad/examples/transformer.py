@@ -90,7 +90,7 @@ class Seq2SeqTransformer(nn.Module):
 
     def encode(self, src):
         """src (N, S) token ids -> (memory (N, S, d_model), src padding mask (N, S))."""
-        pad_mask = src.data == PAD
+        pad_mask = src.array == PAD
         memory = self.transformer.encoder(self.pos(self.src_embed(src)), src_key_padding_mask=pad_mask)
         return memory, pad_mask
 
@@ -119,7 +119,7 @@ def greedy_decode(model, src, max_steps):
         done = np.zeros(src.shape[0], dtype=bool)
         for _ in range(max_steps):
             logits = model.decode(minigrad.tensor(out), memory, pad_mask)
-            nxt = logits.data[:, -1].argmax(-1)
+            nxt = logits.array[:, -1].argmax(-1)
             nxt[done] = PAD
             out = np.concatenate([out, nxt[:, None]], axis=1)
             done |= nxt == EOS

@@ -81,8 +81,8 @@ def _canonical_mask(mask, name, like):
         mask = Tensor(to_device(np.asarray(mask), like.device))
     kind = mask.dtype.kind
     if kind == "b":
-        xp = xp_of(mask.data)
-        return Tensor(xp.where(mask.data, -np.inf, 0.0).astype(like.dtype))
+        xp = xp_of(mask.array)
+        return Tensor(xp.where(mask.array, -np.inf, 0.0).astype(like.dtype))
     if kind != "f":
         raise TypeError(f"MultiheadAttention: only bool and floating types of {name} are supported, "
                         f"got dtype {mask.dtype}")
@@ -311,8 +311,8 @@ def _attention_with_weights(q, k, v, mask, dropout_p):
     # A row with every score -inf would give 0/0 = NaN in softmax; give it zero weights.
     any_dead = False
     if mask is not None:
-        xp = xp_of(scores.data)
-        dead = xp.all(xp.isneginf(scores.data), axis=-1, keepdims=True)
+        xp = xp_of(scores.array)
+        dead = xp.all(xp.isneginf(scores.array), axis=-1, keepdims=True)
         any_dead = bool(dead.any())
     if any_dead:
         scores = _ew.where(Tensor(dead), 0.0, scores)

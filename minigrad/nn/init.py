@@ -84,7 +84,7 @@ def _fill(tensor: Tensor, arr):
     if not isinstance(tensor, Tensor):
         raise TypeError(f"init: expected a Tensor, got {type(tensor).__name__}")
     with no_grad():
-        tensor.data[...] = to_device(np.asarray(arr, dtype=tensor.dtype), tensor.device)
+        tensor.array[...] = to_device(np.asarray(arr, dtype=tensor.dtype), tensor.device)
         tensor._version[0] += 1
     return tensor
 

@@ -418,10 +418,10 @@ class Module:
         # Everything checked: now copy (this part cannot fail).
         with no_grad():
             for target, arr in staged:
-                if getattr(target.data.flags, "writeable", True):
-                    target.data[...] = arr
+                if getattr(target.array.flags, "writeable", True):
+                    target.array[...] = arr
                 else:  # e.g. a read-only broadcast view: give it its own memory
-                    target.data = arr.copy()
+                    target.array = arr.copy()
                 target._version[0] += 1
         return _IncompatibleKeys(missing, unexpected)
 
@@ -475,12 +475,12 @@ class Module:
                         continue
                     new = fn(p)
                     if new is not p:
-                        p.data = new.data
+                        p.array = new.array
                         p._version[0] += 1
                     if p.grad is not None:
                         g = fn(p.grad)
                         if g is not p.grad:
-                            p.grad = Tensor(g.data)
+                            p.grad = Tensor(g.array)
                 for name, b in m._buffers.items():
                     if b is not None:
                         m._buffers[name] = fn(b)
@@ -580,7 +580,7 @@ def _pruning_hints(missing, unexpected):
 def _as_array(value):
     """A state_dict value as an array, or (None, description) when it is not numeric data."""
     if isinstance(value, Tensor):
-        return value.data, None
+        return value.array, None
     if isinstance(value, (str, bytes)) or value is None:
         return None, type(value).__name__
     try:

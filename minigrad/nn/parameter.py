@@ -33,7 +33,7 @@ class Parameter(Tensor):
         if data is None:
             data = np.zeros((0,), dtype=get_default_dtype())
         elif isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         super().__init__(data, requires_grad=requires_grad)
 
     def __repr__(self):
@@ -41,12 +41,12 @@ class Parameter(Tensor):
 
     def __reduce_ex__(self, protocol):
         # Pickle / deepcopy as (data, requires_grad); the gradient is not part of a parameter's value.
-        return (_rebuild_parameter, (self.data, self.requires_grad))
+        return (_rebuild_parameter, (self.array, self.requires_grad))
 
     def __deepcopy__(self, memo):
-        out = Parameter(self.data.copy(), requires_grad=self.requires_grad)
+        out = Parameter(self.array.copy(), requires_grad=self.requires_grad)
         if self.grad is not None:
-            out.grad = Tensor(self.grad.data.copy())
+            out.grad = Tensor(self.grad.array.copy())
         memo[id(self)] = out
         return out
 

@@ -194,10 +194,10 @@ class RNNLayer(Function):
 
     @staticmethod
     def backward(ctx, gout):
-        out, w_hh, h0 = (None if t is None else t.data for t in ctx.saved_tensors)
+        out, w_hh, h0 = (None if t is None else t.array for t in ctx.saved_tensors)
         xp = xp_of(out)
         mm = get_kernel("matmul", device_of(out))
-        G, Y = _time_major(gout.data, ctx.batch_first), _time_major(out, ctx.batch_first)
+        G, Y = _time_major(gout.array, ctx.batch_first), _time_major(out, ctx.batch_first)
         L, N, H = Y.shape
         # act'(a_t) for all steps at once, from the output: tanh' = 1 - h^2, relu' = [h > 0]
         deriv = 1.0 - Y * Y if ctx.nonlinearity == "tanh" else (Y > 0).astype(Y.dtype)
@@ -264,10 +264,10 @@ class LSTMLayer(Function):
 
     @staticmethod
     def backward(ctx, gout):
-        gates, out, w_hh, h0, c0 = (None if t is None else t.data for t in ctx.saved_tensors)
+        gates, out, w_hh, h0, c0 = (None if t is None else t.array for t in ctx.saved_tensors)
         xp = xp_of(out)
         mm = get_kernel("matmul", device_of(out))
-        Y, G = _time_major(out, ctx.batch_first), _time_major(gout.data, ctx.batch_first)
+        Y, G = _time_major(out, ctx.batch_first), _time_major(gout.array, ctx.batch_first)
         L, N, GH = gates.shape
         H, dt = GH // 4, out.dtype
         i, f, g, o = gates[..., :H], gates[..., H:2 * H], gates[..., 2 * H:3 * H], gates[..., 3 * H:]
@@ -357,10 +357,10 @@ class GRULayer(Function):
 
     @staticmethod
     def backward(ctx, gout):
-        saved, out, w_hh, h0 = (None if t is None else t.data for t in ctx.saved_tensors)
+        saved, out, w_hh, h0 = (None if t is None else t.array for t in ctx.saved_tensors)
         xp = xp_of(out)
         mm = get_kernel("matmul", device_of(out))
-        Y, G = _time_major(out, ctx.batch_first), _time_major(gout.data, ctx.batch_first)
+        Y, G = _time_major(out, ctx.batch_first), _time_major(gout.array, ctx.batch_first)
         L, N, H = Y.shape
         dt = out.dtype
         r, z, n, un = saved[..., :H], saved[..., H:2 * H], saved[..., 2 * H:3 * H], saved[..., 3 * H:]

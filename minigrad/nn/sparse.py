@@ -88,7 +88,7 @@ class Embedding(Module):
                                                    device=device), requires_grad=not _freeze)
             self.reset_parameters()
         else:
-            data = _weight.data if isinstance(_weight, Tensor) else np.asarray(_weight)
+            data = _weight.array if isinstance(_weight, Tensor) else np.asarray(_weight)
             if tuple(data.shape) != (self.num_embeddings, self.embedding_dim):
                 raise ValueError(f"Embedding: _weight has shape {tuple(data.shape)}, expected "
                                  f"({self.num_embeddings}, {self.embedding_dim})")
@@ -102,17 +102,17 @@ class Embedding(Module):
     def _fill_padding_idx_with_zero(self):
         if self.padding_idx is not None:
             with no_grad():
-                self.weight.data[self.padding_idx] = 0
+                self.weight.array[self.padding_idx] = 0
                 self.weight._version[0] += 1
 
     def _renorm_(self, input):
         """Rescale, in place, each looked-up row whose norm exceeds ``max_norm``."""
-        idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+        idx = input.array if isinstance(input, Tensor) else np.asarray(input)
         rows = np.unique(to_device(idx, "cpu").reshape(-1))
         if rows.size == 0:
             return
         rows = to_device(rows, self.weight.device)
-        w = self.weight.data
+        w = self.weight.array
         xp = xp_of(w)
         sel = w[rows]
         norms = xp.linalg.norm(sel.astype(np.float64), ord=self.norm_type, axis=1)
@@ -144,7 +144,7 @@ class Embedding(Module):
         """An Embedding whose table is the 2-D ``embeddings`` (sharing its memory, as in
         PyTorch); ``freeze=True`` keeps it out of training (``weight.requires_grad = False``).
         As in PyTorch, the ``padding_idx`` row is left as given, not zeroed."""
-        data = embeddings.data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        data = embeddings.array if isinstance(embeddings, Tensor) else np.asarray(embeddings)
         if data.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D (num_embeddings, "
                              f"embedding_dim), got shape {tuple(data.shape)}")

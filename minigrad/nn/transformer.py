@@ -80,7 +80,7 @@ def _detect_is_causal_mask(mask, is_causal=None, size=None):
     make_causal = is_causal is True
     if is_causal is None and mask is not None:
         sz = size if size is not None else mask.shape[-2]
-        arr = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+        arr = mask.array if isinstance(mask, Tensor) else np.asarray(mask)
         if tuple(arr.shape) == (sz, sz):
             causal = np.triu(np.full((sz, sz), -np.inf), k=1)
             make_causal = bool(np.array_equal(to_device(arr, "cpu"), causal))

@@ -51,8 +51,8 @@ class ScaledDotProductAttention(Function):
     @staticmethod
     def backward(ctx, g):
         q, k, v, out = ctx.saved_tensors
-        return get_kernel("sdpa_backward", device_of(q.data))(
-            g.data, q.data, k.data, v.data, out.data, ctx.lse, ctx.mask, ctx.is_causal, ctx.scale)
+        return get_kernel("sdpa_backward", device_of(q.array))(
+            g.array, q.array, k.array, v.array, out.array, ctx.lse, ctx.mask, ctx.is_causal, ctx.scale)
 
 
 def _to_4d(shape_batch):
@@ -84,14 +84,14 @@ def _composed(q, k, v, mask_t, is_causal, scale, dropout_p, L, S):
     """Attention from ordinary ops (used for dropout and for masks that need a gradient)."""
     from minigrad.creation import rand
 
-    xp = xp_of(q.data)
+    xp = xp_of(q.array)
     scores = matmul(q, transpose(k, -2, -1)) * scale
     if mask_t is not None:
         scores = scores + mask_t
     if is_causal:
         causal = xp.where(xp.tril(xp.ones((L, S), dtype=bool)), 0.0, -np.inf).astype(q.dtype)
         scores = scores + Tensor(causal)
-    dead = xp.all(xp.isneginf(scores.data), axis=-1, keepdims=True)
+    dead = xp.all(xp.isneginf(scores.array), axis=-1, keepdims=True)
     any_dead = bool(dead.any())
     if any_dead:  # rows with nothing to attend to: zero weights instead of NaN
         scores = where(Tensor(xp.broadcast_to(dead, scores.shape)), 0.0, scores)
@@ -99,7 +99,7 @@ def _composed(q, k, v, mask_t, is_causal, scale, dropout_p, L, S):
     if any_dead:
         weights = weights * Tensor((~dead).astype(q.dtype))
     if dropout_p > 0.0:
-        keep = rand(*weights.shape, dtype=q.dtype, device=q.device).data >= dropout_p
+        keep = rand(*weights.shape, dtype=q.dtype, device=q.device).array >= dropout_p
         weights = weights * Tensor(keep.astype(q.dtype) / q.dtype.type(1.0 - dropout_p))
     return matmul(weights, v)
 
@@ -143,12 +143,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}")
     if scale is None:
         scale = 1.0 / math.sqrt(E) if E > 0 else 1.0
-    xp = xp_of(q.data)
+    xp = xp_of(q.array)
 
     mask_t = None      # the mask as a Tensor for the composed path
     mask_a = None      # the additive mask as an array for the kernels
     if attn_mask is not None:
-        m = attn_mask.data if isinstance(attn_mask, Tensor) else xp.asarray(attn_mask)
+        m = attn_mask.array if isinstance(attn_mask, Tensor) else xp.asarray(attn_mask)
         try:
             np.broadcast_shapes(m.shape, batch + (L, S))
         except ValueError:

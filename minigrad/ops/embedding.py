@@ -34,7 +34,7 @@ class Embedding(Function):
             from minigrad.ops.index import scatter_add
             from minigrad.ops.shape import reshape
 
-            xp = xp_of(g.data)
+            xp = xp_of(g.array)
             D = g.shape[-1]
             idx = xp.broadcast_to(ctx.indices.reshape(-1, 1), (ctx.indices.size, D))
             zeros = Tensor(xp.zeros((ctx.num, D), dtype=g.dtype))
@@ -44,7 +44,7 @@ class Embedding(Function):
                 keep[ctx.padding_idx] = 0
                 gw = gw * Tensor(keep)
             return gw
-        return get_kernel("embedding_backward", device_of(g.data))(g.data, ctx.indices, ctx.num, ctx.padding_idx)
+        return get_kernel("embedding_backward", device_of(g.array))(g.array, ctx.indices, ctx.num, ctx.padding_idx)
 
 
 def embedding(input, weight, padding_idx=None):
@@ -58,8 +58,8 @@ def embedding(input, weight, padding_idx=None):
     if weight.ndim != 2:
         raise ValueError("embedding: weight must be 2-D (num_embeddings, embedding_dim), "
                          f"got shape {tuple(weight.shape)}")
-    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
-    xp = xp_of(weight.data)
+    idx = input.array if isinstance(input, Tensor) else np.asarray(input)
+    xp = xp_of(weight.array)
     if xp is not np and isinstance(idx, np.ndarray):
         idx = xp.asarray(idx)
     if idx.dtype.kind not in "iu":

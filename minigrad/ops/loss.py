@@ -76,10 +76,10 @@ class CrossEntropy(Function):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        xa = x.data
+        xa = x.array
         xp = xp_of(xa)
         N = xa.shape[0]
-        ga = g.data
+        ga = g.array
         if ctx.reduction == "none":
             grad_loss = ga
         elif ctx.reduction == "sum":
@@ -93,7 +93,7 @@ class CrossEntropy(Function):
 
 
 def _array(t):
-    return t.data if isinstance(t, Tensor) else np.asarray(t)
+    return t.array if isinstance(t, Tensor) else np.asarray(t)
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -114,7 +114,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         raise TypeError(f"cross_entropy: input must be a Tensor, got {type(input).__name__}")
     if input.dtype.kind != "f":
         raise TypeError(f"cross_entropy: input must be floating point (logits), got dtype {input.dtype}")
-    xp = xp_of(input.data)
+    xp = xp_of(input.array)
     t = _array(target)
     if xp is not np and isinstance(t, np.ndarray):
         t = xp.asarray(t)

@@ -36,7 +36,7 @@ def matmul(input, other):
     a, b = input, other
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
-    if type(a.data) is not type(b.data) and a.device != b.device:
+    if type(a.array) is not type(b.array) and a.device != b.device:
         raise RuntimeError(f"matmul: expected both tensors on the same device, got '{a.device}' and '{b.device}'")
     k_a = a.shape[-1]
     k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
@@ -124,10 +124,10 @@ class Linear(Function):
             gw = matmul(transpose(g2, 0, 1), x2) if nw else None
             gb = g2.sum(0) if nb else None
             return gx, gw, gb
-        mm = get_kernel("matmul", device_of(gy.data))
-        g = gy.data.reshape(-1, gy.shape[-1])
-        xd = x.data.reshape(-1, x.shape[-1])
-        gx = mm(g, w.data).reshape(x.shape) if nx else None
+        mm = get_kernel("matmul", device_of(gy.array))
+        g = gy.array.reshape(-1, gy.shape[-1])
+        xd = x.array.reshape(-1, x.shape[-1])
+        gx = mm(g, w.array).reshape(x.shape) if nx else None
         gw = mm(g.T, xd) if nw else None
         gb = g.sum(axis=0) if nb else None
         return gx, gw, gb

@@ -54,8 +54,8 @@ class LayerNorm(Function):
             gw = _sum(reshape(g * xhat, (-1, D)), dim=0) if need_w else None
             gb = _sum(reshape(g, (-1, D)), dim=0) if need_b else None
             return gx, gw, gb
-        gx, gw, gb = get_kernel("layer_norm_backward", device_of(x.data))(
-            g.data, x.data, None if w is None else w.data, ctx.mean, ctx.rstd)
+        gx, gw, gb = get_kernel("layer_norm_backward", device_of(x.array))(
+            g.array, x.array, None if w is None else w.array, ctx.mean, ctx.rstd)
         return gx, (gw if need_w else None), (gb if need_b else None)
 
 

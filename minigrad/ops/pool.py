@@ -188,7 +188,7 @@ def _avg_pool(op, input, kernel_size, stride, padding, ceil_mode, count_include_
     k, s, p, _ = _pool_args(op, input, kernel_size, stride, padding, 1, ceil_mode, n)
     if n == 1:
         k, s, p = (1,) + k, (1,) + s, (0,) + p
-    if input.data.dtype.kind != "f":
+    if input.array.dtype.kind != "f":
         raise TypeError(f"{op}: needs a floating-point input, got dtype {input.dtype}")
     x, back = _as_4d(input, n)
     return back(AvgPool2d.apply(x, k, s, p, bool(ceil_mode), bool(count_include_pad)))
@@ -232,7 +232,7 @@ def adaptive_avg_pool2d(input, output_size):
     op = "adaptive_avg_pool2d"
     if input.ndim not in (3, 4):
         raise ValueError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {tuple(input.shape)}")
-    if input.data.dtype.kind != "f":
+    if input.array.dtype.kind != "f":
         raise TypeError(f"{op}: needs a floating-point input, got dtype {input.dtype}")
     H, W = input.shape[-2:]
     if isinstance(output_size, (tuple, list)):

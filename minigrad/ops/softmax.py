@@ -41,7 +41,7 @@ class Softmax(Function):
         (y,) = ctx.saved_tensors
         if is_grad_enabled():  # create_graph: differentiable Tensor ops
             return y * (g - _sum(g * y, dim=-1, keepdim=True))
-        return get_kernel("softmax_backward", device_of(y.data))(g.data, y.data)
+        return get_kernel("softmax_backward", device_of(y.array))(g.array, y.array)
 
 
 class LogSoftmax(Function):
@@ -58,7 +58,7 @@ class LogSoftmax(Function):
         (y,) = ctx.saved_tensors
         if is_grad_enabled():
             return g - exp(y) * _sum(g, dim=-1, keepdim=True)
-        return get_kernel("log_softmax_backward", device_of(y.data))(g.data, y.data)
+        return get_kernel("log_softmax_backward", device_of(y.array))(g.array, y.array)
 
 
 def _along(fn, input, dim, dtype, op):

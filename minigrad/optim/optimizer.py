@@ -17,7 +17,7 @@ optimizer reads the group's options afresh on every step.
 
 How an update is done, and why it looks the way it does
 --------------------------------------------------------
-``step()`` does its arithmetic on the raw arrays (``p.data``, ``p.grad.data``), in
+``step()`` does its arithmetic on the raw arrays (``p.array``, ``p.grad.array``), in
 place, with the array module that owns them (NumPy on the CPU, CuPy on a GPU).
 Working on arrays rather than Tensors means no autograd graph is recorded (the
 update is not part of the model's computation) and no Tensor objects are built in
@@ -181,7 +181,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad = Tensor(xp_of(g.data).zeros_like(g.data))
+                    p.grad = Tensor(xp_of(g.array).zeros_like(g.array))
 
     def step(self, closure=None):
         """Update the parameters once from their current gradients.
@@ -205,8 +205,8 @@ class Optimizer:
             g = p.grad
             if g is None or not p.requires_grad:
                 continue
-            d = p.data
-            g = g.data
+            d = p.array
+            g = g.array
             if g.shape != d.shape:
                 raise RuntimeError(
                     f"{self._name()}.step: the gradient of a parameter of shape {d.shape} has "
@@ -309,7 +309,7 @@ class Optimizer:
 def _copy_value(v):
     """A copy of one state entry (arrays are copied, numbers are immutable)."""
     if isinstance(v, Tensor):
-        return v.data.copy()
+        return v.array.copy()
     if hasattr(v, "shape") and hasattr(v, "copy"):
         return v.copy()
     return v
@@ -319,7 +319,7 @@ def _load_value(v, p, name, index, key):
     """One saved state entry, made ready for parameter ``p``: arrays are copied, cast
     to the parameter's floating dtype and moved to its device; numbers pass through."""
     if isinstance(v, Tensor):
-        v = v.data
+        v = v.array
     if isinstance(v, bool) or isinstance(v, str) or v is None:
         return v
     if isinstance(v, numbers.Real):
@@ -335,7 +335,7 @@ def _load_value(v, p, name, index, key):
         raise ValueError(
             f"{name}.load_state_dict: state '{key}' of parameter {index} has shape {v.shape}, "
             f"but the parameter has shape {p.shape}")
-    v = to_device(v, device_of(p.data))
+    v = to_device(v, device_of(p.array))
     xp = xp_of(v)
     if v.dtype.kind == "f" and v.dtype != p.dtype:
         return v.astype(p.dtype)

@@ -91,5 +91,5 @@ class SGD(Optimizer):
                         buf += (1 - dampening) * d
                 d = d + momentum * buf if nesterov else buf
 
-            w -= lr * d          # in place: p.data itself changes
+            w -= lr * d          # in place: p.array itself changes
             p._version[0] += 1   # graphs that saved the old value will refuse to backward

@@ -61,7 +61,7 @@ def test_kd_loss_matches_numpy_formula(case, reduction):
     got = kd_loss(minigrad.tensor(s), minigrad.tensor(t), minigrad.tensor(y), temperature=T, alpha=alpha,
                   reduction=reduction)
     ref = np_kd(s, t, y, T, alpha, "batchmean" if reduction == "mean" else reduction)
-    np.testing.assert_allclose(got.data, ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got.array, ref, rtol=1e-10, atol=1e-12)
 
 
 def test_kd_loss_ignore_index_marks_unlabelled_samples():
@@ -69,26 +69,26 @@ def test_kd_loss_ignore_index_marks_unlabelled_samples():
     s, t = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
     y = np.array([1, -100, 3, -100, 0])
     got = kd_loss(minigrad.tensor(s), minigrad.tensor(t), minigrad.tensor(y), temperature=2.0, alpha=0.3)
-    np.testing.assert_allclose(got.data, np_kd(s, t, y, 2.0, 0.3), rtol=1e-10)
+    np.testing.assert_allclose(got.array, np_kd(s, t, y, 2.0, 0.3), rtol=1e-10)
     none = kd_loss(minigrad.tensor(s), minigrad.tensor(t), y, temperature=2.0, alpha=0.3, reduction="none")
-    np.testing.assert_allclose(none.data, np_kd(s, t, y, 2.0, 0.3, "none"), rtol=1e-10)
+    np.testing.assert_allclose(none.array, np_kd(s, t, y, 2.0, 0.3, "none"), rtol=1e-10)
     # a batch with no labels at all: the label term is 0, not nan
     all_unlab = kd_loss(minigrad.tensor(s), minigrad.tensor(t), np.full(5, -100), temperature=2.0, alpha=0.3)
-    np.testing.assert_allclose(all_unlab.data, 0.3 * np_kd(s, t, None, 2.0, 1.0), rtol=1e-10)
+    np.testing.assert_allclose(all_unlab.array, 0.3 * np_kd(s, t, None, 2.0, 1.0), rtol=1e-10)
 
 
 def test_kd_loss_special_cases():
     rng = np.random.default_rng(1)
     s = rng.normal(size=(4, 3))
     same = kd_loss(minigrad.tensor(s), minigrad.tensor(s), temperature=3.0, alpha=1.0)
-    assert abs(float(same.data)) < 1e-12                        # KL(p || p) = 0
+    assert abs(float(same.array)) < 1e-12                        # KL(p || p) = 0
     y = np.array([0, 2, 1, 1])
     ce = nn.functional.cross_entropy(minigrad.tensor(s), minigrad.tensor(y))
     only_ce = kd_loss(minigrad.tensor(s), minigrad.tensor(rng.normal(size=(4, 3))), y, alpha=0.0)
-    np.testing.assert_allclose(only_ce.data, ce.data, rtol=1e-12)
+    np.testing.assert_allclose(only_ce.array, ce.array, rtol=1e-12)
     # the T^2 factor: for nearly equal logits the soft term hardly depends on T
     t = s + 1e-3 * rng.normal(size=s.shape)
-    vals = [float(kd_loss(minigrad.tensor(s), minigrad.tensor(t), temperature=T, alpha=1.0).data)
+    vals = [float(kd_loss(minigrad.tensor(s), minigrad.tensor(t), temperature=T, alpha=1.0).array)
             for T in (5.0, 50.0)]
     assert vals[0] == pytest.approx(vals[1], rel=0.1)
 
@@ -101,7 +101,7 @@ def test_teacher_is_detached_and_module_wrapper():
     loss_fn = DistillationLoss(temperature=2.5, alpha=0.6)
     assert "temperature=2.5, alpha=0.6" in repr(loss_fn)
     loss = loss_fn(s, t, y)
-    np.testing.assert_allclose(loss.data, kd_loss(s, t, y, temperature=2.5, alpha=0.6).data)
+    np.testing.assert_allclose(loss.array, kd_loss(s, t, y, temperature=2.5, alpha=0.6).array)
     loss.backward()
     assert s.grad is not None and t.grad is None
 
@@ -129,7 +129,7 @@ def test_kd_soft_gradient_is_difference_of_softmaxes():
     s, t, T = rng.normal(size=(2, 4)), rng.normal(size=(2, 4)), 3.0
     st_ = minigrad.tensor(s, requires_grad=True)
     kd_loss(st_, minigrad.tensor(t), temperature=T, alpha=1.0, reduction="sum").backward()
-    np.testing.assert_allclose(st_.grad.data, T * (np.exp(np_log_softmax(s / T)) - np.exp(np_log_softmax(t / T))),
+    np.testing.assert_allclose(st_.grad.array, T * (np.exp(np_log_softmax(s / T)) - np.exp(np_log_softmax(t / T))),
                                rtol=1e-10)
 
 
@@ -149,8 +149,8 @@ def test_kd_loss_matches_torch(case):
     ms = minigrad.tensor(s, requires_grad=True)
     got = kd_loss(ms, minigrad.tensor(t), minigrad.tensor(y), temperature=T, alpha=alpha)
     got.backward()
-    np.testing.assert_allclose(got.data, ref.detach().numpy(), rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(ms.grad.data, ts.grad.numpy(), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(got.array, ref.detach().numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ms.grad.array, ts.grad.numpy(), rtol=1e-8, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------- errors
@@ -182,14 +182,14 @@ def test_distill_loop_student_learns_teacher():
     teacher = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3))
     student = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
     X = np.random.default_rng(0).normal(size=(128, 4)).astype(np.float32)
-    teacher_before = [p.data.copy() for p in teacher.parameters()]
+    teacher_before = [p.array.copy() for p in teacher.parameters()]
     teacher.train()
     student.eval()
     hist = distill.distill(teacher, student, (X,), optim.Adam(student.parameters(), lr=0.02), epochs=8,
                            temperature=2.0, alpha=1.0, batch_size=32, seed=0)
     assert len(hist["loss"]) == 8 and hist["loss"][-1] < 0.3 * hist["loss"][0]
     for p, before in zip(teacher.parameters(), teacher_before):
-        np.testing.assert_array_equal(p.data, before)          # the teacher is not trained
+        np.testing.assert_array_equal(p.array, before)          # the teacher is not trained
         assert p.grad is None
     assert teacher.training and not student.training           # modes restored
     with minigrad.no_grad():

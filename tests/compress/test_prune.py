@@ -37,7 +37,7 @@ def distinct_magnitudes(shape, seed):
 
 
 def mask_of(module, name="weight"):
-    return module._buffers[name + "_mask"].data
+    return module._buffers[name + "_mask"].array
 
 
 def count_for(amount, n):
@@ -69,7 +69,7 @@ def test_l1_unstructured_prunes_smallest_magnitudes(shape, seed, amount):
     expected[np.argsort(np.abs(w).ravel(), kind="stable")[:k]] = 0
     np.testing.assert_array_equal(mask_of(m), expected.reshape(shape))
     assert mask_of(m).dtype == w.dtype
-    np.testing.assert_array_equal(m.weight.data, w * expected.reshape(shape))
+    np.testing.assert_array_equal(m.weight.array, w * expected.reshape(shape))
     assert prune.sparsity(m.weight) == pytest.approx(k / n)
 
 
@@ -144,13 +144,13 @@ def test_ln_structured_conv_removes_output_channels():
     minigrad.manual_seed(0)
     conv = nn.Conv2d(2, 6, 3)
     prune.ln_structured(conv, "weight", amount=0.5, n=2, dim=0)
-    norms = np.linalg.norm(conv.weight_orig.data.reshape(6, -1), axis=1)
+    norms = np.linalg.norm(conv.weight_orig.array.reshape(6, -1), axis=1)
     dropped = np.argsort(norms)[:3]
-    assert set(np.flatnonzero(np.all(conv.weight.data.reshape(6, -1) == 0, axis=1))) == set(dropped)
+    assert set(np.flatnonzero(np.all(conv.weight.array.reshape(6, -1) == 0, axis=1))) == set(dropped)
     x = minigrad.randn(2, 2, 5, 5)
-    out = conv(x).data
+    out = conv(x).array
     for c in dropped:  # a pruned filter outputs its bias only
-        np.testing.assert_allclose(out[:, c], np.broadcast_to(conv.bias.data[c], out[:, c].shape), rtol=1e-6)
+        np.testing.assert_allclose(out[:, c], np.broadcast_to(conv.bias.array[c], out[:, c].shape), rtol=1e-6)
 
 
 def test_random_unstructured_count_and_reproducible():
@@ -210,7 +210,7 @@ def test_custom_from_mask_and_identity():
     assert prune.is_pruned(m) and prune.sparsity(m.weight) == 0.0
     mask = np.array([[1, 0, 1], [0, 1, 1]])
     prune.custom_from_mask(m, "weight", mask)
-    np.testing.assert_array_equal(m.weight.data, w * mask)
+    np.testing.assert_array_equal(m.weight.array, w * mask)
     prune.custom_from_mask(m, "weight", minigrad.tensor(np.array([[1.0, 1, 0], [1, 1, 1]])))
     np.testing.assert_array_equal(mask_of(m), [[1, 0, 0], [0, 1, 1]])
 
@@ -234,7 +234,7 @@ def test_gradient_flows_only_through_kept_entries():
     prune.l1_unstructured(lin, amount=0.6)
     x = minigrad.randn(7, 5)
     lin(x).pow(2).sum().backward()
-    g = lin.weight_orig.grad.data
+    g = lin.weight_orig.grad.array
     mask = mask_of(lin)
     assert np.all(g[mask == 0] == 0)
     assert np.any(g[mask == 1] != 0)
@@ -244,13 +244,13 @@ def test_pruned_entries_of_orig_do_not_matter():
     lin = nn.Linear(5, 4)
     prune.l1_unstructured(lin, amount=0.5)
     x = minigrad.randn(3, 5)
-    y0 = lin(x).data.copy()
+    y0 = lin(x).array.copy()
     with minigrad.no_grad():
-        lin.weight_orig.data[mask_of(lin) == 0] = 1e6       # whatever is stored there
-    np.testing.assert_array_equal(lin(x).data, y0)
+        lin.weight_orig.array[mask_of(lin) == 0] = 1e6       # whatever is stored there
+    np.testing.assert_array_equal(lin(x).array, y0)
     prune.remove(lin, "weight")
-    assert np.all(lin.weight.data[np.abs(lin.weight.data) > 1e5] == 0)
-    np.testing.assert_array_equal(lin(x).data, y0)
+    assert np.all(lin.weight.array[np.abs(lin.weight.array) > 1e5] == 0)
+    np.testing.assert_array_equal(lin(x).array, y0)
 
 
 @pytest.mark.parametrize("make_opt", [
@@ -270,7 +270,7 @@ def test_masks_survive_optimizer_steps(make_opt, optimizer_first):
     if not optimizer_first:
         opt = make_opt(list(model.parameters()))
     masks = {i: mask_of(model[i]).copy() for i in (0, 2, 4)}
-    orig0 = model[0].weight_orig.data.copy()
+    orig0 = model[0].weight_orig.array.copy()
     x, y = minigrad.randn(16, 6), minigrad.tensor(np.random.default_rng(0).integers(0, 3, 16))
     for _ in range(5):
         opt.zero_grad()
@@ -280,18 +280,18 @@ def test_masks_survive_optimizer_steps(make_opt, optimizer_first):
     model(x)   # the hook recomputes the effective weights
     for i, mask in masks.items():
         np.testing.assert_array_equal(mask_of(model[i]), mask)
-        assert np.all(model[i].weight.data[mask == 0] == 0)
-        assert np.all((model[i].weight_orig.data * mask_of(model[i]))[mask == 0] == 0)
-    assert not np.allclose(model[0].weight_orig.data[masks[0] == 1], orig0[masks[0] == 1])  # it did train
+        assert np.all(model[i].weight.array[mask == 0] == 0)
+        assert np.all((model[i].weight_orig.array * mask_of(model[i]))[mask == 0] == 0)
+    assert not np.allclose(model[0].weight_orig.array[masks[0] == 1], orig0[masks[0] == 1])  # it did train
 
 
 def test_eval_and_no_grad_forward_apply_mask():
     lin = nn.Linear(3, 2)
     prune.l1_unstructured(lin, amount=3)
     with minigrad.no_grad():
-        lin.weight_orig.data[...] = 1.0
-        out = lin(minigrad.ones(1, 3)).data
-    np.testing.assert_allclose(out[0], 3.0 - (mask_of(lin) == 0).sum(axis=1) + lin.bias.data, rtol=1e-6)
+        lin.weight_orig.array[...] = 1.0
+        out = lin(minigrad.ones(1, 3)).array
+    np.testing.assert_allclose(out[0], 3.0 - (mask_of(lin) == 0).sum(axis=1) + lin.bias.array, rtol=1e-6)
 
 
 def test_remove_keeps_values_and_drops_hooks():
@@ -299,15 +299,15 @@ def test_remove_keeps_values_and_drops_hooks():
     p = model[0].weight
     prune.l1_unstructured(model[0], amount=0.5)
     x = minigrad.randn(4, 6)
-    y = model(x).data.copy()
-    expected = model[0].weight.data.copy()
+    y = model(x).array.copy()
+    expected = model[0].weight.array.copy()
     prune.remove(model[0], "weight")
     assert model[0].weight is p and isinstance(model[0].weight, Parameter)
-    np.testing.assert_array_equal(model[0].weight.data, expected)
+    np.testing.assert_array_equal(model[0].weight.array, expected)
     assert "weight_mask" not in model[0]._buffers and "weight_orig" not in model[0]._parameters
     assert not model[0]._forward_pre_hooks and not prune.is_pruned(model)
     assert list(model[0].state_dict()) == ["weight", "bias"]
-    np.testing.assert_array_equal(model(x).data, y)
+    np.testing.assert_array_equal(model(x).array, y)
     with pytest.raises(ValueError, match="remove: parameter 'weight' of Linear is not pruned"):
         prune.remove(model[0], "weight")
 
@@ -319,10 +319,10 @@ def test_deepcopy_and_to_double():
     twin = copy.deepcopy(model)
     assert prune.is_pruned(twin)
     with minigrad.no_grad():
-        twin[0].weight_orig.data[...] = 5.0
+        twin[0].weight_orig.array[...] = 5.0
     x = minigrad.randn(3, 6)
-    assert not np.allclose(twin(x).data, model(x).data)
-    np.testing.assert_array_equal(twin[0].weight.data == 0, mask_of(model[0]) == 0)
+    assert not np.allclose(twin(x).array, model(x).array)
+    np.testing.assert_array_equal(twin[0].weight.array == 0, mask_of(model[0]) == 0)
     model.double()
     assert model[0].weight_mask.dtype == np.float64
     assert model(x.double()).dtype == np.float64
@@ -347,7 +347,7 @@ def test_state_dict_roundtrip_via_io(tmp_path):
     other.load_state_dict(minigrad.load(path))
     for i in (0, 2):
         np.testing.assert_array_equal(mask_of(other[i]), mask_of(model[i]))
-    np.testing.assert_array_equal(other(x).data, model(x).data)
+    np.testing.assert_array_equal(other(x).array, model(x).array)
 
     plain = mlp(2)                         # not pruned: Module.load_state_dict refuses
     with pytest.raises(RuntimeError, match="weight_orig"):
@@ -355,7 +355,7 @@ def test_state_dict_roundtrip_via_io(tmp_path):
     assert not prune.is_pruned(plain)
     prune.load_state_dict(plain, minigrad.load(path))   # ... this one prunes first
     assert prune.pruned_parameters(plain) == ["0.weight", "2.weight"]
-    np.testing.assert_array_equal(plain(x).data, model(x).data)
+    np.testing.assert_array_equal(plain(x).array, model(x).array)
 
 
 def test_prune_load_state_dict_failure_leaves_model_unchanged():
@@ -364,13 +364,13 @@ def test_prune_load_state_dict_failure_leaves_model_unchanged():
     sd = dict(model.state_dict())
     sd["4.weight"] = np.zeros((9, 9), dtype=np.float32)   # wrong shape
     plain = mlp(3)
-    before = {k: v.data.copy() for k, v in plain.state_dict().items()}
+    before = {k: v.array.copy() for k, v in plain.state_dict().items()}
     with pytest.raises(RuntimeError, match="size mismatch for 4.weight"):
         prune.load_state_dict(plain, sd)
     assert not prune.is_pruned(plain)
     assert list(plain.state_dict()) == list(before)
     for k, v in plain.state_dict().items():
-        np.testing.assert_array_equal(v.data, before[k])
+        np.testing.assert_array_equal(v.array, before[k])
 
 
 # ---------------------------------------------------------------------------- reports
@@ -415,7 +415,7 @@ def test_iterative_prune_reaches_targets_and_records():
             loss = nn.functional.cross_entropy(m(x), y)
             loss.backward()
             opt.step()
-        return {"loss": float(loss.data), "sparsity": -1}
+        return {"loss": float(loss.array), "sparsity": -1}
 
     history = prune.iterative_prune(model, [0.5, 0.8, 0.9], fine_tune)
     assert calls == [0, 1, 2]
@@ -436,7 +436,7 @@ def test_iterative_prune_structured_and_permanent():
                                     make_permanent=True)
     assert [r["result"] for r in history] == [0, 10]
     assert not prune.is_pruned(model)
-    dead_rows = [int(np.all(model[i].weight.data == 0, axis=1).sum()) for i in (0, 2, 4)]
+    dead_rows = [int(np.all(model[i].weight.array == 0, axis=1).sum()) for i in (0, 2, 4)]
     # rows of 8, 5 and 3: round(0.5 * 8) = 4, round(2.5) = 2 (Python rounds half to even), round(1.5) = 2
     assert dead_rows == [4, 2, 2]
 

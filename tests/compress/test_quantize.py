@@ -91,10 +91,10 @@ def test_primitives_errors_and_tensors():
     x = minigrad.tensor([0.1, -0.2, 0.3])
     q = Q.quantize_per_tensor(x, 0.01, 0)
     assert isinstance(q, minigrad.Tensor) and q.dtype == np.int8 and not q.requires_grad
-    np.testing.assert_array_equal(q.data, [10, -20, 30])
+    np.testing.assert_array_equal(q.array, [10, -20, 30])
     back = Q.dequantize(q, 0.01, 0)
     assert isinstance(back, minigrad.Tensor)
-    np.testing.assert_allclose(back.data, x.data, atol=1e-6)
+    np.testing.assert_allclose(back.array, x.array, atol=1e-6)
     with pytest.raises(ValueError, match="scale must be a positive"):
         Q.quantize_per_tensor(x, 0.0, 0)
     with pytest.raises(ValueError, match="zero_point 300 is outside"):
@@ -113,23 +113,23 @@ def test_fake_quantize_forward_and_straight_through_gradient():
     scale, zp = 0.01, 20   # representable range [-1.48, 1.07]: many values are clamped
     x = minigrad.tensor(x_np, requires_grad=True)
     y = Q.fake_quantize(x, scale, zp)
-    np.testing.assert_allclose(y.data, Q.dequantize(Q.quantize_per_tensor(x_np, scale, zp), scale, zp),
+    np.testing.assert_allclose(y.array, Q.dequantize(Q.quantize_per_tensor(x_np, scale, zp), scale, zp),
                                rtol=1e-6, atol=1e-7)
     g = rng.standard_normal(x_np.shape).astype(np.float32)
     (y * minigrad.tensor(g)).sum().backward()
     codes = np.rint(x_np / np.float32(scale)) + zp
     inside = (codes >= -128) & (codes <= 127)
     assert inside.any() and (~inside).any()
-    np.testing.assert_array_equal(x.grad.data, np.where(inside, g, 0))
+    np.testing.assert_array_equal(x.grad.array, np.where(inside, g, 0))
 
 
 def test_fake_quantize_per_channel_gradient():
     # column 0: scale 1 (0.5 rounds to 0, 1.5 to 2); column 1: scale 0.01 (5.0 clamps to 1.27)
     x = minigrad.tensor([[0.5, 5.0], [1.5, 0.5]], requires_grad=True)
     y = Q.fake_quantize(x, np.array([1.0, 0.01], np.float32), np.array([0, 0]), axis=1)
-    np.testing.assert_allclose(y.data, [[0.0, 1.27], [2.0, 0.5]], rtol=1e-6)
+    np.testing.assert_allclose(y.array, [[0.0, 1.27], [2.0, 0.5]], rtol=1e-6)
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [[1, 0], [1, 1]])
+    np.testing.assert_array_equal(x.grad.array, [[1, 0], [1, 1]])
 
 
 # ============================================================================ observers
@@ -142,18 +142,18 @@ def test_observers():
     x = minigrad.tensor([-1.0, 2.0])
     assert obs(x) is x
     obs(np.array([0.5, 3.0], np.float32))
-    assert float(obs.min_val.data) == -1.0 and float(obs.max_val.data) == 3.0
+    assert float(obs.min_val.array) == -1.0 and float(obs.max_val.array) == 3.0
     assert obs.calculate_qparams() == Q.calc_qparams(-1.0, 3.0)
 
     ema = Q.MovingAverageMinMaxObserver(averaging_constant=0.5)
     ema(np.array([-1.0, 1.0], np.float32))
     ema(np.array([-3.0, 5.0], np.float32))
-    assert float(ema.min_val.data) == -2.0 and float(ema.max_val.data) == 3.0
+    assert float(ema.min_val.array) == -2.0 and float(ema.max_val.array) == 3.0
 
     pc = Q.PerChannelMinMaxObserver(axis=1)
     pc(np.array([[1.0, -2.0, 0.5], [3.0, 1.0, 0.25]], np.float32))
-    np.testing.assert_array_equal(pc.min_val.data, [1.0, -2.0, 0.25])
-    np.testing.assert_array_equal(pc.max_val.data, [3.0, 1.0, 0.5])
+    np.testing.assert_array_equal(pc.min_val.array, [1.0, -2.0, 0.25])
+    np.testing.assert_array_equal(pc.max_val.array, [3.0, 1.0, 0.5])
     s, z = pc.calculate_qparams()
     np.testing.assert_allclose(s, np.array([3.0, 2.0, 0.5]) / 127, rtol=1e-6)
     with pytest.raises(ValueError, match="expected 3 channels"):
@@ -170,9 +170,9 @@ def _calibrated(layer, x):
 
 
 def _dequantized_operands(qlayer, x):
-    sx, zx = float(qlayer.input_scale.data), int(qlayer.input_zero_point.data)
+    sx, zx = float(qlayer.input_scale.array), int(qlayer.input_zero_point.array)
     xh = Q.dequantize(Q.quantize_per_tensor(x, sx, zx), sx, zx).astype(np.float64)
-    wh = Q.dequantize(qlayer.weight.data, qlayer.weight_scale.data, np.zeros(qlayer.weight.shape[0], np.int32),
+    wh = Q.dequantize(qlayer.weight.array, qlayer.weight_scale.array, np.zeros(qlayer.weight.shape[0], np.int32),
                       axis=0).astype(np.float64)
     return sx, xh, wh
 
@@ -184,18 +184,18 @@ def test_quantized_linear_matches_float_within_the_quantization_bound(kernel_set
     _, ql = _calibrated(lin, minigrad.tensor(x))
     assert isinstance(ql, Q.QuantizedLinear) and ql.weight.dtype == np.int8
     with minigrad.no_grad():
-        y = ql(minigrad.tensor(x)).data
-        y_float = lin(minigrad.tensor(x)).data
+        y = ql(minigrad.tensor(x)).array
+        y_float = lin(minigrad.tensor(x)).array
     assert y.dtype == np.float32 and y.shape == (9, 13)
     sx, xh, wh = _dequantized_operands(ql, x)
-    b = lin.bias.data.astype(np.float64)
+    b = lin.bias.array.astype(np.float64)
     # 1) the integer pipeline is exact: y is x_hat @ w_hat^T + b up to float32 rounding
     scale_terms = np.abs(xh) @ np.abs(wh).T + np.abs(b)
     assert np.all(np.abs(y - (xh @ wh.T + b)) <= 1e-5 * scale_terms + 1e-6)
     # 2) the float layer differs by at most the rounding of x and w:
     #    |x - x_hat| <= s_x / 2 and |w - w_hat| <= s_w / 2 (no clamping: calibrated on x)
-    w = lin.weight.data.astype(np.float64)
-    sw = ql.weight_scale.data.astype(np.float64)
+    w = lin.weight.array.astype(np.float64)
+    sw = ql.weight_scale.array.astype(np.float64)
     bound = 0.5 * sx * np.abs(w).sum(1)[None, :] + 0.5 * np.abs(xh).sum(1)[:, None] * sw[None, :]
     assert np.all(np.abs(y - y_float) <= bound * (1 + 1e-4) + 1e-5)
     assert np.abs(y - y_float).max() > 0  # it really is quantized
@@ -216,33 +216,33 @@ def test_quantized_conv2d_matches_float_within_the_quantization_bound(conf, kern
     _, qc = _calibrated(conv, minigrad.tensor(x))
     assert isinstance(qc, Q.QuantizedConv2d)
     with minigrad.no_grad():
-        y = qc(minigrad.tensor(x)).data
-        y_float = conv(minigrad.tensor(x)).data
-        y_unbatched = qc(minigrad.tensor(x[1])).data
+        y = qc(minigrad.tensor(x)).array
+        y_float = conv(minigrad.tensor(x)).array
+        y_unbatched = qc(minigrad.tensor(x[1])).array
     assert y.shape == y_float.shape
     np.testing.assert_array_equal(y_unbatched, y[1])
     # reference: the float conv of the dequantized operands, through the layer's own padding
     sx, xh, wh = _dequantized_operands(qc, x)
     float64_conv = nn.Conv2d(4, 6, **conf).double()
-    float64_conv.weight.data[...] = wh
+    float64_conv.weight.array[...] = wh
     with minigrad.no_grad():
         if conv.bias is not None:
-            float64_conv.bias.data[...] = conv.bias.data
-        want = float64_conv(minigrad.tensor(xh)).data
-        float64_conv.weight.data[...] = np.abs(wh)
+            float64_conv.bias.array[...] = conv.bias.array
+        want = float64_conv(minigrad.tensor(xh)).array
+        float64_conv.weight.array[...] = np.abs(wh)
         if conv.bias is not None:
-            float64_conv.bias.data[...] = np.abs(conv.bias.data)
-        terms = float64_conv(minigrad.tensor(np.abs(xh))).data
+            float64_conv.bias.array[...] = np.abs(conv.bias.array)
+        terms = float64_conv(minigrad.tensor(np.abs(xh))).array
     assert np.all(np.abs(y - want) <= 1e-5 * terms + 1e-6)
     # and the float layer is within the rounding bound
-    w = conv.weight.data.astype(np.float64)
-    sw = qc.weight_scale.data.astype(np.float64)
+    w = conv.weight.array.astype(np.float64)
+    sw = qc.weight_scale.array.astype(np.float64)
     probe = nn.Conv2d(4, 6, **dict(conf, bias=False)).double()
     with minigrad.no_grad():
-        probe.weight.data[...] = 0.5 * sx * np.abs(w)
-        b1 = probe(minigrad.tensor(np.ones_like(xh))).data
-        probe.weight.data[...] = 0.5 * sw.reshape(-1, 1, 1, 1) * np.ones_like(w)
-        b2 = probe(minigrad.tensor(np.abs(xh))).data
+        probe.weight.array[...] = 0.5 * sx * np.abs(w)
+        b1 = probe(minigrad.tensor(np.ones_like(xh))).array
+        probe.weight.array[...] = 0.5 * sw.reshape(-1, 1, 1, 1) * np.ones_like(w)
+        b2 = probe(minigrad.tensor(np.abs(xh))).array
     assert np.all(np.abs(y - y_float) <= (b1 + b2) * (1 + 1e-4) + 1e-5)
 
 
@@ -272,16 +272,16 @@ def test_state_dict_and_checkpoint_round_trip(tmp_path):
     # a fresh quantized model calibrated on other data, then loaded from the file
     other = Q.quantize_ptq(SeedCNN(width=4), [minigrad.randn(2, 1, 28, 28) * 5])
     with minigrad.no_grad():
-        before = other(x).data
+        before = other(x).array
     other.load_state_dict(minigrad.load(tmp_path / "q.npz"))
     with minigrad.no_grad():
-        np.testing.assert_array_equal(other(x).data, qmodel(x).data)
-        assert not np.array_equal(before, qmodel(x).data)
+        np.testing.assert_array_equal(other(x).array, qmodel(x).array)
+        assert not np.array_equal(before, qmodel(x).array)
     # a model built layer by layer from the constructors loads it too
     fresh = QuantizedSeedCNN(width=4)
     fresh.load_state_dict(sd)
     with minigrad.no_grad():
-        np.testing.assert_array_equal(fresh(x).data, qmodel(x).data)
+        np.testing.assert_array_equal(fresh(x).array, qmodel(x).array)
 
 
 def QuantizedSeedCNN(width):
@@ -297,12 +297,12 @@ def test_model_size_is_about_four_times_smaller():
     model = SeedCNN()
     qmodel = Q.quantize_ptq(model, minigrad.randn(4, 1, 28, 28))
     fb, qb = Q.model_size_bytes(model), Q.model_size_bytes(qmodel)
-    n_weights = sum(p.data.size for p in model.parameters())
+    n_weights = sum(p.array.size for p in model.parameters())
     assert fb == 4 * n_weights
     assert 3.9 < fb / qb < 4.0     # int8 weights; float32 biases and scales cost a little
     rep = Q.size_report(qmodel)
     assert rep["total_bytes"] == qb and set(rep["by_dtype"]) == {"int8", "float32", "int32"}
-    assert rep["by_dtype"]["int8"] == sum(m.weight.data.size for m in qmodel.modules()
+    assert rep["by_dtype"]["int8"] == sum(m.weight.array.size for m in qmodel.modules()
                                           if isinstance(m, (Q.QuantizedLinear, Q.QuantizedConv2d)))
 
 
@@ -310,14 +310,14 @@ def test_model_size_is_about_four_times_smaller():
 
 def test_prepare_and_quantize_ptq_leave_the_float_model_alone():
     model = SeedCNN(width=4)
-    snapshot = {k: v.data.copy() for k, v in model.state_dict().items()}
+    snapshot = {k: v.array.copy() for k, v in model.state_dict().items()}
     text = repr(model)
     prepared = Q.prepare(model)
     assert "input_observer" in prepared.head[1]._modules and "input_observer" not in model.head[1]._modules
     q = Q.quantize_ptq(model, [(minigrad.randn(2, 1, 28, 28), None)])
     assert repr(model) == text and not model.head[1]._forward_pre_hooks
     for k, v in model.state_dict().items():
-        np.testing.assert_array_equal(v.data, snapshot[k])
+        np.testing.assert_array_equal(v.array, snapshot[k])
     assert isinstance(q.head[3], Q.QuantizedLinear) and not q.training
     same = Q.quantize_ptq(model, [minigrad.randn(2, 1, 28, 28)], inplace=True)
     assert same is model and isinstance(model.head[1], Q.QuantizedLinear)
@@ -363,8 +363,8 @@ def test_ptq_of_a_trained_mlp_on_digits_keeps_accuracy():
     qacc = _accuracy(qmodel, X_test, y_test)
     assert qacc >= acc - 0.01, (acc, qacc)
     # weights: exactly 4x fewer bytes; the whole model (float biases and scales too) ~3.7x
-    float_w = sum(m.weight.data.nbytes for m in model if isinstance(m, nn.Linear))
-    int8_w = sum(m.weight.data.nbytes for m in qmodel if isinstance(m, Q.QuantizedLinear))
+    float_w = sum(m.weight.array.nbytes for m in model if isinstance(m, nn.Linear))
+    int8_w = sum(m.weight.array.nbytes for m in qmodel if isinstance(m, Q.QuantizedLinear))
     assert float_w == 4 * int8_w
     assert Q.model_size_bytes(model) / Q.model_size_bytes(qmodel) > 3.6
 
@@ -384,15 +384,15 @@ def test_qat_trains_and_converts():
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss.data))
+        losses.append(float(loss.array))
     assert losses[-1] < 0.7 * losses[0]
-    assert qat[0].weight.grad is not None and np.abs(qat[0].weight.grad.data).sum() > 0
+    assert qat[0].weight.grad is not None and np.abs(qat[0].weight.grad.array).sum() > 0
     qat.eval()
     qmodel = Q.convert(qat)
     assert isinstance(qmodel[0], Q.QuantizedLinear) and isinstance(qat[0], Q.QATLinear)
     with minigrad.no_grad():
         x = minigrad.tensor(X_test)
-        fq_out, q_out = qat(x).data, qmodel(x).data
+        fq_out, q_out = qat(x).array, qmodel(x).array
     # the int8 model computes what the fake-quantized float model simulated
     assert np.abs(fq_out - q_out).max() <= 1e-4 * max(1.0, np.abs(fq_out).max())
     assert _accuracy(qmodel, X_test, y_test) == _accuracy(qat, X_test, y_test)
@@ -405,11 +405,11 @@ def test_prepare_qat_inplace_shares_parameters_with_the_optimizer():
     qat = Q.prepare_qat(model, inplace=True)
     assert qat is model and isinstance(model[0], Q.QATConv2d)
     assert [id(p) for p in qat.parameters()] == [id(p) for p in params]
-    before = model[2].weight.data.copy()
+    before = model[2].weight.array.copy()
     out = qat(minigrad.randn(4, 1, 5, 5))
     out.sum().backward()
     opt.step()
-    assert not np.array_equal(before, model[2].weight.data)
+    assert not np.array_equal(before, model[2].weight.array)
 
 
 def test_seed_cnn_qat_then_convert():
@@ -425,13 +425,13 @@ def test_seed_cnn_qat_then_convert():
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss.data))
+        losses.append(float(loss.array))
     assert losses[-1] < losses[0]
     qat.eval()
     qmodel = Q.convert(qat)
     assert isinstance(qmodel.features[0], Q.QuantizedConv2d) and isinstance(qmodel.head[1], Q.QuantizedLinear)
     with minigrad.no_grad():
-        a, b = qat(x).data, qmodel(x).data
+        a, b = qat(x).array, qmodel(x).array
     assert np.abs(a - b).max() <= 1e-4 * max(1.0, np.abs(a).max())
 
 

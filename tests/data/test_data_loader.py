@@ -27,7 +27,7 @@ class Squares(Dataset):
 
 
 def _batches(loader):
-    return [tuple(t.data.copy() for t in b) for b in loader]
+    return [tuple(t.array.copy() for t in b) for b in loader]
 
 
 def test_tensordataset_items_and_validation():
@@ -50,8 +50,8 @@ def test_tensordataset_of_tensors_gives_tensors():
     ds = TensorDataset(minigrad.tensor([[1., 2.], [3., 4.]]), minigrad.tensor([0, 1]))
     x, y = ds[1]
     assert isinstance(x, Tensor) and isinstance(y, Tensor)
-    np.testing.assert_array_equal(x.data, [3., 4.])
-    assert y.data == 1 and y.dtype == np.int64
+    np.testing.assert_array_equal(x.array, [3., 4.])
+    assert y.array == 1 and y.dtype == np.int64
     assert all(isinstance(t, Tensor) for t in ds.tensors)
 
 
@@ -70,14 +70,14 @@ def test_batches_are_tensors_with_kept_dtypes_and_cover_everything():
     assert [b[0].shape for b in batches] == [(4, 2), (4, 2), (2, 2)]
     assert all(isinstance(t, Tensor) for b in batches for t in b)
     assert batches[0][0].dtype == np.float32 and batches[0][1].dtype == np.int64
-    np.testing.assert_array_equal(np.concatenate([b[1].data for b in batches]), y)
+    np.testing.assert_array_equal(np.concatenate([b[1].array for b in batches]), y)
 
 
 def test_shuffle_is_a_permutation_and_changes_each_epoch():
     y = np.arange(50)
     loader = DataLoader(TensorDataset(y), batch_size=7, shuffle=True, generator=0)
-    e1 = np.concatenate([b[0].data for b in loader])
-    e2 = np.concatenate([b[0].data for b in loader])
+    e1 = np.concatenate([b[0].array for b in loader])
+    e2 = np.concatenate([b[0].array for b in loader])
     assert sorted(e1) == list(y) and sorted(e2) == list(y)
     assert not np.array_equal(e1, y) and not np.array_equal(e1, e2)
 
@@ -134,7 +134,7 @@ def test_fast_path_does_not_call_getitem(monkeypatch):
 def test_fast_path_batch_owns_its_memory():
     X = np.zeros((6, 2), np.float32)
     xb, = next(iter(DataLoader(TensorDataset(X), batch_size=3)))
-    xb.data[...] = 5
+    xb.array[...] = 5
     assert np.all(X == 0)
 
 
@@ -146,11 +146,11 @@ def test_transform_applied_per_batch_and_per_sample():
     np.testing.assert_array_equal(ds[0][0], 2 * X[0])
     xb, _ = next(iter(DataLoader(ds, batch_size=4)))
     assert calls == [(4, 1, 4, 4)]
-    np.testing.assert_array_equal(xb.data, 2 * X[:4])
+    np.testing.assert_array_equal(xb.array, 2 * X[:4])
     # a plain function (no apply_batch) still works, sample by sample
     ds2 = TensorDataset(X, np.arange(8), transform=lambda x: x + 1)
     xb, _ = next(iter(DataLoader(ds2, batch_size=4)))
-    np.testing.assert_array_equal(xb.data, X[:4] + 1)
+    np.testing.assert_array_equal(xb.array, X[:4] + 1)
     # random augmentation on the fast path
     ds3 = TensorDataset(np.random.default_rng(0).random((8, 6, 6)), np.arange(8),
                         transform=RandomShift(1, generator=0))
@@ -163,7 +163,7 @@ def test_generic_dataset_collation():
     (x, y), *_ = list(loader)
     assert isinstance(x, Tensor) and x.shape == (3, 2) and x.dtype == np.float32
     assert isinstance(y, Tensor) and y.dtype == np.int64
-    np.testing.assert_array_equal(y.data, [0, 1, 2])
+    np.testing.assert_array_equal(y.array, [0, 1, 2])
 
 
 def test_default_collate_structures():
@@ -172,14 +172,14 @@ def test_default_collate_structures():
               "name": f"s{i}", "p": P(np.int16(i), [i, -i])} for i in range(3)]
     out = default_collate(batch)
     assert out["x"].shape == (3, 2) and out["x"].dtype == np.float32
-    assert out["n"].dtype == np.int64 and list(out["n"].data) == [0, 1, 2]
+    assert out["n"].dtype == np.int64 and list(out["n"].array) == [0, 1, 2]
     assert out["f"].dtype == minigrad.get_default_dtype()
-    assert out["b"].dtype == np.bool_ and list(out["b"].data) == [True, False, True]
+    assert out["b"].dtype == np.bool_ and list(out["b"].array) == [True, False, True]
     assert out["name"] == ["s0", "s1", "s2"]
     assert isinstance(out["p"], P) and out["p"].a.dtype == np.int16
-    assert isinstance(out["p"].b, list) and list(out["p"].b[1].data) == [0, -1, -2]
+    assert isinstance(out["p"].b, list) and list(out["p"].b[1].array) == [0, -1, -2]
     stacked = default_collate([minigrad.tensor([1., 2.]), minigrad.tensor([3., 4.])])
-    np.testing.assert_array_equal(stacked.data, [[1, 2], [3, 4]])
+    np.testing.assert_array_equal(stacked.array, [[1, 2], [3, 4]])
 
 
 def test_default_collate_errors():
@@ -217,7 +217,7 @@ def test_subset_and_concat():
     assert len(base + base) == 20
     nested = Subset(Subset(base, [5, 6, 7, 8]), [3, 0])
     (xb,), = list(DataLoader(nested, batch_size=2))
-    np.testing.assert_array_equal(xb.data, [8, 5])
+    np.testing.assert_array_equal(xb.array, [8, 5])
 
 
 def test_random_split():

@@ -282,7 +282,7 @@ def test_attention_through_the_op_matches_cpu():
         ts = [minigrad.tensor(a, requires_grad=True, device=dev) for a in arrays]
         out = F.scaled_dot_product_attention(*ts, is_causal=True)
         (out * out).sum().backward()
-        results[dev] = [_host(out.data)] + [_host(t.grad.data) for t in ts]
+        results[dev] = [_host(out.array)] + [_host(t.grad.array) for t in ts]
     for name, a, b in zip(("out", "gq", "gk", "gv"), results["cuda"], results["cpu"]):
         _close(f"op {name}", a, b, 1e-10)
 

@@ -36,10 +36,10 @@ def test_round_trips_keep_values_dtype_and_grad_flow():
         a = (np.arange(12).reshape(3, 4) % 5).astype(dt)
         t = minigrad.tensor(a)
         g = t.to("cuda")
-        assert g.device == "cuda:0" and g.is_cuda and _is_cupy(g.data) and g.dtype == dt
+        assert g.device == "cuda:0" and g.is_cuda and _is_cupy(g.array) and g.dtype == dt
         assert t.cuda().device == "cuda" and g.cpu().device == "cpu"
         back = g.cpu()
-        assert isinstance(back.data, np.ndarray) and (back.numpy() == a).all(), f"round trip changed {dt}"
+        assert isinstance(back.array, np.ndarray) and (back.numpy() == a).all(), f"round trip changed {dt}"
         assert g.to("cuda") is g and t.to("cpu") is t, "no copy when already on the device"
     x = minigrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
     y = (x.cuda() * 2.0).sum()
@@ -82,7 +82,7 @@ def test_creation_device_argument_gives_the_same_values(name):
     c = CREATORS[name]("cpu")
     minigrad.manual_seed(3)
     g = CREATORS[name]("cuda")
-    assert g.device == "cuda:0" and _is_cupy(g.data), f"{name}(device='cuda') made a tensor on '{g.device}'"
+    assert g.device == "cuda:0" and _is_cupy(g.array), f"{name}(device='cuda') made a tensor on '{g.device}'"
     assert g.dtype == c.dtype and g.shape == c.shape, f"{name}: {g.dtype}{g.shape} on cuda vs {c.dtype}{c.shape}"
     assert np.array_equal(g.cpu().numpy(), c.numpy()), f"{name}: values differ between devices (same seed)"
 

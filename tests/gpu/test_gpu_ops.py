@@ -35,7 +35,7 @@ TOL = {np.float64: (1e-6, 1e-8), np.float32: (2e-3, 2e-4)}  # (rtol, atol)
 
 def _host(x):
     if isinstance(x, minigrad.Tensor):
-        x = x.data
+        x = x.array
     return x.get() if hasattr(x, "get") and not isinstance(x, np.ndarray) else np.asarray(x)
 
 

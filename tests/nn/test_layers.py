@@ -190,5 +190,5 @@ def test_a_small_mlp_learns():
         first = loss.item() if first is None else first
         with minigrad.no_grad():
             for p in model.parameters():
-                p.data -= 1.0 * p.grad.data
+                p.array -= 1.0 * p.grad.array
     assert loss.item() < 0.8 * first

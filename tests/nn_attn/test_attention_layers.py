@@ -138,8 +138,8 @@ def test_embedding_and_positional_gradcheck():
     # the padding row gets no gradient even though index 1 occurs
     emb = Embedding(5, 3, padding_idx=1).double()
     emb(idx).sum().backward()
-    assert np.all(emb.weight.grad.data[1] == 0)
-    assert np.all(emb.weight.grad.data[4] == 2) and np.all(emb.weight.grad.data[2] == 2)
+    assert np.all(emb.weight.grad.array[1] == 0)
+    assert np.all(emb.weight.grad.array[4] == 2) and np.all(emb.weight.grad.array[2] == 2)
 
 
 # ============================================================================ behaviour
@@ -154,8 +154,8 @@ def test_need_weights_paths_agree(kernel_set):
         a, w = mha(x, x, x, key_padding_mask=kpm, attn_mask=attn, need_weights=True, is_causal=causal)
         b, none = mha(x, x, x, key_padding_mask=kpm, attn_mask=attn, need_weights=False, is_causal=causal)
         assert none is None
-        np.testing.assert_allclose(a.data, b.data, rtol=1e-10, atol=1e-12, err_msg=kind)
-        np.testing.assert_allclose(w.data.sum(-1), 1.0, rtol=1e-12)
+        np.testing.assert_allclose(a.array, b.array, rtol=1e-10, atol=1e-12, err_msg=kind)
+        np.testing.assert_allclose(w.array.sum(-1), 1.0, rtol=1e-12)
 
 
 def test_weights_shapes_and_head_average():
@@ -165,12 +165,12 @@ def test_weights_shapes_and_head_average():
     assert out.shape == (2, 3, 6) and w.shape == (2, 3, 7)
     out2, wh = mha(q, k, v, average_attn_weights=False)
     assert wh.shape == (2, 3, 3, 7)
-    np.testing.assert_allclose(wh.data.mean(1), w.data, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(out2.data, out.data)
+    np.testing.assert_allclose(wh.array.mean(1), w.array, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(out2.array, out.array)
     # unbatched
     o, w1 = mha(q[0], k[0], v[0])
     assert o.shape == (3, 6) and w1.shape == (3, 7)
-    np.testing.assert_allclose(o.data, out.data[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(o.array, out.array[0], rtol=1e-5, atol=1e-6)
 
 
 def test_key_padding_mask_hides_keys():
@@ -182,13 +182,13 @@ def test_key_padding_mask_hides_keys():
     kpm = np.zeros((2, 5), dtype=bool)
     kpm[0, 3:] = True
     for need_weights in (True, False):
-        a = mha(T(q), T(kv), T(kv), key_padding_mask=kpm, need_weights=need_weights)[0].data
+        a = mha(T(q), T(kv), T(kv), key_padding_mask=kpm, need_weights=need_weights)[0].array
         kv2 = kv.copy()
         kv2[0, 3:] += 10.0
-        b = mha(T(q), T(kv2), T(kv2), key_padding_mask=kpm, need_weights=need_weights)[0].data
+        b = mha(T(q), T(kv2), T(kv2), key_padding_mask=kpm, need_weights=need_weights)[0].array
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
         kv2[0, 0] += 1.0
-        c = mha(T(q), T(kv2), T(kv2), key_padding_mask=kpm, need_weights=need_weights)[0].data
+        c = mha(T(q), T(kv2), T(kv2), key_padding_mask=kpm, need_weights=need_weights)[0].array
         assert np.abs(c[0] - a[0]).max() > 1e-3
 
 
@@ -199,11 +199,11 @@ def test_fully_masked_row_gives_zeros_not_nan():
     kpm = np.array([[True, True, True]])
     for need_weights in (True, False):
         out, w = mha(x, x, x, key_padding_mask=kpm, need_weights=need_weights)
-        assert np.all(out.data == 0)
+        assert np.all(out.array == 0)
         if w is not None:
-            assert np.all(w.data == 0)
+            assert np.all(w.array == 0)
         out.sum().backward()
-        assert np.all(np.isfinite(x.grad.data))
+        assert np.all(np.isfinite(x.grad.array))
         x.grad = None
 
 
@@ -212,10 +212,10 @@ def test_causal_layers_ignore_the_future():
     enc = TransformerEncoder(TransformerEncoderLayer(8, 2, 16, dropout=0.0), 2)
     mask = Transformer.generate_square_subsequent_mask(6)
     x = rng.normal(size=(6, 2, 8)).astype(np.float32)
-    a = enc(T(x), mask=mask).data
+    a = enc(T(x), mask=mask).array
     x2 = x.copy()
     x2[4:] += 5.0
-    b = enc(T(x2), mask=mask).data
+    b = enc(T(x2), mask=mask).array
     np.testing.assert_allclose(a[:4], b[:4], rtol=1e-5, atol=1e-5)
     assert np.abs(a[4:] - b[4:]).max() > 1e-2
     # the hint alone is not enough (as in PyTorch): the mask must be given
@@ -228,7 +228,7 @@ def test_generate_square_subsequent_mask():
     assert m.dtype == np.float32 and m.shape == (4, 4)
     expect = np.array([[0, -np.inf, -np.inf, -np.inf], [0, 0, -np.inf, -np.inf],
                        [0, 0, 0, -np.inf], [0, 0, 0, 0]], dtype=np.float32)
-    np.testing.assert_array_equal(m.data, expect)
+    np.testing.assert_array_equal(m.array, expect)
 
 
 def test_stack_deep_copies_layers():
@@ -237,7 +237,7 @@ def test_stack_deep_copies_layers():
     ws = [l.self_attn.in_proj_weight for l in enc.layers]
     assert len({id(w) for w in ws}) == 3 and all(w is not layer.self_attn.in_proj_weight for w in ws)
     for w in ws:  # same starting values, as torch's deep copies
-        np.testing.assert_array_equal(w.data, layer.self_attn.in_proj_weight.data)
+        np.testing.assert_array_equal(w.array, layer.self_attn.in_proj_weight.array)
     names = [n for n, _ in enc.named_parameters()]
     assert "layers.2.linear2.bias" in names and "norm.weight" in names
     assert len(names) == 3 * 12 + 2
@@ -250,10 +250,10 @@ def test_stack_deep_copies_layers():
 def test_mha_init_matches_torch_statistics():
     mha = MultiheadAttention(64, 4, add_bias_kv=True)
     bound = math.sqrt(6 / (64 + 192))  # xavier_uniform on (3E, E)
-    w = mha.in_proj_weight.data
+    w = mha.in_proj_weight.array
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.9 * bound
-    assert np.all(mha.in_proj_bias.data == 0) and np.all(mha.out_proj.bias.data == 0)
-    assert mha.bias_k.shape == (1, 1, 64) and mha.bias_k.data.std() > 0
+    assert np.all(mha.in_proj_bias.array == 0) and np.all(mha.out_proj.bias.array == 0)
+    assert mha.bias_k.shape == (1, 1, 64) and mha.bias_k.array.std() > 0
     sep = MultiheadAttention(8, 2, kdim=3, vdim=5, bias=False)
     assert sep.in_proj_weight is None and sep.in_proj_bias is None and sep.out_proj.bias is None
     assert (sep.q_proj_weight.shape, sep.k_proj_weight.shape, sep.v_proj_weight.shape) == ((8, 8), (8, 3), (8, 5))
@@ -261,17 +261,17 @@ def test_mha_init_matches_torch_statistics():
 
 def test_embedding_basics():
     emb = Embedding(10, 4, padding_idx=-2)
-    assert emb.padding_idx == 8 and np.all(emb.weight.data[8] == 0)
-    assert 0.5 < emb.weight.data.std() < 1.5  # N(0, 1)
+    assert emb.padding_idx == 8 and np.all(emb.weight.array[8] == 0)
+    assert 0.5 < emb.weight.array.std() < 1.5  # N(0, 1)
     out = emb(minigrad.tensor([[1, 8], [3, 3]]))
     assert out.shape == (2, 2, 4)
-    np.testing.assert_array_equal(out.data[0, 0], emb.weight.data[1])
+    np.testing.assert_array_equal(out.array[0, 0], emb.weight.array[1])
     pre = Embedding.from_pretrained(minigrad.tensor([[1.0, 2.0], [3.0, 4.0]]))
     assert not pre.weight.requires_grad and pre.num_embeddings == 2 and pre.embedding_dim == 2
     assert Embedding.from_pretrained(np.eye(3, dtype=np.float32), freeze=False).weight.requires_grad
     capped = Embedding(5, 3, max_norm=1.0)
     capped(minigrad.tensor([0, 2]))
-    norms = np.linalg.norm(capped.weight.data, axis=1)
+    norms = np.linalg.norm(capped.weight.array, axis=1)
     assert norms[0] <= 1.0 + 1e-5 and norms[2] <= 1.0 + 1e-5
     assert "padding_idx=8" in repr(emb)
 
@@ -279,14 +279,14 @@ def test_embedding_basics():
 def test_positional_encoding_values_and_layouts():
     pe = PositionalEncoding(6, dropout=0.0, max_len=10)
     t, i = 3, 1
-    assert pe.pe.data[t, 2 * i] == pytest.approx(math.sin(t / 10000 ** (2 * i / 6)), rel=1e-6)
-    assert pe.pe.data[t, 2 * i + 1] == pytest.approx(math.cos(t / 10000 ** (2 * i / 6)), rel=1e-6)
+    assert pe.pe.array[t, 2 * i] == pytest.approx(math.sin(t / 10000 ** (2 * i / 6)), rel=1e-6)
+    assert pe.pe.array[t, 2 * i + 1] == pytest.approx(math.cos(t / 10000 ** (2 * i / 6)), rel=1e-6)
     assert "pe" not in pe.state_dict()
     x = np.random.default_rng(0).normal(size=(4, 2, 6)).astype(np.float32)
-    seq_first = pe(T(x)).data
+    seq_first = pe(T(x)).array
     pe_bf = PositionalEncoding(6, dropout=0.0, max_len=10, batch_first=True)
-    np.testing.assert_allclose(pe_bf(T(x.transpose(1, 0, 2))).data.transpose(1, 0, 2), seq_first)
-    np.testing.assert_allclose(pe(T(x[:, 0])).data, seq_first[:, 0])
+    np.testing.assert_allclose(pe_bf(T(x.transpose(1, 0, 2))).array.transpose(1, 0, 2), seq_first)
+    np.testing.assert_allclose(pe(T(x[:, 0])).array, seq_first[:, 0])
     assert PositionalEncoding(5, max_len=4).pe.shape == (4, 5)  # odd d_model
     with pytest.raises(ValueError, match="max_len"):
         pe(minigrad.zeros(11, 1, 6))
@@ -326,9 +326,9 @@ def _check_grads(ours, theirs, rtol=GRAD_RTOL, atol=GRAD_ATOL):
     for name, p in ours.named_parameters():
         tg = tp[name].grad
         if tg is None:
-            assert p.grad is None or np.all(p.grad.data == 0), name
+            assert p.grad is None or np.all(p.grad.array == 0), name
             continue
-        np.testing.assert_allclose(p.grad.data, tg.numpy(), rtol=rtol, atol=atol, err_msg=name)
+        np.testing.assert_allclose(p.grad.array, tg.numpy(), rtol=rtol, atol=atol, err_msg=name)
         n += 1
     assert n > 0
 
@@ -350,13 +350,13 @@ def test_oracle_embedding():
     (to * torch.from_numpy(r)).sum().backward()
     mo = me(minigrad.tensor(idx))
     (mo * T(r)).sum().backward()
-    np.testing.assert_allclose(mo.data, to.detach().numpy())
+    np.testing.assert_allclose(mo.array, to.detach().numpy())
     _check_grads(me, te, rtol=1e-6, atol=1e-6)
     # max_norm renormalises the looked-up rows in place, as torch
     te2, me2 = torch.nn.Embedding(6, 4, max_norm=1.5), Embedding(6, 4, max_norm=1.5)
     _load(me2, te2)
     te2(torch.tensor([0, 3, 3])), me2(minigrad.tensor([0, 3, 3]))
-    np.testing.assert_allclose(me2.weight.data, te2.weight.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(me2.weight.array, te2.weight.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 MHA_CASES = [
@@ -412,13 +412,13 @@ def test_oracle_mha(case, N, L, S, H, kind, need_weights, average, seed):
     call = dict(need_weights=need_weights, average_attn_weights=average, is_causal=causal)
     to, tw = tm(*qkv(tin), key_padding_mask=_tmask(torch, kpm), attn_mask=_tmask(torch, attn), **call)
     mo, mw = mm(*qkv(min_), key_padding_mask=kpm, attn_mask=attn, **call)
-    np.testing.assert_allclose(mo.data, to.detach().numpy(), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(mo.array, to.detach().numpy(), rtol=RTOL, atol=ATOL)
     assert (mw is None) == (tw is None)
     r = rng.normal(size=to.shape).astype(np.float32)
     tl = (to * torch.from_numpy(r)).sum()
     ml = (mo * T(r)).sum()
     if tw is not None:
-        np.testing.assert_allclose(mw.data, tw.detach().numpy(), rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(mw.array, tw.detach().numpy(), rtol=RTOL, atol=ATOL)
         rw = rng.normal(size=tw.shape).astype(np.float32)
         tl = tl + (tw * torch.from_numpy(rw)).sum()
         ml = ml + (mw * T(rw)).sum()
@@ -426,7 +426,7 @@ def test_oracle_mha(case, N, L, S, H, kind, need_weights, average, seed):
     ml.backward()
     _check_grads(mm, tm)
     for a, b in zip(min_, tin):
-        np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=GRAD_RTOL, atol=GRAD_ATOL)
+        np.testing.assert_allclose(a.grad.array, b.grad.numpy(), rtol=GRAD_RTOL, atol=GRAD_ATOL)
 
 
 @pytest.mark.oracle
@@ -445,13 +445,13 @@ def test_oracle_mha_unbatched_learned_float_mask(need_weights):
     to, tw = tm(tx, tx, tx, attn_mask=tam, need_weights=need_weights)
     mx = T(x)
     mo, mw = mm(mx, mx, mx, attn_mask=mam, need_weights=need_weights)
-    np.testing.assert_allclose(mo.data, to.detach().numpy(), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(mo.array, to.detach().numpy(), rtol=RTOL, atol=ATOL)
     if need_weights:
         assert mw.shape == (4, 4)
-        np.testing.assert_allclose(mw.data, tw.detach().numpy(), rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(mw.array, tw.detach().numpy(), rtol=RTOL, atol=ATOL)
     to.sum().backward()
     mo.sum().backward()
-    np.testing.assert_allclose(mam.grad.data, tam.grad.numpy(), rtol=GRAD_RTOL, atol=GRAD_ATOL)
+    np.testing.assert_allclose(mam.grad.array, tam.grad.numpy(), rtol=GRAD_RTOL, atol=GRAD_ATOL)
     _check_grads(mm, tm)
 
 
@@ -482,12 +482,12 @@ def test_oracle_encoder_layer(norm_first, activation, batch_first):
         k = kpm if use_kpm else None
         to = tl(tx, src_mask=torch.from_numpy(mask), src_key_padding_mask=_tmask(torch, k), is_causal=is_causal)
         mo = ml(mx, src_mask=mask, src_key_padding_mask=k, is_causal=is_causal)
-        np.testing.assert_allclose(mo.data, to.detach().numpy(), rtol=RTOL, atol=1e-4)
+        np.testing.assert_allclose(mo.array, to.detach().numpy(), rtol=RTOL, atol=1e-4)
         r = rng.normal(size=to.shape).astype(np.float32)
         (to * torch.from_numpy(r)).sum().backward()
         (mo * T(r)).sum().backward()
         _check_grads(ml, tl)
-        np.testing.assert_allclose(mx.grad.data, tx.grad.numpy(), rtol=GRAD_RTOL, atol=GRAD_ATOL)
+        np.testing.assert_allclose(mx.grad.array, tx.grad.numpy(), rtol=GRAD_RTOL, atol=GRAD_ATOL)
         tl.zero_grad(), ml.zero_grad()
         tx.grad, mx.grad = None, None
 
@@ -512,13 +512,13 @@ def test_oracle_decoder_layer(norm_first, activation):
     to = tl(tt, tm_, tgt_mask=torch.from_numpy(tgt_mask), tgt_key_padding_mask=torch.from_numpy(tkpm),
             memory_key_padding_mask=torch.from_numpy(mkpm), tgt_is_causal=True)
     mo = ml(mt, mm_, tgt_mask=tgt_mask, tgt_key_padding_mask=tkpm, memory_key_padding_mask=mkpm, tgt_is_causal=True)
-    np.testing.assert_allclose(mo.data, to.detach().numpy(), rtol=RTOL, atol=1e-4)
+    np.testing.assert_allclose(mo.array, to.detach().numpy(), rtol=RTOL, atol=1e-4)
     r = rng.normal(size=to.shape).astype(np.float32)
     (to * torch.from_numpy(r)).sum().backward()
     (mo * T(r)).sum().backward()
     _check_grads(ml, tl)
-    np.testing.assert_allclose(mt.grad.data, tt.grad.numpy(), rtol=GRAD_RTOL, atol=GRAD_ATOL)
-    np.testing.assert_allclose(mm_.grad.data, tm_.grad.numpy(), rtol=GRAD_RTOL, atol=GRAD_ATOL)
+    np.testing.assert_allclose(mt.grad.array, tt.grad.numpy(), rtol=GRAD_RTOL, atol=GRAD_ATOL)
+    np.testing.assert_allclose(mm_.grad.array, tm_.grad.numpy(), rtol=GRAD_RTOL, atol=GRAD_ATOL)
 
 
 @pytest.mark.oracle
@@ -537,17 +537,17 @@ def test_oracle_transformer(batch_first, norm_first):
     N, S, L = 3, 7, 5
     src, tgt = _layer_io(rng, batch_first, N, S, 16), _layer_io(rng, batch_first, N, L, 16)
     tgt_mask = Transformer.generate_square_subsequent_mask(L)
-    np.testing.assert_array_equal(tgt_mask.data, torch.nn.Transformer.generate_square_subsequent_mask(L).numpy())
+    np.testing.assert_array_equal(tgt_mask.array, torch.nn.Transformer.generate_square_subsequent_mask(L).numpy())
     skpm = np.zeros((N, S), dtype=bool)
     skpm[0, 5:] = True
     skpm[2, 6:] = True
     tkpm = np.zeros((N, L), dtype=bool)
     tkpm[1, 4:] = True
     masks = dict(src_key_padding_mask=skpm, tgt_key_padding_mask=tkpm, memory_key_padding_mask=skpm)
-    to = tt(torch.from_numpy(src), torch.from_numpy(tgt), tgt_mask=torch.from_numpy(tgt_mask.data),
+    to = tt(torch.from_numpy(src), torch.from_numpy(tgt), tgt_mask=torch.from_numpy(tgt_mask.array),
             **{k: torch.from_numpy(v) for k, v in masks.items()})
     mo = mt(T(src), T(tgt), tgt_mask=tgt_mask, **masks)
-    np.testing.assert_allclose(mo.data, to.detach().numpy(), rtol=RTOL, atol=1e-4)
+    np.testing.assert_allclose(mo.array, to.detach().numpy(), rtol=RTOL, atol=1e-4)
     r = rng.normal(size=to.shape).astype(np.float32)
     (to * torch.from_numpy(r)).sum().backward()
     (mo * T(r)).sum().backward()
@@ -561,10 +561,10 @@ def test_transformer_init_distribution():
         if p.ndim > 1:
             fan_out, fan_in = p.shape
             bound = math.sqrt(6 / (fan_in + fan_out))
-            assert np.abs(p.data).max() <= bound + 1e-7, name
-            assert p.data.std() == pytest.approx(bound / math.sqrt(3), rel=0.15), name
+            assert np.abs(p.array).max() <= bound + 1e-7, name
+            assert p.array.std() == pytest.approx(bound / math.sqrt(3), rel=0.15), name
         elif "norm" in name:
-            assert np.all(p.data == (1 if name.endswith("weight") else 0)), name
+            assert np.all(p.array == (1 if name.endswith("weight") else 0)), name
 
 
 # ============================================================================ the examples

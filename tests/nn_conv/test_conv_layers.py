@@ -34,7 +34,7 @@ def _copy_from_torch(m, t):
     assert names == [n for n, _ in t.named_parameters()]
     for (n, p), (_, tp) in zip(m.named_parameters(), t.named_parameters()):
         assert p.shape == tuple(tp.shape), n
-        p.data[...] = tp.detach().numpy()
+        p.array[...] = tp.detach().numpy()
 
 
 @pytest.mark.oracle

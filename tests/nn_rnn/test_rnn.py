@@ -247,7 +247,7 @@ def _finite_difference_at(fn, inputs, points, u, eps=1e-6):
     """Central differences of sum(u * fn(*inputs)) at the given (input, flat index) points."""
     vals = []
     for i, k in points:
-        flat = inputs[i].data.reshape(-1)
+        flat = inputs[i].array.reshape(-1)
         old = flat[k]
         flat[k] = old + eps
         plus = sum(float((o.numpy() * w).sum()) for o, w in zip(fn(*inputs), u))
@@ -372,7 +372,7 @@ def _torch_pair(torch, kind, I, H, **kw):
     tm = tcls(I, H, **kw)
     mm_ = getattr(rnn_mod, kind)(I, H, **kw)
     for name, p in tm.named_parameters():
-        getattr(mm_, name).data[...] = p.detach().numpy()
+        getattr(mm_, name).array[...] = p.detach().numpy()
     return tm, mm_
 
 

@@ -68,7 +68,7 @@ def test_kernel_sets_agree(case):
         with mg.kernels.use(mode):
             out = sdpa(qt, kt, vt, attn_mask=mask, is_causal=causal, scale=scale)
             out.sum().backward()
-        outs.append([out.data, qt.grad.data, kt.grad.data, vt.grad.data])
+        outs.append([out.array, qt.grad.array, kt.grad.array, vt.grad.array])
     for a, b in zip(*outs):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
 
@@ -92,7 +92,7 @@ def _explicit(q, k, v, mask, causal, scale):
 def test_values_match_explicit_formula(case):
     q, k, v, mask, causal, scale = _inputs(case)
     out = sdpa(t64(q, False), t64(k, False), t64(v, False), attn_mask=mask, is_causal=causal, scale=scale)
-    np.testing.assert_allclose(out.data, _explicit(q, k, v, mask, causal, scale), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out.array, _explicit(q, k, v, mask, causal, scale), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -105,8 +105,8 @@ def test_fully_masked_rows_are_zero_with_zero_grad(mode):
     with mg.kernels.use(mode):
         out = sdpa(q, k, v, attn_mask=mask)
         out.sum().backward()
-    assert np.all(out.data[0, 2] == 0) and np.all(np.isfinite(out.data))
-    assert np.all(q.grad.data[0, 2] == 0) and np.all(np.isfinite(k.grad.data))
+    assert np.all(out.array[0, 2] == 0) and np.all(np.isfinite(out.array))
+    assert np.all(q.grad.array[0, 2] == 0) and np.all(np.isfinite(k.grad.array))
 
 
 def test_float_mask_with_grad_uses_composed_path():
@@ -116,7 +116,7 @@ def test_float_mask_with_grad_uses_composed_path():
     mg.gradcheck(lambda a, b, c, mm: sdpa(a, b, c, attn_mask=mm, is_causal=True), (q, k, v, m))
     fused = sdpa(q, k, v, attn_mask=m.detach(), is_causal=True)
     composed = sdpa(q, k, v, attn_mask=m, is_causal=True)
-    np.testing.assert_allclose(fused.data, composed.data, atol=1e-12)
+    np.testing.assert_allclose(fused.array, composed.array, atol=1e-12)
 
 
 def test_dropout_path():
@@ -126,11 +126,11 @@ def test_dropout_path():
     a = sdpa(q, k, v, dropout_p=0.5)
     mg.manual_seed(0)
     b = sdpa(q, k, v, dropout_p=0.5)
-    np.testing.assert_array_equal(a.data, b.data)          # reproducible with the seed
+    np.testing.assert_array_equal(a.array, b.array)          # reproducible with the seed
     full = sdpa(q, k, v)
-    assert not np.allclose(a.data, full.data)              # something was dropped
+    assert not np.allclose(a.array, full.array)              # something was dropped
     a.sum().backward()
-    assert q.grad is not None and np.all(np.isfinite(q.grad.data))
+    assert q.grad is not None and np.all(np.isfinite(q.grad.array))
     # on average over many draws, inverted dropout keeps the expectation
     big_q, big_k = t64(np.zeros((1, 1, 1, 4)), False), t64(np.zeros((1, 1, 200, 4)), False)
     big_v = t64(np.ones((1, 1, 200, 1)), False)
@@ -160,8 +160,8 @@ def test_float32_stays_float32_and_long_sequences():
     out = sdpa(q, k, v, is_causal=True)
     out.sum().backward()
     assert out.dtype == mg.float32 and q.grad.dtype == mg.float32
-    ref = _explicit(*(t.data.astype(np.float64) for t in (q, k, v)), None, True, None)
-    np.testing.assert_allclose(out.data, ref, atol=1e-5)
+    ref = _explicit(*(t.array.astype(np.float64) for t in (q, k, v)), None, True, None)
+    np.testing.assert_allclose(out.array, ref, atol=1e-5)
 
 
 # ----------------------------------------------------------------------------- PyTorch oracle
@@ -199,9 +199,9 @@ def test_against_torch(mode, mask_kind, causal, layout, scale):
     with mg.kernels.use(mode):
         out = sdpa(mq, mk, mv, attn_mask=mask, is_causal=causal, scale=scale)
         out.backward(mg.tensor(g))
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out.array, tout.detach().numpy(), rtol=1e-10, atol=1e-12)
     for ours, theirs in ((mq, tq), (mk, tk), (mv, tv)):
-        np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(ours.grad.array, theirs.grad.numpy(), rtol=1e-9, atol=1e-11)
 
 
 @pytest.mark.oracle
@@ -215,4 +215,4 @@ def test_float_mask_gradient_against_torch():
     mq, mk, mv, mm = t64(q), t64(k), t64(v), t64(m)
     sdpa(mq, mk, mv, attn_mask=mm).sum().backward()
     for ours, theirs in ((mq, tq), (mk, tk), (mv, tv), (mm, tm)):
-        np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(ours.grad.array, theirs.grad.numpy(), rtol=1e-9, atol=1e-11)

@@ -114,7 +114,7 @@ def test_conv_is_unfold_matmul():
     y = conv2d(x, w, padding=1)
     cols = unfold(x, 3, padding=1)                                 # (2, 27, 30)
     y2 = (w.reshape(4, -1) @ cols).reshape(y.shape)
-    np.testing.assert_allclose(y2.data, y.data, atol=1e-12)
+    np.testing.assert_allclose(y2.array, y.array, atol=1e-12)
 
 
 def test_unbatched_and_padding_strings():
@@ -122,7 +122,7 @@ def test_unbatched_and_padding_strings():
     x, w = _rand(rng, (3, 7, 6)), _rand(rng, (5, 3, 3, 2))
     y = conv2d(x, w, padding="same")
     assert y.shape == (5, 7, 6)
-    np.testing.assert_allclose(y.data, conv2d(x.reshape(1, 3, 7, 6), w, padding="same").data[0])
+    np.testing.assert_allclose(y.array, conv2d(x.reshape(1, 3, 7, 6), w, padding="same").array[0])
     assert conv2d(x, w, padding="valid").shape == (5, 5, 5)
     assert conv1d(_rand(rng, (3, 10)), _rand(rng, (2, 3, 4)), padding="same").shape == (2, 10)
     assert unfold(x, 2).shape == (12, 30)
@@ -195,10 +195,10 @@ def test_conv2d_matches_torch(mode, cfg, seed):
     with mg.kernels.use(mode):
         y = conv2d(*ms, **kwargs)
         y.backward(mg.tensor(gy))
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(y.array, ty.detach().numpy(), rtol=1e-9, atol=1e-9)
     for m, t in zip(ms, ts):
         if m is not None:
-            np.testing.assert_allclose(m.grad.data, t.grad.numpy(), rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(m.grad.array, t.grad.numpy(), rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.oracle
@@ -225,10 +225,10 @@ def test_conv_transpose2d_matches_torch(mode, cfg, seed, out_pad):
     with mg.kernels.use(mode):
         y = conv_transpose2d(*ms, output_padding=op, **kwargs)
         y.backward(mg.tensor(gy))
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(y.array, ty.detach().numpy(), rtol=1e-9, atol=1e-9)
     for m, t in zip(ms, ts):
         if m is not None:
-            np.testing.assert_allclose(m.grad.data, t.grad.numpy(), rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(m.grad.array, t.grad.numpy(), rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.oracle
@@ -241,18 +241,18 @@ def test_conv1d_same_and_unfold_fold_match_torch(mode):
     with mg.kernels.use(mode):
         for kw in (dict(stride=2, padding=1, dilation=2, groups=2), dict(padding="same", dilation=1, groups=2),
                    dict(padding="same", dilation=3, groups=2)):
-            np.testing.assert_allclose(conv1d(tensor(x), tensor(w), tensor(b), **kw).data,
+            np.testing.assert_allclose(conv1d(tensor(x), tensor(w), tensor(b), **kw).array,
                                        F.conv1d(torch.tensor(x), torch.tensor(w), torch.tensor(b), **kw).numpy(),
                                        atol=1e-10)
         # 'same' with an even kernel pads one more on the right, as torch
         w2 = rng.standard_normal((3, 4, 2, 4))
         x2 = rng.standard_normal((2, 4, 6, 7))
-        np.testing.assert_allclose(conv2d(tensor(x2), tensor(w2), padding="same").data,
+        np.testing.assert_allclose(conv2d(tensor(x2), tensor(w2), padding="same").array,
                                    F.conv2d(torch.tensor(x2), torch.tensor(w2), padding="same").numpy(), atol=1e-10)
         x3 = rng.standard_normal((2, 3, 7, 6))
         cols = unfold(tensor(x3), (3, 2), dilation=(1, 2), padding=1, stride=(2, 1))
         tcols = F.unfold(torch.tensor(x3), (3, 2), dilation=(1, 2), padding=1, stride=(2, 1))
-        np.testing.assert_allclose(cols.data, tcols.numpy(), atol=1e-12)
+        np.testing.assert_allclose(cols.array, tcols.numpy(), atol=1e-12)
         np.testing.assert_allclose(
-            fold(cols, (7, 6), (3, 2), dilation=(1, 2), padding=1, stride=(2, 1)).data,
+            fold(cols, (7, 6), (3, 2), dilation=(1, 2), padding=1, stride=(2, 1)).array,
             F.fold(tcols, (7, 6), (3, 2), dilation=(1, 2), padding=1, stride=(2, 1)).numpy(), atol=1e-12)

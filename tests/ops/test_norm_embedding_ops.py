@@ -63,7 +63,7 @@ def test_layer_norm_second_derivatives(case):
 def test_layer_norm_normalises_and_validates():
     x = mg.tensor(np.random.default_rng(0).standard_normal((4, 3, 5)) * 7 + 3)
     y = layer_norm(x, (3, 5))
-    r = y.data.reshape(4, -1)
+    r = y.array.reshape(4, -1)
     np.testing.assert_allclose(r.mean(1), 0, atol=1e-6)
     np.testing.assert_allclose(r.std(1), 1, rtol=1e-3)
     with pytest.raises(ValueError, match="normalized_shape"):
@@ -99,10 +99,10 @@ def test_layer_norm_against_torch(mode, affine, norm, dtype):
         y.backward(mg.tensor(g))
     tol = dict(rtol=1e-10, atol=1e-10) if dtype == "float64" else dict(rtol=1e-4, atol=1e-5)
     assert y.dtype == np.dtype(dtype)
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), **tol)
+    np.testing.assert_allclose(y.array, ty.detach().numpy(), **tol)
     for ours, theirs in ((mx, tx), (mw, tw), (mb, tb)):
         if ours is not None:
-            np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), **tol)
+            np.testing.assert_allclose(ours.grad.array, theirs.grad.numpy(), **tol)
 
 
 # ----------------------------------------------------------------------------- embedding
@@ -125,11 +125,11 @@ def test_embedding_padding_idx_gets_no_gradient(mode):
     with mg.kernels.use(mode):
         y = embedding(idx, w, padding_idx=-1)        # -1 means row 3
         assert y.shape == (2, 3, 3)
-        np.testing.assert_array_equal(y.data[0, 1], [9, 10, 11])
+        np.testing.assert_array_equal(y.array[0, 1], [9, 10, 11])
         (y * y).sum().backward()
-    np.testing.assert_array_equal(w.grad.data[3], 0)
-    np.testing.assert_allclose(w.grad.data[0], 2 * 2 * w.data[0])   # used twice
-    np.testing.assert_allclose(w.grad.data[2], 0)
+    np.testing.assert_array_equal(w.grad.array[3], 0)
+    np.testing.assert_allclose(w.grad.array[0], 2 * 2 * w.array[0])   # used twice
+    np.testing.assert_allclose(w.grad.array[2], 0)
 
 
 def test_embedding_second_derivative_and_errors():
@@ -159,5 +159,5 @@ def test_embedding_against_torch(mode, padding_idx):
     with mg.kernels.use(mode):
         y = embedding(mg.tensor(idx), mw, padding_idx=padding_idx)
         y.backward(mg.tensor(g))
-    np.testing.assert_array_equal(y.data, ty.detach().numpy())
-    np.testing.assert_allclose(mw.grad.data, tw.grad.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(y.array, ty.detach().numpy())
+    np.testing.assert_allclose(mw.grad.array, tw.grad.numpy(), rtol=1e-6, atol=1e-6)

@@ -34,7 +34,7 @@ def test_max_pool2d_gradcheck(mode, cfg, data):
     x = tensor(data.draw(distinct_arrays(shape)))        # no ties: the argmax is stable under eps
     with mg.kernels.use(mode):
         _, ind = max_pool2d(x, dilation=d, return_indices=True, **kw)
-        assume(bool((ind.data >= 0).all()))            # a padding-only window outputs -inf
+        assume(bool((ind.array >= 0).all()))            # a padding-only window outputs -inf
         mg.gradcheck(lambda x: max_pool2d(x, dilation=d, **kw), (x,))
 
 
@@ -81,16 +81,16 @@ def test_second_derivatives(mode):
 def test_return_indices_defaults_and_unbatched():
     x = mg.tensor(np.arange(16.0).reshape(1, 1, 4, 4))
     y, ind = max_pool2d(x, 2, return_indices=True)                 # stride defaults to kernel
-    np.testing.assert_array_equal(y.data[0, 0], [[5, 7], [13, 15]])
-    np.testing.assert_array_equal(ind.data[0, 0], [[5, 7], [13, 15]])
+    np.testing.assert_array_equal(y.array[0, 0], [[5, 7], [13, 15]])
+    np.testing.assert_array_equal(ind.array[0, 0], [[5, 7], [13, 15]])
     assert ind.dtype == np.int64
     assert max_pool2d(x[0], 2).shape == (1, 2, 2)
     assert avg_pool2d(x[0], 2).shape == (1, 2, 2)
     assert max_pool1d(mg.zeros(3, 8), 2).shape == (3, 4)
     y1, i1 = max_pool1d(mg.tensor([[[1.0, 3.0, 2.0, 0.0, 5.0]]]), 2, return_indices=True)
-    np.testing.assert_array_equal(i1.data, [[[1, 2]]])
-    np.testing.assert_allclose(avg_pool1d(mg.tensor([[1.0, 3.0, 2.0, 6.0]]), 2).data, [[2.0, 4.0]])
-    np.testing.assert_allclose(adaptive_avg_pool2d(x, 1).data, [[[[7.5]]]])
+    np.testing.assert_array_equal(i1.array, [[[1, 2]]])
+    np.testing.assert_allclose(avg_pool1d(mg.tensor([[1.0, 3.0, 2.0, 6.0]]), 2).array, [[2.0, 4.0]])
+    np.testing.assert_allclose(adaptive_avg_pool2d(x, 1).array, [[[[7.5]]]])
     assert adaptive_avg_pool2d(x, (None, 2)).shape == (1, 1, 4, 2)
     assert max_pool2d(x.float(), 2).dtype == mg.float32
 
@@ -98,7 +98,7 @@ def test_return_indices_defaults_and_unbatched():
 def test_gradient_goes_to_the_max_and_adds_up():
     x = mg.tensor([[[[1.0, 9.0, 2.0], [3.0, 4.0, 5.0]]]], requires_grad=True)
     max_pool2d(x, 2, stride=1).sum().backward()        # 9 wins both windows
-    np.testing.assert_array_equal(x.grad.data, [[[[0, 2, 0], [0, 0, 0]]]])
+    np.testing.assert_array_equal(x.grad.array, [[[[0, 2, 0], [0, 0, 0]]]])
 
 
 def test_errors_name_the_op():
@@ -139,25 +139,25 @@ def test_pooling_matches_torch(mode, cfg, include_pad, seed, ties):
     with mg.kernels.use(mode):
         mx = tensor(x)
         y, ind = max_pool2d(mx, dilation=d, return_indices=True, **kw)
-        if (ind.data < 0).any():
+        if (ind.array < 0).any():
             return   # padding-only windows: torch's CPU kernel reads/writes out of bounds there
         tx = torch.tensor(x, requires_grad=True)
         ty, tind = F.max_pool2d(tx, dilation=d, return_indices=True, **kw)
-        np.testing.assert_array_equal(y.data, ty.detach().numpy())
-        np.testing.assert_array_equal(ind.data, tind.numpy())
+        np.testing.assert_array_equal(y.array, ty.detach().numpy())
+        np.testing.assert_array_equal(ind.array, tind.numpy())
         gy = rng.standard_normal(y.shape)
         y.backward(mg.tensor(gy))
         ty.backward(torch.tensor(gy))
-        np.testing.assert_allclose(mx.grad.data, tx.grad.numpy(), atol=1e-12)
+        np.testing.assert_allclose(mx.grad.array, tx.grad.numpy(), atol=1e-12)
 
         ma, ta = tensor(x), torch.tensor(x, requires_grad=True)
         a = avg_pool2d(ma, count_include_pad=include_pad, **kw)
         t = F.avg_pool2d(ta, count_include_pad=include_pad, **kw)
-        np.testing.assert_allclose(a.data, t.detach().numpy(), atol=1e-12)
+        np.testing.assert_allclose(a.array, t.detach().numpy(), atol=1e-12)
         ga = rng.standard_normal(a.shape)
         a.backward(mg.tensor(ga))
         t.backward(torch.tensor(ga))
-        np.testing.assert_allclose(ma.grad.data, ta.grad.numpy(), atol=1e-12)
+        np.testing.assert_allclose(ma.grad.array, ta.grad.numpy(), atol=1e-12)
 
 
 @pytest.mark.oracle
@@ -170,10 +170,10 @@ def test_adaptive_avg_pool2d_matches_torch(h, w, oh, ow, seed):
     mx, tx = tensor(x), torch.tensor(x, requires_grad=True)
     y = adaptive_avg_pool2d(mx, (oh, ow))
     ty = torch.nn.functional.adaptive_avg_pool2d(tx, (oh, ow))
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(y.array, ty.detach().numpy(), atol=1e-12)
     y.sum().backward()
     ty.sum().backward()
-    np.testing.assert_allclose(mx.grad.data, tx.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(mx.grad.array, tx.grad.numpy(), atol=1e-12)
 
 
 @pytest.mark.oracle
@@ -185,7 +185,7 @@ def test_pool1d_matches_torch(mode):
     with mg.kernels.use(mode):
         y, i = max_pool1d(tensor(x), 3, 2, 1, dilation=2, ceil_mode=True, return_indices=True)
         ty, ti = F.max_pool1d(torch.tensor(x), 3, 2, 1, dilation=2, ceil_mode=True, return_indices=True)
-        np.testing.assert_array_equal(y.data, ty.numpy())
-        np.testing.assert_array_equal(i.data, ti.numpy())
-        np.testing.assert_allclose(avg_pool1d(tensor(x), 4, 3, 2, True, False).data,
+        np.testing.assert_array_equal(y.array, ty.numpy())
+        np.testing.assert_array_equal(i.array, ti.numpy())
+        np.testing.assert_allclose(avg_pool1d(tensor(x), 4, 3, 2, True, False).array,
                                    F.avg_pool1d(torch.tensor(x), 4, 3, 2, True, False).numpy(), atol=1e-12)

@@ -43,13 +43,13 @@ def test_softmax_values_and_stability(mode):
     with mg.kernels.use(mode):
         y = softmax(x, dim=1)
         ly = log_softmax(x, dim=1)
-        assert np.all(np.isfinite(y.data)) and np.all(np.isfinite(ly.data))
+        assert np.all(np.isfinite(y.array)) and np.all(np.isfinite(ly.array))
         e = 1 / (1 + np.exp(-2.0))
-        np.testing.assert_allclose(y.data[0], [e, 0, 1 - e], rtol=1e-5)
-        np.testing.assert_allclose(y.data[1], 1 / 3, rtol=1e-6)
-        np.testing.assert_allclose(ly.data[0, 0], -np.log1p(np.exp(-2.0)), rtol=1e-5)
+        np.testing.assert_allclose(y.array[0], [e, 0, 1 - e], rtol=1e-5)
+        np.testing.assert_allclose(y.array[1], 1 / 3, rtol=1e-6)
+        np.testing.assert_allclose(ly.array[0, 0], -np.log1p(np.exp(-2.0)), rtol=1e-5)
         (y[:, 0].sum() + ly.sum()).backward()
-    assert np.all(np.isfinite(x.grad.data))
+    assert np.all(np.isfinite(x.grad.array))
 
 
 def test_softmax_rejects_integers_and_bad_dims():
@@ -64,8 +64,8 @@ def test_softmax_rejects_integers_and_bad_dims():
 def test_softmax_methods_when_bound():
     x = mg.tensor([[1.0, 2.0], [3.0, 5.0]])
     if hasattr(mg.Tensor, "softmax"):
-        np.testing.assert_allclose(x.softmax(1).data, softmax(x, 1).data)
-    np.testing.assert_allclose(softmax(x, 0).data.sum(0), 1, rtol=1e-6)
+        np.testing.assert_allclose(x.softmax(1).array, softmax(x, 1).array)
+    np.testing.assert_allclose(softmax(x, 0).array.sum(0), 1, rtol=1e-6)
 
 
 # ----------------------------------------------------------------------------- cross-entropy
@@ -120,15 +120,15 @@ def test_cross_entropy_finite_for_huge_logits(mode, dtype):
     row1 = 0.9 * np.log1p(np.e) + 0.1 / 3 * (2e4 + np.log1p(np.e) + 2 * np.log1p(np.exp(-1)))
     expect = (row0 + row1) / 2
     np.testing.assert_allclose(loss.item(), expect, rtol=1e-4)
-    assert np.all(np.isfinite(x.grad.data))
-    np.testing.assert_allclose(x.grad.data.sum(1), 0, atol=1e-5)
+    assert np.all(np.isfinite(x.grad.array))
+    np.testing.assert_allclose(x.grad.array.sum(1), 0, atol=1e-5)
 
 
 def test_cross_entropy_mean_over_weights_and_all_ignored():
     x = mg.tensor([[1.0, 2.0], [0.5, -1.0], [3.0, 0.0]], dtype=mg.float64)
     t = mg.tensor([1, -100, 0])
     w = mg.tensor([2.0, 0.5], dtype=mg.float64)
-    per = cross_entropy(x, t, weight=w, reduction="none").data
+    per = cross_entropy(x, t, weight=w, reduction="none").array
     assert per[1] == 0
     np.testing.assert_allclose(cross_entropy(x, t, weight=w).item(), per.sum() / (0.5 + 2.0), rtol=1e-14)
     np.testing.assert_allclose(cross_entropy(x, t, weight=w, reduction="sum").item(), per.sum(), rtol=1e-14)
@@ -139,7 +139,7 @@ def test_cross_entropy_unbatched_and_errors():
     x = mg.tensor([1.0, 2.0, 0.5], requires_grad=True)
     loss = cross_entropy(x, mg.tensor(1))
     assert loss.shape == ()
-    np.testing.assert_allclose(loss.item(), np.log(np.exp(x.data).sum()) - 2.0, rtol=1e-6)
+    np.testing.assert_allclose(loss.item(), np.log(np.exp(x.array).sum()) - 2.0, rtol=1e-6)
     assert cross_entropy(x, mg.tensor(1), reduction="none").shape == ()
     with pytest.raises(IndexError, match="out of bounds"):
         cross_entropy(mg.tensor([[1.0, 2.0]]), mg.tensor([2]))
@@ -177,8 +177,8 @@ def test_softmax_against_torch(mode, dim):
         with mg.kernels.use(mode):
             y = ours(mx, dim)
             y.backward(mg.tensor(g))
-        np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(mx.grad.data, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(y.array, ty.detach().numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(mx.grad.array, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.oracle
@@ -206,8 +206,8 @@ def test_cross_entropy_against_torch(mode, soft, weighted, reduction, eps, spati
         loss = cross_entropy(mx, mg.tensor(t), weight=None if w is None else t64(w, False), ignore_index=ignore,
                              reduction=reduction, label_smoothing=eps)
         loss.backward(mg.tensor(g))
-    np.testing.assert_allclose(loss.data, tl.detach().numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(mx.grad.data, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(loss.array, tl.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(mx.grad.array, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.oracle
@@ -224,4 +224,4 @@ def test_cross_entropy_float32_against_torch_large_batch():
     loss.backward()
     assert loss.dtype == mg.float32 and mx.grad.dtype == mg.float32
     np.testing.assert_allclose(loss.item(), tl.item(), rtol=1e-5)
-    np.testing.assert_allclose(mx.grad.data, tx.grad.numpy(), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(mx.grad.array, tx.grad.numpy(), rtol=1e-4, atol=1e-7)

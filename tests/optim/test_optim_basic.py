@@ -106,12 +106,12 @@ def test_param_groups_use_their_own_options():
     a.grad = minigrad.tensor(np.ones(3, np.float32))
     b.grad = minigrad.tensor(np.ones(3, np.float32))
     opt.step()
-    np.testing.assert_allclose(a.data, 0.5)
-    np.testing.assert_allclose(b.data, 0.9)
+    np.testing.assert_allclose(a.array, 0.5)
+    np.testing.assert_allclose(b.array, 0.9)
     # changing a group's lr between steps is what a scheduler does
     opt.param_groups[1]["lr"] = 0.4
     opt.step()
-    np.testing.assert_allclose(b.data, 0.5)
+    np.testing.assert_allclose(b.array, 0.5)
 
 
 def test_named_parameters_are_accepted():
@@ -128,7 +128,7 @@ def test_add_param_group_trains_new_params():
     assert opt.param_groups[1]["betas"] == (0.9, 0.999) and opt.param_groups[1]["lr"] == 0.2
     b.grad = minigrad.tensor(np.ones(1, np.float32))
     opt.step()
-    np.testing.assert_allclose(b.data, [-0.2], rtol=1e-5)
+    np.testing.assert_allclose(b.array, [-0.2], rtol=1e-5)
     with pytest.raises(ValueError, match="more than one parameter group"):
         opt.add_param_group({"params": [w]})
 
@@ -142,15 +142,15 @@ def test_frozen_and_gradless_params_do_not_move(cls, kw):
     kw = dict(kw, weight_decay=0.5)  # weight decay must not touch them either
     opt = cls([w, b, frozen, nograd], **kw)
     X, y = _regression()
-    w0 = w.data.copy()
+    w0 = w.array.copy()
     for _ in range(3):
         opt.zero_grad()
         _loss(X, y, w, b).backward()
         opt.step()
-    np.testing.assert_array_equal(frozen.data, 3)
-    np.testing.assert_array_equal(nograd.data, 2)
+    np.testing.assert_array_equal(frozen.array, 3)
+    np.testing.assert_array_equal(nograd.array, 2)
     assert frozen not in opt.state and nograd not in opt.state
-    assert not np.array_equal(w.data, w0)
+    assert not np.array_equal(w.array, w0)
 
 
 def test_gradient_arrays_are_never_written():
@@ -181,7 +181,7 @@ def test_zero_grad_modes():
     shared = np.ones((5, 1), np.float32)
     w.grad = minigrad.Tensor(shared)
     opt.zero_grad(set_to_none=False)
-    np.testing.assert_array_equal(w.grad.data, 0)
+    np.testing.assert_array_equal(w.grad.array, 0)
     np.testing.assert_array_equal(shared, 1)   # a fresh array: the old one may be shared
     assert b.grad is None
     opt.zero_grad()
@@ -198,7 +198,7 @@ def test_plain_sgd_is_w_minus_lr_g(shape, lr, seed):
     w = minigrad.tensor(w0, requires_grad=True)
     w.grad = minigrad.tensor(g)
     optim.SGD([w], lr=lr).step()
-    np.testing.assert_array_equal(w.data, w0 - np.float32(lr) * g)
+    np.testing.assert_array_equal(w.array, w0 - np.float32(lr) * g)
     assert w.dtype == np.float32
 
 
@@ -285,15 +285,15 @@ def test_state_dict_round_trip_continues_identically(cls, kw):
     opt = cls([{"params": [w]}, {"params": [b], "lr": kw["lr"] / 2}], **kw)
     _train(opt, [w, b], 5, seed=0)
     saved = pickle.loads(pickle.dumps(opt.state_dict()))   # it must pickle
-    w2 = minigrad.tensor(w.data, requires_grad=True)
-    b2 = minigrad.tensor(b.data, requires_grad=True)
+    w2 = minigrad.tensor(w.array, requires_grad=True)
+    b2 = minigrad.tensor(b.array, requires_grad=True)
     opt2 = cls([{"params": [w2]}, {"params": [b2]}], **kw)
     opt2.load_state_dict(saved)
     assert opt2.param_groups[1]["lr"] == kw["lr"] / 2
     _train(opt, [w, b], 7, seed=1)
     _train(opt2, [w2, b2], 7, seed=1)
-    np.testing.assert_array_equal(w.data, w2.data)
-    np.testing.assert_array_equal(b.data, b2.data)
+    np.testing.assert_array_equal(w.array, w2.array)
+    np.testing.assert_array_equal(b.array, b2.array)
 
 
 def test_state_dict_is_a_copy_and_load_copies():
@@ -366,7 +366,7 @@ def test_zero_dim_parameters_train_and_round_trip(cls, kw):
         opt.step()
     assert 0 <= abs(w.item()) < 2.0 and w.shape == ()
     sd = opt.state_dict()
-    w2 = minigrad.tensor(w.data, requires_grad=True)
+    w2 = minigrad.tensor(w.array, requires_grad=True)
     opt2 = cls([w2], **kw)
     opt2.load_state_dict(sd)
     for k, v in opt.state.get(w, {}).items():

@@ -86,7 +86,7 @@ def _run_both(name, kw, groups=None, seed=0):
         topt = getattr(torch.optim, name)([dict(params=[th[i] for i in idx], **o) for idx, o in groups], **kw)
     grads = _grad_fn(seed, kw.get("maximize", False))
     for t in range(STEPS):
-        g_m = grads(t, [p.data for p in mg])
+        g_m = grads(t, [p.array for p in mg])
         g_t = grads(t, [p.detach().numpy() for p in th])
         for p, g in zip(mg, g_m):
             p.grad = minigrad.tensor(g)
@@ -95,7 +95,7 @@ def _run_both(name, kw, groups=None, seed=0):
         mopt.step()
         topt.step()
         for i, (a, b) in enumerate(zip(mg, th)):
-            np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=2e-5, atol=2e-6,
+            np.testing.assert_allclose(a.array, b.detach().numpy(), rtol=2e-5, atol=2e-6,
                                        err_msg=f"{name} {kw}: parameter {i} differs at step {t + 1}")
     return mopt, topt, mg, th
 
@@ -167,11 +167,11 @@ def test_loading_a_torch_state_dict_continues_like_torch(name, kw):
     assert opt.state[fresh[0]]["step"] == STEPS and isinstance(opt.state[fresh[0]]["step"], int)
     grads = _grad_fn(7, False)
     for t in range(10):
-        for p, g in zip(fresh, grads(t, [p.data for p in fresh])):
+        for p, g in zip(fresh, grads(t, [p.array for p in fresh])):
             p.grad = minigrad.tensor(g)
         for p, g in zip(th, grads(t, [p.detach().numpy() for p in th])):
             p.grad = torch.from_numpy(g)
         opt.step()
         topt.step()
         for a, b in zip(fresh, th):
-            np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=2e-5, atol=2e-6)
+            np.testing.assert_allclose(a.array, b.detach().numpy(), rtol=2e-5, atol=2e-6)
