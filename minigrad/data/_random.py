@@ -28,13 +28,15 @@ def as_generator(generator, what: str = "generator", arg: str = "generator") -> 
     """Turn ``generator`` into something with NumPy Generator methods.
 
     ``None`` -> the global generator (looked up now, so a later ``manual_seed`` counts);
-    an ``int`` -> a new ``np.random.default_rng(seed)``; a ``np.random.Generator`` (or
-    any object with ``permutation`` and ``integers`` methods) -> itself.
+    an ``int`` -> a new ``np.random.default_rng(seed)``; a ``minigrad.Generator`` -> the
+    NumPy generator behind it; a ``np.random.Generator`` (or any object with
+    ``permutation`` and ``integers`` methods) -> itself.
     """
     if generator is None:
         return default_generator()
     if isinstance(generator, (bool, np.bool_)):
-        raise TypeError(f"{what}: {arg} must be None, an int seed or a numpy Generator, got {generator!r}")
+        raise TypeError(f"{what}: {arg} must be None, an int seed, a minigrad.Generator or a numpy Generator, "
+                        f"got {generator!r}")
     if isinstance(generator, (int, np.integer)):
         return np.random.default_rng(int(generator))
     inner = getattr(generator, "numpy_generator", None)  # a wrapper object, if minigrad has one
@@ -42,5 +44,5 @@ def as_generator(generator, what: str = "generator", arg: str = "generator") -> 
         return inner
     if hasattr(generator, "permutation") and hasattr(generator, "integers"):
         return generator
-    raise TypeError(f"{what}: {arg} must be None, an int seed or a numpy Generator, "
+    raise TypeError(f"{what}: {arg} must be None, an int seed, a minigrad.Generator or a numpy Generator, "
                     f"got {type(generator).__name__}")

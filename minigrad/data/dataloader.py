@@ -147,7 +147,8 @@ class DataLoader:
     * ``generator``: where the order comes from - None (minigrad's global generator,
       so ``minigrad.manual_seed`` makes it reproducible), an int seed (a private
       generator made once, so epochs differ but a rerun repeats them), or a
-      ``numpy.random.Generator``;
+      :class:`minigrad.Generator` / ``numpy.random.Generator`` (re-seeding it
+      restarts the order);
     * ``collate_fn``: merges a list of samples into a batch (default:
       :func:`default_collate`, which makes Tensors);
     * ``len(loader)`` is the number of batches per epoch.

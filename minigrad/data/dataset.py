@@ -151,7 +151,7 @@ def random_split(dataset, lengths: Sequence, generator=None):
     add up to 1 (``[0.8, 0.2]``); with fractions, each part gets ``floor(f * n)``
     and the leftover samples go one each to the first parts, as in PyTorch.
     ``generator``: None (the global generator, seeded by ``minigrad.manual_seed``),
-    an int seed, or a ``numpy.random.Generator``.
+    an int seed, a :class:`minigrad.Generator` or a ``numpy.random.Generator``.
     """
     n = len(dataset)
     lengths = list(lengths)
