@@ -75,8 +75,11 @@ class Einsum(Function):
         ctx.terms, ctx.out = terms, out
         ctx.shapes = [a.shape for a in arrays]
         ctx.save_for_backward(*arrays)
-        y = xp_of(arrays[0]).einsum(",".join(terms) + "->" + out, *arrays, optimize=len(arrays) > 1)
-        return xp_of(arrays[0]).asarray(y)
+        xp = xp_of(arrays[0])
+        spec = ",".join(terms) + "->" + out
+        # NumPy contracts pairwise through BLAS only when asked (optimize); CuPy always does.
+        y = xp.einsum(spec, *arrays, optimize=len(arrays) > 1) if xp is np else xp.einsum(spec, *arrays)
+        return xp.asarray(y)
 
     @staticmethod
     def backward(ctx, gy):
