@@ -64,14 +64,14 @@ class Generator:
 
     Behind it is one NumPy ``Generator`` (:attr:`numpy_generator`, a PCG64 stream); re-seeding
     resets that same object, so whatever holds it (a DataLoader) follows the new seed.
-    Only ``device="cpu"`` exists: minigrad draws every random number on the CPU.
+    ``device`` is recorded (``Generator(device="cuda")`` works) but minigrad draws every
+    random number on the CPU and copies it to the tensor's device.
     """
 
     def __init__(self, device="cpu"):
-        if str(device) != "cpu":
-            raise ValueError(f"Generator: minigrad draws random numbers on the CPU only, got device={device!r} "
-                             "(the numbers are copied to the tensor's device)")
-        self.device = "cpu"
+        from minigrad.backend import device as _device
+
+        self.device = _device(device)
         self.numpy_generator = np.random.Generator(np.random.PCG64(0))
         self.seed()
 

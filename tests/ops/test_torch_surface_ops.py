@@ -377,6 +377,9 @@ def test_generator_reproducible_and_independent():
         g.set_state(mg.zeros(3, dtype=mg.uint8))
     with pytest.raises(TypeError, match="generator"):
         mg.rand(2, generator="seed")
+    assert mg.Generator().device.type == "cpu" and mg.Generator(device="cuda").device.type == "cuda"
+    with pytest.raises(ValueError, match="unknown device type"):
+        mg.Generator(device="tpu")
 
 
 def test_generator_in_dataloader_and_random_split():
