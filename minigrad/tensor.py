@@ -422,8 +422,10 @@ class Tensor:
                 "version (y = y + x), or modify it under `with minigrad.no_grad():`")
         if self.requires_grad:
             raise RuntimeError(
-                f"{op}: a leaf tensor that requires grad cannot be modified in place while "
-                "grad mode is on; wrap the update in `with minigrad.no_grad():`")
+                f"{op}: a leaf Variable that requires grad is being used in an in-place "
+                "operation (a leaf tensor that requires grad cannot be modified in place while "
+                "grad mode is on); wrap the update in `with minigrad.no_grad():` or write "
+                "through `.data`")
 
     def _bump(self):
         self._version[0] += 1
@@ -471,13 +473,17 @@ class Tensor:
         """Set every element to ``value`` (a number or a one-element tensor) in place;
         returns self."""
         self._check_inplace("fill_")
+        if isinstance(value, Tensor) and value.numel() != 1:
+            raise RuntimeError(f"fill_: the value must be a number or a one-element tensor, "
+                               f"got a tensor of shape {value.shape}")
         self.array[...] = self._value_array(value)
         self._bump()
         return self
 
-    def copy_(self, src):
+    def copy_(self, src, non_blocking=False):
         """Copy the values of ``src`` (broadcast to this shape, cast to this dtype) into
-        this tensor in place, across devices if needed; returns self."""
+        this tensor in place, across devices if needed; returns self. ``non_blocking``
+        is accepted for PyTorch compatibility (copies are synchronous here)."""
         self._check_inplace("copy_")
         src = src.array if isinstance(src, Tensor) else src
         src = backend.to_device(self._xp().asarray(src) if not hasattr(src, "shape") else src, self.device)
@@ -491,29 +497,55 @@ class Tensor:
 
     def add_(self, other, alpha=1):
         """In place ``self += alpha * other`` (``other`` broadcast to this shape); returns
-        self. Allowed under ``no_grad`` or on a tensor that does not require grad."""
+        self. Allowed under ``no_grad``, through ``.data``, or on a tensor that does not
+        require grad."""
         return self._update("add_", _add_into if alpha == 1 else _scaled_add_into(alpha), other)
 
     def sub_(self, other, alpha=1):
         """In place ``self -= alpha * other``; returns self (rules as :meth:`add_`)."""
-        return self._update("sub_", _scaled_add_into(-alpha), other)
+        return self._update("sub_", _sub_into if alpha == 1 else _scaled_add_into(-alpha), other)
 
     def mul_(self, other):
         """In place ``self *= other``; returns self (rules as :meth:`add_`)."""
         return self._update("mul_", _mul_into, other)
 
-    def div_(self, other):
-        """In place ``self /= other`` (true division; an integer tensor cannot hold the
-        result and raises); returns self (rules as :meth:`add_`)."""
-        return self._update("div_", _div_into, other)
+    def div_(self, other, rounding_mode=None):
+        """In place ``self /= other``; returns self (rules as :meth:`add_`). True division
+        by default (an integer tensor cannot hold the result and raises);
+        ``rounding_mode="trunc"`` rounds the quotient toward zero, ``"floor"`` down."""
+        if rounding_mode is None:
+            return self._update("div_", _div_into, other)
+        if rounding_mode not in ("trunc", "floor"):
+            raise ValueError(f"div_: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+        return self._update("div_", _rounded_div_into(rounding_mode), other)
 
     def clamp_(self, min=None, max=None):
-        """Limit every element to ``[min, max]`` in place (either bound may be None);
-        returns self."""
+        """Limit every element to ``[min, max]`` in place (numbers or tensors broadcast to
+        this shape; either bound may be None, not both); returns self."""
         self._check_inplace("clamp_")
-        self._xp().clip(self.array, min, max, out=self.array)
+        if min is None and max is None:
+            raise RuntimeError("clamp_: at least one of 'min' or 'max' must not be None")
+        lo, hi = self._value_array(min), self._value_array(max)
+        try:
+            self._xp().clip(self.array, lo, hi, out=self.array)
+        except (TypeError, ValueError) as e:
+            cls = TypeError if isinstance(e, TypeError) else ValueError
+            raise cls(f"clamp_: cannot clamp a tensor of shape {self.shape} and dtype {self.dtype} "
+                          f"in place to min={min!r}, max={max!r} ({e})") from None
         self._bump()
         return self
+
+    # Random fills draw on the CPU from minigrad's generator (``minigrad.manual_seed``)
+    # or from ``generator`` (a minigrad.Generator), then copy to the tensor's device.
+    def _fill_random(self, values):
+        self.array[...] = backend.to_device(values, self.device)
+        self._bump()
+        return self
+
+    def _check_float(self, op):
+        if self.dtype.kind != "f":
+            raise TypeError(f"{op}: only floating-point tensors can be filled with samples of a "
+                            f"continuous distribution, got dtype {self.dtype}")
 
     def uniform_(self, a=0.0, b=1.0, generator=None):
         """Fill in place with samples from the uniform distribution on ``[a, b)``
@@ -521,9 +553,10 @@ class Tensor:
         from minigrad import random
 
         self._check_inplace("uniform_")
-        self.array[...] = backend.to_device(random._uniform(self.shape, a, b, self.dtype, generator), self.device)
-        self._bump()
-        return self
+        self._check_float("uniform_")
+        if not a <= b:
+            raise RuntimeError(f"uniform_: expects a [from, to) range with from <= to, got from={a} > to={b}")
+        return self._fill_random(random._uniform(self.shape, a, b, self.dtype, generator))
 
     def normal_(self, mean=0.0, std=1.0, generator=None):
         """Fill in place with samples from the normal distribution N(``mean``, ``std``²)
@@ -531,9 +564,42 @@ class Tensor:
         from minigrad import random
 
         self._check_inplace("normal_")
-        self.array[...] = backend.to_device(random._normal(self.shape, mean, std, self.dtype, generator), self.device)
-        self._bump()
-        return self
+        self._check_float("normal_")
+        if not std >= 0:
+            raise RuntimeError(f"normal_: expects std >= 0.0, got std={std}")
+        return self._fill_random(random._normal(self.shape, mean, std, self.dtype, generator))
+
+    def bernoulli_(self, p=0.5, generator=None):
+        """Fill in place with 1 (probability ``p``) or 0 (probability ``1 - p``); ``p`` is
+        a number or a tensor of probabilities broadcast to this shape. Any dtype; returns
+        self."""
+        from minigrad import random
+
+        self._check_inplace("bernoulli_")
+        prob = np.asarray(p.cpu().array if isinstance(p, Tensor) else p, dtype=np.float64)
+        if not bool(((prob >= 0) & (prob <= 1)).all()):
+            raise RuntimeError(f"bernoulli_: expects every probability p in [0, 1], got "
+                               f"{p if np.ndim(prob) == 0 else 'values outside it'}")
+        try:
+            prob = np.broadcast_to(prob, self.shape)
+        except ValueError:
+            raise ValueError(f"bernoulli_: probabilities of shape {prob.shape} cannot be broadcast to "
+                             f"the tensor's shape {self.shape}") from None
+        u = random._uniform(self.shape, 0.0, 1.0, np.float64, generator)
+        return self._fill_random((u < prob).astype(self.dtype))
+
+    def exponential_(self, lambd=1.0, generator=None):
+        """Fill in place with samples from the exponential distribution of rate
+        ``lambd`` (density ``lambd * exp(-lambd * x)`` for ``x >= 0``, mean ``1 / lambd``);
+        returns self."""
+        from minigrad import random
+
+        self._check_inplace("exponential_")
+        self._check_float("exponential_")
+        if not lambd > 0:
+            raise RuntimeError(f"exponential_: expects lambd > 0.0, got lambd={lambd}")
+        u = random._uniform(self.shape, 0.0, 1.0, np.float64, generator)
+        return self._fill_random((-np.log1p(-u) / lambd).astype(self.dtype))
 
     # ------------------------------------------------------------------ augmented assignment
     # ``w -= lr * w.grad`` calls ``w.__isub__(lr * w.grad)``. On a leaf (a parameter,
@@ -591,6 +657,13 @@ def _div_into(a, v):
 def _scaled_add_into(alpha):
     def run(a, v):
         a += alpha * v
+    return run
+
+
+def _rounded_div_into(mode):
+    def run(a, v):
+        xp = xp_of(a)
+        a[...] = xp.floor_divide(a, v) if mode == "floor" else xp.trunc(xp.true_divide(a, v))
     return run
 
 
