@@ -187,17 +187,44 @@ def _notebook_title(path: str) -> str:
 NOTEBOOK_LIST_MARKER = "<!-- minigrad:notebooks -->"
 
 
+_INDEX_ROW = re.compile(r"^\|\s*\d+\s*\|\s*\[[^\]]*\]\(([^)]+\.ipynb)\)\s*\|(.*)\|\s*$")
+
+
+def _course_index(config) -> tuple[list[str], dict[str, list[str]]]:
+    """The extra columns of the table in notebooks/README.md (the course index, the one
+    place that says what each notebook teaches and how long it runs): (headers, {file: cells})."""
+    path = os.path.join(_repo_root(config), NOTEBOOKS_URI, "README.md")
+    headers, rows = [], {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return headers, rows
+    for i, line in enumerate(lines):
+        m = _INDEX_ROW.match(line)
+        if m:
+            rows[os.path.basename(m.group(1))] = [c.strip() for c in m.group(2).split("|")]
+        elif not headers and line.startswith("|") and i + 1 < len(lines) and set(lines[i + 1]) <= set("|-: "):
+            headers = [c.strip() for c in line.strip().strip("|").split("|")][2:]
+    return headers, rows
+
+
 def on_page_markdown(markdown, page, config, files):
-    """Replace the marker in tutorials/index.md by a list of the notebooks that exist."""
+    """Replace the marker in tutorials/index.md by a table of the notebooks that exist,
+    with the columns of the course index (notebooks/README.md)."""
     if NOTEBOOK_LIST_MARKER not in markdown:
         return markdown
     depth = page.file.src_uri.count("/")
     prefix = "../" * depth
-    lines = []
+    headers, extra = _course_index(config)
+    lines = ["| notebook | " + " | ".join(headers) + " |" if headers else "| notebook |",
+             "|---|" + "---|" * len(headers)]
     for path in _notebooks(config):
         name = os.path.basename(path)
-        lines.append(f"- [{_notebook_title(path)}]({prefix}{NOTEBOOKS_URI}/{name}) (`notebooks/{name}`)")
-    if not lines:
+        cells = (extra.get(name, []) + [""] * len(headers))[:len(headers)]
+        link = f"[{_notebook_title(path)}]({prefix}{NOTEBOOKS_URI}/{name})"
+        lines.append("| " + " | ".join([link, *cells]) + " |")
+    if len(lines) == 2:
         lines = ["*(No notebooks yet.)*"]
     return markdown.replace(NOTEBOOK_LIST_MARKER, "\n".join(lines))
 
