@@ -602,3 +602,22 @@ def test_fuzzed_headers_and_structure_with_valid_crc(tmp_path_factory, edits):
         io.load(path)
     except ValueError as e:
         assert type(e) is ValueError and "edited.pt" in str(e)
+
+
+def test_checkpoints_written_by_earlier_minigrad_still_load(tmp_path):
+    """The layout earlier versions wrote (np.savez of the arrays and the JSON; tensors
+    without a saved device) loads unchanged."""
+    tree = {"t": "dict", "k": ["model", {"int": 7}, "tag"],
+            "v": [{"t": "dict", "k": ["fc.weight"], "v": [{"t": "tensor", "k": "a0", "rg": False}]},
+                  {"t": "tuple", "v": [1.5, None, {"t": "scalar", "k": "a1"}]},
+                  "run"]}
+    meta = json.dumps({"format": "minigrad-checkpoint", "version": 1, "tree": tree}).encode()
+    p = tmp_path / "old.npz"
+    np.savez(p, __minigrad__=np.frombuffer(meta, np.uint8), a0=np.eye(2, dtype=np.float32),
+             a1=np.int64(3))
+    out = io.load(p)
+    assert list(out) == ["model", 7, "tag"] and out["tag"] == "run"
+    w = out["model"]["fc.weight"]
+    assert isinstance(w, Tensor) and w.dtype == np.float32 and not w.requires_grad
+    np.testing.assert_array_equal(w.array, np.eye(2))
+    assert out[7][:2] == (1.5, None) and out[7][2] == 3 and isinstance(out[7][2], np.int64)
