@@ -17,6 +17,9 @@ DOCS = [
     "django-static-mathjax==3.2.2.1",
 ]
 
+# MPI for minigrad.distributed: mpi4py, and a wheel of the MPICH library with mpiexec.
+MPI = ["mpi4py>=3.1", "mpich>=4; sys_platform != 'win32'"]
+
 setup(
     name="minigrad",
     version="0.1.0",
@@ -41,7 +44,10 @@ setup(
     extras_require={
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=13"],
-        "dev": ["pytest>=7", "hypothesis>=6.80", "matplotlib>=3.6", "nbclient>=0.7", "ipykernel>=6"] + DOCS,
+        "dev": ["pytest>=7", "hypothesis>=6.80", "matplotlib>=3.6", "nbclient>=0.7", "ipykernel>=6"] + DOCS + MPI,
+        # data-parallel training across processes (minigrad.distributed): MPI for Python and
+        # the MPICH library with its mpiexec (on Windows install MS-MPI instead of mpich)
+        "mpi": MPI,
         # the documentation site (mkdocs.yml); tests/test_docs_site.py builds it strictly
         "docs": DOCS,
         "notebooks": ["jupyter", "matplotlib>=3.6", "graphviz"],

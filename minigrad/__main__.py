@@ -6,6 +6,8 @@
     minigrad demo --no-progress   no progress bars: only the table
     minigrad demo --only digits   only the systems whose name contains "digits"
     minigrad demo --list          list the systems and exit
+    mpiexec -n 2 python -m minigrad demo --distributed
+                                  the seed CNN trained data-parallel by 2 processes
     minigrad compress             compress the digits CNN every way, print one table
     minigrad compress --full      longer training budgets (closer to each method's best)
     minigrad run train.py [args]  run a PyTorch program with `import torch` meaning minigrad
@@ -212,6 +214,10 @@ def add_compress_parser(subparsers):
     p.set_defaults(func=run_compress)
     return p
 
+    if getattr(args, "distributed", False):
+        from minigrad.examples.distributed import run_demo as run_distributed
+
+        return run_distributed(level=level, progress=progress, seed=args.seed)
 
 # ----------------------------------------------------------------------------- run
 
@@ -261,3 +267,6 @@ def main(argv=None):
 
 if __name__ == "__main__":
     sys.exit(main())
+    p.add_argument("--distributed", action="store_true",
+                   help="train the seed CNN data-parallel over the processes of an MPI job "
+                        "(mpiexec -n 2 python -m minigrad demo --distributed)")

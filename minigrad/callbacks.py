@@ -219,6 +219,9 @@ class ModelCheckpoint(Callback):
             model ``state_dict``.
 
     Load the weights back with ``model.load_state_dict(minigrad.io.load(path))``.
+    Under :class:`~minigrad.nn.parallel.DistributedDataParallel` (several processes)
+    rank 0 writes the wrapped model's ``state_dict`` (no ``module.`` prefix) and the
+    other ranks wait for it; every rank may then load the same file.
     ``saved`` lists the paths written, ``best`` the best monitored value.
     """
 
@@ -249,11 +252,16 @@ class ModelCheckpoint(Callback):
                              f"{e}); it may use {{epoch}} and the logged values: "
                              f"{', '.join(sorted(logs))}") from None
         from minigrad.io import save
+        from minigrad.train import _ddp_group
 
-        state = self.model.state_dict()
+        group = _ddp_group(self.model)   # data-parallel: save the wrapped model's weights, from rank 0
+        state = (self.model.module if group is not None else self.model).state_dict()
         if self.save_optimizer:
             state = {"model": state, "optimizer": self.optimizer.state_dict(), "epoch": epoch + 1}
-        save(state, path)
+        if group is None or group.rank == 0:
+            save(state, path)
+        if group is not None:
+            group.barrier()              # the other ranks wait until the file is complete
         self.saved.append(path)
 
 

@@ -471,6 +471,52 @@ def _mover(model):
     return move
 
 
+def _ddp_group(model):
+    """The process group when ``model`` is a DistributedDataParallel in a job of more
+    than one process (then ``fit`` shards the data and averages the logs), else None."""
+    if type(model).__name__ != "DistributedDataParallel":
+        return None
+    from minigrad.nn.parallel import DistributedDataParallel
+
+    if isinstance(model, DistributedDataParallel) and model._group.size > 1:
+        return model._group
+    return None
+
+
+def _ddp_loaders(group, train_data, val_data, batch_size, shuffle, seed, who):
+    """Under DDP: a loader over this rank's share of the training data (a
+    DistributedSampler: equal shares, a new common order each epoch) and this rank's
+    contiguous slice of the validation data. A DataLoader passed in is used as it is."""
+    from minigrad.data import DistributedSampler
+
+    if isinstance(train_data, DataLoader):
+        return train_data, None, val_data
+    if seed is None:  # one order for all ranks: rank 0 draws the seed
+        from minigrad.data._random import as_generator
+
+        seed = group.allgather_object(int(as_generator(None).integers(2**31)))[0]
+    sampler = DistributedSampler(train_data, num_replicas=group.size, rank=group.rank, shuffle=shuffle, seed=seed)
+    if len(sampler) == 0:
+        raise ValueError(f"{who}: {len(train_data)} training samples cannot be shared by {group.size} processes")
+    loader = DataLoader(train_data, batch_size=batch_size or len(sampler), sampler=sampler)
+    if val_data is not None and not isinstance(val_data, DataLoader):
+        val_data = Subset(val_data, np.array_split(np.arange(len(val_data)), group.size)[group.rank])
+    return loader, sampler, val_data
+
+
+def _mean_over_ranks(group, logs, n_train, n_val):
+    """Each value averaged over the ranks, weighted by the samples it was measured on
+    (exact for the loss and for accuracy, MAE and MSE)."""
+    keys = sorted(logs)
+    mine = [(logs[k], n_val if k.startswith("val_") else n_train) for k in keys]
+    everyone = group.allgather_object(mine)
+    out = {}
+    for j, k in enumerate(keys):
+        total = sum(e[j][1] for e in everyone)
+        out[k] = sum(e[j][0] * e[j][1] for e in everyone if e[j][1]) / total if total else math.nan
+    return out
+
+
 def _n_samples(target):
     return target.shape[0] if target.ndim else 1
 
@@ -539,6 +585,13 @@ def fit(model, loss, optimizer, train, epochs=1, batch_size=32, validation_split
 
     The model is put in ``train()`` mode for training and ``eval()`` mode for
     validation, and left in the mode it was in before ``fit``.
+
+    Data-parallel: when ``model`` is a :class:`~minigrad.nn.parallel.DistributedDataParallel`
+    in a job of several processes, every rank passes the same ``train`` and each
+    trains on its share (a :class:`~minigrad.data.DistributedSampler` with ``seed``;
+    ``batch_size`` is then per process) and validates on its slice of the validation
+    data; the logged values are averaged over all ranks (so every rank's ``history``
+    and callbacks see the same numbers), and only rank 0 draws progress bars.
     """
     who = "fit"
     loss_fn = _resolve_loss(loss, who)
@@ -574,7 +627,12 @@ def fit(model, loss, optimizer, train, epochs=1, batch_size=32, validation_split
     elif validation_split is not None and not (type(validation_split) in (int, float) and validation_split == 0):
         train_data, val_data = _split_last(train_data, validation_split, who)
     generator = np.random.default_rng(seed) if seed is not None else None
-    loader = _loader(train_data, batch_size, shuffle, generator, who)
+    group = _ddp_group(model)
+    sampler = None
+    if group is not None:  # data-parallel: each rank trains and validates on its own share
+        loader, sampler, val_data = _ddp_loaders(group, train_data, val_data, batch_size, shuffle, seed, who)
+    else:
+        loader = _loader(train_data, batch_size, shuffle, generator, who)
     val_loader = None if val_data is None else _loader(val_data, max(batch_size or 0, 256), False, None, who)
     move = _mover(model)
 
@@ -590,7 +648,7 @@ def fit(model, loss, optimizer, train, epochs=1, batch_size=32, validation_split
     batch_end_cbs = [cb for cb in callbacks if overrides(cb, "on_batch_end")]
     batch_cbs = batch_begin_cbs or batch_end_cbs
 
-    mode = "off" if progress is False else (
+    mode = "off" if progress is False or (group is not None and group.rank != 0) else (
         progress if progress in ("epochs", "batches") else ("epochs" if epochs > 20 else "batches"))
     tqdm = _tqdm() if mode != "off" else None
     epoch_bar = None
@@ -608,6 +666,8 @@ def fit(model, loss, optimizer, train, epochs=1, batch_size=32, validation_split
             t0 = time.perf_counter()
             for cb in callbacks:
                 cb.on_epoch_begin(epoch, {})
+            if sampler is not None:
+                sampler.set_epoch(epoch)
             if set_mode is not None:
                 set_mode(True)
             for m in metric_objs:
@@ -660,6 +720,8 @@ def fit(model, loss, optimizer, train, epochs=1, batch_size=32, validation_split
                 logs[m.name] = m.result()
             if val_loader is not None:
                 logs.update(_run_eval(model, loss_fn, val_loader, val_metric_objs, move, who, prefix="val_"))
+            if group is not None:  # every rank logs the mean over all ranks' samples
+                logs = _mean_over_ranks(group, logs, count, len(val_loader.dataset) if val_loader is not None else 0)
             logs["lr"] = lr
             seconds = time.perf_counter() - t0
             history._record(epoch, logs, seconds)

@@ -11,7 +11,7 @@ Mirrors ``torch.utils.data`` for the parts a training loop needs::
         ...                                           # xb, yb are minigrad Tensors
 
 Modules: :mod:`.dataset` (Dataset, TensorDataset, Subset, ConcatDataset,
-random_split), :mod:`.dataloader` (DataLoader, default_collate), :mod:`.datasets`
+random_split), :mod:`.dataloader` (DataLoader, default_collate), :mod:`.distributed` (DistributedSampler), :mod:`.datasets`
 (digits, mnist_small, mnist, fashion_mnist,
 train_test_split), :mod:`.synthetic`
 (make_regression, make_blobs, make_moons, make_spirals), :mod:`.transforms`,
@@ -20,6 +20,7 @@ train_test_split), :mod:`.synthetic`
 from . import datasets, synthetic, transforms
 from .dataloader import DataLoader, default_collate, to_device
 from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from .distributed import DistributedSampler
 from .datasets import digits, fashion_mnist, mnist, mnist_small, train_test_split
 from .download import download_url
 from .idx import read_idx, write_idx
@@ -27,7 +28,7 @@ from .synthetic import make_blobs, make_moons, make_regression, make_spirals
 
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
-    "DataLoader", "default_collate", "to_device",
+    "DataLoader", "default_collate", "to_device", "DistributedSampler",
     "digits", "mnist_small", "mnist", "fashion_mnist", "train_test_split",
     "make_regression", "make_blobs", "make_moons", "make_spirals",
     "read_idx", "write_idx", "download_url",

@@ -149,6 +149,9 @@ class DataLoader:
       generator made once, so epochs differ but a rerun repeats them), or a
       :class:`minigrad.Generator` / ``numpy.random.Generator`` (re-seeding it
       restarts the order);
+    * ``sampler``: an iterable of indices giving the order instead (e.g. a
+      :class:`~minigrad.data.DistributedSampler`: this process's share of the data);
+      it excludes ``shuffle``, and ``len(sampler)`` samples make an epoch;
     * ``collate_fn``: merges a list of samples into a batch (default:
       :func:`default_collate`, which makes Tensors);
     * ``len(loader)`` is the number of batches per epoch.
@@ -162,7 +165,7 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False,
-                 collate_fn=None, generator=None, num_workers=0, device=None):
+                 collate_fn=None, generator=None, num_workers=0, device=None, sampler=None):
         if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
@@ -174,6 +177,10 @@ class DataLoader:
         except TypeError:
             raise TypeError(f"DataLoader: the dataset must have a length (__len__) and items "
                             f"(__getitem__); got {type(dataset).__name__}") from None
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle=True are mutually exclusive (the sampler "
+                             "decides the order; e.g. DistributedSampler(..., shuffle=True))")
+        self.sampler = sampler
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -192,10 +199,12 @@ class DataLoader:
             backend.array_module(self.device)  # a GPU that is not there fails here, not mid-epoch
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def _order(self):
+        if self.sampler is not None:
+            return np.fromiter(self.sampler, dtype=np.int64)
         n = len(self.dataset)
         if self.shuffle:
             gen = self.generator if self.generator is not None else as_generator(None)

@@ -20,6 +20,8 @@ from minigrad.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm, Group
 from minigrad.nn.loss import (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, CrossEntropyLoss, NLLLoss, BCELoss,
                               BCEWithLogitsLoss, KLDivLoss, TripletMarginLoss)
 from minigrad.nn import functional, init, utils
+from minigrad.nn import parallel
+from minigrad.nn.parallel import DistributedDataParallel
 from minigrad.nn.summary import summary
 
 # Layers written in sibling files of this package (convolution, pooling, recurrent,
@@ -49,5 +51,5 @@ __all__ = [
     "Dropout", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "RMSNorm",
     "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
     "BCEWithLogitsLoss", "KLDivLoss", "TripletMarginLoss",
-    "functional", "init", "utils", "summary",
+    "functional", "init", "utils", "summary", "parallel", "DistributedDataParallel",
 ] + _extra
