@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from minigrad.optim.optimizer import _check_value
 
-__all__ = ["lerp_", "ema_sq_", "check_betas"]
+__all__ = ["lerp_", "ema_sq_", "check_betas", "refuse_differentiable"]
 
 
 def lerp_(xp, m, g, weight, tmp):
@@ -50,3 +50,14 @@ def check_betas(name, o):
         raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
     _check_value(name, "beta parameter at index 0", betas[0], 0.0, 1.0)
     _check_value(name, "beta parameter at index 1", betas[1], 0.0, 1.0)
+
+
+def refuse_differentiable(name, differentiable):
+    """PyTorch's ``differentiable=True`` records the update in the autograd graph;
+    minigrad's updates work on raw arrays, so it is refused rather than ignored.
+    (``foreach`` and ``capturable`` only choose how the same update runs, and are
+    accepted and ignored.)"""
+    if differentiable:
+        raise ValueError(f"{name}: differentiable=True (backpropagating through the optimizer "
+                         f"step) is not supported; minigrad's optimizers update raw arrays "
+                         f"outside autograd")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from minigrad.backend import xp_of
-from minigrad.optim._moments import ema_sq_
+from minigrad.optim._moments import ema_sq_, refuse_differentiable
 from minigrad.optim.optimizer import Optimizer, _check_value
 
 __all__ = ["Adadelta"]
@@ -41,6 +41,7 @@ class Adadelta(Optimizer):
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *,
                  capturable=False, maximize=False, differentiable=False):
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        refuse_differentiable("Adadelta", differentiable)
         super().__init__(params, defaults)
 
     def _check_options(self, o):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from minigrad.backend import xp_of
-from minigrad.optim._moments import check_betas, lerp_
+from minigrad.optim._moments import check_betas, lerp_, refuse_differentiable
 from minigrad.optim.optimizer import Optimizer, _check_value
 
 __all__ = ["Adamax"]
@@ -40,6 +40,7 @@ class Adamax(Optimizer):
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  foreach=None, *, maximize=False, differentiable=False, capturable=False):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        refuse_differentiable("Adamax", differentiable)
         super().__init__(params, defaults)
 
     def _check_options(self, o):

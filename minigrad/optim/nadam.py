@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from minigrad.backend import xp_of
-from minigrad.optim._moments import check_betas, ema_sq_, lerp_
+from minigrad.optim._moments import check_betas, ema_sq_, lerp_, refuse_differentiable
 from minigrad.optim.optimizer import Optimizer, _check_value
 
 __all__ = ["NAdam"]
@@ -53,6 +53,7 @@ class NAdam(Optimizer):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         momentum_decay=momentum_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+        refuse_differentiable("NAdam", differentiable)
         super().__init__(params, defaults)
 
     def _check_options(self, o):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from minigrad.backend import xp_of
-from minigrad.optim._moments import check_betas, ema_sq_, lerp_
+from minigrad.optim._moments import check_betas, ema_sq_, lerp_, refuse_differentiable
 from minigrad.optim.optimizer import Optimizer, _check_value
 
 __all__ = ["RAdam"]
@@ -54,6 +54,7 @@ class RAdam(Optimizer):
                  capturable=False, differentiable=False):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+        refuse_differentiable("RAdam", differentiable)
         super().__init__(params, defaults)
 
     def _check_options(self, o):

@@ -230,3 +230,16 @@ def test_step_without_closure_explains():
         opt.step()
     with pytest.raises(ValueError, match="per-parameter options"):
         opt.add_param_group({"params": [minigrad.tensor(np.ones(2), requires_grad=True)]})
+
+
+def test_parameters_without_gradient_count_as_zero_and_stay():
+    opt, closure, w, c = _make(np.float64, max_iter=5)
+    unused = minigrad.tensor(np.full(4, 7.0), requires_grad=True)
+    opt = optim.LBFGS([w, unused, c], max_iter=5)
+    A, b, _, _ = _problem(np.float64)
+    closure = _minigrad_closure(opt, A, b, w, c)
+    first = float(closure())
+    opt.step(closure)
+    assert float(closure()) < first
+    np.testing.assert_array_equal(unused.array, np.full(4, 7.0))
+    assert opt.state[w]["d"].shape == (6 + 4 + 1,)

@@ -140,3 +140,13 @@ def test_mismatched_state_dict_raises_and_changes_nothing():
     with pytest.raises(ValueError, match=r"state 'exp_avg' of parameter 0 has shape \(4,\)"):
         opt.load_state_dict(sd)
     np.testing.assert_array_equal(opt.state[w]["exp_avg"], before)
+
+
+@pytest.mark.parametrize("cls", [optim.Adadelta, optim.Adamax, optim.NAdam, optim.RAdam])
+def test_torch_only_switches(cls):
+    """foreach and capturable only choose how PyTorch runs the same update: accepted.
+    differentiable=True would need the update in the autograd graph: refused."""
+    w = minigrad.tensor(np.ones(3), requires_grad=True)
+    cls([w], foreach=False, capturable=False)
+    with pytest.raises(ValueError, match=f"{cls.__name__}: differentiable=True .* not supported"):
+        cls([w], differentiable=True)
