@@ -18,12 +18,14 @@ any other computation, which is what makes second derivatives work.
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 
 from minigrad.backend import device_of
 
-__all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad", "backward"]
+__all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad", "backward",
+           "RemovableHandle"]
 
 
 # ----------------------------------------------------------------------------- grad mode
@@ -114,6 +116,57 @@ class enable_grad(_GradModeContext):
     """Record operations again inside a ``no_grad`` block. Context manager or decorator."""
 
     _value = True
+
+
+# ----------------------------------------------------------------------------- hooks
+
+class RemovableHandle:
+    """Returned by every ``register_*_hook``; ``handle.remove()`` takes the hook out again.
+
+    A hook lives in a dict (id -> function) owned by whatever it is registered on: a
+    tensor, a graph node or a module. Hooks run in the order they were registered."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks: dict):
+        self._hooks = hooks
+        self.id = next(RemovableHandle._ids)
+
+    def remove(self):
+        """Unregister the hook (doing it twice is harmless)."""
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
+
+
+def _add_hook(hooks: dict, fn) -> RemovableHandle:
+    if not callable(fn):
+        raise TypeError(f"hook: expected a callable, got {type(fn).__name__}")
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = fn
+    return handle
+
+
+def _run_grad_hooks(hooks, g, who):
+    """``g`` passed through each hook of ``Tensor.register_hook`` in turn (a hook returns
+    None to keep the gradient, or a new one of the same shape)."""
+    for fn in tuple(hooks.values()):
+        new = fn(g)
+        if new is None:
+            continue
+        if not isinstance(new, Tensor):
+            raise TypeError(f"register_hook: a hook on {who} returned {type(new).__name__}; "
+                            "it must return None or a Tensor")
+        if new.shape != g.shape:
+            raise RuntimeError(f"register_hook: a hook on {who} changed the gradient's shape from "
+                               f"{g.shape} to {new.shape}")
+        g = new
+    return g
 
 
 # ----------------------------------------------------------------------------- Function
@@ -296,6 +349,7 @@ class Function:
         return out
 
     _is_view = False
+    _grad_hooks = None  # {id: fn} from Tensor.register_hook on this node's output
 
     def _release(self):
         """Drop saved tensors and inputs (after backward without retain_graph)."""
@@ -361,14 +415,26 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
         _accumulate(grads, id(node), g)
         roots.append(node)
     order = _topo_order(roots)
+    # A leaf's gradient is complete once every node that feeds it has run: count them,
+    # so that each leaf is delivered (hooks, .grad, post-accumulate hooks) as soon as it is
+    # ready, while the rest of the graph is still being walked.
+    pending = {}
+    for node in order:
+        for nxt in node.next_functions:
+            if isinstance(nxt, Tensor):
+                pending[id(nxt)] = pending.get(id(nxt), 0) + 1
     captured = {}
+    owned = set()
     prev_mode = _mode.enabled
     _mode.enabled = create_graph
     try:
         for node in order:
             gy = grads.pop(id(node), None)
             if gy is None:
+                _leaves_done(node, pending, leaf_grads, capture, captured, create_graph, owned)
                 continue
+            if node._grad_hooks:
+                gy = _run_grad_hooks(node._grad_hooks, gy, f"the output of {node.name()}")
             if capture is not None and id(node) in capture:
                 captured[id(node)] = gy
             if node._retained is not None:
@@ -408,33 +474,55 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
             if not retain_graph:
                 node._release()
             del inputs
+            _leaves_done(node, pending, leaf_grads, capture, captured, create_graph, owned)
+        for leaf, g in list(leaf_grads.values()):  # leaves that were outputs themselves
+            _deliver(leaf, g, capture, captured, create_graph, owned)
     finally:
         _mode.enabled = prev_mode
-    owned = set()
-    for key, (leaf, g) in leaf_grads.items():
-        if capture is not None:
-            if key in capture:
-                captured[key] = g
-            continue
-        if create_graph:
-            leaf.grad = g if leaf.grad is None else leaf.grad + g
-            continue
+    return captured
+
+
+def _leaves_done(node, pending, leaf_grads, capture, captured, create_graph, owned):
+    """``node`` has run: deliver the gradient of every leaf it fed that is now complete."""
+    for nxt in node.next_functions:
+        if isinstance(nxt, Tensor):
+            left = pending[id(nxt)] - 1
+            pending[id(nxt)] = left
+            if left == 0 and id(nxt) in leaf_grads:
+                _deliver(*leaf_grads.pop(id(nxt)), capture, captured, create_graph, owned)
+
+
+def _deliver(leaf, g, capture, captured, create_graph, owned):
+    """The complete gradient of a leaf: through its hooks, then returned (``grad()``)
+    or accumulated into ``leaf.grad`` followed by its post-accumulate hooks."""
+    hooked = leaf._grad_hooks is not None and len(leaf._grad_hooks) > 0
+    if hooked:
+        g = _run_grad_hooks(leaf._grad_hooks, g, f"a leaf tensor of shape {leaf.shape}")
+    if capture is not None:
+        if id(leaf) in capture:
+            captured[id(leaf)] = g
+        return
+    if create_graph:
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+    else:
         arr = g.array
         if arr.dtype != leaf.array.dtype:
             arr = arr.astype(leaf.array.dtype)
         if leaf.grad is None:
             # .grad must be a private, writable, contiguous array: optimizers and
             # clip_grad_norm_ update it in place. A gradient that is a view (of a
-            # broadcast, a reshape, another gradient) or that was handed to another
-            # leaf too (x + y gives both the same array) is copied.
-            if (arr.base is not None or id(arr) in owned or not arr.flags.c_contiguous
+            # broadcast, a reshape, another gradient), that was handed to another leaf
+            # too (x + y gives both the same array) or that a hook returned is copied.
+            if (hooked or arr.base is not None or id(arr) in owned or not arr.flags.c_contiguous
                     or not arr.flags.writeable):
                 arr = arr.copy()
             owned.add(id(arr))
             leaf.grad = Tensor(arr)
         else:
             leaf.grad = Tensor(leaf.grad.array + arr)
-    return captured
+    if leaf._post_accumulate_hooks:
+        for fn in tuple(leaf._post_accumulate_hooks.values()):
+            fn(leaf)
 
 
 def _input_shape(node, i, nxt):

@@ -79,7 +79,8 @@ class Tensor:
     without copying.
     """
 
-    __slots__ = ("array", "requires_grad", "grad", "grad_fn", "_version", "__weakref__")
+    __slots__ = ("array", "requires_grad", "grad", "grad_fn", "_version",
+                 "_grad_hooks", "_post_accumulate_hooks", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor -> Tensor.__rmul__
 
     def __init__(self, data, dtype=None, requires_grad=False, _node=None):
@@ -89,6 +90,7 @@ class Tensor:
         self.grad = None
         self.grad_fn = _node
         self._version = [0]
+        self._grad_hooks = self._post_accumulate_hooks = None  # a leaf's; see register_hook
         if _node is not None:
             self.requires_grad = True
             _node._out_shape = data.shape
@@ -107,6 +109,7 @@ class Tensor:
         t.grad_fn = node
         t.requires_grad = True
         t._version = node._out_version if node._out_version is not None else [0]
+        t._grad_hooks = t._post_accumulate_hooks = None
         return t
 
     # ------------------------------------------------------------------ basic properties
@@ -260,6 +263,50 @@ class Tensor:
             return self
         self.grad_fn._retained = weakref.ref(self)
         return self
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` each time the gradient with respect to this tensor is
+        computed during a backward pass; if it returns a Tensor, that replaces the
+        gradient (for the rest of the pass, for ``.grad`` and for :func:`grad`).
+        Returns a handle whose ``remove()`` unregisters the hook.
+
+        >>> h = x.register_hook(lambda g: g.clamp(-1, 1))   # clip this gradient
+        >>> h.remove()
+
+        On a leaf the hook sees the leaf's whole gradient for this pass, before it is
+        added to ``.grad``; on a computed tensor it sees the gradient flowing into the
+        op that made it (the hook is kept by that op's node, ``grad_fn``)."""
+        from minigrad.autograd import _add_hook
+
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't require "
+                               "gradient")
+        if self.grad_fn is not None:
+            node = self.grad_fn
+            if node._grad_hooks is None:
+                node._grad_hooks = {}
+            return _add_hook(node._grad_hooks, hook)
+        if self._grad_hooks is None:
+            self._grad_hooks = {}
+        return _add_hook(self._grad_hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` on this leaf each time backward has added the gradient
+        into its ``.grad`` (the return value is ignored). Data-parallel training uses it
+        to start averaging a parameter's gradient while backward is still running.
+        Returns a handle whose ``remove()`` unregisters the hook."""
+        from minigrad.autograd import _add_hook
+
+        if self.grad_fn is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks cannot "
+                               f"be registered on non-leaf tensors (this one was computed by "
+                               f"{self.grad_fn.name()})")
+        if not self.requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on a tensor "
+                               "that doesn't require gradient")
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = {}
+        return _add_hook(self._post_accumulate_hooks, hook)
 
     def detach(self):
         """A tensor sharing this one's data, cut from the graph (requires_grad=False)."""

@@ -21,11 +21,10 @@ record the graph.
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
-import itertools
 
 import numpy as np
 
-from minigrad.autograd import no_grad
+from minigrad.autograd import RemovableHandle, no_grad
 from minigrad.backend import Device, to_device
 from minigrad.tensor import Tensor
 from minigrad.nn.parameter import Parameter
@@ -34,27 +33,6 @@ __all__ = ["Module", "RemovableHandle"]
 
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-
-
-class RemovableHandle:
-    """Returned by ``register_forward_hook``; ``handle.remove()`` takes the hook out again."""
-
-    _ids = itertools.count()
-
-    def __init__(self, hooks: dict):
-        self._hooks = hooks
-        self.id = next(RemovableHandle._ids)
-
-    def remove(self):
-        """Unregister the hook (doing it twice is harmless)."""
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-        return False
 
 
 def _addindent(text: str, spaces: int) -> str:
