@@ -20,7 +20,8 @@ Four jobs, each small:
 5. **Tutorial pages.** Each notebook page gets a link to download its ``.ipynb``, a
    table of contents built from its rendered headings (inline code kept, anchors that
    exist), links to ``../docs/*.md`` rewritten to the pages of the site, and its
-   ``$...$`` math wrapped for MathJax.
+   ``$...$`` math wrapped for MathJax. The other pages but the API reference get the
+   same kind of table of contents, so that inline code in a heading stays code there.
 6. **Math, offline.** Pages with math (notebooks, and ``pymdownx.arithmatex`` in the
    Markdown pages) load MathJax from the site itself: ``on_files`` copies MathJax's
    single-file SVG build out of the ``django-static-mathjax`` package (the ``docs``
@@ -247,6 +248,10 @@ def on_page_content(html, page, config, files):
     html = _ROLE.sub(_strip_role, html)
     if _is_notebook(page):
         html = _notebook_page(html, page, files)
+    elif not page.file.src_uri.startswith("api/"):
+        # the right-hand table of contents shows inline code in headings as code
+        # (the API pages keep mkdocstrings' own entries, with their symbol badges)
+        page.toc = _notebook_toc(html)
     if 'class="arithmatex"' in html:
         from mkdocs.utils import get_relative_url
 
@@ -266,7 +271,7 @@ _TAG = re.compile(r"(<[^>]+>)")
 _DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
 _INLINE_MATH = re.compile(r"(?<![\\$\w])\$(?=\S)([^$]+?)\$(?![\w$])")
 _HEADING = re.compile(r'<h([1-6]) id="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
-_ANCHOR_LINK = re.compile(r'<a class="anchor-link"[^>]*>.*?</a>', re.S)
+_ANCHOR_LINK = re.compile(r'<a class="(?:anchor-link|headerlink)"[^>]*>.*?</a>', re.S)
 _DOCS_LINK = re.compile(r'href="\.\./docs/([^"#]+\.md)(#[^"]*)?"')
 
 
