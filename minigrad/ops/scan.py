@@ -76,7 +76,8 @@ class LogCumSumExp(Function):
 
     That sum is formed in log space so that nothing overflows: split gy into its positive
     and negative parts g+ and g-, then gx = exp(x + R(log g+ - y)) - exp(x + R(log g- - y)),
-    where R is logcumsumexp run backwards (from the last element)."""
+    where R is logcumsumexp run backwards (from the last element). Written with Tensor
+    ops (this Function included), so it differentiates again."""
 
     @staticmethod
     def forward(ctx, x, dim):
@@ -96,12 +97,18 @@ class LogCumSumExp(Function):
         x, y = ctx.saved_tensors
         d = ctx.dim
 
-        def part(g):  # sum over i >= j of g_i exp(x_j - y_i), for g >= 0
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = flip(LogCumSumExp.apply(flip(ew.log(g) - y, d), d), d)
-                return ew.exp(x + r)
+        # log(0) would be -inf (and its slope inf): the smallest positive number stands in
+        # for 0, adding at most that number to each sum and keeping double backward finite.
+        tiny = float(np.finfo(gy.dtype).tiny)
+        # Where y_i = -inf every x_j (j <= i) is -inf too and gets nothing from output i;
+        # any finite stand-in for y_i keeps -inf - (-inf) = nan out of the sums.
+        y = ew.where(Tensor(y.array == -np.inf), 0.0, y)
 
-        return part(ew.clamp(gy, min=0.0)) - part(ew.clamp(-gy, min=0.0))
+        def part(g):  # sum over i >= j of g_i exp(x_j - y_i), for g >= 0
+            r = flip(LogCumSumExp.apply(flip(ew.log(ew.clamp(g, min=tiny)) - y, d), d), d)
+            return ew.exp(x + r)
+
+        return part(gy) - part(-gy)
 
 
 def logcumsumexp(input, dim):
