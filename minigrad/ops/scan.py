@@ -112,7 +112,8 @@ class LogCumSumExp(Function):
 
 
 def logcumsumexp(input, dim):
-    """``log(cumsum(exp(input), dim))`` computed without overflow (floating inputs)."""
+    """``log(cumsum(exp(input), dim))`` computed without overflow (floating inputs). An
+    element at -inf gets gradient 0, its true slope (PyTorch's backward gives nan there)."""
     d = _norm_dim(dim, input.ndim, "logcumsumexp")
     if input.array.dtype.kind != "f":
         raise TypeError(f"logcumsumexp: needs a floating-point tensor, got dtype {input.dtype} "

@@ -264,6 +264,20 @@ def test_oracle_dropout2d_input_ranks():
         F.dropout2d(mg.ones(3), 0.5)
 
 
+def test_embedding_bag_from_pretrained_and_prelu_reset():
+    table = mg.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    bag = nn.EmbeddingBag.from_pretrained(table, mode="sum")
+    assert not bag.weight.requires_grad
+    assert bag(mg.tensor([[0, 2], [1, 1]])).tolist() == [[6.0, 8.0], [6.0, 8.0]]
+    assert nn.EmbeddingBag.from_pretrained(table, freeze=False).weight.requires_grad
+    assert nn.EmbeddingBag(4, 2, padding_idx=1).weight.numpy()[1].tolist() == [0.0, 0.0]
+    p = nn.PReLU(3, init=0.1)
+    with mg.no_grad():
+        p.weight.array[:] = 5.0
+    p.reset_parameters()
+    np.testing.assert_allclose(p.weight.numpy(), [0.1] * 3, rtol=1e-6)
+
+
 # ----------------------------------------------------------------------------- errors
 
 @pytest.mark.parametrize("call,err,match", [
