@@ -5,9 +5,12 @@ A family is one module per kernel set (``reference/conv.py``, ``cpu/conv.py``,
 across sets), and for the native sets ``PREFERRED`` (op name -> "native" or
 "reference", which one is faster, as measured) and ``warmup()``. A set need not have
 every family: a missing native kernel falls back to the reference one in the registry.
+Every kernel collected here runs behind its entry check (``_contracts.checked``).
 """
 import importlib
 import time
+
+from ._contracts import checked
 
 FAMILIES = ("matmul", "conv", "pool", "attention", "softmax", "norm", "embedding", "quant", "special",
             "activation")
@@ -24,7 +27,7 @@ def collect(package):
                 raise  # the family exists but something it imports does not
             continue
         modules.append(mod)
-        kernels.update(getattr(mod, "KERNELS", {}))
+        kernels.update({name: checked(name, fn) for name, fn in getattr(mod, "KERNELS", {}).items()})
         preferred.update(getattr(mod, "PREFERRED", {}))
     return modules, kernels, preferred
 

@@ -13,11 +13,14 @@ value of the right type but outside what is valid a :class:`ValueError`.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import numbers
 
 import numpy as np
 
-__all__ = ["dim", "dims", "integer", "sizes", "index_array", "padding", "positive"]
+__all__ = ["dim", "dims", "integer", "sizes", "index_array", "padding", "positive", "names_errors",
+           "name_errors_in"]
 
 
 def integer(value, op, name):
@@ -116,3 +119,79 @@ def positive(value, op, name, allow_zero=False):
     if not ok:
         raise ValueError(f"{op}: {name} must be {'>= 0' if allow_zero else 'positive'}, got {value!r}")
     return value
+
+
+# ----------------------------------------------------------------------------- the op's name on every error
+
+# Errors that escape an op as one of these get the op's name; other kinds of error from
+# deep inside (NumPy's, Python's) become the built-in type a user can catch.
+_RENAMED = ((IndexError, IndexError), (TypeError, TypeError), (ValueError, ValueError),
+            (RuntimeError, RuntimeError), (AttributeError, TypeError), (ArithmeticError, ValueError),
+            (KeyError, ValueError))
+
+
+def _with_name(e, op):
+    """The exception ``e`` with ``op: `` in front of its message (same type where the type
+    can be built from a message, else the nearest built-in type)."""
+    msg = str(e.args[0]) if len(e.args) == 1 else str(e)
+    msg = f"{op}: {msg}"
+    for caught, builtin in _RENAMED:
+        if isinstance(e, caught):
+            kind = type(e) if caught is builtin else builtin
+            try:
+                new = kind(msg)
+            except Exception:  # a subclass whose constructor wants more (NumPy's UFuncTypeError)
+                new = builtin(msg)
+            if str(new) != msg:  # a subclass that formats its message itself (KeyError quotes it)
+                new = builtin(msg)
+            return new
+    return None
+
+
+ESCAPING = (IndexError, TypeError, ValueError, RuntimeError, AttributeError, ArithmeticError, KeyError)
+
+
+def renamed(e, name):
+    """``e`` re-made to name ``name`` (an op or a layer), or None when its message names it
+    already (case and underscores aside: ``max_pool2d`` names ``MaxPool2d``)."""
+    plain = str(e).lower().replace("_", "").replace("()", "")
+    if name.lower().replace("_", "") in plain:
+        return None
+    return _with_name(e, name)
+
+
+def names_errors(fn, op=None):
+    """``fn`` such that an error escaping it names ``op`` (default: ``fn.__name__``).
+
+    Each op checks its own arguments (with the helpers above), but an op built from
+    other ops can still fail inside one of them (``mse_loss`` of a bool tensor fails in
+    ``sub``), or inside NumPy. The user called ``mse_loss``, so the message must say
+    so: this wrapper puts ``mse_loss: `` in front of any message that does not name it
+    already, keeping the inner op's own words after it.
+    """
+    if getattr(fn, "_names_errors", False):
+        return fn
+    op = op or fn.__name__.rstrip("_")
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ESCAPING as e:
+            new = renamed(e, op)
+            if new is None:
+                raise
+            raise new.with_traceback(e.__traceback__) from None
+
+    call._names_errors = True
+    return call
+
+
+def name_errors_in(namespace, names=None):
+    """Apply :func:`names_errors` to the public functions of a module's namespace (a dict)
+    that are defined in minigrad (or to ``names`` only)."""
+    for k in list(names if names is not None else namespace):
+        v = namespace.get(k)
+        if k.startswith("_") or not inspect.isfunction(v) or not v.__module__.startswith("minigrad"):
+            continue
+        namespace[k] = names_errors(v, k.rstrip("_"))

@@ -78,10 +78,10 @@ def _tanh_s(x):
 
     Written as 1 / (1 + e) or e / (1 + e) with e = exp(-2|u|) <= 1, so neither tail
     cancels (1 + tanh(u) for u << 0 would)."""
-    one = x - x + 1  # 1 of x's type
     x2 = x * x
     u = (x + x * x2 * _C) * _SQRT_2_OVER_PI
     e = fast_exp(-2 * abs(u))
+    one = e - e + 1  # 1 of e's type (from e, not x: x - x is NaN at x = +-inf)
     s = (e if u < 0 else one) / (one + e)
     return s, (one + x2 * (3 * _C)) * _SQRT_2_OVER_PI
 
@@ -201,10 +201,10 @@ KERNELS = {"gelu": gelu, "gelu_backward": gelu_backward}
 PREFERRED = {"gelu": "native", "gelu_backward": "native"}
 
 
-def warmup():
+def warmup(dtypes=(np.float32, np.float64)):
     """Compile (or load from Numba's cache) the GELU kernels (exact and tanh forms, forward
-    and backward) on tiny float32 and float64 inputs."""
-    for dt in (np.float32, np.float64):
+    and backward) on tiny inputs of each of ``dtypes``."""
+    for dt in dtypes:
         z = np.zeros(3, dt)
         for a in ("none", "tanh"):
             gelu(z, a)

@@ -43,7 +43,9 @@ scratch buffers: K transposed (``KT``, keys along rows), V, Q and dO padded to
 multiples of the tile sizes. The padding is what lets every tile be full-size;
 padded keys are masked out (-inf) and padded rows are dropped.
 
-Fully masked query rows give zeros (out, gradients) and lse = -inf (PyTorch: NaN).
+Fully masked query rows give zeros (out, gradients) and lse = -inf (PyTorch: NaN). A NaN
+or inf score (from a NaN/inf query or key, or a NaN in a float mask) makes its row NaN,
+as in the reference and PyTorch's math path: a diverging model must not look healthy.
 """
 from __future__ import annotations
 
@@ -303,7 +305,7 @@ def _sdpa_fwd(q, k, v, mask, mst, has_mask, is_causal, scale, rows, out, lse):
             for r in range(min(4, nq - r0)):
                 i = i0 + r
                 dst = out[b, h, i]
-                if l[r] > 0:
+                if l[r] > 0 or l[r] != l[r]:     # a NaN (from a NaN or inf score) propagates
                     inv = dt(1.0) / l[r]
                     for c in range(dv):
                         dst[c] = O[r, c] * inv
@@ -322,6 +324,7 @@ def _sdpa_bwd(gout, q, k, v, out, lse, mask, mst, has_mask, is_causal, scale, gq
     dv = v.shape[3]
     dt = q.dtype.type
     ninf = dt(-np.inf)
+    one = dt(1.0)
     sc = dt(scale)
     Tqp = (Tq + BWD_ROWS - 1) // BWD_ROWS * BWD_ROWS
     Tkp = (Tk + TILE_W - 1) // TILE_W * TILE_W   # whole TILE_W-key groups (and 4-key dK/dV tiles)
@@ -377,15 +380,20 @@ def _sdpa_bwd(gout, q, k, v, out, lse, mask, mst, has_mask, is_causal, scale, gq
                     if nk > 0:
                         li = lse[b, h, i]
                         Di = Drow[i]
+                        # p <= 1 in exact arithmetic; a recomputed score can exceed lse by
+                        # a rounding error, which exp() turns into inf when scores are
+                        # huge (queries near 1e30), so p is capped at 1 (NaN stays NaN)
                         if has_mask:
                             mrow = _mask_row(mask, mst, b, h, i, j0, nk, mbuf)
                             for jj in range(nk):
                                 p = fast_exp(prow[jj] * sc + mrow[jj] - li)
+                                p = one if p > one else p
                                 prow[jj] = p
                                 srow[jj] = p * (srow[jj] - Di) * sc
                         else:
                             for jj in range(nk):
                                 p = fast_exp(prow[jj] * sc - li)
+                                p = one if p > one else p
                                 prow[jj] = p
                                 srow[jj] = p * (srow[jj] - Di) * sc
                     for jj in range(nk, KEY_BLOCK):
@@ -528,9 +536,9 @@ PREFERRED = {
 }
 
 
-def warmup():
-    """Compile (or load from the cache) both kernels for float32 and float64."""
-    for dt in (np.float32, np.float64):
+def warmup(dtypes=(np.float32, np.float64)):
+    """Compile (or load from the cache) both kernels for each of ``dtypes``."""
+    for dt in dtypes:
         x = np.zeros((1, 1, 3, 2), dt)
         o, l = sdpa_forward(x, x, x, None, True, None)
         sdpa_backward(x, x, x, x, o, l, None, True, None)

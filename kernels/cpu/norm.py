@@ -26,6 +26,30 @@ __all__ = ["layer_norm_forward", "layer_norm_backward", "KERNELS", "PREFERRED", 
 _JIT = dict(cache=True, nogil=True, fastmath=FASTMATH)
 
 
+@njit(**_JIT)
+def _ln_wide_row(row, eps, out):
+    """Mean and rstd of a finite row whose sums overflow (|x| near 1e19 and up in
+    float32): computed on x / s with s = max |x|, where they cannot overflow (layer norm
+    does not change when x is scaled, except for eps, which is scaled with it). Leaves
+    xhat in ``out`` and returns (mean, rstd, s > 0); s = 0 or inf/NaN: (0, 0, False)."""
+    dt = row.dtype.type
+    D = row.shape[0]
+    s = dt(0.0)
+    for c in range(D):
+        s = max(s, abs(row[c]))
+    if not (s > 0 and s < np.inf):
+        return dt(0.0), dt(0.0), False
+    for c in range(D):
+        out[c] = row[c] / s
+    mu = lane_sum(out) / dt(D)
+    for c in range(D):
+        out[c] -= mu
+    rs = dt(1.0) / np.sqrt(lane_dot(out, out) / dt(D) + dt(eps) / s / s)
+    for c in range(D):
+        out[c] *= rs
+    return mu * s, rs / s, True
+
+
 @njit(parallel=True, **_JIT)
 def _ln_forward(x, w, b, has_w, has_b, eps, y, mean, rstd):
     N, D = x.shape
@@ -36,9 +60,16 @@ def _ln_forward(x, w, b, has_w, has_b, eps, y, mean, rstd):
         mu = lane_sum(row) / dt(D)
         for c in range(D):                 # out holds x - mean for now
             out[c] = row[c] - mu
-        r = dt(1.0) / np.sqrt(lane_dot(out, out) / dt(D) + dt(eps))
+        var = lane_dot(out, out) / dt(D)
+        r = dt(1.0) / np.sqrt(var + dt(eps))
         mean[n] = mu
         rstd[n] = r
+        if not np.isfinite(var):           # overflowed (or the row holds inf/NaN)
+            m2, r2, ok = _ln_wide_row(row, eps, out)
+            if ok:                         # out now holds xhat: scale by 1 below
+                mean[n] = m2
+                rstd[n] = r2
+                r = dt(1.0)
         if has_w and has_b:
             for c in range(D):
                 out[c] = out[c] * r * w[c] + b[c]
@@ -148,10 +179,10 @@ PREFERRED = {
 }
 
 
-def warmup():
+def warmup(dtypes=(np.float32, np.float64)):
     """Compile (or load from Numba's cache) the layer-norm kernels, forward and backward, with
-    and without weight and bias, on tiny float32 and float64 inputs."""
-    for dt in (np.float32, np.float64):
+    and without weight and bias, on tiny inputs of each of ``dtypes``."""
+    for dt in dtypes:
         x = np.zeros((2, 3), dt)
         w = np.ones(3, dt)
         for ww, bb in ((w, w), (w, None), (None, w), (None, None)):

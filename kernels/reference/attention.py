@@ -77,10 +77,11 @@ def _scores(q, k, mask, is_causal, scale):
 
 
 def _probabilities(s, lse, xp):
-    """p = exp(s - lse), with p = 0 on fully masked rows (lse = -inf)."""
-    finite = xp.isfinite(lse)[..., None]
-    shift = xp.where(finite, lse[..., None], 0)
-    return xp.where(finite, xp.exp(s - shift), 0)
+    """p = exp(s - lse), with p = 0 on fully masked rows (lse = -inf); a NaN lse (a row
+    with a NaN or inf score) gives NaN, so its gradients are NaN too."""
+    masked = (lse == -xp.inf)[..., None]
+    shift = xp.where(masked, 0, lse[..., None])
+    return xp.where(masked, 0, xp.exp(s - shift))
 
 
 def sdpa_forward(q, k, v, mask=None, is_causal=False, scale=None):

@@ -38,11 +38,29 @@ def layer_norm_forward(x, weight, bias, eps):
     var = xp.mean(xc * xc, axis=-1, keepdims=True)
     rstd = 1 / xp.sqrt(var + eps)
     y = xc * rstd
+    wide = ~xp.isfinite(var[..., 0])
+    if bool(wide.any()):  # rows whose sums overflowed (|x| ~ 1e19+ in float32)
+        mean, rstd, y = _wide_rows(x, eps, wide, mean, rstd, y, xp)
     if weight is not None:
         y = y * weight
     if bias is not None:
         y = y + bias
     return y.astype(x.dtype, copy=False), mean[..., 0], rstd[..., 0].astype(x.dtype, copy=False)
+
+
+def _wide_rows(x, eps, wide, mean, rstd, y, xp):
+    """Redo the rows flagged ``wide`` on x / s, s = max |x| of the row: layer norm does
+    not change when a row is scaled (eps is scaled with it), and the scaled sums cannot
+    overflow. Rows holding inf or NaN are left as they are (NaN, as they should be)."""
+    s = xp.max(xp.abs(x), axis=-1, keepdims=True)
+    ok = wide & xp.isfinite(s[..., 0]) & (s[..., 0] > 0)
+    s = xp.where(ok[..., None], s, 1)
+    xs = x / s
+    ms = xp.mean(xs, axis=-1, keepdims=True)
+    xcs = xs - ms
+    rs = 1 / xp.sqrt(xp.mean(xcs * xcs, axis=-1, keepdims=True) + eps / s / s)
+    keep = ok[..., None]
+    return (xp.where(keep, ms * s, mean), xp.where(keep, rs / s, rstd), xp.where(keep, xcs * rs, y))
 
 
 def layer_norm_backward(gy, x, weight, mean, rstd):

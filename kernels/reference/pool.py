@@ -91,7 +91,9 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
     N, C, H, W = x.shape
     H_out, W_out = pool_check("max_pool2d_forward", x.shape, kernel_size, stride, padding, dilation,
                               ceil_mode)
-    win = _padded_windows(x, -xp.inf, kernel_size, stride, padding, dilation, H_out, W_out)
+    # padding never wins: -inf, or the smallest value of an integer dtype
+    low = -xp.inf if x.dtype.kind == "f" else False if x.dtype.kind == "b" else xp.iinfo(x.dtype).min
+    win = _padded_windows(x, low, kernel_size, stride, padding, dilation, H_out, W_out)
     win = win.reshape(N, C, H_out, W_out, -1)
     y = win.max(axis=-1)                                      # NaN-propagating max
     rows = _window_coords(xp, H_out, kernel_size[0], stride[0], padding[0], dilation[0])

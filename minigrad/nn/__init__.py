@@ -20,6 +20,9 @@ from minigrad.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm, Group
 from minigrad.nn.loss import (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, CrossEntropyLoss, NLLLoss, BCELoss,
                               BCEWithLogitsLoss, KLDivLoss, TripletMarginLoss)
 from minigrad.nn import functional, init, utils
+from minigrad import _checks as _checks
+
+_checks.name_errors_in(vars(functional))  # every F.<op> names itself in its errors
 from minigrad.nn import parallel
 from minigrad.nn.parallel import DistributedDataParallel
 from minigrad.nn.summary import summary

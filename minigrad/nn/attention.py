@@ -419,6 +419,9 @@ class MultiheadAttention(Module):
         for name, t in (("query", query), ("key", key), ("value", value)):
             if not isinstance(t, Tensor):
                 raise TypeError(f"MultiheadAttention: {name} must be a Tensor, got {type(t).__name__}")
+            if t.dtype != self.out_proj.weight.dtype:
+                raise TypeError(f"MultiheadAttention: {name} has dtype {t.dtype} but the layer's parameters are "
+                                f"{self.out_proj.weight.dtype}; convert one of them (e.g. layer.to(...))")
         is_batched = query.ndim == 3
         if self.batch_first and is_batched:
             # keep "key is value" / "query is key" true: it picks the one-GEMM projection

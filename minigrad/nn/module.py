@@ -24,6 +24,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
+from minigrad import _checks
 from minigrad.autograd import RemovableHandle, no_grad
 from minigrad.backend import Device, to_device
 from minigrad.tensor import Tensor
@@ -83,6 +84,15 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
+        try:
+            return self._call_forward(args, kwargs)
+        except _checks.ESCAPING as e:  # the layer the user called is named in the message
+            new = _checks.renamed(e, type(self).__name__)
+            if new is None:
+                raise
+            raise new.with_traceback(e.__traceback__) from None
+
+    def _call_forward(self, args, kwargs):
         if not (self._forward_pre_hooks or self._forward_hooks):
             return self.forward(*args, **kwargs)
         for hook in list(self._forward_pre_hooks.values()):

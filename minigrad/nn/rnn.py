@@ -126,7 +126,7 @@ def _layer_grads(ctx, dX, dU, dh0, hs, h0, xp, mm, dc0=None):
     dw = None
     if need_w:
         prev = _previous_states(hs, h0, ctx.reverse, xp)
-        dw = mm(dU.reshape(L * N, GH).T, prev.reshape(L * N, -1))
+        dw = mm(dU.reshape(L * N, GH).T, prev.reshape(L * N, prev.shape[-1]))  # (not -1: N may be 0)
     db = dU.sum(axis=(0, 1)) if need_b else None
     grads = (dxw, dw, db, dh0 if need_h0 else None)
     if dc0 is not None:

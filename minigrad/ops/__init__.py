@@ -53,6 +53,12 @@ for _name in _OPTIONAL:
 from minigrad.ops.reduce import norm  # noqa: E402,F811
 
 
+# Every public op names itself in the errors that escape it (see minigrad._checks).
+from minigrad import _checks  # noqa: E402
+
+_checks.name_errors_in(globals())
+
+
 # ----------------------------------------------------------------------------- Tensor methods
 
 def _r(fn):

@@ -183,6 +183,9 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, op):
     """conv2d on validated 4-D input (``op`` names the public function in errors)."""
     N, C, H, W = input.shape
     C_out, C_g, kH, kW = weight.shape
+    if C_out == 0 or kH == 0 or kW == 0:
+        raise ValueError(f"{op}: weight of shape {tuple(weight.shape)} needs at least one output channel and a "
+                         "kernel of at least 1 in every spatial dim")
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     if C_g * groups != C:
@@ -285,6 +288,9 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     batched = input.ndim == 4
     x = input if batched else reshape(input, (1,) + input.shape)
     N, C_in, H, W = x.shape
+    if 0 in weight.shape:
+        raise ValueError(f"{op}: weight of shape {tuple(weight.shape)} has a dimension of size 0 (it needs "
+                         "input and output channels and a kernel of at least 1x1)")
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     if weight.shape[0] != C_in:

@@ -95,6 +95,14 @@ def outer(input, vec2):
     return matmul(reshape(input, (-1, 1)), reshape(vec2, (1, -1)))
 
 
+def _rows(a):
+    """``a`` (..., n) as a matrix (rows, n); unlike ``reshape(-1, n)`` also when n == 0."""
+    rows = 1
+    for s in a.shape[:-1]:
+        rows *= s
+    return a.reshape(rows, a.shape[-1])
+
+
 class Linear(Function):
     """y = x @ W^T + b  (x: (..., in), W: (out, in), b: (out,));
     gx = gy @ W,  gW = gy^T @ x (summed over the leading dims),  gb = gy summed over them.
@@ -109,7 +117,7 @@ class Linear(Function):
         if x.ndim == 2:
             y = mm(x, w.T)
         else:
-            y = mm(x.reshape(-1, x.shape[-1]), w.T).reshape(x.shape[:-1] + (w.shape[0],))
+            y = mm(_rows(x), w.T).reshape(x.shape[:-1] + (w.shape[0],))
         if b is not None:
             y += b
         return y
@@ -120,13 +128,13 @@ class Linear(Function):
         nx, nw, nb = ctx.needs_input_grad
         if is_grad_enabled():  # create_graph=True: express the rule with differentiable ops
             gx = matmul(gy, w) if nx else None
-            g2, x2 = reshape(gy, (-1, gy.shape[-1])), reshape(x, (-1, x.shape[-1]))
+            g2, x2 = reshape(gy, _rows(gy).shape), reshape(x, _rows(x).shape)
             gw = matmul(transpose(g2, 0, 1), x2) if nw else None
             gb = g2.sum(0) if nb else None
             return gx, gw, gb
         mm = get_kernel("matmul", device_of(gy.array))
-        g = gy.array.reshape(-1, gy.shape[-1])
-        xd = x.array.reshape(-1, x.shape[-1])
+        g = _rows(gy.array)
+        xd = _rows(x.array)
         gx = mm(g, w.array).reshape(x.shape) if nx else None
         gw = mm(g.T, xd) if nw else None
         gb = g.sum(axis=0) if nb else None

@@ -220,16 +220,24 @@ def argmin(input, dim=None, keepdim=False):
     return Tensor(xp_of(data).expand_dims(out, d) if keepdim else out)
 
 
-def var(input, dim=None, unbiased=None, keepdim=False, correction=None, _op="var"):
+def var(input, dim=None, unbiased=None, keepdim=False, correction=None):
+    """Variance: sum((x - mean)^2) / (N - correction). ``unbiased=True`` means correction=1
+    (the default, as in PyTorch); ``unbiased=False`` means 0."""
+    return _var(input, dim, unbiased, keepdim, correction, "var")
+
+
+def _var(input, dim, unbiased, keepdim, correction, op):
     """Variance: sum((x - mean)^2) / (N - correction). ``unbiased=True`` means correction=1
     (the default, as in PyTorch); ``unbiased=False`` means 0.
 
     The data are first shifted by one of their own values (the first along ``dim``):
     the variance does not change, but the sums stay small, so ``full((4,), 3e38)``
     has variance 0 instead of the inf that ``sum(x) / n`` would overflow to."""
+    if input.array.dtype.kind != "f":
+        raise TypeError(f"{op}: needs a floating-point tensor, got dtype {input.dtype} (convert with .float())")
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
-    axes = _axes(dim, input.ndim, _op)
+    axes = _axes(dim, input.ndim, op)
     n = 1
     for a in axes:
         n *= input.shape[a]
@@ -244,7 +252,7 @@ def var(input, dim=None, unbiased=None, keepdim=False, correction=None, _op="var
 
 def std(input, dim=None, unbiased=None, keepdim=False, correction=None):
     """Standard deviation: sqrt(var)."""
-    return ew.sqrt(var(input, dim=dim, unbiased=unbiased, keepdim=keepdim, correction=correction, _op="std"))
+    return ew.sqrt(_var(input, dim, unbiased, keepdim, correction, "std"))
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, correction=None):

@@ -1,0 +1,490 @@
+"""What each kernel may assume about its arguments, checked once at its entry.
+
+A native kernel is compiled code without bounds checks: a class index past the end
+of a row, a pooling index past the end of a plane or a gradient with more rows than
+its indices makes it read or write outside its arrays, and the interpreter dies. The
+ops never pass such arguments (they validate the user's input first), but the kernels
+are a public surface too, so every kernel in a ``KERNELS`` table is wrapped by
+:func:`checked`, which runs the kernel's *contract* first:
+
+* the ranks and shapes the kernel relies on (``softmax_backward``: ``gy`` and ``y``
+  have one shape; ``sdpa_backward``: ``lse`` has one entry per query row);
+* the index ranges it relies on (class targets in ``0..C-1`` or ``ignore_index``,
+  pooling indices inside their plane, embedding rows inside the table);
+* the geometry numbers (kernel sizes and strides >= 1, padding >= 0).
+
+A broken contract raises ValueError, TypeError or IndexError naming the kernel. The
+checks read shapes and, for index arrays, one min and one max: a small fraction of
+the kernel's own work, never inside its loops.
+
+The same wrapper is where a kernel family meets *zero-size* arrays. Compiled loops
+and the reshapes around them are written for at least one element; rather than
+teach every kernel about emptiness, :func:`checked` answers an empty call itself
+(an empty softmax, a convolution over zero input channels that is just its bias, an
+attention over zero keys whose rows are zeros) in one place per family, for the
+reference, CPU and GPU kernel sets alike.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+__all__ = ["checked", "CONTRACTS"]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _xp(a):
+    if type(a).__module__.split(".")[0] == "cupy":
+        import cupy
+
+        return cupy
+    import numpy
+
+    return numpy
+
+
+def _shape(a):
+    return tuple(getattr(a, "shape", ()))
+
+
+def _ndim(op, name, a, *ranks):
+    if getattr(a, "ndim", None) not in ranks:
+        want = " or ".join(f"{r}-D" for r in ranks)
+        raise ValueError(f"{op}: {name} must be {want}, got shape {_shape(a)}")
+
+
+def _same_shape(op, names, *arrays):
+    shapes = [_shape(a) for a in arrays]
+    if any(s != shapes[0] for s in shapes):
+        got = ", ".join(f"{n} {s}" for n, s in zip(names, shapes))
+        raise ValueError(f"{op}: {' and '.join(names)} must have the same shape, got {got}")
+
+
+def _pair(op, name, v, lo):
+    v = tuple(int(x) for x in v)
+    if len(v) != 2 or min(v) < lo:
+        raise ValueError(f"{op}: {name} must be a pair of ints >= {lo}, got {v}")
+    return v
+
+
+def _integer_array(op, name, a):
+    kind = getattr(getattr(a, "dtype", None), "kind", None)
+    if kind not in ("i", "u"):
+        raise TypeError(f"{op}: {name} must be an integer array, got dtype {getattr(a, 'dtype', type(a))}")
+
+
+def _range(op, name, a, lo, hi, allowed=None):
+    """Every entry of the integer array ``a`` in lo..hi-1 (or equal to ``allowed``)."""
+    _integer_array(op, name, a)
+    if a.size == 0:
+        return
+    xp = _xp(a)
+    bad = (a < lo) | (a >= hi)
+    if allowed is not None:
+        bad &= a != allowed
+    if bool(bad.any()):
+        first = int(a.reshape(-1)[xp.argmax(bad.reshape(-1))])
+        also = f" or {allowed}" if allowed is not None else ""
+        raise IndexError(f"{op}: {name} holds {first}, outside {lo}..{hi - 1}{also}")
+
+
+def _out_size(size, k, s, p, d):
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+# ----------------------------------------------------------------------------- contracts
+# Each contract takes the kernel's arguments. It raises on a broken contract and returns
+# None to run the kernel, or returns ``(result,)`` to answer the call itself (the
+# zero-size paths).
+
+def _matmul(a, b):
+    op = "matmul"
+    if getattr(a, "ndim", 0) < 1 or getattr(b, "ndim", 0) < 1:
+        raise ValueError(f"matmul: operands must have at least 1 dim, got {_shape(a)} and {_shape(b)}")
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ValueError(f"{op}: shapes {_shape(a)} and {_shape(b)} cannot be multiplied ({k_a} != {k_b})")
+
+
+# -- softmax family
+
+def _softmax(x):
+    if x.size == 0:
+        return (_xp(x).empty_like(x),)
+
+
+def _softmax_backward(op):
+    def check(gy, y):
+        _same_shape(op, ("gy", "y"), gy, y)
+        if y.size == 0:
+            return (_xp(y).empty_like(y),)
+    return check
+
+
+def _ce_common(op, logits, target, weight, ignore_index):
+    _ndim(op, "logits", logits, 2)
+    N, C = logits.shape
+    if getattr(target, "ndim", None) == 2:
+        if _shape(target) != (N, C):
+            raise ValueError(f"{op}: probability targets must have the logits' shape {(N, C)}, got {_shape(target)}")
+    else:
+        _ndim(op, "target", target, 1)
+        if target.shape[0] != N:
+            raise ValueError(f"{op}: target has {target.shape[0]} entries for {N} rows of logits")
+        _range(op, "target", target, 0, C, allowed=int(ignore_index))
+    if weight is not None and _shape(weight) != (C,):
+        raise ValueError(f"{op}: weight must have shape ({C},), got {_shape(weight)}")
+    return N, C
+
+
+def _ce_forward(logits, target, weight=None, ignore_index=-100, label_smoothing=0.0):
+    N, C = _ce_common("cross_entropy_forward", logits, target, weight, ignore_index)
+    if N == 0:
+        xp = _xp(logits)
+        return ((xp.zeros(0, logits.dtype), xp.zeros(0, xp.float64)),)
+    if C == 0:
+        raise ValueError(f"cross_entropy_forward: logits {_shape(logits)} have no classes")
+
+
+def _ce_backward(grad_loss, logits, target, weight, ignore_index, label_smoothing, lse):
+    op = "cross_entropy_backward"
+    N, C = _ce_common(op, logits, target, weight, ignore_index)
+    if _shape(lse) != (N,):
+        raise ValueError(f"{op}: lse must have shape ({N},), one entry per row, got {_shape(lse)}")
+    if _shape(grad_loss) not in ((), (1,), (N,)):
+        raise ValueError(f"{op}: grad_loss must be a scalar or have shape ({N},), got {_shape(grad_loss)}")
+    if logits.size == 0:
+        return (_xp(logits).zeros_like(logits),)
+
+
+# -- layer norm
+
+def _ln_forward(x, weight, bias, eps):
+    op = "layer_norm_forward"
+    if getattr(x, "ndim", 0) < 1:
+        raise ValueError(f"{op}: x must have at least 1 dim (..., D), got shape {_shape(x)}")
+    D = x.shape[-1]
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.size != D:
+            raise ValueError(f"{op}: {name} must have {D} elements (the last dim of x {_shape(x)}), "
+                             f"got shape {_shape(p)}")
+    if not eps >= 0:
+        raise ValueError(f"{op}: eps must be >= 0, got {eps!r}")
+    if x.size == 0:   # no rows, or rows of nothing: an empty y, and statistics of nothing
+        xp = _xp(x)
+        mean = xp.zeros(x.shape[:-1], x.dtype)
+        rstd = xp.full(x.shape[:-1], 1.0 / math.sqrt(eps) if eps > 0 else math.inf, x.dtype)
+        return ((xp.empty_like(x), mean, rstd),)
+
+
+def _ln_backward(gy, x, weight, mean, rstd):
+    op = "layer_norm_backward"
+    _same_shape(op, ("gy", "x"), gy, x)
+    rows = _shape(x)[:-1]
+    for name, a in (("mean", mean), ("rstd", rstd)):
+        if a.size != math.prod(rows):
+            raise ValueError(f"{op}: {name} must have one entry per row of x {_shape(x)} "
+                             f"({math.prod(rows)}), got shape {_shape(a)}")
+    D = x.shape[-1]
+    if weight is not None and weight.size != D:
+        raise ValueError(f"{op}: weight must have {D} elements, got shape {_shape(weight)}")
+    if x.size == 0:
+        xp = _xp(x)
+        return ((xp.zeros_like(x), xp.zeros(D, x.dtype), xp.zeros(D, x.dtype)),)
+
+
+# -- embedding
+
+def _emb_forward(weight, indices):
+    op = "embedding_forward"
+    _ndim(op, "weight", weight, 2)
+    _range(op, "indices", indices, 0, weight.shape[0])
+
+
+def _emb_backward(gy, indices, num_embeddings, padding_idx=None):
+    op = "embedding_backward"
+    _range(op, "indices", indices, 0, int(num_embeddings))
+    if getattr(gy, "ndim", 0) < 1 or _shape(gy)[:-1] != _shape(indices):
+        raise ValueError(f"{op}: gy must have shape indices.shape + (D,) = {_shape(indices)} + (D,), "
+                         f"got {_shape(gy)}")
+    if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
+        raise IndexError(f"{op}: padding_idx {padding_idx} is outside a table of {num_embeddings} rows")
+
+
+# -- attention
+
+def _sdpa_shapes(op, q, k, v):
+    for name, a in (("q", q), ("k", k), ("v", v)):
+        _ndim(op, name, a, 4)
+    B, H, Tq, d = q.shape
+    Tk = k.shape[2]
+    if k.shape[:2] != (B, H) or v.shape[:3] != (B, H, Tk) or k.shape[3] != d:
+        raise ValueError(f"{op}: shapes q {_shape(q)}, k {_shape(k)}, v {_shape(v)} do not match "
+                         "(need q (B, H, Tq, d), k (B, H, Tk, d), v (B, H, Tk, dv))")
+    return B, H, Tq, Tk, v.shape[3]
+
+
+def _sdpa_mask(op, mask, full):
+    if mask is None:
+        return
+    try:
+        ok = mask.ndim <= 4 and np.broadcast_shapes(mask.shape, full) == full
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{op}: mask of shape {_shape(mask)} cannot be broadcast to (B, H, Tq, Tk) = {full}")
+
+
+def _sdpa_forward(q, k, v, mask=None, is_causal=False, scale=None):
+    op = "sdpa_forward"
+    B, H, Tq, Tk, dv = _sdpa_shapes(op, q, k, v)
+    _sdpa_mask(op, mask, (B, H, Tq, Tk))
+    if Tk == 0 or q.size == 0 or v.size == 0:  # nothing to attend to: zero rows, lse = -inf
+        xp = _xp(q)
+        return ((xp.zeros((B, H, Tq, dv), q.dtype), xp.full((B, H, Tq), -xp.inf, q.dtype)),)
+
+
+def _sdpa_backward(gout, q, k, v, out, lse, mask=None, is_causal=False, scale=None):
+    op = "sdpa_backward"
+    B, H, Tq, Tk, dv = _sdpa_shapes(op, q, k, v)
+    _sdpa_mask(op, mask, (B, H, Tq, Tk))
+    for name, a in (("gout", gout), ("out", out)):
+        if _shape(a) != (B, H, Tq, dv):
+            raise ValueError(f"{op}: {name} must have shape (B, H, Tq, dv) = {(B, H, Tq, dv)}, got {_shape(a)}")
+    if _shape(lse) != (B, H, Tq):
+        raise ValueError(f"{op}: lse must have shape (B, H, Tq) = {(B, H, Tq)}, got {_shape(lse)}")
+    if Tk == 0 or q.size == 0 or v.size == 0:
+        xp = _xp(q)
+        return ((xp.zeros_like(q), xp.zeros_like(k), xp.zeros_like(v)),)
+
+
+# -- convolution
+
+def _conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
+    if len(x_shape) != 4 or len(w_shape) != 4:
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) and 4-D weight (C_out, C_in/groups, kH, kW), "
+                         f"got {tuple(x_shape)} and {tuple(w_shape)}")
+    stride, dilation = _pair(op, "stride", stride, 1), _pair(op, "dilation", dilation, 1)
+    padding = _pair(op, "padding", padding, 0)
+    N, C, H, W = x_shape
+    C_out, C_g, kH, kW = w_shape
+    if kH < 1 or kW < 1:
+        raise ValueError(f"{op}: kernel size must be >= 1, got weight shape {tuple(w_shape)}")
+    if C_out < 1:
+        raise ValueError(f"{op}: weight {tuple(w_shape)} has no output channels")
+    if groups < 1 or C % groups or C_out % groups or C_g * groups != C:
+        raise ValueError(f"{op}: input {tuple(x_shape)} and weight {tuple(w_shape)} do not match with "
+                         f"groups={groups} (need C_in = weight.shape[1] * groups, both divisible by groups)")
+    H_out = _out_size(H, kH, stride[0], padding[0], dilation[0])
+    W_out = _out_size(W, kW, stride[1], padding[1], dilation[1])
+    if H_out < 1 or W_out < 1:
+        raise ValueError(f"{op}: input {tuple(x_shape)} padded by {padding} is smaller than the dilated kernel; "
+                         f"output would be {H_out}x{W_out}")
+    return N, C, C_out, H_out, W_out
+
+
+def _conv_forward(x, w, b, stride, padding, dilation, groups):
+    op = "conv2d_forward"
+    N, C, C_out, H_out, W_out = _conv_geometry(op, _shape(x), _shape(w), stride, padding, dilation, groups)
+    if b is not None and _shape(b) != (C_out,):
+        raise ValueError(f"{op}: bias must have shape ({C_out},), got {_shape(b)}")
+    if N == 0 or C == 0:  # no samples, or a sum over no input channels: the bias alone
+        xp = _xp(x)
+        y = xp.zeros((N, C_out, H_out, W_out), x.dtype)
+        if b is not None:
+            y += b.reshape(1, C_out, 1, 1).astype(x.dtype, copy=False)
+        return (y,)
+
+
+def _conv_grad_input(gy, w, x_shape, stride, padding, dilation, groups):
+    op = "conv2d_grad_input"
+    N, C, C_out, H_out, W_out = _conv_geometry(op, tuple(x_shape), _shape(w), stride, padding, dilation, groups)
+    if _shape(gy) != (N, C_out, H_out, W_out):
+        raise ValueError(f"{op}: gy must have shape {(N, C_out, H_out, W_out)}, got {_shape(gy)}")
+    if N == 0 or C == 0:
+        return (_xp(gy).zeros(tuple(x_shape), gy.dtype),)
+
+
+def _conv_grad_weight(gy, x, w_shape, stride, padding, dilation, groups):
+    op = "conv2d_grad_weight"
+    N, C, C_out, H_out, W_out = _conv_geometry(op, _shape(x), tuple(w_shape), stride, padding, dilation, groups)
+    if _shape(gy) != (N, C_out, H_out, W_out):
+        raise ValueError(f"{op}: gy must have shape {(N, C_out, H_out, W_out)}, got {_shape(gy)}")
+    if N == 0 or C == 0:
+        return (_xp(gy).zeros(tuple(w_shape), gy.dtype),)
+
+
+def _conv_grad_bias(gy):
+    _ndim("conv2d_grad_bias", "gy", gy, 4)
+    if gy.size == 0:
+        return (_xp(gy).zeros(gy.shape[1], gy.dtype),)
+
+
+def _unfold_geometry(op, hw, kernel_size, stride, padding, dilation):
+    k = _pair(op, "kernel_size", kernel_size, 1)
+    s, p, d = _pair(op, "stride", stride, 1), _pair(op, "padding", padding, 0), _pair(op, "dilation", dilation, 1)
+    H_out = _out_size(hw[0], k[0], s[0], p[0], d[0])
+    W_out = _out_size(hw[1], k[1], s[1], p[1], d[1])
+    if H_out < 1 or W_out < 1:
+        raise ValueError(f"{op}: spatial size {tuple(hw)} padded by {p} is smaller than the dilated kernel")
+    return k, H_out, W_out
+
+
+def _unfold(x, kernel_size, stride, padding, dilation):
+    op = "unfold"
+    _ndim(op, "x", x, 4)
+    k, H_out, W_out = _unfold_geometry(op, x.shape[2:], kernel_size, stride, padding, dilation)
+    if x.size == 0:
+        N, C = x.shape[:2]
+        return (_xp(x).zeros((N, C * k[0] * k[1], H_out * W_out), x.dtype),)
+
+
+def _fold(cols, output_size, kernel_size, stride, padding, dilation):
+    op = "fold"
+    _ndim(op, "cols", cols, 3)
+    output_size = _pair(op, "output_size", output_size, 0)
+    k, H_out, W_out = _unfold_geometry(op, output_size, kernel_size, stride, padding, dilation)
+    N, CK, L = cols.shape
+    if CK % (k[0] * k[1]) or L != H_out * W_out:
+        raise ValueError(f"{op}: cols of shape {_shape(cols)} do not fit kernel {k} and output size "
+                         f"{output_size}: expected (N, C*{k[0] * k[1]}, {H_out * W_out})")
+    if cols.size == 0:
+        return (_xp(cols).zeros((N, CK // (k[0] * k[1])) + output_size, cols.dtype),)
+
+
+# -- pooling
+
+def _pool_geometry(op, x_shape, kernel_size, stride, padding, dilation, ceil_mode):
+    if len(x_shape) != 4:
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {tuple(x_shape)}")
+    k = _pair(op, "kernel_size", kernel_size, 1)
+    s, d, p = _pair(op, "stride", stride, 1), _pair(op, "dilation", dilation, 1), _pair(op, "padding", padding, 0)
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+        raise ValueError(f"{op}: padding {p} must be at most half the kernel size {k}")
+    out = []
+    for size, kk, ss, pp, dd in zip(x_shape[2:], k, s, p, d):
+        n = (size + 2 * pp - dd * (kk - 1) - 1 + (ss - 1 if ceil_mode else 0)) // ss + 1
+        if ceil_mode and (n - 1) * ss >= size + pp:
+            n -= 1
+        out.append(n)
+    if min(out) < 1:
+        raise ValueError(f"{op}: input {tuple(x_shape)} is too small for kernel {k} (padding {p}, "
+                         f"dilation {d}): output would be {out[0]}x{out[1]}")
+    return tuple(out)
+
+
+def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
+    op = "max_pool2d_forward"
+    H_out, W_out = _pool_geometry(op, _shape(x), kernel_size, stride, padding, dilation, ceil_mode)
+    if x.size == 0:
+        xp = _xp(x)
+        N, C = x.shape[:2]
+        return ((xp.zeros((N, C, H_out, W_out), x.dtype), xp.zeros((N, C, H_out, W_out), xp.int64)),)
+
+
+def _max_pool_backward(gy, indices, x_shape):
+    op = "max_pool2d_backward"
+    if len(tuple(x_shape)) != 4:
+        raise ValueError(f"{op}: x_shape must be (N, C, H, W), got {tuple(x_shape)}")
+    N, C, H, W = x_shape
+    _ndim(op, "gy", gy, 4)
+    _same_shape(op, ("gy", "indices"), gy, indices)
+    if gy.shape[:2] != (N, C):
+        raise ValueError(f"{op}: gy {_shape(gy)} and x_shape {tuple(x_shape)} disagree on (N, C)")
+    _range(op, "indices", indices, -1, H * W)   # -1: a window that saw no input element
+    if gy.size == 0 or H * W == 0:
+        return (_xp(gy).zeros(tuple(x_shape), gy.dtype),)
+
+
+def _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad):
+    H_out, W_out = _pool_geometry("avg_pool2d_forward", _shape(x), kernel_size, stride, padding, (1, 1),
+                                  ceil_mode)
+    if x.size == 0:
+        N, C = x.shape[:2]
+        return (_xp(x).zeros((N, C, H_out, W_out), x.dtype),)
+
+
+def _avg_pool_backward(gy, x_shape, kernel_size, stride, padding, ceil_mode, count_include_pad):
+    op = "avg_pool2d_backward"
+    H_out, W_out = _pool_geometry(op, tuple(x_shape), kernel_size, stride, padding, (1, 1), ceil_mode)
+    want = tuple(x_shape[:2]) + (H_out, W_out)
+    if _shape(gy) != want:
+        raise ValueError(f"{op}: gy must have shape {want}, got {_shape(gy)}")
+    if gy.size == 0:
+        return (_xp(gy).zeros(tuple(x_shape), gy.dtype),)
+
+
+# -- int8
+
+def _qmatmul(a, b_t):
+    op = "qmatmul_int8"
+    _ndim(op, "a", a, 2)
+    _ndim(op, "b_t", b_t, 2)
+    if a.shape[1] != b_t.shape[1]:
+        raise ValueError(f"{op}: a {_shape(a)} and b_t {_shape(b_t)} must share their last dim")
+
+
+def _qconv(x, w, x_zero_point, stride, padding, dilation, groups):
+    _conv_geometry("qconv2d_int8", _shape(x), _shape(w), stride, padding, dilation, groups)
+
+
+# -- elementwise
+
+def _gelu_backward(x, gy, approximate="none"):
+    op = "gelu_backward"
+    try:
+        ok = np.broadcast_shapes(_shape(gy), _shape(x)) == _shape(x)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{op}: gy of shape {_shape(gy)} cannot be broadcast to x's shape {_shape(x)}")
+
+
+CONTRACTS = {
+    "matmul": _matmul,
+    "softmax": _softmax,
+    "log_softmax": _softmax,
+    "softmax_backward": _softmax_backward("softmax_backward"),
+    "log_softmax_backward": _softmax_backward("log_softmax_backward"),
+    "cross_entropy_forward": _ce_forward,
+    "cross_entropy_backward": _ce_backward,
+    "layer_norm_forward": _ln_forward,
+    "layer_norm_backward": _ln_backward,
+    "embedding_forward": _emb_forward,
+    "embedding_backward": _emb_backward,
+    "sdpa_forward": _sdpa_forward,
+    "sdpa_backward": _sdpa_backward,
+    "conv2d_forward": _conv_forward,
+    "conv2d_grad_input": _conv_grad_input,
+    "conv2d_grad_weight": _conv_grad_weight,
+    "conv2d_grad_bias": _conv_grad_bias,
+    "unfold": _unfold,
+    "fold": _fold,
+    "max_pool2d_forward": _max_pool_forward,
+    "max_pool2d_backward": _max_pool_backward,
+    "avg_pool2d_forward": _avg_pool_forward,
+    "avg_pool2d_backward": _avg_pool_backward,
+    "qmatmul_int8": _qmatmul,
+    "qconv2d_int8": _qconv,
+    "gelu_backward": _gelu_backward,
+}
+
+
+def checked(name, kernel):
+    """``kernel`` behind the contract of ``name`` (the kernel itself when it has none)."""
+    contract = CONTRACTS.get(name)
+    if contract is None or getattr(kernel, "__wrapped__", None) is not None:
+        return kernel
+
+    @functools.wraps(kernel)
+    def run(*args, **kwargs):
+        answer = contract(*args, **kwargs)
+        if answer is not None:
+            return answer[0]
+        return kernel(*args, **kwargs)
+
+    return run
