@@ -107,11 +107,117 @@ def _select(demos, level, only):
     return chosen
 
 
+#: seconds each seed system takes at the default level once its kernels are compiled,
+#: on 2 cores of an AMD EPYC (the first line of the demo scales them to this machine)
+DEMO_SECONDS = {"linear regression": 1, "MLP regressor 2-10-1": 4, "digits MLP": 6, "seed CNN": 14,
+                "digits LSTM (row by row)": 9, "digits GRU (row by row)": 8, "Transformer seq2seq": 14,
+                "char language model": 8, "compressed digits MLP": 6}
+#: level -> how much longer than the default level a run is, roughly
+_LEVEL_FACTOR = {"quick": 0.6, "default": 1.0, "full": 4.0}
+#: seconds the calibration workload of :func:`_speed_factor` took on that machine
+_CALIBRATION_SECONDS = 0.030
+
+
+def _speed_factor():
+    """How much slower than the machine behind DEMO_SECONDS this one is (0.5..4):
+    the time of a small mix of Python and NumPy work, best of three."""
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((128, 128)).astype(np.float32)
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(20):
+            b = a @ a
+            b = np.maximum(b, 0) + 1
+        s = 0
+        for i in range(20000):
+            s += i
+        best = min(best, time.perf_counter() - t)
+    return min(4.0, max(0.5, best / _CALIBRATION_SECONDS))
+
+
+def _plan_line(chosen, level, compiler):
+    """The demo's first line: what it will do and about how long it takes here."""
+    est = sum(DEMO_SECONDS.get(name, 10) for name, _ in chosen) * _LEVEL_FACTOR.get(level, 1.0)
+    est *= _speed_factor()
+    text = (f"minigrad demo: training {len(chosen)} small systems ({level} level), "
+            f"about {max(1, round(est))} s on this machine")
+    if compiler is not None:
+        text += (f"; compiling the native kernels in the background meanwhile (once per machine, "
+                 f"about {compiler.estimate:.0f} s of one core: the NumPy reference kernels run until then)")
+    return text
+
+
+def _quiet_unless(progress):
+    import contextlib
+
+    if progress:
+        return contextlib.nullcontext()
+    from minigrad.kernels.cpu import _runtime
+
+    return _runtime.quiet()
+
+
+def _start_background_compile():
+    """When the native kernels were never compiled here, compile them in another process
+    and run on the reference kernels meanwhile (the first results appear at once instead
+    of after minutes of compilation). Returns the BackgroundWarmup or None.
+
+    Only for a run of several systems with progress shown (one system, or a run
+    that prints only the table, compiles on first use as any program does);
+    ``MINIGRAD_DEMO_COMPILE=lazy`` turns it off."""
+    import os
+
+    from minigrad import backend, kernels
+
+    if backend.kernel_mode() is not None or os.environ.get("MINIGRAD_DEMO_COMPILE", "background") != "background":
+        return None
+    try:
+        if kernels.is_warm():
+            return None
+        compiler = kernels.warmup_in_background()
+    except Exception:  # no Numba, no subprocesses: compile lazily as usual
+        return None
+    backend.set_kernel_mode("reference")
+    return compiler
+
+
+def _native_when_compiled(compiler, progress):
+    from minigrad import backend
+
+    if compiler is not None and compiler.done() and backend.kernel_mode() == "reference":
+        backend.set_kernel_mode(None)
+        if progress:
+            ok = compiler.ok()
+            print(f"minigrad: native kernels {'compiled' if ok else 'not compiled (they compile on first use)'} "
+                  f"after {time.perf_counter() - compiler.started:.0f} s; the next systems use them",
+                  file=sys.stderr, flush=True)
+
+
+def _finish_background_compile(compiler, progress):
+    from minigrad import backend
+
+    if compiler is None:
+        return
+    if not compiler.done():
+        compiler.stop()
+        if progress:
+            print("minigrad: stopped the background compilation; the next run goes on from where it stopped",
+                  file=sys.stderr, flush=True)
+    if backend.kernel_mode() == "reference":
+        backend.set_kernel_mode(None)
+
+
 def run_demo(args):
     from minigrad.examples import DEMOS
 
     level = "quick" if args.quick else "full" if args.full else "default"
     progress = not args.no_progress
+    if getattr(args, "distributed", False):
+        from minigrad.examples.distributed import run_demo as run_distributed
+
+        return run_distributed(level=level, progress=progress, seed=args.seed)
     if args.list:
         for entry in DEMOS:
             levels = entry[2] if len(entry) > 2 else None
@@ -125,18 +231,26 @@ def run_demo(args):
         return 2
     t_all = time.perf_counter()
     results = []
-    for i, (name, fn) in enumerate(chosen, 1):
+    with _quiet_unless(progress):
+        compiler = _start_background_compile() if progress and len(chosen) > 1 else None
         if progress:
-            print(f"[{i}/{len(chosen)}] {name}", file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
+            print(_plan_line(chosen, level, compiler), file=sys.stderr, flush=True)
         try:
-            r = call_system(fn, progress, level, args.seed)
-        except KeyboardInterrupt:
-            raise
-        except Exception as e:  # one failing system must not hide the others' results
-            r = {"name": name, "error": f"{type(e).__name__}: {e}", "seconds": time.perf_counter() - t0}
-        r.setdefault("name", name)
-        results.append(r)
+            for i, (name, fn) in enumerate(chosen, 1):
+                _native_when_compiled(compiler, progress)
+                if progress:
+                    print(f"[{i}/{len(chosen)}] {name}", file=sys.stderr, flush=True)
+                t0 = time.perf_counter()
+                try:
+                    r = call_system(fn, progress, level, args.seed)
+                except KeyboardInterrupt:
+                    raise
+                except Exception as e:  # one failing system must not hide the others' results
+                    r = {"name": name, "error": f"{type(e).__name__}: {e}", "seconds": time.perf_counter() - t0}
+                r.setdefault("name", name)
+                results.append(r)
+        finally:
+            _finish_background_compile(compiler, progress)
     total = time.perf_counter() - t_all
     print()
     print(f"minigrad demo ({level}): {len(results)} systems trained in {total:.1f} s")
@@ -162,6 +276,9 @@ def add_demo_parser(subparsers):
                    help="run only the systems whose name contains one of these words")
     p.add_argument("--seed", type=int, default=0, help="seed of every system (default 0)")
     p.add_argument("--list", action="store_true", help="list the systems and exit")
+    p.add_argument("--distributed", action="store_true",
+                   help="train the seed CNN data-parallel over the processes of an MPI job "
+                        "(mpiexec -n 2 python -m minigrad demo --distributed)")
     p.set_defaults(func=run_demo)
     return p
 
@@ -214,10 +331,6 @@ def add_compress_parser(subparsers):
     p.set_defaults(func=run_compress)
     return p
 
-    if getattr(args, "distributed", False):
-        from minigrad.examples.distributed import run_demo as run_distributed
-
-        return run_distributed(level=level, progress=progress, seed=args.seed)
 
 # ----------------------------------------------------------------------------- run
 
@@ -267,6 +380,3 @@ def main(argv=None):
 
 if __name__ == "__main__":
     sys.exit(main())
-    p.add_argument("--distributed", action="store_true",
-                   help="train the seed CNN data-parallel over the processes of an MPI job "
-                        "(mpiexec -n 2 python -m minigrad demo --distributed)")

@@ -146,3 +146,69 @@ def test_python_dash_m_entry_point():
     res = subprocess.run([sys.executable, "-m", "minigrad", "nope"], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 2 and "usage: minigrad" in res.stderr
+
+
+# ----------------------------------------------------------------------------- real MNIST digits, first line
+
+def test_the_seed_cnn_of_the_demo_trains_on_the_shipped_mnist_digits():
+    from minigrad.examples import mnist_cnn
+    from minigrad.examples.cnn import load_28x28
+
+    assert dict((e[0], e[1]) for e in DEMOS)["seed CNN"] is mnist_cnn
+    X_train, X_test, y_train, y_test = load_28x28("mnist_small")
+    assert X_train.shape == (4000, 1, 28, 28) and X_test.shape == (1000, 1, 28, 28)
+    assert X_train.dtype == X_test.dtype == "float32"
+    assert abs(float(X_train.mean())) < 1e-3 and abs(float(X_train.std()) - 1) < 1e-3
+    assert sorted(set(y_test.tolist())) == list(range(10))
+    with pytest.raises(ValueError, match="mnist_cnn: level"):
+        mnist_cnn(level="huge")
+
+
+def test_mnist_cnn_one_short_run_learns(monkeypatch):
+    from minigrad.examples import cnn
+
+    # 2 epochs on the first 640 images: far above the 10% of guessing
+    full = cnn.load_28x28
+    monkeypatch.setattr(cnn, "load_28x28", lambda d, s: (lambda a, b, c, e: (a[:640], b, c[:640], e))(*full(d, s)))
+    r = cnn.mnist_cnn(epochs=2, level="quick")
+    check_result_dict(r)
+    assert r["accuracy"] > 0.6 and r["passed"] is None
+
+
+@pytest.mark.slow
+def test_mnist_cnn_default_reaches_96_percent():
+    from minigrad.examples import mnist_cnn
+
+    r = mnist_cnn()
+    assert r["accuracy"] >= 0.96 and r["passed"], r["summary"]
+
+
+@pytest.mark.slow
+def test_mnist_cnn_full_reaches_97_percent():
+    from minigrad.examples import mnist_cnn
+
+    r = mnist_cnn(level="full")
+    assert r["accuracy"] >= 0.97 and r["passed"], r["summary"]
+
+
+def test_demo_first_line_says_what_and_how_long(capsys):
+    assert main(["demo", "--only", "linear", "--quick"]) == 0
+    err = capsys.readouterr().err
+    first = err.splitlines()[0]
+    assert first.startswith("minigrad demo: training 1 small systems (quick level), about ")
+    assert first.endswith(" s on this machine")
+
+
+@pytest.mark.slow
+def test_cold_start_of_the_readme_command(tmp_path):
+    """pip install . && python -m minigrad demo in a fresh venv with an empty Numba cache."""
+    out = tmp_path / "cold.json"
+    res = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "cold_start.py"), "--quiet",
+                          "--json", str(out)], capture_output=True, text=True, timeout=1800)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    import json
+
+    results = {r["what"].strip(): r for r in json.loads(out.read_text())["results"]}
+    demo = results["python -m minigrad demo"]
+    assert demo["exit"] == 0 and demo["wall_s"] > 0 and demo["first_result_s"] is not None
+    assert 0 < demo["longest_silence_s"] <= demo["wall_s"]

@@ -61,6 +61,7 @@ import ctypes
 import os
 import sys
 import threading
+import time
 
 import warnings
 
@@ -100,7 +101,7 @@ import numba  # noqa: E402  (after the opt-in above, which must precede it)
 __all__ = [
     "configure", "set_num_threads", "get_num_threads", "blas_threads", "restore_blas_threads",
     "blas_info", "threading_info", "aligned_empty", "workspace", "release_workspaces", "is_aligned", "ALIGN",
-    "avx512_features",
+    "avx512_features", "cache_dir", "quiet", "say", "compile_times", "NOTICE_AFTER",
 ]
 
 ALIGN = 64  # bytes: one cache line, and one 512-bit vector
@@ -352,3 +353,198 @@ def release_workspaces():
 def is_aligned(a: np.ndarray, align: int = ALIGN) -> bool:
     """True when the data of ``a`` starts on an ``align``-byte boundary."""
     return a.ctypes.data % align == 0
+
+
+# ----------------------------------------------------------------------------- compilation: cache and notices
+#
+# Numba compiles a kernel the first time it is called with new argument types, and
+# with ``cache=True`` saves the machine code for later processes. Two things are
+# added here, both for a learner's first run:
+#
+# * where that cache lives: ``~/.cache/minigrad/numba`` (or ``$XDG_CACHE_HOME``,
+#   ``$MINIGRAD_CACHE_DIR``), not Numba's default ``__pycache__`` next to the
+#   installed source. So it works when site-packages is read-only, and it survives
+#   ``pip install`` of the same code again (Numba keys cached code by the source's
+#   content). It applies only to minigrad's own kernels; a ``NUMBA_CACHE_DIR`` set by
+#   the user wins, as for any other Numba code;
+# * never a silent wait: when a compilation has run for ``NOTICE_AFTER`` seconds, one
+#   line on stderr says what is being compiled and why (once per kernel family and
+#   dtype in a process). ``MINIGRAD_QUIET=1`` or :func:`quiet` silences it.
+
+#: seconds of compilation after which the user is told what is going on
+NOTICE_AFTER = 1.0
+
+_compile_lock = threading.Lock()
+_compile_state = threading.local()
+_compile_seconds = {}         # (family, dtype) -> seconds compiled in this process
+_announced = set()            # (family, dtype) already announced in this process
+_quiet_depth = 0
+
+
+def cache_dir():
+    """The folder where minigrad's compiled kernels are kept between processes.
+
+    ``NUMBA_CACHE_DIR`` when the user set it; else ``$MINIGRAD_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/minigrad/numba`` (``~/.cache/minigrad/numba``). Deleting it
+    only costs a recompilation.
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return os.environ["NUMBA_CACHE_DIR"]
+    if os.environ.get("MINIGRAD_CACHE_DIR"):
+        return os.environ["MINIGRAD_CACHE_DIR"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "minigrad", "numba")
+
+
+def _install_cache_locator():
+    """Put minigrad's kernels' Numba cache in :func:`cache_dir` (see above)."""
+    try:
+        from numba.core import caching
+        base = getattr(caching, "UserProvidedCacheLocator", None) or caching._UserProvidedCacheLocator
+        impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
+    except (ImportError, AttributeError):   # another Numba: keep its default locations
+        return
+    kernels_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if any(getattr(c, "_minigrad", False) for c in impl._locator_classes):
+        return
+
+    class MinigradCacheLocator(base):
+        _minigrad = True
+
+        def __init__(self, py_func, py_file):
+            super().__init__(py_func, py_file)
+            self._cache_path = os.path.join(cache_dir(), self.get_suitable_cache_subpath(py_file))
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if numba.config.CACHE_DIR or os.environ.get("NUMBA_CACHE_DIR"):
+                return None          # the user's choice: Numba's own locator uses it
+            if not os.path.abspath(py_file).startswith(kernels_dir + os.sep):
+                return None          # not a minigrad kernel
+            # the parent checks config.CACHE_DIR; skip to the mixin that creates and
+            # tests the folder (None when it is not writable: Numba's defaults follow)
+            return super(base, cls).from_function(py_func, py_file)
+
+    impl._locator_classes.insert(0, MinigradCacheLocator)
+
+
+def _quiet():
+    return _quiet_depth > 0 or os.environ.get("MINIGRAD_QUIET", "").strip() not in ("", "0")
+
+
+@contextlib.contextmanager
+def quiet():
+    """A block in which minigrad does not announce its compilations."""
+    global _quiet_depth
+    with _compile_lock:
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _compile_lock:
+            _quiet_depth -= 1
+
+
+def say(message):
+    """Print one line to stderr unless quiet, without breaking a progress bar."""
+    if _quiet():
+        return
+    tqdm = sys.modules.get("tqdm")
+    try:
+        if tqdm is not None:
+            tqdm.tqdm.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr, flush=True)
+    except Exception:
+        pass
+
+
+def _announce(family, dtype):
+    with _compile_lock:
+        if (family, dtype) in _announced:
+            return
+        _announced.add((family, dtype))
+    try:
+        from .. import COMPILE_SECONDS      # measured per family: an estimate for this machine
+    except ImportError:
+        COMPILE_SECONDS = {}
+    est = COMPILE_SECONDS.get(family)
+    about = f", about {est:.0f} s" if est else ""
+    say(f"minigrad: compiling the {family} kernels for {dtype} (once per machine{about}; "
+        f"later runs load them from the cache)")
+
+
+def _family_and_dtype(data):
+    disp = data.get("dispatcher")
+    module = getattr(getattr(disp, "py_func", None), "__module__", "") or ""
+    if not module.startswith(__name__.rsplit(".", 1)[0] + "."):
+        return None, None
+    family = module.rsplit(".", 1)[-1]
+    dtype = "int"
+    for a in data.get("args") or ():
+        dt = getattr(a, "dtype", a)
+        name = str(dt)
+        if name in ("float32", "float64"):
+            dtype = name
+            break
+    return family, dtype
+
+
+def _install_compile_listener():
+    try:
+        from numba.core import event
+    except ImportError:
+        return
+
+    class CompileWatch(event.Listener):
+        """Times minigrad's top-level compilations; announces the long ones."""
+
+        def on_start(self, ev):
+            st = _compile_state
+            st.depth = getattr(st, "depth", 0) + 1
+            if st.depth != 1:
+                return
+            family, dtype = _family_and_dtype(ev.data or {})
+            st.key = (family, dtype) if family else None
+            st.t0 = time.perf_counter()
+            st.timer = None
+            if st.key is not None and st.key not in _announced and not _quiet():
+                st.timer = threading.Timer(NOTICE_AFTER, _announce, args=st.key)
+                st.timer.daemon = True
+                st.timer.start()
+
+        def on_end(self, ev):
+            st = _compile_state
+            st.depth = getattr(st, "depth", 1) - 1
+            if st.depth != 0:
+                return
+            if getattr(st, "timer", None) is not None:
+                st.timer.cancel()
+            if getattr(st, "key", None) is None:
+                return
+            seconds = time.perf_counter() - st.t0
+            with _compile_lock:
+                _compile_seconds[st.key] = _compile_seconds.get(st.key, 0.0) + seconds
+            log = os.environ.get("MINIGRAD_COMPILE_LOG")
+            if log:
+                disp = (ev.data or {}).get("dispatcher")
+                name = getattr(getattr(disp, "py_func", None), "__qualname__", "?")
+                try:
+                    with open(log, "a") as f:
+                        f.write(f'{{"family": "{st.key[0]}", "dtype": "{st.key[1]}", "function": "{name}", '
+                                f'"seconds": {seconds:.3f}}}\n')
+                except OSError:
+                    pass
+
+    event.register("numba:compile", CompileWatch())
+
+
+def compile_times():
+    """Seconds spent compiling each (kernel family, dtype) in this process (cache
+    loads excluded)."""
+    with _compile_lock:
+        return dict(_compile_seconds)
+
+
+_install_cache_locator()
+_install_compile_listener()

@@ -702,8 +702,8 @@ PREFERRED = {
 }
 
 
-def warmup():
-    """Compile (or load from cache) the kernels: every worker for float32 and float64,
+def warmup(dtypes=(np.float32, np.float64)):
+    """Compile (or load from cache) the kernels: every worker for each of ``dtypes``,
     and the parallel drivers for float32.
 
     Tiny inputs take the single-thread path, so the three parallel drivers are called
@@ -712,7 +712,7 @@ def warmup():
     first use.)
     """
     geo = (3, 3, 1, 1, 1, 1, 1, 1, 5, 5)
-    for dt in (np.float32, np.float64):
+    for dt in dtypes:
         x = np.zeros((2, 2, 5, 5), dt)
         w = np.zeros((3, 2, 3, 3), dt)
         b = np.zeros(3, dt)

@@ -99,11 +99,11 @@ PREFERRED = {
 }
 
 
-def warmup():
+def warmup(dtypes=(np.float32, np.float64)):
     """Compile (or load from Numba's cache) the embedding kernels by calling each once on
-    tiny float32 and float64 inputs, so the first real call is not slowed by compilation."""
+    tiny inputs of each of ``dtypes``, so the first real call is not slowed by compilation."""
     idx = np.array([0, 1, 1])
-    for dt in (np.float32, np.float64):
+    for dt in dtypes:
         w = np.zeros((3, 2), dt)
         out = embedding_forward(w, idx)
         embedding_backward(out, idx, 3, None)

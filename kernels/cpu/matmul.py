@@ -636,9 +636,9 @@ KERNELS = {"matmul": matmul}
 PREFERRED = {"matmul": "native"}
 
 
-def warmup():
-    """Compile (or load from the on-disk cache) every specialisation matmul uses."""
-    for dt in (np.float32, np.float64):
+def warmup(dtypes=(np.float32, np.float64)):
+    """Compile (or load from the on-disk cache) every specialisation matmul uses, for each of ``dtypes``."""
+    for dt in dtypes:
         x = np.ones((5, 20), dt)
         matmul(x, x.T)            # in-place operands
         matmul(x.T, x)            # packed operands

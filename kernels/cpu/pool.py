@@ -297,11 +297,11 @@ PREFERRED = {
 }
 
 
-def warmup():
-    """Compile (or load from cache) every worker for float32 and float64, and the
+def warmup(dtypes=(np.float32, np.float64)):
+    """Compile (or load from cache) every worker for each of ``dtypes``, and the
     parallel drivers for float32 (tiny inputs take the single-thread path, so those
     are called directly; float64 ones compile on first use)."""
-    for dt in (np.float32, np.float64):
+    for dt in dtypes:
         x = np.zeros((1, 2, 4, 4), dt)
         y, ind = max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
         max_pool2d_backward(y, ind, x.shape)

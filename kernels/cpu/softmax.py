@@ -579,9 +579,9 @@ PREFERRED = {
 }
 
 
-def warmup():
-    """Compile (or load from cache) every kernel above for float32 and float64."""
-    for dt in (np.float32, np.float64):
+def warmup(dtypes=(np.float32, np.float64)):
+    """Compile (or load from cache) every kernel above for each of ``dtypes``."""
+    for dt in dtypes:
         x = np.zeros((2, 3), dt)
         y = softmax(x)
         log_softmax(x)

@@ -22,7 +22,7 @@ KERNELS = {"erf": erf}
 PREFERRED = {"erf": "native"}
 
 
-def warmup():
-    """Compile (or load from Numba's cache) ``erf`` on tiny float32 and float64 inputs."""
-    erf(np.zeros(2, np.float32))
-    erf(np.zeros(2, np.float64))
+def warmup(dtypes=(np.float32, np.float64)):
+    """Compile (or load from Numba's cache) ``erf`` on tiny inputs of each of ``dtypes``."""
+    for dt in dtypes:
+        erf(np.zeros(2, dt))

@@ -22,12 +22,12 @@ at some levels (e.g. ``{"full"}`` for a long one). Append to it to add a system.
 """
 from minigrad.examples.regression import linear_regression
 from minigrad.examples.mlp import digits_mlp, mlp_regression
-from minigrad.examples.cnn import digits_cnn
+from minigrad.examples.cnn import digits_cnn, mnist_cnn
 from minigrad.examples.sequence import train_gru, train_lstm, train_parity
 from minigrad.examples import transformer, charlm
 from minigrad.examples.compression import digits_mlp_compression
 
-__all__ = ["linear_regression", "mlp_regression", "digits_mlp", "digits_cnn", "train_lstm", "train_gru",
+__all__ = ["linear_regression", "mlp_regression", "digits_mlp", "mnist_cnn", "digits_cnn", "train_lstm", "train_gru",
            "train_parity", "transformer", "charlm", "digits_mlp_compression", "DEMOS"]
 
 
@@ -44,7 +44,7 @@ DEMOS = [
     ("linear regression", linear_regression),
     ("MLP regressor 2-10-1", mlp_regression),
     ("digits MLP", digits_mlp),
-    ("seed CNN", digits_cnn),
+    ("seed CNN", mnist_cnn),
     ("digits LSTM (row by row)", _quick_unless_full(train_lstm)),
     ("digits GRU (row by row)", _quick_unless_full(train_gru)),
     ("Transformer seq2seq", _quick_unless_full(transformer.run)),
