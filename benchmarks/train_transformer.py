@@ -23,20 +23,15 @@ def median_ms(step, repeats):
     return timeit(step, repeat=repeats, warmup=3)[0] * 1e3
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--repeats", type=int, default=9)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--block", type=int, default=64)
-    ap.add_argument("--d-model", type=int, default=64)
-    ap.add_argument("--layers", type=int, default=2)
-    args = ap.parse_args()
-    vocab, B, T, D = 65, args.batch, args.block, args.d_model
-    rng = np.random.default_rng(0)
+def make_steps(batch=32, block=64, d_model=64, layers=2, seed=0):
+    """(minigrad step, PyTorch step or None): one AdamW training step of the char LM on a
+    fixed random batch, in each framework (same architecture and shapes)."""
+    vocab, B, T, D = 65, batch, block, d_model
+    rng = np.random.default_rng(seed)
     idx = rng.integers(0, vocab, (B, T))
     tgt = rng.integers(0, vocab, (B, T))
     model = CharLM("".join(chr(33 + i) for i in range(vocab)), block_size=T, d_model=D, nhead=4,
-                   num_layers=args.layers)
+                   num_layers=layers)
     opt = mg.optim.AdamW(model.parameters(), lr=3e-4)
     loss_fn = nn.CrossEntropyLoss()
     it, tt = mg.tensor(idx), mg.tensor(tgt.reshape(-1))
@@ -46,41 +41,56 @@ def main():
         loss_fn(model(it).reshape(-1, vocab), tt).backward()
         opt.step()
 
-    rows = [("minigrad", median_ms(mg_step, args.repeats))]
     try:
         import torch
     except ImportError:
-        torch = None
-    if torch is not None:
-        class TorchCharLM(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.tok = torch.nn.Embedding(vocab, D)
-                self.pos = torch.nn.Parameter(torch.zeros(1, T, D))
-                layer = torch.nn.TransformerEncoderLayer(D, 4, 4 * D, 0.0, activation="gelu", batch_first=True,
-                                                         norm_first=True)
-                self.blocks = torch.nn.TransformerEncoder(layer, args.layers, norm=torch.nn.LayerNorm(D),
-                                                          enable_nested_tensor=False)
-                self.head = torch.nn.Linear(D, vocab)
+        return mg_step, None
 
-            def forward(self, i):
-                mask = torch.nn.Transformer.generate_square_subsequent_mask(i.shape[1])
-                return self.head(self.blocks(self.tok(i) + self.pos, mask=mask, is_causal=True))
+    class TorchCharLM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok = torch.nn.Embedding(vocab, D)
+            self.pos = torch.nn.Parameter(torch.zeros(1, T, D))
+            layer = torch.nn.TransformerEncoderLayer(D, 4, 4 * D, 0.0, activation="gelu", batch_first=True,
+                                                     norm_first=True)
+            self.blocks = torch.nn.TransformerEncoder(layer, layers, norm=torch.nn.LayerNorm(D),
+                                                      enable_nested_tensor=False)
+            self.head = torch.nn.Linear(D, vocab)
 
-        tm = TorchCharLM()
-        topt = torch.optim.AdamW(tm.parameters(), lr=3e-4)
-        ti, ttg = torch.tensor(idx), torch.tensor(tgt.reshape(-1))
-        tl = torch.nn.CrossEntropyLoss()
+        def forward(self, i):
+            mask = torch.nn.Transformer.generate_square_subsequent_mask(i.shape[1])
+            return self.head(self.blocks(self.tok(i) + self.pos, mask=mask, is_causal=True))
 
-        def t_step():
-            topt.zero_grad()
-            tl(tm(ti).reshape(-1, vocab), ttg).backward()
-            topt.step()
+    tm = TorchCharLM()
+    topt = torch.optim.AdamW(tm.parameters(), lr=3e-4)
+    ti, ttg = torch.tensor(idx), torch.tensor(tgt.reshape(-1))
+    tl = torch.nn.CrossEntropyLoss()
+
+    def t_step():
+        topt.zero_grad()
+        tl(tm(ti).reshape(-1, vocab), ttg).backward()
+        topt.step()
+
+    return mg_step, t_step
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--block", type=int, default=64)
+    ap.add_argument("--d-model", type=int, default=64)
+    ap.add_argument("--layers", type=int, default=2)
+    args = ap.parse_args()
+    mg_step, t_step = make_steps(args.batch, args.block, args.d_model, args.layers)
+    rows = [("minigrad", median_ms(mg_step, args.repeats))]
+    if t_step is not None:
+        import torch
 
         rows.append((f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)",
                      median_ms(t_step, args.repeats)))
-    print(f"char LM training step, batch {B}, block {T}, d_model {D}, {args.layers} layers "
-          f"(median of {args.repeats}, ms)")
+    print(f"char LM training step, batch {args.batch}, block {args.block}, d_model {args.d_model}, "
+          f"{args.layers} layers (median of {args.repeats}, ms)")
     base = rows[-1][1]
     for name, ms in rows:
         print(f"  {name:40s} {ms:8.2f} ms   {ms / base:5.2f}x")
