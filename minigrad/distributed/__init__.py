@@ -146,9 +146,10 @@ def init_process_group(backend="mpi", *, allreduce=None, world_size=None, rank=N
             the default) or ``"ring"`` (:func:`~minigrad.distributed.ring.ring_all_reduce`,
             written by hand on point-to-point messages). The environment variable
             ``MINIGRAD_ALLREDUCE`` sets the default.
-        world_size, rank: optional checks, as in PyTorch's signature: the values MPI
-            reports must equal them (with ``world_size > 1`` outside ``mpiexec`` the
+        world_size: optional check, as in PyTorch's signature: the number of processes
+            MPI reports must equal it (with ``world_size > 1`` outside ``mpiexec`` the
             error says how to launch).
+        rank: optional check: the rank MPI gives this process must equal it.
 
     Rank and world size come from MPI. Started without ``mpiexec`` (and with no
     ``world_size`` asked for) the process is a world of one, and MPI is not needed.

@@ -85,8 +85,9 @@ class DistributedDataParallel(Module):
 
     Args:
         module: the model. Its parameters and buffers are replaced by rank 0's here.
-        device_ids, output_device: accepted for PyTorch compatibility; minigrad uses the
-            module's own device (one process per GPU with the ``nccl`` backend).
+        device_ids: accepted for PyTorch compatibility; minigrad uses the module's own
+            device (one process per GPU with the ``nccl`` backend).
+        output_device: accepted for PyTorch compatibility, as ``device_ids``.
         broadcast_buffers: copy rank 0's buffers to every rank at each training forward.
         bucket_cap_mb: the size of a gradient bucket in megabytes (default 4; the first
             bucket is at most 1).
