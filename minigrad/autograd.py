@@ -302,12 +302,15 @@ class Function:
         record = any_grad and _mode.enabled
         ctx.needs_input_grad = tuple(needs)
         y = cls.forward(ctx, *arrays, **kwargs)
+        version = _storage_version(y, args, arrays)
         if not record:
             out = Tensor(y)
-            if cls._is_view:
-                out._version = args[0]._version
+            if version is not None:
+                out._version = version
             return out
         out = Tensor(y, _node=ctx)
+        if version is not None:
+            out._version = version
         # Edges to the inputs' nodes (or to the leaf tensors themselves).
         nexts = []
         for a, n in zip(args, needs):
@@ -342,13 +345,8 @@ class Function:
             ctx._out_version = out._version
         else:
             ctx._inputs = None
-        if cls._is_view:
-            # A view shares memory with its input, so it shares its version counter:
-            # writing through either is seen by a node that saved the other.
-            out._version = args[0]._version
         return out
 
-    _is_view = False
     _grad_hooks = None  # {id: fn} from Tensor.register_hook on this node's output
 
     def _release(self):
@@ -357,6 +355,31 @@ class Function:
         self._inputs = None
         self._out_data = None
         self._freed = True
+
+
+def _memory_owner(a):
+    """The array (or buffer) that owns the memory ``a`` looks at: ``a`` itself, or the
+    end of its chain of ``.base`` references when ``a`` is a view."""
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return a
+
+
+def _storage_version(y, args, arrays):
+    """One version counter per storage: when an op's output looks at the memory of a
+    Tensor input (a slice, reshape, transpose, expand... or the input itself), the
+    output shares that input's version counter, so an in-place write through either is
+    seen by every node that saved the other. None for an output with memory of its own."""
+    if getattr(y, "base", None) is None:
+        for a, arr in zip(args, arrays):
+            if arr is y and isinstance(a, Tensor):
+                return a._version
+        return None
+    owner = _memory_owner(y)
+    for a, arr in zip(args, arrays):
+        if isinstance(a, Tensor) and _memory_owner(arr) is owner:
+            return a._version
+    return None
 
 
 def _modified_error(node, what):

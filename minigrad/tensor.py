@@ -474,7 +474,10 @@ class Tensor:
                 "grad mode is on); wrap the update in `with minigrad.no_grad():` or write "
                 "through `.data`")
 
-    def _bump(self):
+    def _bump_version(self):
+        """Record that the memory behind this tensor was written in place. Every view
+        of the same memory shares the counter, so one bump is seen through all of them;
+        code that writes into ``t.array`` directly (optimizers, initialisers) calls this."""
         self._version[0] += 1
 
     def _value_array(self, value):
@@ -496,7 +499,7 @@ class Tensor:
             cls = TypeError if isinstance(e, TypeError) else ValueError
             raise cls(f"{op}: cannot update a tensor of shape {self.shape} and dtype {self.dtype} "
                       f"in place with {what} ({e})") from None
-        self._bump()
+        self._bump_version()
         return self
 
     def __setitem__(self, key, value):
@@ -507,13 +510,13 @@ class Tensor:
         from minigrad.ops.index import _normalize_key
 
         self.array[_normalize_key(key)] = self._value_array(value)
-        self._bump()
+        self._bump_version()
 
     def zero_(self):
         """Set every element to 0 in place; returns self."""
         self._check_inplace("zero_")
         self.array[...] = 0
-        self._bump()
+        self._bump_version()
         return self
 
     def fill_(self, value):
@@ -524,7 +527,7 @@ class Tensor:
             raise RuntimeError(f"fill_: the value must be a number or a one-element tensor, "
                                f"got a tensor of shape {value.shape}")
         self.array[...] = self._value_array(value)
-        self._bump()
+        self._bump_version()
         return self
 
     def copy_(self, src, non_blocking=False):
@@ -539,7 +542,7 @@ class Tensor:
         except ValueError:
             raise ValueError(f"copy_: source of shape {np.shape(src)} cannot be broadcast to "
                              f"the destination shape {self.shape}") from None
-        self._bump()
+        self._bump_version()
         return self
 
     def add_(self, other, alpha=1):
@@ -579,14 +582,14 @@ class Tensor:
             cls = TypeError if isinstance(e, TypeError) else ValueError
             raise cls(f"clamp_: cannot clamp a tensor of shape {self.shape} and dtype {self.dtype} "
                           f"in place to min={min!r}, max={max!r} ({e})") from None
-        self._bump()
+        self._bump_version()
         return self
 
     # Random fills draw on the CPU from minigrad's generator (``minigrad.manual_seed``)
     # or from ``generator`` (a minigrad.Generator), then copy to the tensor's device.
     def _fill_random(self, values):
         self.array[...] = backend.to_device(values, self.device)
-        self._bump()
+        self._bump_version()
         return self
 
     def _check_float(self, op):

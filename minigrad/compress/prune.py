@@ -201,7 +201,7 @@ def _install(module, name, new_mask, op_desc):
     else:
         mask = module._buffers[name + "_mask"]
         mask.array[...] = new_mask
-        mask._version[0] += 1
+        mask._bump_version()
     hook.history.append(op_desc)
     with no_grad():
         _apply_mask(module, name)
@@ -418,7 +418,7 @@ def remove(module, name="weight"):
     orig = _unregister(module, name)
     with no_grad():
         orig.array[...] = orig.array * mask
-        orig._version[0] += 1
+        orig._bump_version()
     return module
 
 

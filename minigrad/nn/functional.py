@@ -764,7 +764,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
         with no_grad():
             w[to_device(rows, weight.device)] = (sel * xp.where(norms > max_norm, max_norm / (norms + 1e-7),
                                                                 1.0)[:, None]).astype(w.dtype)
-            weight._version[0] += 1
+            weight._bump_version()
     keep = np.ones(ids.shape, bool) if padding_idx is None else ids != padding_idx
     vectors = _embedding_op(Tensor(to_device(ids.astype(np.int64), weight.device)), weight)  # (n, D)
     zeros = Tensor(xp_of(weight.array).zeros((nbags, dim), dtype=weight.dtype))

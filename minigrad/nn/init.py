@@ -85,7 +85,7 @@ def _fill(tensor: Tensor, arr):
         raise TypeError(f"init: expected a Tensor, got {type(tensor).__name__}")
     with no_grad():
         tensor.array[...] = to_device(np.asarray(arr, dtype=tensor.dtype), tensor.device)
-        tensor._version[0] += 1
+        tensor._bump_version()
     return tensor
 
 

@@ -410,7 +410,7 @@ class Module:
                     target.array[...] = arr
                 else:  # e.g. a read-only broadcast view: give it its own memory
                     target.array = arr.copy()
-                target._version[0] += 1
+                target._bump_version()
         return _IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ modes and bulk changes
@@ -464,7 +464,7 @@ class Module:
                     new = fn(p)
                     if new is not p:
                         p.array = new.array
-                        p._version[0] += 1
+                        p._bump_version()
                     if p.grad is not None:
                         g = fn(p.grad)
                         if g is not p.grad:

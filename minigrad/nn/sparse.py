@@ -103,7 +103,7 @@ class Embedding(Module):
         if self.padding_idx is not None:
             with no_grad():
                 self.weight.array[self.padding_idx] = 0
-                self.weight._version[0] += 1
+                self.weight._bump_version()
 
     def _renorm_(self, input):
         """Rescale, in place, each looked-up row whose norm exceeds ``max_norm``."""
@@ -119,7 +119,7 @@ class Embedding(Module):
         scale = xp.where(norms > self.max_norm, self.max_norm / (norms + 1e-7), 1.0)
         with no_grad():
             w[rows] = (sel * scale[:, None]).astype(w.dtype)
-            self.weight._version[0] += 1
+            self.weight._bump_version()
 
     def forward(self, input):
         """``input`` int64 ids of any shape (*) -> the rows of ``weight``, shape (*,
@@ -199,7 +199,7 @@ class EmbeddingBag(Module):
         if self.padding_idx is not None:
             with no_grad():
                 self.weight.array[self.padding_idx] = 0
-                self.weight._version[0] += 1
+                self.weight._bump_version()
 
     def forward(self, input, offsets=None, per_sample_weights=None):
         """``input`` ids (B, L), or 1-D with ``offsets`` (B,) -> (B, embedding_dim).

@@ -95,5 +95,5 @@ def vector_to_parameters(vec, parameters):
         for p in params:
             n = p.numel()
             p.array[...] = to_device(vec.array[start:start + n].reshape(p.shape), p.device)
-            p._version[0] += 1
+            p._bump_version()
             start += n

@@ -60,9 +60,6 @@ class GetItem(Function):
         return IndexAdd.apply(gy, ctx.in_shape, ctx.key)
 
 
-GetItem._is_view = False
-
-
 class IndexAdd(Function):
     """y = zeros(shape) with g added at [key];  gg = gy[key]  (the adjoint of GetItem)"""
 

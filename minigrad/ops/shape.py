@@ -63,8 +63,6 @@ def sum_to(x: Tensor, shape) -> Tensor:
 class Expand(Function):
     """y = x broadcast to a larger shape (a view, no copy);  gx = sum_to(gy, x.shape)"""
 
-    _is_view = True
-
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
@@ -113,8 +111,6 @@ def broadcast_tensors(*tensors):
 
 class Reshape(Function):
     """y = x with a new shape (same elements in row-major order);  gx = reshape(gy, x.shape)"""
-
-    _is_view = True
 
     @staticmethod
     def forward(ctx, x, shape):
@@ -183,8 +179,6 @@ def unflatten(input, dim, sizes):
 class Squeeze(Function):
     """Remove size-1 dims;  gx = reshape(gy, x.shape)"""
 
-    _is_view = True
-
     @staticmethod
     def forward(ctx, x, axes):
         ctx.in_shape = x.shape
@@ -215,8 +209,6 @@ def unsqueeze(input, dim):
 
 class Permute(Function):
     """y = x with its axes reordered (a view);  gx = permute(gy, inverse order)"""
-
-    _is_view = True
 
     @staticmethod
     def forward(ctx, x, dims):

@@ -81,4 +81,4 @@ class Adadelta(Optimizer):
             # p = p - lr * delta
             delta *= lr
             w -= delta
-            p._version[0] += 1
+            p._bump_version()

@@ -78,4 +78,4 @@ class Adagrad(Optimizer):
             xp.divide(g, std, out=std)
             std *= clr
             w -= std
-            p._version[0] += 1
+            p._bump_version()

@@ -119,7 +119,7 @@ class Adam(Optimizer):
             xp.divide(m, denom, out=denom)
             denom *= step_size
             w -= denom
-            p._version[0] += 1
+            p._bump_version()
 
 
 class AdamW(Adam):

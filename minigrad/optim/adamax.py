@@ -80,4 +80,4 @@ class Adamax(Optimizer):
             xp.divide(m, u, out=tmp)
             tmp *= clr
             w -= tmp
-            p._version[0] += 1
+            p._bump_version()

@@ -140,7 +140,7 @@ class LBFGS(Optimizer):
             n = w.size
             w += step * d[offset:offset + n].reshape(w.shape)
             offset += n
-            p._version[0] += 1
+            p._bump_version()
 
     def _copy_params(self):
         return [p.array.copy() for p in self._params]
@@ -148,7 +148,7 @@ class LBFGS(Optimizer):
     def _set_params(self, saved):
         for p, a in zip(self._params, saved):
             p.array[...] = a
-            p._version[0] += 1
+            p._bump_version()
 
     def _evaluate(self, closure):
         with enable_grad():

@@ -106,4 +106,4 @@ class NAdam(Optimizer):
             xp.divide(m, denom, out=tmp)
             tmp *= (-lr * mu_next) / (1.0 - mu_product_next)
             w += tmp
-            p._version[0] += 1
+            p._bump_version()

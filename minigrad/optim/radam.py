@@ -107,4 +107,4 @@ class RAdam(Optimizer):
                 update *= tmp
                 update *= rect
             w -= update
-            p._version[0] += 1
+            p._bump_version()

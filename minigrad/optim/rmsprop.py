@@ -114,4 +114,4 @@ class RMSprop(Optimizer):
                 xp.divide(g, r, out=r)
                 r *= lr
                 w -= r
-            p._version[0] += 1
+            p._bump_version()

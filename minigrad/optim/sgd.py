@@ -92,4 +92,4 @@ class SGD(Optimizer):
                 d = d + momentum * buf if nesterov else buf
 
             w -= lr * d          # in place: p.array itself changes
-            p._version[0] += 1   # graphs that saved the old value will refuse to backward
+            p._bump_version()   # graphs that saved the old value will refuse to backward
