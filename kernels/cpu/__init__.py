@@ -6,8 +6,13 @@ reference kernel of that name) and ``PREFERRED`` (op name -> "native" or
 ``benchmarks/kernels.py``). This file merges them.
 """
 from .._families import collect as _collect, warmup as _warmup
+from . import _runtime
 
 _MODULES, KERNELS, PREFERRED = _collect(__name__)
+
+# read-only inputs reach the compiled code as writeable aliases: one specialisation
+# per kernel and dtype, not two (see _runtime.writeable)
+KERNELS = {name: _runtime.writeable_inputs(fn) for name, fn in KERNELS.items()}
 
 
 def warmup(verbose=False):

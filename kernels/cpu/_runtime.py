@@ -101,7 +101,8 @@ import numba  # noqa: E402  (after the opt-in above, which must precede it)
 __all__ = [
     "configure", "set_num_threads", "get_num_threads", "blas_threads", "restore_blas_threads",
     "blas_info", "threading_info", "aligned_empty", "workspace", "release_workspaces", "is_aligned", "ALIGN",
-    "avx512_features", "cache_dir", "quiet", "say", "compile_times", "NOTICE_AFTER",
+    "avx512_features", "cache_dir", "quiet", "say", "compile_times", "NOTICE_AFTER", "writeable",
+    "writeable_inputs",
 ]
 
 ALIGN = 64  # bytes: one cache line, and one 512-bit vector
@@ -544,6 +545,42 @@ def compile_times():
     loads excluded)."""
     with _compile_lock:
         return dict(_compile_seconds)
+
+
+class _Alias:
+    """Keeps a read-only array alive behind a writeable alias of its memory."""
+
+    def __init__(self, iface, owner):
+        self.__array_interface__ = iface
+        self.owner = owner
+
+
+def writeable(a):
+    """``a`` itself, or for a read-only NumPy array a writeable alias of the same memory.
+
+    Numba compiles a separate specialisation for read-only arrays (seconds to a minute
+    per kernel); kernels only read their inputs, so they get an alias typed as an
+    ordinary array instead. Never write through the alias.
+    """
+    if type(a) is np.ndarray and not a.flags.writeable:
+        iface = dict(a.__array_interface__)
+        iface["data"] = (iface["data"][0], False)
+        return np.asarray(_Alias(iface, a))
+    return a
+
+
+def writeable_inputs(kernel):
+    """``kernel`` with its read-only array arguments passed as writeable aliases."""
+    import functools
+
+    @functools.wraps(kernel)
+    def run(*args, **kwargs):
+        args = [writeable(a) for a in args]
+        if kwargs:
+            kwargs = {k: writeable(v) for k, v in kwargs.items()}
+        return kernel(*args, **kwargs)
+
+    return run
 
 
 _install_cache_locator()
