@@ -16,6 +16,12 @@ Subcommands are argparse sub-parsers: a new one (``compress``, say) is a functio
 ``add_<name>_parser(subparsers)`` that registers its arguments and sets
 ``func=...``; add it to ``_SUBCOMMANDS``.
 
+The demo's first line (stderr) says what it trains and about how long it takes on
+this machine. On a machine where the native kernels were never compiled, it compiles
+them in a background process (once per machine, cached in ``~/.cache/minigrad``) while
+the first systems run on the NumPy reference kernels, and switches to the native ones
+when they are ready (``MINIGRAD_DEMO_COMPILE=lazy``: compile on first use instead).
+
 Progress bars go to stderr and the table to stdout, so ``minigrad demo > out.txt``
 keeps just the results. The exit status is 0 when every system reached its target
 (for ``compress``: every compression target), 1 otherwise, 2 for a usage error.
