@@ -132,6 +132,7 @@ class DistributedDataParallel(Module):
             for i, p in enumerate(b.params):
                 self._where[id(p)] = (b, i)
         self._ready = set()
+        self._grads_seen = 0
         self._next_launch = 0
         self._expect_reduction = False
         self._handles = []
@@ -196,7 +197,7 @@ class DistributedDataParallel(Module):
         from minigrad.autograd import is_grad_enabled
 
         g = self._group
-        if self._ready and self._expect_reduction:
+        if self._grads_seen and self._expect_reduction:
             missing = [self._names[id(p)] for b in self._buckets for p in b.params if id(p) not in self._ready]
             raise RuntimeError(
                 "DistributedDataParallel: the previous backward did not produce gradients for "
@@ -218,11 +219,14 @@ class DistributedDataParallel(Module):
         return out
 
     def _reset(self):
-        self._ready = set()
-        self._next_launch = 0
-        for b in self._buckets:
+        for b in self._buckets:   # a bucket of unused parameters may have started without a backward
+            if b.work is not None:
+                b.work.wait()
             b.pending = len(b.params)
             b.work = None
+        self._ready = set()
+        self._grads_seen = 0
+        self._next_launch = 0
 
     @contextlib.contextmanager
     def no_sync(self):
@@ -245,6 +249,7 @@ class DistributedDataParallel(Module):
             raise RuntimeError(f"DistributedDataParallel: parameter {self._names[id(p)]!r} got its gradient "
                                f"twice in one backward (backward called twice after one forward?); call "
                                f"the model again before each backward")
+        self._grads_seen += 1
         self._mark_ready(b, i, p.grad)
 
     def _mark_ready(self, b, i, grad):

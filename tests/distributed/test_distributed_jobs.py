@@ -73,3 +73,26 @@ def test_a_raising_rank_ends_the_job_with_its_message():
     assert re.search(r"\[rank 1\] ValueError: loss became NaN on purpose, on rank 1", out), out
     assert "not reached" not in out
     assert seconds < 30, f"the job took {seconds:.1f} s to end"
+
+
+@pytest.mark.slow
+def test_demo_distributed_prints_one_table():
+    """``mpiexec -n 2 python -m minigrad demo --distributed``: the seed CNN trained by two
+    processes; rank 0 alone prints the demo's table, and the accuracy is the CNN's."""
+    import os
+    import sys
+
+    from launch import ROOT, launcher_flags, mpiexec
+    import subprocess
+
+    exe = mpiexec()
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    res = subprocess.run([exe, *launcher_flags(exe), "-n", "2", sys.executable, "-m", "minigrad", "demo",
+                          "--distributed", "--no-progress"], capture_output=True, text=True, timeout=600,
+                         env=env, cwd=ROOT)
+    out = res.stdout
+    assert out.count("system ") == 1 and out.count("seed CNN, data-parallel x2") == 1, out + res.stderr
+    acc = float(re.search(r"seed CNN, data-parallel x2\s+\S+\s+([\d.]+)%", out).group(1))
+    assert acc >= 96.0, out
+    assert res.returncode == (0 if acc >= 98.0 else 1), out

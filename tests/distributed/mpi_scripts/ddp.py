@@ -145,7 +145,9 @@ class TwoHeads(nn.Module):
 def case_unused_parameters():
     x = minigrad.tensor(np.random.default_rng(4).standard_normal((3, 4)).astype(np.float32))
     ddp = DDP(TwoHeads(), find_unused_parameters=True)
+    ddp(x)                        # a forward without backward (e.g. a look at the loss) is harmless
     ddp(x).sum().backward()
+    assert np.all(ddp.module.b.weight.grad.array == 0)     # unused everywhere: an averaged zero
     g = ddp.module.a.weight.grad.array.copy()
     dist.all_reduce(minigrad.tensor(g))        # every rank has the same averaged gradient
     ddp_plain = DDP(TwoHeads())
