@@ -42,7 +42,7 @@ from minigrad import backend  # noqa: E402
 from minigrad.backend import Device, device  # noqa: E402
 from minigrad.tensor import Tensor, tensor, get_default_dtype, set_default_dtype
 from minigrad.autograd import (Function, no_grad, enable_grad, set_grad_enabled, is_grad_enabled,
-                               grad)
+                               inference_mode, is_inference_mode_enabled, grad)
 from minigrad.random import Generator, manual_seed, seed, initial_seed, get_rng_state, set_rng_state
 from minigrad.creation import (zeros, ones, full, empty, arange, linspace, eye, rand, randn,
                                randint, randperm, zeros_like, ones_like, full_like, empty_like,

@@ -19,103 +19,155 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 
 import numpy as np
 
 from minigrad.backend import device_of
 
-__all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad", "backward",
-           "RemovableHandle"]
+__all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode",
+           "is_inference_mode_enabled", "grad", "backward", "RemovableHandle"]
 
 
 # ----------------------------------------------------------------------------- grad mode
+#
+# Whether operations are recorded is a property of the running thread, as in PyTorch:
+# `no_grad` in one thread (an evaluation loop, a data-loading worker) leaves every
+# other thread recording, and each new thread starts with grad mode on. The state is
+# two flags in a `threading.local`; everything below sets them through `_set_mode`.
 
-class _GradMode:
-    enabled = True
+class _GradMode(threading.local):
+    def __init__(self):  # runs once in every thread that touches the state
+        self.enabled = True     # record operations for backward
+        self.inference = False  # inside inference_mode (grad mode is off there too)
 
 
 _mode = _GradMode()
 
 
 def is_grad_enabled() -> bool:
-    """True when new operations are being recorded for backward."""
+    """True when new operations are being recorded for backward (in this thread)."""
     return _mode.enabled
 
 
-class set_grad_enabled:
-    """Turn graph recording on or off: a context manager, a decorator, or a plain call.
+def is_inference_mode_enabled() -> bool:
+    """True inside :class:`inference_mode` (in this thread)."""
+    return _mode.inference
+
+
+def _get_mode():
+    return _mode.enabled, _mode.inference
+
+
+def _set_mode(state):
+    _mode.enabled, _mode.inference = state
+
+
+class _ModeContext:
+    """Base of no_grad, enable_grad, set_grad_enabled and inference_mode: set this
+    thread's mode for a ``with`` block, or for every call of a decorated function.
+    A subclass says which mode it sets (``_target``)."""
+
+    def _target(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        self._prev = _get_mode()
+        _set_mode(self._target())
+        return self
+
+    def __exit__(self, *exc):
+        _set_mode(self._prev)
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            prev = _get_mode()
+            _set_mode(self._target())
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _set_mode(prev)
+
+        return wrapper
+
+
+class _NoArgModeContext(_ModeContext):
+    """``@no_grad`` works without parentheses too, as in PyTorch."""
+
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        return self if func is None else self(func)
+
+    def __init__(self, func=None):
+        pass
+
+
+class no_grad(_NoArgModeContext):
+    """Do not record operations (inference, optimizer updates): a context manager or a
+    decorator. Affects the current thread only."""
+
+    def _target(self):
+        return False, _mode.inference
+
+
+class enable_grad(_NoArgModeContext):
+    """Record operations again inside a ``no_grad`` block: a context manager or a
+    decorator. Affects the current thread only."""
+
+    def _target(self):
+        return True, _mode.inference
+
+
+class set_grad_enabled(_ModeContext):
+    """Turn graph recording on or off: a context manager, a decorator, or a plain call
+    (which sets the mode at once, as in PyTorch). Affects the current thread only.
 
     >>> with set_grad_enabled(False):
     ...     y = x * 2          # not recorded
     """
 
     def __init__(self, mode: bool):
-        self.prev = _mode.enabled
         self.mode = bool(mode)
-        _mode.enabled = self.mode
+        self._prev = _get_mode()
+        _set_mode(self._target())
 
-    def __enter__(self):
+    def _target(self):
+        return self.mode, _mode.inference
+
+    def __enter__(self):  # the mode was set by the constructor; __exit__ restores the old one
         return self
 
-    def __exit__(self, *exc):
-        _mode.enabled = self.prev
-        return False
-
     def __call__(self, fn):
-        mode = self.mode
-        _mode.enabled = self.prev  # used as a decorator: do not change the mode now
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            prev = _mode.enabled
-            _mode.enabled = mode
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                _mode.enabled = prev
-
-        return wrapper
+        _set_mode(self._prev)  # used as a decorator: do not change the mode now
+        return super().__call__(fn)
 
 
-class _GradModeContext:
-    """Base for no_grad / enable_grad: context manager and decorator."""
+class inference_mode(_ModeContext):
+    """``inference_mode()`` (or ``inference_mode(True)``): run without recording, like
+    :class:`no_grad`, and report :func:`is_inference_mode_enabled`; a context manager
+    or a decorator (with or without parentheses). ``inference_mode(False)`` turns it
+    off again (and turns grad mode on), as in PyTorch.
 
-    _value = True
+    In PyTorch, inference mode is faster than no_grad because tensors made inside it
+    skip the version counter and view tracking, and using them later in a recorded
+    computation is an error. minigrad's tensors carry that bookkeeping anyway, so here
+    inference mode is exactly no_grad plus the flag: tensors made inside it are
+    ordinary tensors that can be used anywhere."""
 
-    def __enter__(self):
-        self.prev = _mode.enabled
-        _mode.enabled = self._value
-        return self
+    def __new__(cls, mode=True):
+        self = super().__new__(cls)
+        if isinstance(mode, (bool, int)):
+            return self
+        self.mode = True  # used bare, as ``@inference_mode``
+        return self(mode)
 
-    def __exit__(self, *exc):
-        _mode.enabled = self.prev
-        return False
+    def __init__(self, mode=True):
+        self.mode = bool(mode)
 
-    def __call__(self, fn):
-        value = self._value
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            prev = _mode.enabled
-            _mode.enabled = value
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                _mode.enabled = prev
-
-        return wrapper
-
-
-class no_grad(_GradModeContext):
-    """Do not record operations (inference, optimizer updates). Context manager or decorator."""
-
-    _value = False
-
-
-class enable_grad(_GradModeContext):
-    """Record operations again inside a ``no_grad`` block. Context manager or decorator."""
-
-    _value = True
+    def _target(self):
+        return (False, True) if self.mode else (True, False)
 
 
 # ----------------------------------------------------------------------------- hooks
