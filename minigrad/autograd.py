@@ -587,9 +587,10 @@ def _deliver(leaf, g, capture, captured, create_graph, owned):
             # .grad must be a private, writable, contiguous array: optimizers and
             # clip_grad_norm_ update it in place. A gradient that is a view (of a
             # broadcast, a reshape, another gradient), that was handed to another leaf
-            # too (x + y gives both the same array) or that a hook returned is copied.
-            if (hooked or arr.base is not None or id(arr) in owned or not arr.flags.c_contiguous
-                    or not arr.flags.writeable):
+            # too (x + y gives both the same array), that a hook returned, or that a
+            # post-accumulate hook may update while the walk still uses it is copied.
+            if (hooked or leaf._post_accumulate_hooks or arr.base is not None or id(arr) in owned
+                    or not arr.flags.c_contiguous or not arr.flags.writeable):
                 arr = arr.copy()
             owned.add(id(arr))
             leaf.grad = Tensor(arr)

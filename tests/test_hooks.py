@@ -134,3 +134,13 @@ def test_post_accumulate_hooks_see_every_parameter_of_a_model_once_per_backward(
         h.remove()
     model(mg.randn(5, 3)).sum().backward()
     assert len(ready) == 4
+
+
+def test_a_post_accumulate_hook_that_updates_grad_in_place_does_not_leak_into_the_walk():
+    # x + y hands the same gradient to the leaf x and to the rest of the graph; a hook
+    # that scales x.grad in place (as gradient averaging does) must not change it there
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    w = mg.tensor([3.0, 4.0], requires_grad=True)
+    x.register_post_accumulate_grad_hook(lambda t: t.grad.mul_(0.5))
+    (x + (w * w)).backward(mg.ones(2))
+    assert x.grad.tolist() == [0.5, 0.5] and w.grad.tolist() == [6.0, 8.0]
