@@ -186,19 +186,27 @@ def _start_background_compile():
     except Exception:  # no Numba, no subprocesses: compile lazily as usual
         return None
     backend.set_kernel_mode("reference")
+    import threading
+
+    # switch to the native kernels as soon as they are compiled, even in the middle of
+    # a system's training (kernels are pure functions: the next op simply uses them)
+    watcher = threading.Thread(target=_switch_when_compiled, args=(compiler,), daemon=True)
+    watcher.start()
     return compiler
 
 
-def _native_when_compiled(compiler, progress):
+def _switch_when_compiled(compiler):
     from minigrad import backend
+    from minigrad.kernels.cpu import _runtime
 
-    if compiler is not None and compiler.done() and backend.kernel_mode() == "reference":
-        backend.set_kernel_mode(None)
-        if progress:
-            ok = compiler.ok()
-            print(f"minigrad: native kernels {'compiled' if ok else 'not compiled (they compile on first use)'} "
-                  f"after {time.perf_counter() - compiler.started:.0f} s; the next systems use them",
-                  file=sys.stderr, flush=True)
+    compiler.wait()
+    if getattr(compiler, "stopped", False) or backend.kernel_mode() != "reference":
+        return
+    backend.set_kernel_mode(None)
+    _runtime.say(f"minigrad: native kernels {'compiled' if compiler.ok() else 'not compiled (they compile on first use)'}"
+                 f" after {time.perf_counter() - compiler.started:.0f} s; switching to them")
+
+
 
 
 def _finish_background_compile(compiler, progress):
@@ -206,6 +214,7 @@ def _finish_background_compile(compiler, progress):
 
     if compiler is None:
         return
+    compiler.stopped = True
     if not compiler.done():
         compiler.stop()
         if progress:
@@ -243,7 +252,6 @@ def run_demo(args):
             print(_plan_line(chosen, level, compiler), file=sys.stderr, flush=True)
         try:
             for i, (name, fn) in enumerate(chosen, 1):
-                _native_when_compiled(compiler, progress)
                 if progress:
                     print(f"[{i}/{len(chosen)}] {name}", file=sys.stderr, flush=True)
                 t0 = time.perf_counter()
