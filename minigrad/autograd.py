@@ -499,7 +499,7 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
             if isinstance(nxt, Tensor):
                 pending[id(nxt)] = pending.get(id(nxt), 0) + 1
     captured = {}
-    owned = set()
+    owned = {id(g.array) for g in grad_outputs}  # the caller's seeds are not ours to hand out as .grad
     prev_mode = _mode.enabled
     _mode.enabled = create_graph
     try:

@@ -265,3 +265,11 @@ def test_leaf_grads_are_private_writable_arrays():
     assert x.grad.array.flags.writeable and x.grad.array.flags.c_contiguous
     x.grad.array[0, 0] = 5
     assert x.grad.tolist() == [[5, 1], [1, 1], [1, 1]]
+
+
+def test_grad_never_shares_memory_with_the_gradient_passed_to_backward():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    seed = mg.ones(2)
+    (x + 0).backward(seed)
+    x.grad.mul_(3)               # optimizers and clipping update .grad in place
+    assert seed.tolist() == [1.0, 1.0] and x.grad.tolist() == [3.0, 3.0]
