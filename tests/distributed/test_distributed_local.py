@@ -350,3 +350,22 @@ def test_nccl_group_needs_a_gpu():
     cupy, nccl, _ = _fake_cupy_and_nccl(n_gpus=0)
     with pytest.raises(RuntimeError, match="no CUDA GPU"):
         nccl_backend.NCCLProcessGroup(MPI.COMM_WORLD, MPI, cupy, nccl)
+
+
+def test_init_process_group_nccl_with_stand_ins(no_mpi, monkeypatch):
+    """init_process_group("nccl") wires MPI, CuPy and NCCL together (all stand-ins here)."""
+    monkeypatch.setenv("PMI_SIZE", "1")
+    MPI = _fake_mpi_module(rank=0, size=1)
+    cupy, nccl, calls = _fake_cupy_and_nccl(n_gpus=1)
+    monkeypatch.setitem(sys.modules, "mpi4py", types.SimpleNamespace(MPI=MPI))
+    monkeypatch.setitem(sys.modules, "mpi4py.MPI", MPI)
+    cupy.cuda.nccl = nccl
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setitem(sys.modules, "cupy.cuda", cupy.cuda)
+    monkeypatch.setitem(sys.modules, "cupy.cuda.nccl", nccl)
+    dist.init_process_group("nccl")
+    assert dist.get_backend() == "nccl" and dist.get_world_size() == 1 and dist.get_rank() == 0
+    assert ("get_unique_id",) in calls and ("NcclCommunicator", 1, tuple(range(128)), 0) in calls
+    with pytest.raises(ValueError, match="ring"):
+        dist.destroy_process_group()
+        dist.init_process_group("nccl", allreduce="ring")
