@@ -141,10 +141,13 @@ def main(path, argv=()) -> int:
     exit status ``python path`` would give (0; the code of a SystemExit; 1 after an
     uncaught exception, whose traceback is printed from the script's first frame on,
     without the runner's own frames)."""
+    import bdb
     import traceback
 
     try:
         run_script(path, argv)
+    except bdb.BdbQuit:  # `quit` in pdb (python -m pdb -m minigrad run ...): pdb's own business
+        raise
     except SystemExit as e:
         code = e.code
         if code is None or isinstance(code, int):

@@ -1,7 +1,7 @@
 # "Learning PyTorch with Examples": a model whose forward pass draws its own depth (a third-, fourth- or
 # fifth-order polynomial, chosen at random on every call, reusing one weight), trained with SGD and momentum
 # (https://github.com/pytorch/tutorials/blob/main/beginner_source/examples_nn/dynamic_net.py, BSD-3-Clause;
-# see LICENSE-pytorch-tutorials). Written out anew; 3,000 steps instead of 30,000.
+# see LICENSE-pytorch-tutorials). Written out anew; 1,000 steps instead of 30,000.
 import math
 import random
 
@@ -42,7 +42,7 @@ model = DynamicNet()
 # Training this strange model with vanilla stochastic gradient descent is tough, so we use momentum
 criterion = torch.nn.MSELoss(reduction='sum')
 optimizer = torch.optim.SGD(model.parameters(), lr=1e-8, momentum=0.9)
-for t in range(3000):
+for t in range(1000):
     # Forward pass: Compute predicted y by passing x to the model
     y_pred = model(x)
 

@@ -58,6 +58,7 @@ class Program:
     setup: object = None         # setup(folder, runner) before the run, in its working folder
     slow: bool = False
     xfail: str = ""              # a known incompatibility, named
+    same_steps: bool = True      # both runs call backward() equally often (False: a stopping rule on the loss)
 
     @property
     def id(self):
@@ -75,15 +76,17 @@ GPT = ["--data", TEXT, "--batch_size", "8", "--block_size", "32", "--n_layer", "
 
 PROGRAMS = [
     Program("mnist_cnn", "mnist_cnn.py", ["--epochs", "1", "--log-interval", "1", "--test-batch-size", "128"],
-            "Test set: Average loss"),
+            "Test set: Average loss", compare=2),
     Program("mnist_rnn", "mnist_rnn.py", ["--epochs", "1", "--log-interval", "1", "--test-batch-size", "128"],
-            "Test set: Average loss"),
-    Program("regression", "regression.py", [], "==> Actual function"),
-    Program("vae", "vae.py", ["--epochs", "1", "--batch-size", "64", "--log-interval", "1"], "Test set loss"),
+            "Test set: Average loss", compare=2),
+    # it trains until the loss is below 1e-3: rounding may move that step by a few
+    Program("regression", "regression.py", [], "==> Actual function", compare=5, same_steps=False),
+    Program("vae", "vae.py", ["--epochs", "1", "--batch-size", "64", "--log-interval", "1"], "Test set loss",
+            compare=2),
     # Adam's first step moves every weight by about lr (0.03) whatever the size of its gradient, so tiny
     # gradients' rounding shows in the second loss: only the first is compared.
     Program("mnist_forward_forward", "mnist_forward_forward.py",
-            ["--epochs", "5", "--log-interval", "1", "--train_size", "128", "--test_size", "128"],
+            ["--epochs", "3", "--log-interval", "1", "--train_size", "128", "--test_size", "128"],
             "test error", compare=1),
     Program("word_lm_lstm", os.path.join("word_language_model", "main.py"), LM() + ["--model", "LSTM"],
             "End of training", setup=lambda d, r: _words_lm_data(d, 160, 30)),
@@ -97,7 +100,7 @@ PROGRAMS = [
     Program("gpt", os.path.join("gpt", "train.py"), GPT + ["--max_iters", "4", "--lr_decay_iters", "4"],
             "---------------", compare=5),
     Program("gpt_masked_attention", os.path.join("gpt", "train.py"),
-            GPT + ["--max_iters", "3", "--lr_decay_iters", "3", "--no_flash", "--bias"], "---------------"),
+            GPT + ["--max_iters", "3", "--lr_decay_iters", "3", "--no_flash", "--bias"], "---------------", slow=True),
     Program("quickstart", "quickstart.py", [], "Predicted:"),
     Program("polynomial_custom_function", "polynomial_custom_function.py", [], "Result: y ="),
     Program("polynomial_nn", "polynomial_nn.py", [], "Result: y =",
@@ -203,4 +206,5 @@ def test_program_first_losses_match_pytorch(prog, tmp_root):
     assert len(ref_losses) >= n and len(losses) >= n, (ref_losses[:n], losses[:n])
     np.testing.assert_allclose(losses[:n], ref_losses[:n], rtol=prog.rtol, atol=1e-6,
                                err_msg=f"{prog.name}: first losses on minigrad vs PyTorch")
-    assert len(losses) == len(ref_losses), "the two runs called backward() a different number of times"
+    if prog.same_steps:
+        assert len(losses) == len(ref_losses), "the two runs called backward() a different number of times"
