@@ -477,7 +477,7 @@ CONTRACTS = {
 def checked(name, kernel):
     """``kernel`` behind the contract of ``name`` (the kernel itself when it has none)."""
     contract = CONTRACTS.get(name)
-    if contract is None or getattr(kernel, "__wrapped__", None) is not None:
+    if contract is None or getattr(kernel, "_contract_checked", False):
         return kernel
 
     @functools.wraps(kernel)
@@ -487,4 +487,5 @@ def checked(name, kernel):
             return answer[0]
         return kernel(*args, **kwargs)
 
+    run._contract_checked = True
     return run

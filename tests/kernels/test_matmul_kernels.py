@@ -8,6 +8,7 @@ own choice. float64 must agree with the reference to 1e-10 and float32 must stay
 within 1e-5 of the float64 product of the same (float32) inputs, both relative to
 the size of the terms summed (|A| @ |B|).
 """
+import inspect
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -256,13 +257,17 @@ def test_operands_are_not_modified():
 def test_registry_switches_between_native_and_reference():
     from minigrad import backend
 
+    def kernel():  # the registry's entry is the kernel behind its entry check
+        k = backend.get_kernel("matmul", "cpu")
+        return inspect.unwrap(k)
+
     with minigrad.kernels.use("reference"):
-        assert backend.get_kernel("matmul", "cpu") is ref.matmul
+        assert kernel() is ref.matmul
     with minigrad.kernels.use("native"):
-        assert backend.get_kernel("matmul", "cpu") is nat.matmul
+        assert kernel() is nat.matmul
     with minigrad.kernels.use(None):
         want = nat.matmul if nat.PREFERRED["matmul"] == "native" else ref.matmul
-        assert backend.get_kernel("matmul", "cpu") is want
+        assert kernel() is want
     assert set(nat.KERNELS) == set(ref.KERNELS) == {"matmul"}
 
 
