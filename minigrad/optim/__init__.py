@@ -13,7 +13,9 @@ Each file holds one algorithm with its update rule written out in the docstring:
 ``sgd.py`` (SGD, momentum, Nesterov), ``adagrad.py``, ``rmsprop.py``, ``adam.py``
 (Adam, AdamW), ``adamax.py``, ``nadam.py``, ``radam.py``, ``adadelta.py`` and
 ``lbfgs.py`` (L-BFGS, which calls a closure several times per step);
-``optimizer.py`` has what they share (parameter groups, state, ``state_dict``);
+``optimizer.py`` has what they share (parameter groups, state, ``state_dict``, the
+loop over parameters, ``maximize`` and weight decay, the checks of the options) and
+``_moments.py`` the running averages of the adaptive ones;
 ``lr_scheduler.py`` the schedulers.
 """
 from minigrad.optim.optimizer import Optimizer

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from minigrad.backend import xp_of
-from minigrad.optim._moments import ema_sq_, refuse_differentiable
-from minigrad.optim.optimizer import Optimizer, _check_value
+from minigrad.optim._moments import ema_sq_
+from minigrad.optim.optimizer import Optimizer, _refuse_differentiable
 
 __all__ = ["Adadelta"]
 
@@ -38,47 +38,28 @@ class Adadelta(Optimizer):
         maximize: climb the objective instead of descending it.
     """
 
+    _checked_options = ("lr", ("rho", 1.0), "eps", "weight_decay")
+    _state_arrays = ("square_avg", "acc_delta")
+
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *,
                  capturable=False, maximize=False, differentiable=False):
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
-        refuse_differentiable("Adadelta", differentiable)
+        _refuse_differentiable("Adadelta", differentiable)
         super().__init__(params, defaults)
 
-    def _check_options(self, o):
-        name = self._name()
-        _check_value(name, "learning rate", o["lr"])
-        _check_value(name, "rho value", o["rho"], 0.0, 1.0, high_inclusive=True)
-        _check_value(name, "epsilon value", o["eps"])
-        _check_value(name, "weight_decay value", o["weight_decay"])
-
-    def _step_group(self, group):
-        lr, rho, eps = group["lr"], group["rho"], group["eps"]
-        weight_decay = group["weight_decay"]
-        maximize = group["maximize"]
-        for p, w, g in self._grads(group):
-            xp = xp_of(w)
-            st = self.state.get(p)
-            if st is None:
-                st = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(w),
-                                      "acc_delta": xp.zeros_like(w)}
-            st["step"] += 1
-            if maximize:
-                g = -g          # a new array: gradients are only read
-            if weight_decay != 0:
-                g = g + weight_decay * w
-
-            v, u = st["square_avg"], st["acc_delta"]
-            tmp = xp.empty_like(w)
-            ema_sq_(xp, v, g, rho, tmp)                 # v = rho * v + (1 - rho) * g * g
-            # delta = sqrt(u + eps) / sqrt(v + eps) * g
-            std = xp.add(v, eps, out=xp.empty_like(w))
-            xp.sqrt(std, out=std)
-            delta = xp.add(u, eps, out=tmp)
-            xp.sqrt(delta, out=delta)
-            delta /= std
-            delta *= g
-            ema_sq_(xp, u, delta, rho, std)             # u = rho * u + (1 - rho) * delta**2
-            # p = p - lr * delta
-            delta *= lr
-            w -= delta
-            p._bump_version()
+    def _update(self, group, state, w, g):
+        xp = xp_of(w)
+        rho, eps = group["rho"], group["eps"]
+        v, u = state["square_avg"], state["acc_delta"]
+        tmp = xp.empty_like(w)
+        ema_sq_(xp, v, g, rho, tmp)                 # v = rho * v + (1 - rho) * g * g
+        # delta = sqrt(u + eps) / sqrt(v + eps) * g
+        std = xp.add(v, eps, out=xp.empty_like(w))
+        xp.sqrt(std, out=std)
+        delta = xp.add(u, eps, out=tmp)
+        xp.sqrt(delta, out=delta)
+        delta /= std
+        delta *= g
+        ema_sq_(xp, u, delta, rho, std)             # u = rho * u + (1 - rho) * delta**2
+        delta *= group["lr"]                        # p = p - lr * delta
+        w -= delta

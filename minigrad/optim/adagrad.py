@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from minigrad.backend import xp_of
-from minigrad.optim.optimizer import Optimizer, _check_value
+from minigrad.optim.optimizer import Optimizer
 
 __all__ = ["Adagrad"]
 
@@ -35,6 +35,8 @@ class Adagrad(Optimizer):
         maximize: climb the objective instead of descending it.
     """
 
+    _checked_options = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
                  eps=1e-10, *, maximize=False):
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
@@ -42,40 +44,16 @@ class Adagrad(Optimizer):
                         maximize=maximize)
         super().__init__(params, defaults)
 
-    def _check_options(self, o):
-        _check_value("Adagrad", "learning rate", o["lr"])
-        _check_value("Adagrad", "lr_decay value", o["lr_decay"])
-        _check_value("Adagrad", "weight_decay value", o["weight_decay"])
-        _check_value("Adagrad", "initial_accumulator_value value", o["initial_accumulator_value"])
-        _check_value("Adagrad", "epsilon value", o["eps"])
+    def _new_state(self, group, w):
+        return {"step": 0, "sum": xp_of(w).full_like(w, group["initial_accumulator_value"])}
 
-    def _step_group(self, group):
-        lr = group["lr"]
-        lr_decay = group["lr_decay"]
-        weight_decay = group["weight_decay"]
-        eps = group["eps"]
-        maximize = group["maximize"]
-        state = self.state
-        for p, w, g in self._grads(group):
-            xp = xp_of(w)
-            st = state.get(p)
-            if st is None:
-                st = state[p] = {"step": 0,
-                                 "sum": xp.full_like(w, group["initial_accumulator_value"])}
-            t = st["step"] = st["step"] + 1
-
-            if maximize:
-                g = -g
-            if weight_decay != 0:
-                g = g + weight_decay * w
-            clr = lr / (1 + (t - 1) * lr_decay)
-
-            s = st["sum"]
-            tmp = xp.multiply(g, g, out=xp.empty_like(w))  # (empty_like: see Adam)
-            s += tmp
-            std = xp.sqrt(s, out=tmp)
-            std += eps
-            xp.divide(g, std, out=std)
-            std *= clr
-            w -= std
-            p._bump_version()
+    def _update(self, group, state, w, g):
+        xp = xp_of(w)
+        s = state["sum"]
+        tmp = xp.multiply(g, g, out=xp.empty_like(w))
+        s += tmp                                            # s = s + g**2
+        std = xp.sqrt(s, out=tmp)
+        std += group["eps"]
+        xp.divide(g, std, out=std)                          # p = p - lr_t * g / (sqrt(s) + eps)
+        std *= group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        w -= std

@@ -4,7 +4,8 @@ from __future__ import annotations
 import math
 
 from minigrad.backend import xp_of
-from minigrad.optim.optimizer import Optimizer, _check_value
+from minigrad.optim._moments import adam_moments_
+from minigrad.optim.optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
 
@@ -43,7 +44,9 @@ class Adam(Optimizer):
         maximize: climb the objective instead of descending it.
     """
 
-    _decoupled = False
+    _checked_options = ("lr", "eps", "betas", "weight_decay")
+    _state_arrays = ("exp_avg", "exp_avg_sq")
+    _optional_state = {"max_exp_avg_sq": "amsgrad"}
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, maximize=False):
@@ -51,75 +54,21 @@ class Adam(Optimizer):
                         amsgrad=amsgrad, maximize=maximize)
         super().__init__(params, defaults)
 
-    def _check_options(self, o):
-        name = self._name()
-        _check_value(name, "learning rate", o["lr"])
-        _check_value(name, "epsilon value", o["eps"])
-        betas = o["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
-        _check_value(name, "beta parameter at index 0", betas[0], 0.0, 1.0)
-        _check_value(name, "beta parameter at index 1", betas[1], 0.0, 1.0)
-        _check_value(name, "weight_decay value", o["weight_decay"])
-
-    def _step_group(self, group):
-        lr = group["lr"]
+    def _update(self, group, state, w, g):
+        xp = xp_of(w)
+        tmp = xp.empty_like(w)
+        m, v = adam_moments_(xp, state, g, group["betas"], tmp, torch_rounding=False)
+        if group["amsgrad"]:                                # v_max = max(v_max, v)
+            v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        # p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
         beta1, beta2 = group["betas"]
-        eps = group["eps"]
-        weight_decay = group["weight_decay"]
-        amsgrad = group["amsgrad"]
-        maximize = group["maximize"]
-        decoupled = self._decoupled
-        state = self.state
-        for p, w, g in self._grads(group):
-            xp = xp_of(w)
-            st = state.get(p)
-            if st is None:
-                st = state[p] = {"step": 0, "exp_avg": xp.zeros_like(w),
-                                 "exp_avg_sq": xp.zeros_like(w)}
-                if amsgrad:
-                    st["max_exp_avg_sq"] = xp.zeros_like(w)
-            t = st["step"] = st["step"] + 1
-
-            # The gradient array is read, never written: -g and g + wd * w are new arrays.
-            if maximize:
-                g = -g
-            if weight_decay != 0:
-                if decoupled:
-                    w *= 1 - lr * weight_decay
-                else:
-                    g = g + weight_decay * w
-
-            m = st["exp_avg"]
-            v = st["exp_avg_sq"]
-            # m = beta1 * m + (1 - beta1) * g, written as m += (1 - beta1) * (g - m)
-            # (Arrays written with out= are made with empty_like: arithmetic on 0-d
-            # arrays returns NumPy scalars, which cannot be written into.)
-            tmp = xp.empty_like(w)
-            xp.subtract(g, m, out=tmp)
-            tmp *= 1 - beta1
-            m += tmp
-            # v = beta2 * v + (1 - beta2) * g * g
-            xp.multiply(g, g, out=tmp)
-            tmp *= 1 - beta2
-            v *= beta2
-            v += tmp
-
-            if amsgrad:
-                v_max = st.get("max_exp_avg_sq")
-                if v_max is None:  # amsgrad switched on after the first step
-                    v_max = st["max_exp_avg_sq"] = xp.zeros_like(w)
-                xp.maximum(v_max, v, out=v_max)
-                v = v_max
-
-            step_size = lr / (1 - beta1 ** t)
-            denom = xp.sqrt(v, out=tmp)
-            denom /= math.sqrt(1 - beta2 ** t)
-            denom += eps
-            xp.divide(m, denom, out=denom)
-            denom *= step_size
-            w -= denom
-            p._bump_version()
+        t = state["step"]
+        denom = xp.sqrt(v, out=tmp)
+        denom /= math.sqrt(1 - beta2 ** t)
+        denom += group["eps"]
+        xp.divide(m, denom, out=denom)
+        denom *= group["lr"] / (1 - beta1 ** t)
+        w -= denom
 
 
 class AdamW(Adam):
@@ -132,7 +81,7 @@ class AdamW(Adam):
     ``weight_decay=1e-2``.
     """
 
-    _decoupled = True
+    _decoupled_weight_decay = True
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  amsgrad=False, *, maximize=False):

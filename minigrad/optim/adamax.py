@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from minigrad.backend import xp_of
-from minigrad.optim._moments import check_betas, lerp_, refuse_differentiable
-from minigrad.optim.optimizer import Optimizer, _check_value
+from minigrad.optim._moments import ema_
+from minigrad.optim.optimizer import Optimizer, _refuse_differentiable
 
 __all__ = ["Adamax"]
 
@@ -37,47 +37,25 @@ class Adamax(Optimizer):
         maximize: climb the objective instead of descending it.
     """
 
+    _checked_options = ("lr", "eps", "betas", "weight_decay")
+    _state_arrays = ("exp_avg", "exp_inf")
+
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  foreach=None, *, maximize=False, differentiable=False, capturable=False):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize)
-        refuse_differentiable("Adamax", differentiable)
+        _refuse_differentiable("Adamax", differentiable)
         super().__init__(params, defaults)
 
-    def _check_options(self, o):
-        name = self._name()
-        _check_value(name, "learning rate", o["lr"])
-        _check_value(name, "epsilon value", o["eps"])
-        check_betas(name, o)
-        _check_value(name, "weight_decay value", o["weight_decay"])
-
-    def _step_group(self, group):
-        lr, eps = group["lr"], group["eps"]
+    def _update(self, group, state, w, g):
+        xp = xp_of(w)
         beta1, beta2 = group["betas"]
-        weight_decay = group["weight_decay"]
-        maximize = group["maximize"]
-        for p, w, g in self._grads(group):
-            xp = xp_of(w)
-            st = self.state.get(p)
-            if st is None:
-                st = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(w),
-                                      "exp_inf": xp.zeros_like(w)}
-            t = st["step"] = st["step"] + 1
-            if maximize:
-                g = -g          # a new array: gradients are only read
-            if weight_decay != 0:
-                g = g + weight_decay * w
-
-            m, u = st["exp_avg"], st["exp_inf"]
-            tmp = xp.empty_like(w)
-            lerp_(xp, m, g, 1 - beta1, tmp)
-            # u = max(beta2 * u, |g| + eps)
-            u *= beta2
-            xp.abs(g, out=tmp)
-            tmp += eps
-            xp.maximum(u, tmp, out=u)
-            # p = p - lr / (1 - beta1**t) * (m / u)
-            clr = lr / (1 - beta1 ** t)
-            xp.divide(m, u, out=tmp)
-            tmp *= clr
-            w -= tmp
-            p._bump_version()
+        m, u = state["exp_avg"], state["exp_inf"]
+        tmp = xp.empty_like(w)
+        ema_(xp, m, g, beta1, tmp)                  # m = beta1 * m + (1 - beta1) * g
+        u *= beta2                                  # u = max(beta2 * u, |g| + eps)
+        xp.abs(g, out=tmp)
+        tmp += group["eps"]
+        xp.maximum(u, tmp, out=u)
+        xp.divide(m, u, out=tmp)                    # p = p - lr / (1 - beta1**t) * (m / u)
+        tmp *= group["lr"] / (1 - beta1 ** state["step"])
+        w -= tmp

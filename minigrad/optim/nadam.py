@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from minigrad.backend import xp_of
-from minigrad.optim._moments import check_betas, ema_sq_, lerp_, refuse_differentiable
-from minigrad.optim.optimizer import Optimizer, _check_value
+from minigrad.optim._moments import adam_moments_
+from minigrad.optim.optimizer import Optimizer, _refuse_differentiable
 
 __all__ = ["NAdam"]
 
@@ -47,63 +47,39 @@ class NAdam(Optimizer):
         maximize: climb the objective instead of descending it.
     """
 
+    _checked_options = ("lr", "eps", "betas", "weight_decay", "momentum_decay")
+    _state_arrays = ("exp_avg", "exp_avg_sq")
+
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  momentum_decay=4e-3, decoupled_weight_decay=False, *, foreach=None,
                  maximize=False, capturable=False, differentiable=False):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         momentum_decay=momentum_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
-        refuse_differentiable("NAdam", differentiable)
+        _refuse_differentiable("NAdam", differentiable)
         super().__init__(params, defaults)
 
-    def _check_options(self, o):
-        name = self._name()
-        _check_value(name, "learning rate", o["lr"])
-        _check_value(name, "epsilon value", o["eps"])
-        check_betas(name, o)
-        _check_value(name, "weight_decay value", o["weight_decay"])
-        _check_value(name, "momentum_decay value", o["momentum_decay"])
+    def _new_state(self, group, w):
+        return {"step": 0, "mu_product": 1.0, **super()._new_state(group, w)}
 
-    def _step_group(self, group):
-        lr, eps = group["lr"], group["eps"]
-        beta1, beta2 = group["betas"]
-        weight_decay = group["weight_decay"]
-        momentum_decay = group["momentum_decay"]
-        decoupled = group["decoupled_weight_decay"]
-        maximize = group["maximize"]
-        for p, w, g in self._grads(group):
-            xp = xp_of(w)
-            st = self.state.get(p)
-            if st is None:
-                st = self.state[p] = {"step": 0, "mu_product": 1.0,
-                                      "exp_avg": xp.zeros_like(w), "exp_avg_sq": xp.zeros_like(w)}
-            t = st["step"] = st["step"] + 1
-            if maximize:
-                g = -g          # a new array: gradients are only read
-            if weight_decay != 0:
-                if decoupled:
-                    w *= 1 - lr * weight_decay
-                else:
-                    g = g + weight_decay * w
+    def _update(self, group, state, w, g):
+        xp = xp_of(w)
+        lr, (beta1, beta2), t = group["lr"], group["betas"], state["step"]
+        mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * group["momentum_decay"]))
+        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * group["momentum_decay"]))
+        mu_product = state["mu_product"] = float(state["mu_product"]) * mu
+        mu_product_next = mu_product * mu_next
 
-            mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
-            mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
-            mu_product = st["mu_product"] = float(st["mu_product"]) * mu
-            mu_product_next = mu_product * mu_next
-
-            m, v = st["exp_avg"], st["exp_avg_sq"]
-            tmp = xp.empty_like(w)
-            lerp_(xp, m, g, 1 - beta1, tmp)
-            ema_sq_(xp, v, g, beta2, tmp)
-            # d = sqrt(v / (1 - beta2**t)) + eps
-            denom = xp.divide(v, 1 - beta2 ** t, out=xp.empty_like(w))
-            xp.sqrt(denom, out=denom)
-            denom += eps
-            # p = p - lr (1 - mu) / (1 - P_t) * g / d - lr mu_next / (1 - P_t mu_next) * m / d
-            xp.divide(g, denom, out=tmp)
-            tmp *= -lr * (1.0 - mu) / (1.0 - mu_product)
-            w += tmp
-            xp.divide(m, denom, out=tmp)
-            tmp *= (-lr * mu_next) / (1.0 - mu_product_next)
-            w += tmp
-            p._bump_version()
+        tmp = xp.empty_like(w)
+        m, v = adam_moments_(xp, state, g, (beta1, beta2), tmp)
+        # d = sqrt(v / (1 - beta2**t)) + eps
+        denom = xp.divide(v, 1 - beta2 ** t, out=xp.empty_like(w))
+        xp.sqrt(denom, out=denom)
+        denom += group["eps"]
+        # p = p - lr (1 - mu) / (1 - P_t) * g / d - lr mu_next / (1 - P_t mu_next) * m / d
+        xp.divide(g, denom, out=tmp)
+        tmp *= -lr * (1.0 - mu) / (1.0 - mu_product)
+        w += tmp
+        xp.divide(m, denom, out=tmp)
+        tmp *= (-lr * mu_next) / (1.0 - mu_product_next)
+        w += tmp

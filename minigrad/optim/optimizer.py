@@ -28,6 +28,13 @@ refuses to backpropagate through it (as PyTorch does).
 Gradients are only read, never written: ``p.grad`` may share its array with
 another tensor's gradient. Parameters with ``requires_grad=False`` or without a
 gradient are skipped entirely (weight decay included), so frozen weights never move.
+
+What every optimizer shares is written here once: the loop over a group's
+parameters (:meth:`Optimizer._step_group`), creating each parameter's state
+(:meth:`Optimizer._state_for`), ``maximize`` and weight decay
+(:meth:`Optimizer._direction`) and the checks of the hyper-parameters
+(:meth:`Optimizer._check_options`). An optimizer file declares its options and
+state and writes its own update rule, :meth:`Optimizer._update`, for one parameter.
 """
 from __future__ import annotations
 
@@ -62,9 +69,26 @@ class Optimizer:
             ``model.named_parameters()``), or of dicts (parameter groups).
         defaults: the default value of every option, used by groups that do not set it.
 
-    A subclass validates its options in :meth:`_check_options` and performs the update
-    of one parameter group in :meth:`_step_group`.
+    A subclass writes its update rule for one parameter in :meth:`_update` and
+    declares the rest in class attributes: ``_checked_options`` (the hyper-parameters
+    :meth:`_check_options` checks), ``_state_arrays`` and ``_optional_state`` (the
+    per-parameter state :meth:`_new_state` creates) and ``_decoupled_weight_decay``.
     """
+
+    #: The options :meth:`_check_options` checks, in this order. A name must be a
+    #: number ``>= 0``; a pair ``(name, high)`` a number in ``[0, high]``; ``"betas"``
+    #: a pair of numbers in ``[0, 1)``.
+    _checked_options: tuple = ()
+    #: Names of the state arrays every parameter gets on its first update (zeros of
+    #: its shape and dtype), after a step count ``"step"``.
+    _state_arrays: tuple = ()
+    #: State arrays that exist while a group option is on, ``{array name: option}``:
+    #: made (as zeros) on the first update with the option on.
+    _optional_state: dict = {}
+    #: Weight decay shrinks the weights (``p *= 1 - lr * weight_decay``) instead of
+    #: adding ``weight_decay * p`` to the gradient. An optimizer with a
+    #: ``decoupled_weight_decay`` option takes it from the group instead.
+    _decoupled_weight_decay = False
 
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
@@ -93,11 +117,74 @@ class Optimizer:
 
     # ------------------------------------------------------------------ what subclasses write
     def _check_options(self, options):
-        """Raise ValueError for an invalid option value (called for the defaults and every group)."""
+        """Raise ValueError for an invalid option value (called for the defaults and every
+        group): checks the options named in ``_checked_options``, in order."""
+        name = self._name()
+        for spec in self._checked_options:
+            key, high = (spec, None) if isinstance(spec, str) else spec
+            if key == "betas":
+                _check_betas(name, options["betas"])
+            else:
+                what = _OPTION_WORDS.get(key, f"{key} value")
+                _check_value(name, what, options[key], 0.0, high, high_inclusive=True)
 
+    def _update(self, group, state, w, g):
+        """The update rule: change the parameter array ``w`` in place.
+
+        ``g`` is the gradient as :meth:`_direction` made it (negated for ``maximize``,
+        with L2 weight decay); it may be the gradient array itself, so it is only read.
+        ``state`` is the parameter's state dict (its ``"step"`` already counts this
+        step), ``group`` the parameter group with its options.
+        """
+        raise NotImplementedError(f"{self._name()} does not implement _update")
+
+    def _new_state(self, group, w):
+        """The state of a parameter before its first update: ``{"step": 0}`` and a
+        zero array for each name in ``_state_arrays``. None keeps no state."""
+        xp = xp_of(w)
+        return {"step": 0, **{name: xp.zeros_like(w) for name in self._state_arrays}}
+
+    # ------------------------------------------------------------------ the shared update loop
     def _step_group(self, group):
         """Update every parameter of ``group`` that has a gradient."""
-        raise NotImplementedError(f"{self._name()} does not implement _step_group")
+        for p, w, g in self._grads(group):
+            state = self._state_for(p, group, w)
+            self._update(group, state, w, self._direction(group, w, g))
+            p._bump_version()   # graphs that saved the old value will refuse to backward
+
+    def _state_for(self, p, group, w):
+        """``p``'s state for this step: made by :meth:`_new_state` on its first update,
+        given the optional arrays whose option is on, its ``"step"`` counted."""
+        state = self.state.get(p)
+        if state is None:
+            state = self._new_state(group, w)
+            if state is None:
+                return None
+            self.state[p] = state
+        for name, option in self._optional_state.items():
+            if group[option] and state.get(name) is None:
+                state[name] = xp_of(w).zeros_like(w)
+        if "step" in state:
+            state["step"] += 1
+        return state
+
+    def _direction(self, group, w, g):
+        """The gradient the update rule follows: ``-g`` if maximizing, plus the L2 term
+        ``weight_decay * w``; decoupled weight decay shrinks ``w`` in place instead.
+        The gradient array is never written: a changed gradient is a new array."""
+        if group["maximize"]:
+            g = -g
+        weight_decay = group["weight_decay"]
+        if weight_decay != 0:
+            if "decoupled_weight_decay" in self.defaults:
+                decoupled = group["decoupled_weight_decay"]
+            else:
+                decoupled = self._decoupled_weight_decay
+            if decoupled:
+                w *= 1 - group["lr"] * weight_decay
+            else:
+                g = g + weight_decay * w
+        return g
 
     # ------------------------------------------------------------------ groups
     def _name(self):
@@ -360,3 +447,26 @@ def _check_value(opt, what, value, low=0.0, high=None, high_inclusive=False):
 
 def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+# How an option is named in error messages (PyTorch's words); others are "<name> value".
+_OPTION_WORDS = {"lr": "learning rate", "eps": "epsilon value"}
+
+
+def _check_betas(opt, betas):
+    """The checks of ``betas=(beta1, beta2)`` (PyTorch's): a pair, each in [0, 1)."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"{opt}: betas must be a pair (beta1, beta2), got {betas!r}")
+    _check_value(opt, "beta parameter at index 0", betas[0], 0.0, 1.0)
+    _check_value(opt, "beta parameter at index 1", betas[1], 0.0, 1.0)
+
+
+def _refuse_differentiable(opt, differentiable):
+    """PyTorch's ``differentiable=True`` records the update in the autograd graph;
+    minigrad's updates work on raw arrays, so it is refused rather than ignored.
+    (``foreach`` and ``capturable`` only choose how the same update runs, and are
+    accepted and ignored.)"""
+    if differentiable:
+        raise ValueError(f"{opt}: differentiable=True (backpropagating through the optimizer "
+                         f"step) is not supported; minigrad's optimizers update raw arrays "
+                         f"outside autograd")

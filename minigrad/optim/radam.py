@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from minigrad.backend import xp_of
-from minigrad.optim._moments import check_betas, ema_sq_, lerp_, refuse_differentiable
-from minigrad.optim.optimizer import Optimizer, _check_value
+from minigrad.optim._moments import adam_moments_
+from minigrad.optim.optimizer import Optimizer, _refuse_differentiable
 
 __all__ = ["RAdam"]
 
@@ -49,62 +49,38 @@ class RAdam(Optimizer):
         maximize: climb the objective instead of descending it.
     """
 
+    _checked_options = ("lr", "eps", "betas", "weight_decay")
+    _state_arrays = ("exp_avg", "exp_avg_sq")
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  decoupled_weight_decay=False, *, foreach=None, maximize=False,
                  capturable=False, differentiable=False):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
-        refuse_differentiable("RAdam", differentiable)
+        _refuse_differentiable("RAdam", differentiable)
         super().__init__(params, defaults)
 
-    def _check_options(self, o):
-        name = self._name()
-        _check_value(name, "learning rate", o["lr"])
-        _check_value(name, "epsilon value", o["eps"])
-        check_betas(name, o)
-        _check_value(name, "weight_decay value", o["weight_decay"])
+    def _update(self, group, state, w, g):
+        xp = xp_of(w)
+        tmp = xp.empty_like(w)
+        m, v = adam_moments_(xp, state, g, group["betas"], tmp)
 
-    def _step_group(self, group):
-        lr, eps = group["lr"], group["eps"]
         beta1, beta2 = group["betas"]
-        weight_decay = group["weight_decay"]
-        decoupled = group["decoupled_weight_decay"]
-        maximize = group["maximize"]
-        for p, w, g in self._grads(group):
-            xp = xp_of(w)
-            st = self.state.get(p)
-            if st is None:
-                st = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(w),
-                                      "exp_avg_sq": xp.zeros_like(w)}
-            t = st["step"] = st["step"] + 1
-            if maximize:
-                g = -g          # a new array: gradients are only read
-            if weight_decay != 0:
-                if decoupled:
-                    w *= 1 - lr * weight_decay
-                else:
-                    g = g + weight_decay * w
+        t = state["step"]
+        bias_correction1 = 1 - beta1 ** t
+        bias_correction2 = 1 - beta2 ** t
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * t * (beta2 ** t) / bias_correction2
 
-            m, v = st["exp_avg"], st["exp_avg_sq"]
-            tmp = xp.empty_like(w)
-            lerp_(xp, m, g, 1 - beta1, tmp)
-            ema_sq_(xp, v, g, beta2, tmp)
-
-            bias_correction1 = 1 - beta1 ** t
-            bias_correction2 = 1 - beta2 ** t
-            rho_inf = 2 / (1 - beta2) - 1
-            rho_t = rho_inf - 2 * t * (beta2 ** t) / bias_correction2
-
-            # step = m_hat * lr [* sqrt(bc2) / (sqrt(v) + eps) * r], in PyTorch's order
-            update = xp.divide(m, bias_correction1, out=xp.empty_like(w))
-            update *= lr
-            if rho_t > 5.0:
-                rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
-                        / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-                xp.sqrt(v, out=tmp)
-                tmp += eps
-                xp.divide(bias_correction2 ** 0.5, tmp, out=tmp)
-                update *= tmp
-                update *= rect
-            w -= update
-            p._bump_version()
+        # step = m_hat * lr [* sqrt(bc2) / (sqrt(v) + eps) * r], in PyTorch's order
+        update = xp.divide(m, bias_correction1, out=xp.empty_like(w))
+        update *= group["lr"]
+        if rho_t > 5.0:
+            rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
+                    / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+            xp.sqrt(v, out=tmp)
+            tmp += group["eps"]
+            xp.divide(bias_correction2 ** 0.5, tmp, out=tmp)
+            update *= tmp
+            update *= rect
+        w -= update

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from minigrad.backend import xp_of
-from minigrad.optim.optimizer import Optimizer, _check_value
+from minigrad.optim._moments import ema_, ema_sq_
+from minigrad.optim.optimizer import Optimizer
 
 __all__ = ["RMSprop"]
 
@@ -43,75 +44,35 @@ class RMSprop(Optimizer):
         maximize: climb the objective instead of descending it.
     """
 
+    _checked_options = ("lr", "eps", "momentum", "weight_decay", ("alpha", 1.0))
+    _state_arrays = ("square_avg",)
+    _optional_state = {"momentum_buffer": "momentum", "grad_avg": "centered"}
+
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
                  centered=False, *, maximize=False):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                         momentum=momentum, centered=centered, maximize=maximize)
         super().__init__(params, defaults)
 
-    def _check_options(self, o):
-        _check_value("RMSprop", "learning rate", o["lr"])
-        _check_value("RMSprop", "epsilon value", o["eps"])
-        _check_value("RMSprop", "momentum value", o["momentum"])
-        _check_value("RMSprop", "weight_decay value", o["weight_decay"])
-        _check_value("RMSprop", "alpha value", o["alpha"], 0.0, 1.0, high_inclusive=True)
-
-    def _step_group(self, group):
-        lr = group["lr"]
-        alpha = group["alpha"]
-        eps = group["eps"]
-        weight_decay = group["weight_decay"]
-        momentum = group["momentum"]
-        centered = group["centered"]
-        maximize = group["maximize"]
-        state = self.state
-        for p, w, g in self._grads(group):
-            xp = xp_of(w)
-            st = state.get(p)
-            if st is None:
-                st = state[p] = {"step": 0, "square_avg": xp.zeros_like(w)}
-                if momentum > 0:
-                    st["momentum_buffer"] = xp.zeros_like(w)
-                if centered:
-                    st["grad_avg"] = xp.zeros_like(w)
-            st["step"] += 1
-
-            if maximize:
-                g = -g
-            if weight_decay != 0:
-                g = g + weight_decay * w
-
-            v = st["square_avg"]
-            tmp = xp.multiply(g, g, out=xp.empty_like(w))  # (empty_like: see Adam)
-            tmp *= 1 - alpha
-            v *= alpha
-            v += tmp
-
-            if centered:
-                a = st.get("grad_avg")
-                if a is None:  # centered switched on after the first step
-                    a = st["grad_avg"] = xp.zeros_like(w)
-                # a = alpha * a + (1 - alpha) * g, written as a += (1 - alpha) * (g - a)
-                xp.subtract(g, a, out=tmp)
-                tmp *= 1 - alpha
-                a += tmp
-                xp.multiply(a, a, out=tmp)
-                xp.subtract(v, tmp, out=tmp)
-                r = xp.sqrt(tmp, out=tmp)
-            else:
-                r = xp.sqrt(v, out=tmp)
-            r += eps
-
-            if momentum > 0:
-                b = st.get("momentum_buffer")
-                if b is None:  # momentum switched on after the first step
-                    b = st["momentum_buffer"] = xp.zeros_like(w)
-                b *= momentum
-                xp.divide(g, r, out=r)
-                b += r
-                w -= lr * b
-            else:
-                xp.divide(g, r, out=r)
-                r *= lr
-                w -= r
-            p._bump_version()
+    def _update(self, group, state, w, g):
+        xp = xp_of(w)
+        alpha, momentum = group["alpha"], group["momentum"]
+        v = state["square_avg"]
+        tmp = xp.empty_like(w)
+        ema_sq_(xp, v, g, alpha, tmp, square_first=True)    # v = alpha v + (1 - alpha) g**2
+        if group["centered"]:                               # r = sqrt(v - a**2) + eps
+            a = ema_(xp, state["grad_avg"], g, alpha, tmp, lerp=False)
+            xp.multiply(a, a, out=tmp)
+            r = xp.sqrt(xp.subtract(v, tmp, out=tmp), out=tmp)
+        else:                                               # r = sqrt(v) + eps
+            r = xp.sqrt(v, out=tmp)
+        r += group["eps"]
+        step = xp.divide(g, r, out=r)                       # g / r
+        if momentum > 0:                                    # b = momentum b + g / r
+            b = state["momentum_buffer"]
+            b *= momentum
+            b += step
+            w -= group["lr"] * b
+        else:
+            step *= group["lr"]
+            w -= step

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from minigrad.backend import xp_of
-from minigrad.optim.optimizer import Optimizer, _check_value, _is_real
+from minigrad.optim.optimizer import Optimizer, _is_real
 
 __all__ = ["SGD"]
 
@@ -39,6 +39,8 @@ class SGD(Optimizer):
     >>> opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
     """
 
+    _checked_options = ("lr", "momentum", "weight_decay")
+
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
                  nesterov=False, *, maximize=False):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
@@ -46,9 +48,7 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _check_options(self, o):
-        _check_value("SGD", "learning rate", o["lr"])
-        _check_value("SGD", "momentum value", o["momentum"])
-        _check_value("SGD", "weight_decay value", o["weight_decay"])
+        super()._check_options(o)
         if not _is_real(o["dampening"]):
             raise ValueError(f"SGD: invalid dampening value: {o['dampening']!r} (must be a number)")
         if o["nesterov"] and (o["momentum"] <= 0 or o["dampening"] != 0):
@@ -56,40 +56,17 @@ class SGD(Optimizer):
                 f"SGD: Nesterov momentum requires a momentum > 0 and zero dampening "
                 f"(got momentum={o['momentum']}, dampening={o['dampening']})")
 
-    def _step_group(self, group):
-        lr = group["lr"]
-        momentum = group["momentum"]
-        dampening = group["dampening"]
-        weight_decay = group["weight_decay"]
-        nesterov = group["nesterov"]
-        maximize = group["maximize"]
-        state = self.state
-        for p, w, g in self._grads(group):
-            # d: the direction to step against. It may be the gradient array itself,
-            # which must never be written to (other tensors may share it).
-            if weight_decay != 0:
-                d = w * weight_decay
-                if maximize:
-                    d -= g
-                else:
-                    d += g
-            else:
-                d = -g if maximize else g
+    def _new_state(self, group, w):
+        return {} if group["momentum"] != 0 else None   # plain SGD keeps no state
 
-            if momentum != 0:
-                st = state.get(p)
-                if st is None:
-                    st = state[p] = {}
-                buf = st.get("momentum_buffer")
-                if buf is None:
-                    buf = st["momentum_buffer"] = xp_of(w).array(d, copy=True)
-                else:
-                    buf *= momentum
-                    if dampening == 0:
-                        buf += d
-                    else:
-                        buf += (1 - dampening) * d
-                d = d + momentum * buf if nesterov else buf
-
-            w -= lr * d          # in place: p.array itself changes
-            p._bump_version()   # graphs that saved the old value will refuse to backward
+    def _update(self, group, state, w, g):
+        momentum, dampening = group["momentum"], group["dampening"]
+        if momentum != 0:
+            b = state.get("momentum_buffer")
+            if b is None:                                   # b = g on the first step
+                b = state["momentum_buffer"] = xp_of(w).array(g, copy=True)
+            else:                                           # b = momentum b + (1 - dampening) g
+                b *= momentum
+                b += g if dampening == 0 else (1 - dampening) * g
+            g = g + momentum * b if group["nesterov"] else b
+        w -= group["lr"] * g
