@@ -7,12 +7,7 @@ import minigrad
 from minigrad import optim
 
 
-@pytest.fixture(autouse=True)
-def _reference_kernels():
-    """The tests are about optimizers: matmul runs on its NumPy reference kernel, so
-    that no native kernel has to be compiled first."""
-    with minigrad.backend.use_kernels("reference"):
-        yield
+pytestmark = pytest.mark.usefixtures("reference_kernels")
 
 
 def _problem(dtype, seed=0):
@@ -26,16 +21,25 @@ def _problem(dtype, seed=0):
     return A, b, w0, c0
 
 
-def _minigrad_closure(opt, A, b, w, c):
-    A, b = minigrad.tensor(A), minigrad.tensor(b)
-
+def _closure(opt, loss_fn):
+    """What L-BFGS calls: clear the gradients, compute ``loss_fn()``, backpropagate."""
     def closure():
         opt.zero_grad()
-        r = A @ w + c - b
-        loss = (1 + r * r).log().sum() + 0.1 * ((w * w).sum()) ** 2
+        loss = loss_fn()
         loss.backward()
         return loss
     return closure
+
+
+def _problem_loss(A, b, w, c):
+    """The loss of ``_problem`` (minigrad or torch tensors alike)."""
+    r = A @ w + c - b
+    return (1 + r * r).log().sum() + 0.1 * ((w * w).sum()) ** 2
+
+
+def _minigrad_closure(opt, A, b, w, c):
+    A, b = minigrad.tensor(A), minigrad.tensor(b)
+    return _closure(opt, lambda: _problem_loss(A, b, w, c))
 
 
 def _make(dtype, **kw):
@@ -63,13 +67,7 @@ def test_matches_torch_float64(kw):
     tc = torch.tensor(c0.copy(), requires_grad=True)
     topt = torch.optim.LBFGS([tw, tc], **kw)
     tA, tb = torch.tensor(A), torch.tensor(b)
-
-    def tclosure():
-        topt.zero_grad()
-        r = tA @ tw + tc - tb
-        loss = (1 + r * r).log().sum() + 0.1 * ((tw * tw).sum()) ** 2
-        loss.backward()
-        return loss
+    tclosure = _closure(topt, lambda: _problem_loss(tA, tb, tw, tc))
 
     for step in range(4):
         mine, theirs = opt.step(closure), topt.step(tclosure)
@@ -99,22 +97,12 @@ def test_matches_torch_float32_first_iterations(line_search_fn):
     topt = torch.optim.LBFGS([tw], max_iter=5, line_search_fn=line_search_fn)
     mH, mt, tH, tt = minigrad.tensor(H), minigrad.tensor(target), torch.tensor(H), torch.tensor(target)
 
-    def closure():
-        opt.zero_grad()
-        e = w - mt
-        loss = 0.5 * (e * (mH @ e)).sum()
-        loss.backward()
-        return loss
+    def quadratic(H, target, w):
+        e = w - target
+        return 0.5 * (e * (H @ e)).sum()
 
-    def tclosure():
-        topt.zero_grad()
-        e = tw - tt
-        loss = 0.5 * (e * (tH @ e)).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    topt.step(tclosure)
+    opt.step(_closure(opt, lambda: quadratic(mH, mt, w)))
+    topt.step(_closure(topt, lambda: quadratic(tH, tt, tw)))
     assert w.dtype == np.float32
     np.testing.assert_allclose(w.array, tw.detach().numpy(), rtol=1e-4, atol=1e-5)
 
@@ -128,13 +116,7 @@ def test_solves_least_squares(line_search_fn):
     w = minigrad.tensor(np.zeros(4), requires_grad=True)
     opt = optim.LBFGS([w], line_search_fn=line_search_fn)
     Xt, yt = minigrad.tensor(X), minigrad.tensor(y)
-
-    def closure():
-        opt.zero_grad()
-        loss = ((Xt @ w - yt) ** 2).mean()
-        loss.backward()
-        return loss
-
+    closure = _closure(opt, lambda: ((Xt @ w - yt) ** 2).mean())
     for _ in range(5):
         opt.step(closure)
     np.testing.assert_allclose(w.array, true, atol=1e-5)

@@ -2,17 +2,12 @@
 write gradients, bump versions, and resume exactly from a saved state dict."""
 import numpy as np
 import pytest
-
 import minigrad
 from minigrad import optim
 
+from _optim_helpers import fit, linear_data, mse
 
-@pytest.fixture(autouse=True)
-def _reference_kernels():
-    """The tests are about optimizers: matmul runs on its NumPy reference kernel, so
-    that no native kernel has to be compiled first."""
-    with minigrad.backend.use_kernels("reference"):
-        yield
+pytestmark = pytest.mark.usefixtures("reference_kernels")
 
 CASES = [
     (optim.Adadelta, dict(lr=1.0)),
@@ -27,42 +22,29 @@ CASES = [
 IDS = [f"{cls.__name__}-{i}" for i, (cls, _) in enumerate(CASES)]
 
 
-def _problem(seed=0, n=64, d=5):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    y = X @ rng.standard_normal((d, 1)) + 0.5
+def _problem(seed=0, d=5):
+    rng, X, y = linear_data(seed, d=d)
     w = minigrad.tensor(rng.standard_normal((d, 1)), requires_grad=True)
     b = minigrad.tensor(np.zeros(1), requires_grad=True)
-    return minigrad.tensor(X), minigrad.tensor(y), w, b
-
-
-def _loss(X, y, w, b):
-    return ((X @ w + b - y) ** 2).mean()
+    return X, y, w, b
 
 
 @pytest.mark.parametrize("cls,kw", CASES, ids=IDS)
 def test_training_decreases_the_loss(cls, kw):
     X, y, w, b = _problem()
     opt = cls([w, b], **kw)
-    first = _loss(X, y, w, b).item()
-    for _ in range(100):
-        opt.zero_grad()
-        loss = _loss(X, y, w, b)
-        loss.backward()
-        opt.step()
-    assert _loss(X, y, w, b).item() < 0.5 * first
+    first = mse(X, y, w, b).item()
+    fit(opt, X, y, [w, b], 100)
+    assert mse(X, y, w, b).item() < 0.5 * first
 
 
 @pytest.mark.parametrize("cls,kw", CASES, ids=IDS)
 def test_maximize_climbs(cls, kw):
     X, y, w, b = _problem()
     opt = cls([w, b], **{**kw, "maximize": True})
-    first = _loss(X, y, w, b).item()
-    for _ in range(20):
-        opt.zero_grad()
-        _loss(X, y, w, b).backward()
-        opt.step()
-    assert _loss(X, y, w, b).item() > first
+    first = mse(X, y, w, b).item()
+    fit(opt, X, y, [w, b], 20)
+    assert mse(X, y, w, b).item() > first
 
 
 @pytest.mark.parametrize("cls,kw", CASES, ids=IDS)
@@ -91,14 +73,7 @@ def test_state_dict_through_a_checkpoint_resumes_exactly(cls, kw, tmp_path):
     over copies of the weights: both continue identically."""
     X, y, w, b = _problem()
     opt = cls([{"params": [w]}, {"params": [b], "lr": kw["lr"] / 2}], **kw)
-
-    def train(o, params, steps):
-        for _ in range(steps):
-            o.zero_grad()
-            _loss(X, y, *params).backward()
-            o.step()
-
-    train(opt, [w, b], 5)
+    fit(opt, X, y, [w, b], 5)
     minigrad.save({"optim": opt.state_dict(), "w": w, "b": b}, tmp_path / "ckpt.pt")
     ckpt = minigrad.load(tmp_path / "ckpt.pt")
     w2 = minigrad.tensor(ckpt["w"].array, requires_grad=True)
@@ -106,8 +81,8 @@ def test_state_dict_through_a_checkpoint_resumes_exactly(cls, kw, tmp_path):
     opt2 = cls([{"params": [w2]}, {"params": [b2]}], **kw)
     opt2.load_state_dict(ckpt["optim"])
     assert opt2.param_groups[1]["lr"] == kw["lr"] / 2
-    train(opt, [w, b], 7)
-    train(opt2, [w2, b2], 7)
+    fit(opt, X, y, [w, b], 7)
+    fit(opt2, X, y, [w2, b2], 7)
     np.testing.assert_array_equal(w.array, w2.array)
     np.testing.assert_array_equal(b.array, b2.array)
 

@@ -10,12 +10,9 @@ from hypothesis import strategies as st
 import minigrad
 from minigrad import optim
 
-@pytest.fixture(autouse=True)
-def _reference_kernels():
-    """The tests are about optimizers: run matmul on its NumPy reference kernel, so
-    that no native kernel has to be compiled first."""
-    with minigrad.backend.use_kernels("reference"):
-        yield
+from _optim_helpers import fit, linear_data, mse
+
+pytestmark = pytest.mark.usefixtures("reference_kernels")
 
 
 ALL = [
@@ -31,12 +28,9 @@ ALL = [
 IDS = [f"{cls.__name__}-{i}" for i, (cls, _) in enumerate(ALL)]
 
 
-def _regression(seed=0, n=64, d=5):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d)).astype(np.float32)
-    true_w = rng.standard_normal((d, 1)).astype(np.float32)
-    y = X @ true_w + 0.5
-    return minigrad.tensor(X), minigrad.tensor(y)
+def _regression(seed=0):
+    _, X, y = linear_data(seed, dtype=np.float32)
+    return X, y
 
 
 def _params(seed=1, d=5):
@@ -46,22 +40,14 @@ def _params(seed=1, d=5):
     return w, b
 
 
-def _loss(X, y, w, b):
-    return ((X @ w + b - y) ** 2).mean()
-
-
 @pytest.mark.parametrize("cls,kw", ALL, ids=IDS)
 def test_optimizer_decreases_loss(cls, kw):
     X, y = _regression()
     w, b = _params()
     opt = cls([w, b], **kw)
-    first = _loss(X, y, w, b).item()
-    for _ in range(150):
-        opt.zero_grad()
-        loss = _loss(X, y, w, b)
-        loss.backward()
-        opt.step()
-    last = _loss(X, y, w, b).item()
+    first = mse(X, y, w, b).item()
+    fit(opt, X, y, [w, b], 150)
+    last = mse(X, y, w, b).item()
     assert last < 0.1 * first, (first, last)
 
 
@@ -86,7 +72,7 @@ def test_closure_is_called_and_its_loss_returned():
 
     def closure():
         opt.zero_grad()
-        loss = _loss(X, y, w, b)
+        loss = mse(X, y, w, b)
         loss.backward()
         calls.append(minigrad.is_grad_enabled())
         return loss
@@ -94,7 +80,7 @@ def test_closure_is_called_and_its_loss_returned():
     with minigrad.no_grad():   # the closure must still run with grad mode on
         loss = opt.step(closure)
     assert calls == [True]
-    assert loss.item() > _loss(X, y, w, b).item()
+    assert loss.item() > mse(X, y, w, b).item()
 
 
 def test_param_groups_use_their_own_options():
@@ -143,10 +129,7 @@ def test_frozen_and_gradless_params_do_not_move(cls, kw):
     opt = cls([w, b, frozen, nograd], **kw)
     X, y = _regression()
     w0 = w.array.copy()
-    for _ in range(3):
-        opt.zero_grad()
-        _loss(X, y, w, b).backward()
-        opt.step()
+    fit(opt, X, y, [w, b], 3)
     np.testing.assert_array_equal(frozen.array, 3)
     np.testing.assert_array_equal(nograd.array, 2)
     assert frozen not in opt.state and nograd not in opt.state
@@ -168,8 +151,8 @@ def test_step_bumps_the_version_so_stale_graphs_refuse_backward():
     w, b = _params()
     X, y = _regression()
     opt = optim.SGD([w, b], lr=0.1)
-    _loss(X, y, w, b).backward()
-    loss = _loss(X, y, w, b)   # saved w for backward
+    mse(X, y, w, b).backward()
+    loss = mse(X, y, w, b)   # saved w for backward
     opt.step()                 # ...then w changed in place
     with pytest.raises(RuntimeError, match="modified by an in-place operation"):
         loss.backward()

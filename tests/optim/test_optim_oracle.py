@@ -6,13 +6,14 @@ a target plus fixed noise, so that the two trajectories are coupled exactly as i
 training) and handed to both as ``.grad``; the weights must agree to float32
 tolerance after every step.
 """
-import itertools
-
 import numpy as np
 import pytest
 
 import minigrad
 from minigrad import optim
+
+from _optim_helpers import (TORCH_RUN_OPTIONS, assert_state_dicts_match, combos,
+                            continue_from_torch_state, run_both)
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.oracle
@@ -21,15 +22,10 @@ SHAPES = [(7, 3), (3,), (2, 2, 2)]
 STEPS = 50
 
 
-def _combos(**choices):
-    keys = list(choices)
-    return [dict(zip(keys, values)) for values in itertools.product(*choices.values())]
-
-
 def _sgd_cases():
     out = []
-    for c in _combos(lr=[0.05], momentum=[0.0, 0.9], dampening=[0.0, 0.3], nesterov=[False, True],
-                     weight_decay=[0.0, 0.05], maximize=[False, True]):
+    for c in combos(lr=[0.05], momentum=[0.0, 0.9], dampening=[0.0, 0.3], nesterov=[False, True],
+                    weight_decay=[0.0, 0.05], maximize=[False, True]):
         if c["nesterov"] and (c["momentum"] == 0 or c["dampening"] != 0):
             continue
         out.append(("SGD", c))
@@ -38,18 +34,18 @@ def _sgd_cases():
 
 CASES = (
     _sgd_cases()
-    + [("Adam", c) for c in _combos(lr=[0.02], betas=[(0.9, 0.999), (0.5, 0.9)],
+    + [("Adam", c) for c in combos(lr=[0.02], betas=[(0.9, 0.999), (0.5, 0.9)],
+                                   weight_decay=[0.0, 0.1], amsgrad=[False, True],
+                                   maximize=[False, True])]
+    + [("AdamW", c) for c in combos(lr=[0.02], betas=[(0.9, 0.999), (0.5, 0.9)],
                                     weight_decay=[0.0, 0.1], amsgrad=[False, True],
                                     maximize=[False, True])]
-    + [("AdamW", c) for c in _combos(lr=[0.02], betas=[(0.9, 0.999), (0.5, 0.9)],
-                                     weight_decay=[0.0, 0.1], amsgrad=[False, True],
-                                     maximize=[False, True])]
-    + [("Adagrad", c) for c in _combos(lr=[0.1], lr_decay=[0.0, 0.05], weight_decay=[0.0, 0.1],
-                                       initial_accumulator_value=[0.0, 0.5],
-                                       maximize=[False, True])]
-    + [("RMSprop", c) for c in _combos(lr=[0.01], alpha=[0.99, 0.8], weight_decay=[0.0, 0.1],
-                                       momentum=[0.0, 0.9], centered=[False, True],
-                                       maximize=[False, True])]
+    + [("Adagrad", c) for c in combos(lr=[0.1], lr_decay=[0.0, 0.05], weight_decay=[0.0, 0.1],
+                                      initial_accumulator_value=[0.0, 0.5],
+                                      maximize=[False, True])]
+    + [("RMSprop", c) for c in combos(lr=[0.01], alpha=[0.99, 0.8], weight_decay=[0.0, 0.1],
+                                      momentum=[0.0, 0.9], centered=[False, True],
+                                      maximize=[False, True])]
 )
 
 
@@ -58,46 +54,9 @@ def _case_id(case):
     return name + "-" + ",".join(f"{k}={v}" for k, v in kw.items() if k != "lr")
 
 
-def _grad_fn(seed, maximize):
-    """g_t(w) = sign * 2 (w - target) + noise_t for each parameter (deterministic)."""
-    rng = np.random.default_rng(seed)
-    targets = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
-    noise = [[rng.standard_normal(s).astype(np.float32) * 0.5 for s in SHAPES]
-             for _ in range(STEPS)]
-    sign = -1.0 if maximize else 1.0   # maximize the negated quadratic: same fixed point
-
-    def grads(t, weights):
-        return [(sign * 2.0 * (w - tgt) + n).astype(np.float32)
-                for w, tgt, n in zip(weights, targets, noise[t])]
-
-    return grads
-
-
-def _run_both(name, kw, groups=None, seed=0):
-    rng = np.random.default_rng(seed + 100)
-    init = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
-    mg = [minigrad.tensor(a.copy(), requires_grad=True) for a in init]
-    th = [torch.tensor(a.copy(), requires_grad=True) for a in init]
-    if groups is None:
-        mopt = getattr(optim, name)(mg, **kw)
-        topt = getattr(torch.optim, name)(th, **kw)
-    else:   # groups: list of (indices, options)
-        mopt = getattr(optim, name)([dict(params=[mg[i] for i in idx], **o) for idx, o in groups], **kw)
-        topt = getattr(torch.optim, name)([dict(params=[th[i] for i in idx], **o) for idx, o in groups], **kw)
-    grads = _grad_fn(seed, kw.get("maximize", False))
-    for t in range(STEPS):
-        g_m = grads(t, [p.array for p in mg])
-        g_t = grads(t, [p.detach().numpy() for p in th])
-        for p, g in zip(mg, g_m):
-            p.grad = minigrad.tensor(g)
-        for p, g in zip(th, g_t):
-            p.grad = torch.from_numpy(g)
-        mopt.step()
-        topt.step()
-        for i, (a, b) in enumerate(zip(mg, th)):
-            np.testing.assert_allclose(a.array, b.detach().numpy(), rtol=2e-5, atol=2e-6,
-                                       err_msg=f"{name} {kw}: parameter {i} differs at step {t + 1}")
-    return mopt, topt, mg, th
+def _run_both(name, kw, groups=None):
+    return run_both(torch, name, kw, shapes=SHAPES, steps=STEPS, dtype=np.float32,
+                    rtol=2e-5, atol=2e-6, groups=groups)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
@@ -115,8 +74,7 @@ def test_param_groups_match_torch(name, kw, groups):
     _run_both(name, kw, groups=groups)
 
 
-TORCH_ONLY_GROUP_KEYS = {"foreach", "capturable", "differentiable", "fused",
-                         "decoupled_weight_decay", "dampening_nesterov"}
+TORCH_ONLY_GROUP_KEYS = TORCH_RUN_OPTIONS | {"decoupled_weight_decay", "dampening_nesterov"}
 
 
 @pytest.mark.parametrize("name,kw", [
@@ -128,15 +86,7 @@ TORCH_ONLY_GROUP_KEYS = {"foreach", "capturable", "differentiable", "fused",
 ])
 def test_state_dict_layout_matches_torch(name, kw):
     mopt, topt, _, _ = _run_both(name, kw)
-    msd, tsd = mopt.state_dict(), topt.state_dict()
-    assert set(msd["state"]) == set(tsd["state"])
-    for i in tsd["state"]:
-        assert set(msd["state"][i]) == set(tsd["state"][i])
-        for k, v in tsd["state"][i].items():
-            np.testing.assert_allclose(np.asarray(msd["state"][i][k]), v.numpy(), rtol=1e-4, atol=1e-5)
-    for mg, tg in zip(msd["param_groups"], tsd["param_groups"]):
-        assert mg["params"] == tg["params"]
-        assert set(mg) == set(tg) - TORCH_ONLY_GROUP_KEYS
+    assert_state_dicts_match(mopt, topt, TORCH_ONLY_GROUP_KEYS, rtol=1e-4, atol=1e-5)
 
 
 def test_torch_defaults_match():
@@ -154,24 +104,7 @@ def test_torch_defaults_match():
 def test_loading_a_torch_state_dict_continues_like_torch(name, kw):
     """A torch state dict, its tensors turned into NumPy arrays (step becomes a 0-d
     float array), loads into minigrad and the two continue in step."""
-    mopt, topt, mg, th = _run_both(name, kw)
-    tsd = topt.state_dict()
-    converted = {
-        "state": {i: {k: v.numpy().copy() for k, v in s.items()} for i, s in tsd["state"].items()},
-        "param_groups": [{k: v for k, v in g.items() if k not in TORCH_ONLY_GROUP_KEYS}
-                         for g in tsd["param_groups"]],
-    }
-    fresh = [minigrad.tensor(p.detach().numpy().copy(), requires_grad=True) for p in th]
-    opt = getattr(optim, name)(fresh, lr=1.0)
-    opt.load_state_dict(converted)
-    assert opt.state[fresh[0]]["step"] == STEPS and isinstance(opt.state[fresh[0]]["step"], int)
-    grads = _grad_fn(7, False)
-    for t in range(10):
-        for p, g in zip(fresh, grads(t, [p.array for p in fresh])):
-            p.grad = minigrad.tensor(g)
-        for p, g in zip(th, grads(t, [p.detach().numpy() for p in th])):
-            p.grad = torch.from_numpy(g)
-        opt.step()
-        topt.step()
-        for a, b in zip(fresh, th):
-            np.testing.assert_allclose(a.array, b.detach().numpy(), rtol=2e-5, atol=2e-6)
+    _, topt, _, th = _run_both(name, kw)
+    continue_from_torch_state(torch, name, topt, th, steps_done=STEPS, shapes=SHAPES,
+                              dtype=np.float32, torch_only_keys=TORCH_ONLY_GROUP_KEYS,
+                              rtol=2e-5, atol=2e-6)
