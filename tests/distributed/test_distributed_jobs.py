@@ -41,8 +41,8 @@ def check_job_ok(script, n):
 COLLECTIVE_CASES = ["all_reduce", "all_reduce_async_and_noncontiguous", "broadcast", "all_gather",
                     "all_gather_object", "reduce_scatter", "barrier", "ring_equals_allreduce", "ring_backend",
                     "mismatched_shape", "distributed_sampler"]
-DDP_CASES = ["mlp", "seed_cnn", "transformer", "no_sync_accumulation", "unused_parameters", "models_differ",
-             "fit_and_checkpoint"]
+DDP_CASES = ["mlp", "seed_cnn", "transformer", "no_sync_accumulation", "buffers", "unused_parameters",
+             "models_differ", "fit_and_checkpoint"]
 
 
 @pytest.mark.parametrize("n", [2, 3])

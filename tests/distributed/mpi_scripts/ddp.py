@@ -130,6 +130,23 @@ def case_no_sync_accumulation():
     assert_same(params_of(ddp.module), params_of(ref))
 
 
+def case_buffers():
+    """BatchNorm's running statistics are not averaged; broadcast_buffers copies rank 0's
+    at each training forward (as in PyTorch), and without it they stay per process."""
+    x = minigrad.tensor(np.random.default_rng(6).standard_normal((8, 3)).astype(np.float32))
+    for broadcast in (True, False):
+        model = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3))
+        model[1].running_mean.array[...] = rank + 1.0
+        ddp = DDP(model, broadcast_buffers=broadcast)
+        assert np.all(model[1].running_mean.array == 1.0)        # rank 0's, from construction
+        model[1].running_mean.array[...] = rank + 1.0           # per-process values again
+        ddp(x).sum().backward()                                  # same batch on every rank
+        everyone = [None] * p
+        dist.all_gather_object(everyone, model[1].running_mean.array.copy())
+        same = all(np.array_equal(e, everyone[0]) for e in everyone)
+        assert same == broadcast, (broadcast, everyone)
+
+
 class TwoHeads(nn.Module):
     def __init__(self):
         super().__init__()
