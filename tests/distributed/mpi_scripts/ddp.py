@@ -221,6 +221,12 @@ def case_fit_and_checkpoint():
     for w, h in everyone:
         assert_same(w, everyone[0][0], rtol=0, atol=0)
         assert h == everyone[0][1], (h, everyone[0][1])
+    # the validation values are averages over the ranks' slices: exactly the whole validation set's
+    from minigrad.train import evaluate
+
+    full = evaluate(model.module, nn.CrossEntropyLoss(), (X[48:], y[48:]), metrics=["accuracy"])
+    np.testing.assert_allclose(hist["val_loss"][-1], full["loss"], rtol=1e-5)
+    assert abs(hist["val_accuracy"][-1] - full["accuracy"]) < 1e-12, (hist["val_accuracy"][-1], full)
     # each epoch: ceil(ceil(48 / p) / 8) steps on this rank's share of the 48 training samples
     assert hist.params["steps"] == -(-(-(-48 // p)) // 8), hist.params
     # loading the checkpoint gives every rank the same weights
