@@ -144,6 +144,9 @@ def main(path, argv=()) -> int:
     import bdb
     import traceback
 
+    if not os.path.isfile(path):  # as `python missing.py`: one line, status 2
+        print(f"minigrad run: can't open file {os.fspath(path)!r}: no such file", file=sys.stderr)
+        return 2
     try:
         run_script(path, argv)
     except bdb.BdbQuit:  # `quit` in pdb (python -m pdb -m minigrad run ...): pdb's own business

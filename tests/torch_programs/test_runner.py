@@ -49,6 +49,9 @@ def test_exit_status_and_traceback_are_the_scripts(tmp_path):
     assert p.returncode == 1
     assert "ValueError: boom" in p.stderr and "script.py" in p.stderr
     assert "torch_compat" not in p.stderr and "runpy" not in p.stderr, p.stderr  # only the script's frames
+    p = subprocess.run([sys.executable, "-m", "minigrad", "run", str(tmp_path / "missing.py")], capture_output=True,
+                       text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
+    assert p.returncode == 2 and "missing.py" in p.stderr and "Traceback" not in p.stderr, p.stderr
 
 
 def test_torch_names_are_minigrads_own(tmp_path):
