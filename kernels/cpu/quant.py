@@ -21,14 +21,21 @@ sign-extends the int8 loads to int32 (``vpmovsxbd``) and multiplies with
 ``vpmulld``. Wrap-around never happens because K is bounded (see ``MAX_K``), so the
 truncation is exact.
 
-What it does *not* get (measured, and the reason int8 here is not faster than the
-float32 GEMM): the int8 instructions that make integer GEMMs fast. ``vpmaddwd``
-(multiply int16 pairs, add neighbours into int32) appears only when a loop has a
-single accumulator, and a 1 x 1 tile reloads both operands for every output, which
-cost more than it saved; ``vpdpbusd`` (AVX-512 VNNI, 4 int8 products per int32 lane)
-would need uint8 x int8 operands packed in groups of 4 along k, which LLVM does not
-derive from this loop. Libraries such as FBGEMM and oneDNN write those instructions
-by hand. On this machine int8 therefore buys 4x less memory for weights, not speed.
+Which vector instructions that becomes depends on the operands' signedness. With
+both operands int8, LLVM sign-extends each to int32 and multiplies with ``vpmulld``
+(16 products per 512-bit instruction, and a slow one). With one operand *unsigned*
+(uint8) it knows the upper 17 bits of that operand's int32 lanes are zero, so each
+product fits the 16-bit multiplier of ``vpmaddwd`` (multiply int16 pairs, add
+neighbours into int32): it widens both to int16 and emits ``vpmaddwd`` on AVX2, or
+``vpdpwssd`` (the same multiply-add fused with the accumulation, AVX-512 VNNI) where
+the CPU has it; ``kernel.inspect_asm(sig)`` shows them. So the activations are moved
+to uint8 by adding 128 (an exclusive-or with ``0x80`` of their bytes) and the sum is
+corrected afterwards, exactly: ``sum_k (a + 128) b = sum_k a b + 128 sum_k b``, and
+``128 sum_k b`` (a row sum of the weights) is subtracted once per output. int32
+arithmetic wraps modulo 2^32 here, and the true result fits int32 (``MAX_K``), so the
+corrected result is bit for bit the reference's even when a partial sum wrapped.
+(``vpdpbusd``, four uint8 x int8 products per lane, would be faster still; LLVM does
+not form it from this loop.)
 
 Around the micro-kernel: k is walked in blocks of ``KC`` bytes so the 4 rows of B
 stay in L1 while the kernel walks down the rows of A; the parallel version gives each
@@ -38,13 +45,15 @@ thread: waking the thread pool would cost more than the arithmetic (the threadin
 policy of ``_runtime.py``).
 
 The convolution works per sample, like the float one in ``conv.py``: a thread takes
-a contiguous chunk of the batch and, for each sample, gathers the patches into its
-own int8 scratch buffer as columns (K, P) (each row is one kernel tap over all
-pixels, a shifted copy of input rows, padded with the zero point), then computes the
-output's (C_out, H_out*W_out) plane directly (NCHW needs no transpose), starting
-from ``-z_x * sum_k q_w[o, k]`` so the zero-point correction costs nothing. Long
-patches (K >= ``DOT_MIN_K``) are transposed to rows for the dot GEMM above; short
-ones (a first layer: K = 9) use ``_axpy_rows``, which vectorises along the pixels.
+a contiguous chunk of the batch and computes, for each sample, the output's
+(C_out, H_out*W_out) plane directly (NCHW needs no transpose), starting from
+``-(z_x + 128) * sum_k q_w[o, k]`` so the zero-point correction costs nothing. Long
+patches (K >= ``DOT_MIN_K``) are gathered as *rows* (P, K) for the dot GEMM above,
+from a channels-last copy of the input: each patch is kH*kW runs of C contiguous
+bytes, and the weights are reordered to (kh, kw, c) to match (a byte-by-byte
+transpose of (K, P) columns cost several times the GEMM itself). Short ones (a first
+layer: K = 9) are gathered as columns (K, P), each row one kernel tap over all
+pixels, and use ``_axpy_rows``, which vectorises along the pixels.
 """
 from __future__ import annotations
 
@@ -184,20 +193,6 @@ def _qgemm_parallel(A, B, C, mc, nc, kc):
 # ----------------------------------------------------------------------------- convolution
 
 @njit(inline="always", **_JIT)
-def _transpose_into(src, dst):
-    """dst[p, k] = src[k, p], in 32 x 32 blocks (both stay in L1 while one is copied)."""
-    K, P = src.shape
-    for k0 in range(0, K, 32):
-        k1 = min(k0 + 32, K)
-        for p0 in range(0, P, 32):
-            p1 = min(p0 + 32, P)
-            for p in range(p0, p1):
-                d = dst[p]
-                for k in range(k0, k1):
-                    d[k] = src[k, p]
-
-
-@njit(inline="always", **_JIT)
 def _im2col_t_int8(x, n, c0, cg, cols, zp, geo):
     """cols[(c, a, b), p] = x[n, c0 + c, i*sh + a*dh - ph, j*sw + b*dw - pw], or zp where
     that pixel lies in the padding (p = i*W_out + j): the patches as *columns*, so
@@ -222,6 +217,33 @@ def _im2col_t_int8(x, n, c0, cg, cols, zp, geo):
                             s = j * sw + b * dw - pw
                             dst[j] = line[s] if 0 <= s < W else zp
                 q += 1
+
+
+@njit(inline="always", **_JIT)
+def _im2row_nhwc(xh, n, c0, cg, rows, zp, geo):
+    """rows[p, (a, b, c)] = xh[n, i*sh + a*dh - ph, j*sw + b*dw - pw, c0 + c], or zp in the
+    padding (p = i*W_out + j), from a channels-last (N, H, W, C) input: each patch is
+    kH*kW contiguous runs of cg channel bytes, copied straight into its row, so the dot
+    GEMM gets its (P, K) operand without a byte-by-byte transpose."""
+    kH, kW, sh, sw, ph, pw, dh, dw, H_out, W_out = geo
+    H, W = xh.shape[1], xh.shape[2]
+    for i in range(H_out):
+        for j in range(W_out):
+            dst = rows[i * W_out + j]
+            q = 0
+            for a in range(kH):
+                r = i * sh + a * dh - ph
+                for b in range(kW):
+                    s = j * sw + b * dw - pw
+                    seg = dst[q:q + cg]
+                    if 0 <= r < H and 0 <= s < W:
+                        src = xh[n, r, s, c0:c0 + cg]
+                        for c in range(cg):
+                            seg[c] = src[c]
+                    else:
+                        for c in range(cg):
+                            seg[c] = zp
+                    q += cg
 
 
 @njit(inline="always", **_JIT)
@@ -280,14 +302,13 @@ def _conv_samples(x, w3, init, zp, y, cols_t, cols, geo, lo, hi, use_dot):
     a sliced view like y[n, o0:o1] is typed as "any layout" by Numba, and its rows
     then compile to strided loops that do not vectorise.)"""
     G, cog, K = w3.shape
-    cg = x.shape[1] // G
+    cg = (x.shape[3] if use_dot else x.shape[1]) // G
     P = y.shape[3]
     for n in range(lo, hi):
         for g in range(G):
             out = y[n, g]
-            _im2col_t_int8(x, n, g * cg, cg, cols_t, zp, geo)           # (K, P)
             if use_dot:
-                _transpose_into(cols_t, cols)                             # (P, K)
+                _im2row_nhwc(x, n, g * cg, cg, cols, zp, geo)             # (P, K)
                 _gemm_tiles(w3[g], cols, out, MC, NC, KC)
                 for o in range(cog):
                     row = out[o]
@@ -295,6 +316,7 @@ def _conv_samples(x, w3, init, zp, y, cols_t, cols, geo, lo, hi, use_dot):
                     for p in range(P):
                         row[p] += v
             else:
+                _im2col_t_int8(x, n, g * cg, cg, cols_t, zp, geo)       # (K, P)
                 _axpy_rows(w3[g], cols_t, out, init[g], K, P)
 
 
@@ -339,6 +361,14 @@ def _c_int8(a):
     return v
 
 
+def _offset_u8(a):
+    """``a + 128`` as a C-contiguous, read-only uint8 array (int8 bytes XOR 0x80): the
+    unsigned operand that lets LLVM use ``vpmaddwd`` / ``vpdpwssd`` (module docstring)."""
+    u = np.bitwise_xor(np.ascontiguousarray(a).view(np.uint8), np.uint8(0x80))
+    u.flags.writeable = False
+    return u
+
+
 def qmatmul_int8(a, b_t):
     """``a @ b_t.T`` for int8 (M, K) and (N, K) -> exact int32 (M, N); see the reference."""
     a = np.asarray(a)
@@ -351,13 +381,15 @@ def qmatmul_int8(a, b_t):
         out[...] = 0
         return out
     _runtime.configure()
-    A, B = _c_int8(a), _c_int8(b_t)
+    A, B = _offset_u8(a), _c_int8(b_t)   # (a + 128) @ b_t.T, corrected below
     threads = _runtime.get_num_threads()
     if M * N * K < SMALL_WORK or threads == 1:
         _qgemm_serial(A, B, out, MC, NC, KC)
     else:
         mc, nc = _plan(M, N, threads)
         _qgemm_parallel(A, B, out, mc, nc, KC)
+    corr = (128 * B.sum(axis=1, dtype=np.int64)).astype(np.int32)
+    np.subtract(out, corr, out=out)       # wraps modulo 2^32 like the kernel: exact
     return out
 
 
@@ -376,15 +408,30 @@ def qconv2d_int8(x, w, x_zero_point, stride, padding, dilation, groups):
     threads = _runtime.get_num_threads()
     T = 1 if N < 2 or N * C_out * P * K < SMALL_WORK else min(threads, N)
     use_dot = K >= DOT_MIN_K
-    cols_t = _runtime.workspace("qconv_cols_t", T * K * P, np.int8).reshape(T, K, P)
+    # the patches are uint8 (x + 128, padded with z_x + 128): see the module docstring
+    # long patches: rows (P, K) gathered from a channels-last copy, K ordered (kh, kw, c),
+    # the weights reordered to match; short ones: columns (K, P) from NCHW
+    shape_t = (T, 1, 1) if use_dot else (T, K, P)
+    cols_t = _runtime.workspace("qconv_cols_t", shape_t[0] * shape_t[1] * shape_t[2], np.uint8).reshape(shape_t)
     shape = (T, P, K) if use_dot else (T, 1, 1)
-    cols = _runtime.workspace("qconv_cols", shape[0] * shape[1] * shape[2], np.int8).reshape(shape)
-    w3 = _c_int8(w).reshape(groups, C_out // groups, K)
-    init = (-zp * _ref.weight_row_sums(w).astype(np.int64)).astype(np.int32).reshape(groups, -1)  # z_x term
-    if T == 1:
-        _qconv_serial(_c_int8(x), w3, init, np.int32(zp), y, cols_t, cols, geo, use_dot)
+    cols = _runtime.workspace("qconv_cols", shape[0] * shape[1] * shape[2], np.uint8).reshape(shape)
+    cog, cg = C_out // groups, C // groups
+    if use_dot:
+        w3 = _c_int8(np.ascontiguousarray(
+            np.asarray(w).reshape(groups, cog, cg, kH, kW).transpose(0, 1, 3, 4, 2)).reshape(groups, cog, K))
+        xu = np.empty((N, H, W, C), np.uint8)
+        np.bitwise_xor(np.asarray(x).view(np.uint8).transpose(0, 2, 3, 1), np.uint8(0x80), out=xu)
+        xu.flags.writeable = False
     else:
-        _qconv_parallel(_c_int8(x), w3, init, np.int32(zp), y, cols_t, cols, geo, use_dot)
+        w3 = _c_int8(w).reshape(groups, cog, K)
+        xu = _offset_u8(x)
+    # sum_k w (x - z_x) = sum_k w (x + 128) - (z_x + 128) sum_k w: the second term starts each output
+    init = (-(zp + 128) * _ref.weight_row_sums(w).astype(np.int64)).astype(np.int32).reshape(groups, -1)
+    zu = np.uint8(zp + 128)
+    if T == 1:
+        _qconv_serial(xu, w3, init, zu, y, cols_t, cols, geo, use_dot)
+    else:
+        _qconv_parallel(xu, w3, init, zu, y, cols_t, cols, geo, use_dot)
     return y.reshape(N, C_out, H_out, W_out)
 
 
@@ -402,19 +449,20 @@ def warmup():
     """Compile (or load from the on-disk cache) the int8 kernels' specialisations."""
     a = np.ones((5, 20), np.int8)
     qmatmul_int8(a, a)
-    _qgemm_serial(_c_int8(a), _c_int8(a), np.empty((5, 5), np.int32), MC, NC, KC)
+    _qgemm_serial(_offset_u8(a), _c_int8(a), np.empty((5, 5), np.int32), MC, NC, KC)
     big = np.ones((80, 64), np.int8)
-    _qgemm_parallel(_c_int8(big), _c_int8(big), np.empty((80, 80), np.int32), 16, 16, KC)
+    _qgemm_parallel(_offset_u8(big), _c_int8(big), np.empty((80, 80), np.int32), 16, 16, KC)
     x = np.ones((2, 2, 5, 5), np.int8)
     w = np.ones((3, 2, 3, 3), np.int8)
     args = (x, w, 1, (1, 1), (1, 1), (1, 1), 1)
     qconv2d_int8(*args)
     geo = (3, 3, 1, 1, 1, 1, 1, 1, 5, 5)
-    cols_t = np.empty((2, 18, 25), np.int8)
-    cols = np.empty((2, 25, 18), np.int8)
+    cols_t = np.empty((2, 18, 25), np.uint8)
+    cols = np.empty((2, 25, 18), np.uint8)
     y = np.empty((2, 1, 3, 25), np.int32)
     init = np.zeros((1, 3), np.int32)
     w3 = _c_int8(w).reshape(1, 3, 18)
-    for use_dot in (False, True):
-        _qconv_serial(_c_int8(x), w3, init, np.int32(1), y, cols_t, cols, geo, use_dot)
-        _qconv_parallel(_c_int8(x), w3, init, np.int32(1), y, cols_t, cols, geo, use_dot)
+    for use_dot in (False, True):   # NCHW columns, then channels-last rows (same types)
+        xu = _offset_u8(x.transpose(0, 2, 3, 1) if use_dot else x)
+        _qconv_serial(xu, w3, init, np.uint8(129), y, cols_t, cols, geo, use_dot)
+        _qconv_parallel(xu, w3, init, np.uint8(129), y, cols_t, cols, geo, use_dot)
