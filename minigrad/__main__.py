@@ -11,6 +11,7 @@
     minigrad compress             compress the digits CNN every way, print one table
     minigrad compress --full      longer training budgets (closer to each method's best)
     minigrad run train.py [args]  run a PyTorch program with `import torch` meaning minigrad
+    minigrad tune                 measure native vs reference kernels on this CPU, keep the faster
 
 Subcommands are argparse sub-parsers: a new one (``compress``, say) is a function
 ``add_<name>_parser(subparsers)`` that registers its arguments and sets
@@ -369,7 +370,38 @@ def add_run_parser(subparsers):
 # ----------------------------------------------------------------------------- entry point
 
 #: one function per subcommand: it adds its parser to the sub-parsers
-_SUBCOMMANDS = [add_demo_parser, add_compress_parser, add_run_parser]
+# ----------------------------------------------------------------------------- tune
+
+def run_tune(args):
+    from minigrad import tuning
+
+    rec = tuning.tune(full=not args.quick, save=not args.no_save, verbose=not args.emit)
+    if args.emit:
+        import pprint
+
+        rec.pop("path", None)
+        print(f"RECORDS[{rec['isa']!r}] = " + pprint.pformat(rec, width=110, sort_dicts=False))
+    else:
+        where = rec.get("path", "not saved")
+        print(f"{len(rec['cases'])} cases in {rec['seconds']:.1f} s on {rec['cpu']} ({rec['isa']}); record: {where}")
+    return 0
+
+
+def add_tune_parser(subparsers):
+    p = subparsers.add_parser(
+        "tune", help="time native against reference kernels on this CPU; the registry then follows the result",
+        description="Time each hot op's native (Numba) and reference (NumPy) kernel, side by side, at the "
+                    "sizes of the seed models' training steps, and save the result in the user cache folder. "
+                    "From then on each op runs whichever kernel was faster at the nearest measured size. "
+                    "Takes some seconds once the kernels are compiled.")
+    p.add_argument("--quick", action="store_true", help="leave out the largest matmul (2048)")
+    p.add_argument("--no-save", action="store_true", help="measure and print, keep the current choices")
+    p.add_argument("--emit", action="store_true", help="print the record as a Python entry of the shipped tables")
+    p.set_defaults(func=run_tune)
+    return p
+
+
+_SUBCOMMANDS = [add_demo_parser, add_compress_parser, add_run_parser, add_tune_parser]
 
 
 def build_parser():

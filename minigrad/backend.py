@@ -23,7 +23,7 @@ import numpy as np
 __all__ = [
     "Device", "device", "cpu", "array_module", "xp_of", "device_of", "to_device",
     "get_kernel", "use_kernels", "kernel_mode", "set_kernel_mode", "KERNEL_MODES",
-    "cupy_available", "on_device",
+    "cupy_available", "on_device", "kernel_choices", "reload_kernel_choices", "SizeChoice",
 ]
 
 
@@ -255,13 +255,82 @@ def use_kernels(mode: str | None):
         set_kernel_mode(old)
 
 
+# The CPU's per-op choice comes from measurements (minigrad/tuning.py): a tuning record
+# of this machine, else the shipped record of its instruction-set family, else the
+# kernel modules' fixed PREFERRED tables. Resolved once per op, on first use.
+_cpu_choices: dict = {}
+_cpu_record = None
+
+
+class SizeChoice:
+    """A kernel that runs the native or the reference kernel of ``op`` depending on the
+    size of each call (:func:`minigrad.tuning.work`): at each size, the one that was
+    faster where the tuning record measured nearest."""
+
+    __slots__ = ("op", "points", "native", "reference")
+
+    def __init__(self, op, points, native, reference):
+        self.op, self.points, self.native, self.reference = op, points, native, reference
+
+    def pick(self, *args):
+        """The kernel (native or reference function) a call with ``args`` runs."""
+        from minigrad import tuning
+
+        lw = tuning.math.log2(tuning.work(self.op, args))
+        return self.native if tuning.choose(self.points, lw) == "native" else self.reference
+
+    def __call__(self, *args, **kwargs):
+        return self.pick(*args)(*args, **kwargs)
+
+    def __repr__(self):
+        return f"SizeChoice({self.op!r}, {len(self.points)} measured sizes)"
+
+
+def _cpu_choice(op: str):
+    """Resolve (and remember) the default kernel choice of ``op`` on the CPU."""
+    global _cpu_record
+    if _cpu_record is None:
+        from minigrad import tuning
+
+        rec, source = tuning.active_record()
+        _cpu_record = (tuning.choices_from_record(rec) if rec is not None else {}, source)
+    choice = _cpu_record[0].get(op)
+    if choice is None:
+        choice = getattr(_table("native", "cpu"), "PREFERRED", {}).get(op, "native")
+    elif not isinstance(choice, str):
+        nat, ref = _table("native", "cpu").KERNELS.get(op), _table("reference", "cpu").KERNELS.get(op)
+        choice = SizeChoice(op, choice, nat, ref) if nat is not None and ref is not None else "reference"
+    _cpu_choices[op] = choice
+    return choice
+
+
+def kernel_choices() -> dict:
+    """Where the CPU's default kernel choices come from and what they are: ``{"source":
+    "tuned" | "shipped (<isa>)" | "fixed", "ops": {op: "native" | "reference" | [(log2
+    work, choice), ...]}}`` (ops absent from ``ops`` use their module's PREFERRED)."""
+    _cpu_choice("matmul")
+    return {"source": _cpu_record[1], "ops": dict(_cpu_record[0])}
+
+
+def reload_kernel_choices() -> None:
+    """Forget the resolved CPU choices (after a new tuning record is saved)."""
+    global _cpu_record
+    _cpu_record = None
+    _cpu_choices.clear()
+
+
 def get_kernel(op: str, dev=cpu):
     """The kernel for ``op`` on device ``dev`` under the current mode."""
     dev_type = dev.type if isinstance(dev, Device) else device(dev).type
     mode = _mode
     if mode is None:
-        native = _table("native", dev_type)
-        mode = getattr(native, "PREFERRED", {}).get(op, "native")
+        if dev_type == "cpu":
+            choice = _cpu_choices.get(op) or _cpu_choice(op)
+            if not isinstance(choice, str):
+                return choice  # a kernel that picks native or reference by the size of each call
+            mode = choice
+        else:
+            mode = getattr(_table("native", dev_type), "PREFERRED", {}).get(op, "native")
     table = _table(mode, dev_type).KERNELS
     fn = table.get(op)
     if fn is None:
