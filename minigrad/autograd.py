@@ -5,7 +5,7 @@ subclass with a ``forward`` (arrays in, array out) and a ``backward`` (gradient 
 the output in, gradients of the inputs out). Calling ``Op.apply(*inputs)`` runs
 ``forward`` and, when grad mode is on and some input requires a gradient, returns a
 Tensor whose ``grad_fn`` is an instance of ``Op`` - the *node* - which remembers the
-nodes of its inputs (``next_functions``) and whatever ``forward`` saved.
+nodes of its inputs (``next_functions``, kept as ``_next``) and whatever ``forward`` saved.
 ``backward()`` orders the nodes reachable from the output so that every node comes
 after all nodes that use its output (a reverse topological order, computed without
 recursion), then walks that order once, calling each node's ``backward`` and adding
@@ -258,7 +258,7 @@ class Function:
     """
 
     # Slots keep nodes small; __dict__ lets forward stash any attribute on ctx.
-    __slots__ = ("next_functions", "needs_input_grad", "_inputs", "_saved", "_versions",
+    __slots__ = ("_next", "needs_input_grad", "_inputs", "_saved", "_versions",
                  "_out_data", "_out_version", "_freed", "_retained", "__dict__", "__weakref__")
 
     # -- the two methods a subclass writes --------------------------------------------
@@ -313,6 +313,15 @@ class Function:
         """Accepted for PyTorch compatibility; does nothing (outputs of integer or bool
         dtype never require grad here anyway)."""
         return None
+
+    # -- the graph ---------------------------------------------------------------------------
+    @property
+    def next_functions(self):
+        """Where this node's inputs came from, one ``(node, 0)`` pair per forward argument,
+        as PyTorch lists them: ``node`` is the input's own node, the leaf Tensor itself (a
+        weight you created), or None for an input that needs no gradient. (The second
+        entry is the output index of that node; minigrad's nodes have one output.)"""
+        return tuple((n, 0) for n in self._next)
 
     # -- naming ----------------------------------------------------------------------------
     @classmethod
@@ -370,7 +379,7 @@ class Function:
                 nexts.append(a.grad_fn if a.grad_fn is not None else a)
             else:
                 nexts.append(None)
-        ctx.next_functions = tuple(nexts)
+        ctx._next = tuple(nexts)
         ctx._retained = None
         saved = ctx._saved
         if saved:
@@ -454,13 +463,13 @@ def _topo_order(roots):
         if root is None or id(root) in visited or not isinstance(root, Function):
             continue
         visited.add(id(root))
-        stack = [(root, iter(root.next_functions))]
+        stack = [(root, iter(root._next))]
         while stack:
             node, it = stack[-1]
             for nxt in it:
                 if isinstance(nxt, Function) and id(nxt) not in visited:
                     visited.add(id(nxt))
-                    stack.append((nxt, iter(nxt.next_functions)))
+                    stack.append((nxt, iter(nxt._next)))
                     break
             else:
                 stack.pop()
@@ -495,7 +504,7 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
     # ready, while the rest of the graph is still being walked.
     pending = {}
     for node in order:
-        for nxt in node.next_functions:
+        for nxt in node._next:
             if isinstance(nxt, Tensor):
                 pending[id(nxt)] = pending.get(id(nxt), 0) + 1
     captured = {}
@@ -524,7 +533,7 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
             result = type(node).backward(node, gy)
             if not isinstance(result, tuple):
                 result = (result,)
-            nexts = node.next_functions
+            nexts = node._next
             inputs = node._inputs
             for i, nxt in enumerate(nexts):
                 if nxt is None or i >= len(result):
@@ -559,7 +568,7 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
 
 def _leaves_done(node, pending, leaf_grads, capture, captured, create_graph, owned):
     """``node`` has run: deliver the gradient of every leaf it fed that is now complete."""
-    for nxt in node.next_functions:
+    for nxt in node._next:
         if isinstance(nxt, Tensor):
             left = pending[id(nxt)] - 1
             pending[id(nxt)] = left

@@ -2,8 +2,8 @@
 
 Every Tensor computed from a tensor that requires a gradient carries a
 ``grad_fn``: the :class:`~minigrad.autograd.Function` node that made it. A node
-points at the nodes of its inputs through ``node.next_functions`` - one entry per
-forward argument: another node, a *leaf* Tensor (one you created, e.g. a weight),
+points at the nodes of its inputs through ``node.next_functions`` - one
+``(node, 0)`` pair per forward argument: another node, a *leaf* Tensor (one you created, e.g. a weight),
 or ``None`` (an input that needs no gradient, such as the data). Following those
 pointers from the output reaches the whole graph that ``backward()`` will walk.
 This module walks it and writes it down in the DOT language of Graphviz::
@@ -157,7 +157,7 @@ def _build(roots, show_data: bool, max_nodes: int, labels: dict) -> _Graph:
             break
         drawn.append(obj)
         if isinstance(obj, Function):
-            for nxt in obj.next_functions:
+            for nxt, _ in obj.next_functions:
                 if nxt is not None and id(nxt) not in seen:
                     seen.add(id(nxt))
                     queue.append(nxt)
@@ -180,7 +180,7 @@ def _build(roots, show_data: bool, max_nodes: int, labels: dict) -> _Graph:
     for obj in drawn:
         if not isinstance(obj, Function):
             continue
-        for nxt in obj.next_functions:
+        for nxt, _ in obj.next_functions:
             if nxt is None:
                 continue
             if id(nxt) in drawn_ids:
@@ -383,7 +383,7 @@ def _count_reachable(roots) -> int:
     while stack:
         obj = stack.pop()
         if isinstance(obj, Function):
-            for nxt in obj.next_functions:
+            for nxt, _ in obj.next_functions:
                 if nxt is not None and id(nxt) not in seen:
                     seen.add(id(nxt))
                     stack.append(nxt)

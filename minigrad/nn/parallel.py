@@ -329,5 +329,5 @@ def _reachable_leaves(out):
         if isinstance(node, Tensor):
             found.add(id(node))
             continue
-        stack.extend(getattr(node, "next_functions", ()))
+        stack.extend(nxt for nxt, _ in getattr(node, "next_functions", ()))
     return found

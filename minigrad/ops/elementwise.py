@@ -49,6 +49,21 @@ def _pair(a, b, op):
             b = _const_like(b, a)
     if type(a.array) is not type(b.array) and a.device != b.device:
         raise RuntimeError(f"{op}: expected both tensors on the same device, got '{a.device}' and '{b.device}'")
+    return _promote(a, b)
+
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def _promote(a, b):
+    """PyTorch's rule for operands of different kinds: the result takes the dtype of the
+    operand of the higher kind (bool < integer < float < complex), so a float32 tensor
+    times an int64 tensor stays float32 (NumPy would give float64)."""
+    ka, kb = _CATEGORY.get(a.array.dtype.kind, 2), _CATEGORY.get(b.array.dtype.kind, 2)
+    if ka > kb:
+        b = b.to(a.array.dtype) if b.requires_grad else Tensor(b.array.astype(a.array.dtype))
+    elif kb > ka:
+        a = a.to(b.array.dtype) if a.requires_grad else Tensor(a.array.astype(b.array.dtype))
     return a, b
 
 

@@ -103,14 +103,11 @@ PROGRAMS = [
             GPT + ["--max_iters", "3", "--lr_decay_iters", "3", "--no_flash", "--bias"], "---------------", slow=True),
     Program("quickstart", "quickstart.py", [], "Predicted:"),
     Program("polynomial_custom_function", "polynomial_custom_function.py", [], "Result: y ="),
-    Program("polynomial_nn", "polynomial_nn.py", [], "Result: y =",
-            xfail="x.pow(p) of a float32 x and an int64 tensor p gives float64 on minigrad (PyTorch: float32), "
-                  "so Linear refuses the mixed dtypes"),
+    Program("polynomial_nn", "polynomial_nn.py", [], "Result: y =",),
     Program("dynamic_net", "dynamic_net.py", [], "Result: y ="),
     Program("lstm_tagger", "lstm_tagger.py", [], "tensor("),
     Program("ngram_lm", "ngram_lm.py", [], "tensor("),
-    Program("lenet_blitz", "lenet_blitz.py", [], "2 ",
-            xfail="grad_fn.next_functions holds nodes on minigrad, (node, input index) pairs on PyTorch"),
+    Program("lenet_blitz", "lenet_blitz.py", [], "2 "),
     # longer runs: more data and steps; training must make progress as well
     Program("mnist_cnn_epoch", "mnist_cnn.py", ["--epochs", "1", "--log-interval", "10", "--test-batch-size", "500"],
             "Test set: Average loss", limit=1000, slow=True),
