@@ -273,3 +273,13 @@ def test_grad_never_shares_memory_with_the_gradient_passed_to_backward():
     (x + 0).backward(seed)
     x.grad.mul_(3)               # optimizers and clipping update .grad in place
     assert seed.tolist() == [1.0, 1.0] and x.grad.tolist() == [3.0, 3.0]
+
+
+def test_next_functions_are_pairs_like_pytorch():
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    z = (x * x + x).sum()
+    add, k = z.grad_fn.next_functions[0]
+    assert k == 0 and add.name() == "AddBackward"
+    (mul, _), (leaf, _) = add.next_functions
+    assert mul.name() == "MulBackward" and leaf is x
+    assert mul.next_functions == ((x, 0), (x, 0))
