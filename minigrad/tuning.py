@@ -341,11 +341,11 @@ def CASES(ref, full=True):
 # ----------------------------------------------------------------------------- the tuning pass
 
 def _best_time(fn, args, budget):
-    """The fastest of a few calls (at least 3, more while under ``budget`` seconds)."""
+    """The fastest of a few calls (at least 5, more while under ``budget`` seconds)."""
     best = math.inf
     t_end = time.perf_counter() + budget
     n = 0
-    while n < 3 or (time.perf_counter() < t_end and n < 50):
+    while n < 5 or (time.perf_counter() < t_end and n < 50):
         t0 = time.perf_counter()
         fn(*args)
         best = min(best, time.perf_counter() - t0)
@@ -361,7 +361,11 @@ def tune(full=True, ops=None, budget=0.05, save=True, verbose=False):
     ``budget`` is the time spent per kernel and case (about 0.05 s: some seconds in
     all); ``ops`` restricts the pass to some op names."""
     from minigrad.backend import _table
+    from minigrad.kernels.cpu import _runtime
 
+    # minigrad's thread policy first (one BLAS thread next to Numba's pool): without it
+    # OpenBLAS's spinning workers and Numba's pool slow each other down 10-100x
+    _runtime.configure()
     nat = _table("native", "cpu").KERNELS
     ref = _table("reference", "cpu").KERNELS
     cases = []
