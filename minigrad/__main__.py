@@ -208,8 +208,6 @@ def _switch_when_compiled(compiler):
                  f" after {time.perf_counter() - compiler.started:.0f} s; switching to them")
 
 
-
-
 def _finish_background_compile(compiler, progress):
     from minigrad import backend
 
