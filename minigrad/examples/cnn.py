@@ -119,7 +119,8 @@ def load_28x28(dataset="digits", seed=0):
     return (X_train - mean) / std, (X_test - mean) / std, y_train, y_test
 
 
-def mnist_cnn(epochs=None, batch_size=32, lr=1e-3, seed=0, progress=False, level="default"):
+def mnist_cnn(epochs=None, batch_size=32, lr=1e-3, seed=0, progress=False, level="default",
+              data_parallel=False):
     """Train the seed CNN on the real MNIST digits that ship with minigrad.
 
     4,000 training images (all of them used for training: no validation split), 1,000
@@ -127,6 +128,12 @@ def mnist_cnn(epochs=None, batch_size=32, lr=1e-3, seed=0, progress=False, level
     ``"quick"``, 4 for ``"default"`` (target: >= 96% test accuracy) and 12 for
     ``"full"`` (target: >= 97%; PyTorch gets 97.2% with the same recipe). Returns
     the usual results dict (``accuracy`` is the test accuracy).
+
+    ``data_parallel=True`` trains the same recipe with
+    :class:`~minigrad.nn.parallel.DistributedDataParallel` over every process of an
+    ``mpiexec`` job (``batch_size`` stays the global batch; each of the ``p`` processes
+    takes ``batch_size // p`` samples of every step), as
+    ``mpiexec -n 2 python -m minigrad demo --distributed`` does.
     """
     if level not in MNIST_EPOCHS:
         raise ValueError(f"mnist_cnn: level must be one of {sorted(MNIST_EPOCHS)}, got {level!r}")
@@ -136,13 +143,18 @@ def mnist_cnn(epochs=None, batch_size=32, lr=1e-3, seed=0, progress=False, level
     minigrad.manual_seed(seed)
     X_train, X_test, y_train, y_test = load_28x28("mnist_small", seed)
     model = SeedCNN()
+    name, per_step = "seed CNN", batch_size
+    if data_parallel:
+        model, per_step, p = _data_parallel(model, batch_size)
+        name = f"seed CNN, data-parallel x{p}"
     optimizer = optim.Adam(model.parameters(), lr=lr)
     history = fit(model, nn.CrossEntropyLoss(), optimizer, (X_train, y_train), epochs=epochs,
-                  batch_size=batch_size, metrics=["accuracy"], progress=progress, seed=seed)
-    test = evaluate(model, nn.CrossEntropyLoss(), (X_test, y_test), metrics=["accuracy"], batch_size=256)
+                  batch_size=per_step, metrics=["accuracy"], progress=progress, seed=seed)
+    trained = model.module if data_parallel else model
+    test = evaluate(trained, nn.CrossEntropyLoss(), (X_test, y_test), metrics=["accuracy"], batch_size=256)
     target = MNIST_TARGETS[level]
     return {
-        "name": "seed CNN",
+        "name": name,
         "what": f"conv32-pool-conv64-pool-fc128-fc10, Adam lr={lr}, batch {batch_size}, "
                 f"MNIST 4000/1000 ({epochs} epochs)",
         "final_loss": history["loss"][-1],
@@ -152,8 +164,22 @@ def mnist_cnn(epochs=None, batch_size=32, lr=1e-3, seed=0, progress=False, level
         "passed": None if target is None else test["accuracy"] >= target,
         "seconds": time.perf_counter() - t0,
         "history": history,
-        "model": model,
+        "model": trained,
     }
+
+
+def _data_parallel(model, batch_size):
+    """Wrap ``model`` in DistributedDataParallel over the default process group
+    (started on MPI if needed); returns the wrapper, the per-process batch and the
+    number of processes."""
+    import minigrad.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("mpi")
+    p = dist.get_world_size()
+    if batch_size % p:
+        raise ValueError(f"mnist_cnn: the global batch {batch_size} does not divide among {p} processes")
+    return nn.parallel.DistributedDataParallel(model), batch_size // p, p
 
 
 def digits_cnn(epochs=12, batch_size=32, lr=1e-3, seed=0, progress=False, level="default", dataset="digits"):

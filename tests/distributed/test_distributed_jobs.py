@@ -78,7 +78,8 @@ def test_a_raising_rank_ends_the_job_with_its_message():
 @pytest.mark.slow
 def test_demo_distributed_prints_one_table():
     """``mpiexec -n 2 python -m minigrad demo --distributed``: the seed CNN trained by two
-    processes; rank 0 alone prints the demo's table, and the accuracy is the CNN's."""
+    processes on the shipped MNIST digits; rank 0 alone prints the demo's table, and the
+    accuracy reaches the single-process demo's target."""
     import os
     import sys
 
@@ -96,5 +97,5 @@ def test_demo_distributed_prints_one_table():
     headers = [line for line in out.splitlines() if line.startswith("system ")]
     assert len(headers) == 1 and len(rows) == 1, out + res.stderr
     acc = float(re.search(r"seed CNN, data-parallel x2\s+\S+\s+([\d.]+)%", out).group(1))
-    assert acc >= 96.0, out
-    assert res.returncode == (0 if acc >= 98.0 else 1), out
+    assert acc >= 96.0, out       # the single-process demo's target on the shipped MNIST digits
+    assert res.returncode == 0, out

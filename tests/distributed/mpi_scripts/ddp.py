@@ -27,7 +27,10 @@ def params_of(model):
     return {n: t.array.copy() for n, t in model.named_parameters()}
 
 
-def assert_same(got, want, rtol=2e-5, atol=2e-6):
+def assert_same(got, want, rtol=2e-5, atol=1e-5):
+    # float32 sums in another order (per-rank partial batches, other thread counts) differ
+    # in the last bits; Adam's step, about lr in size whatever the gradient, can turn such a
+    # difference in a near-zero gradient into a few 1e-6 in the weight
     assert got.keys() == want.keys()
     for k in want:
         np.testing.assert_allclose(got[k], want[k], rtol=rtol, atol=atol, err_msg=k)
