@@ -26,15 +26,7 @@ PEAK_GFLOPS_512 = 415.0
 PEAK_GFLOPS_256 = 224.0
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from minigrad.tuning import cpu_model  # noqa: E402  (one reading of the CPU's name)
 
 
 def cpu_flags() -> str:
