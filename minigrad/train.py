@@ -52,7 +52,7 @@ from minigrad.data import DataLoader, Dataset, Subset, TensorDataset
 from minigrad.data import _tensors
 from minigrad.tensor import Tensor
 
-__all__ = ["fit", "evaluate", "predict", "History"]
+__all__ = ["fit", "evaluate", "predict", "History", "progress_range", "progress_write"]
 
 
 # ============================================================================= History
@@ -530,6 +530,26 @@ def _tqdm():
         raise ImportError("progress bars need tqdm (a minigrad dependency): `pip install tqdm`, "
                           "or pass progress=False") from None
     return tqdm
+
+
+def progress_range(n, desc=None, enabled=True):
+    """``range(n)``, drawn as a progress bar on stderr (tqdm) when ``enabled``.
+
+    For training loops written by hand (the char LM, the seq2seq Transformer), so that
+    a long run shows its steps, speed and time left instead of sitting silent between
+    printed lines; write those lines with :func:`progress_write`.
+
+    >>> for step in progress_range(1000, "char LM"):
+    ...     loss = train_step()
+    """
+    if not enabled:
+        return range(n)
+    return _tqdm()(range(n), desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+
+def progress_write(line):
+    """Print ``line`` on stdout without breaking a progress bar that is being drawn."""
+    _tqdm().write(line)
 
 
 def _fmt(logs, keys=None):

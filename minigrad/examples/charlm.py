@@ -43,6 +43,7 @@ import minigrad
 from minigrad import nn, optim
 from minigrad import random as _random
 from minigrad.nn import functional as F
+from minigrad.train import progress_range, progress_write
 from minigrad.nn.sparse import Embedding
 from minigrad.nn.transformer import (Transformer, TransformerEncoder, TransformerEncoderLayer,
                                      LearnedPositionalEncoding)
@@ -194,7 +195,7 @@ def run(quick=False, seed=0, progress=False, steps=None, block_size=None, batch_
     t0 = time.perf_counter()
     losses = []
     model.train()
-    for step in range(steps):
+    for step in progress_range(steps, "char LM", progress):
         x, y = _batch(train, block_size, batch_size, rng)
         logits = model(minigrad.tensor(x))
         loss = F.cross_entropy(logits.reshape(-1, len(chars)), minigrad.tensor(y.reshape(-1)))
@@ -205,7 +206,7 @@ def run(quick=False, seed=0, progress=False, steps=None, block_size=None, batch_
         sched.step()
         losses.append(loss.item())
         if progress and (step % 50 == 0 or step == steps - 1):
-            print(f"step {step:5d}  loss {np.mean(losses[-50:]):.4f}")
+            progress_write(f"step {step:5d}  loss {np.mean(losses[-50:]):.4f}")
     train_seconds = time.perf_counter() - t0
     val_loss, acc = evaluate(model, val, block_size)
     text_out = sample(model, "THESEUS:\n", sample_chars, temperature=0.8, top_k=10,

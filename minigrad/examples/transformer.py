@@ -42,6 +42,7 @@ import numpy as np
 import minigrad
 from minigrad import nn, optim
 from minigrad.nn import functional as F
+from minigrad.train import progress_range, progress_write
 from minigrad.nn.sparse import Embedding
 from minigrad.nn.transformer import Transformer, PositionalEncoding
 
@@ -170,7 +171,7 @@ def run(quick=False, seed=0, progress=False, steps=None, batch_size=64, min_len=
     t0 = time.perf_counter()
     losses = []
     model.train()
-    for step in range(steps):
+    for step in progress_range(steps, "seq2seq Transformer", progress):
         src, tgt = make_reverse_data(batch_size, min_len, max_len, seed=seed * 1_000_003 + step)
         keep = np.array([s.tobytes() not in held_out for s in src])  # never train on a test sequence
         src, tgt = src[keep], tgt[keep]
@@ -184,7 +185,7 @@ def run(quick=False, seed=0, progress=False, steps=None, batch_size=64, min_len=
         sched.step()
         losses.append(loss.item())
         if progress and (step % 50 == 0 or step == steps - 1):
-            print(f"step {step:5d}  loss {np.mean(losses[-50:]):.4f}")
+            progress_write(f"step {step:5d}  loss {np.mean(losses[-50:]):.4f}")
     train_seconds = time.perf_counter() - t0
     pred = greedy_decode(model, minigrad.tensor(test_src), max_len + 1)
     acc = exact_match(pred, test_tgt)
