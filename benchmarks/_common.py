@@ -160,6 +160,39 @@ def pause(seconds: float = 0.2):
     time.sleep(seconds)
 
 
+# ----------------------------------------------------------------------------- shared by the training-step scripts
+
+def training_step(opt, loss_fn, forward, target, after_backward=None):
+    """One training step as a closure: zero the gradients, ``loss_fn(forward(), target)``,
+    backward, ``after_backward()`` if given (gradient clipping), optimizer step.
+
+    minigrad and PyTorch spell every call the same way, so the one function builds the
+    step of either framework: pass that framework's optimizer, loss and model call."""
+
+    def step():
+        opt.zero_grad()
+        loss_fn(forward(), target).backward()
+        if after_backward is not None:
+            after_backward()
+        opt.step()
+
+    return step
+
+
+def print_step_ratios(title, mg_step, t_step, repeats):
+    """Time both steps (median ms of ``repeats`` after warm-up) and print them with their
+    ratio to PyTorch's (the last row is the base when PyTorch is there)."""
+    rows = [("minigrad", timeit(mg_step, repeat=repeats, warmup=3)[0] * 1e3)]
+    torch = torch_or_none() if t_step is not None else None
+    if torch is not None:
+        rows.append((f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)",
+                     timeit(t_step, repeat=repeats, warmup=3)[0] * 1e3))
+    print(f"{title} (median of {repeats}, ms)")
+    base = rows[-1][1]
+    for name, ms in rows:
+        print(f"  {name:40s} {ms:8.2f} ms   {ms / base:5.2f}x")
+
+
 # ----------------------------------------------------------------------------- shared by the kernel scripts
 
 def torch_or_none():

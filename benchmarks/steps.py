@@ -41,12 +41,8 @@ def _pair(mg_model, mg_opt, mg_loss, t_build, x, y, clip=None):
     ``t_build(torch)`` returns (torch model, optimizer, loss function)."""
     xm, ym = mg.tensor(x), mg.tensor(y)
 
-    def mg_step():
-        mg_opt.zero_grad()
-        mg_loss(mg_model(xm), ym).backward()
-        if clip:
-            nn.utils.clip_grad_norm_(mg_model.parameters(), clip)
-        mg_opt.step()
+    mg_clip = (lambda: nn.utils.clip_grad_norm_(mg_model.parameters(), clip)) if clip else None
+    mg_step = _common.training_step(mg_opt, mg_loss, lambda: mg_model(xm), ym, mg_clip)
 
     torch = _common.torch_or_none()
     if torch is None:
@@ -54,14 +50,8 @@ def _pair(mg_model, mg_opt, mg_loss, t_build, x, y, clip=None):
     tm, topt, tloss = t_build(torch)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
-    def t_step():
-        topt.zero_grad()
-        tloss(tm(xt), yt).backward()
-        if clip:
-            torch.nn.utils.clip_grad_norm_(tm.parameters(), clip)
-        topt.step()
-
-    return mg_step, t_step
+    t_clip = (lambda: torch.nn.utils.clip_grad_norm_(tm.parameters(), clip)) if clip else None
+    return mg_step, _common.training_step(topt, tloss, lambda: tm(xt), yt, t_clip)
 
 
 def _mlp(layers, act):
@@ -138,13 +128,9 @@ def seq2seq_steps(rng, batch=64, src_len=6, d_model=64, nhead=4, layers=2):
     mopt = optim.Adam(model.parameters(), lr=2e-3, betas=(0.9, 0.98))
     s, ti, to = mg.tensor(src), mg.tensor(tgt[:, :-1]), mg.tensor(tgt[:, 1:].reshape(-1))
 
-    def mg_step():
-        logits = model(s, ti)
-        loss = nn.functional.cross_entropy(logits.reshape(-1, vocab), to, ignore_index=0)
-        mopt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        mopt.step()
+    mg_step = _common.training_step(
+        mopt, lambda logits, t: nn.functional.cross_entropy(logits.reshape(-1, vocab), t, ignore_index=0),
+        lambda: model(s, ti), to, lambda: nn.utils.clip_grad_norm_(model.parameters(), 1.0))
 
     torch = _common.torch_or_none()
     if torch is None:
@@ -181,13 +167,9 @@ def seq2seq_steps(rng, batch=64, src_len=6, d_model=64, nhead=4, layers=2):
     topt = torch.optim.Adam(tm.parameters(), lr=2e-3, betas=(0.9, 0.98))
     ts, tti, tto = torch.from_numpy(src), torch.from_numpy(tgt[:, :-1].copy()), torch.from_numpy(tgt[:, 1:].reshape(-1))
 
-    def t_step():
-        loss = torch.nn.functional.cross_entropy(tm(ts, tti).reshape(-1, vocab), tto, ignore_index=0)
-        topt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(tm.parameters(), 1.0)
-        topt.step()
-
+    t_step = _common.training_step(
+        topt, lambda logits, t: torch.nn.functional.cross_entropy(logits.reshape(-1, vocab), t, ignore_index=0),
+        lambda: tm(ts, tti), tto, lambda: torch.nn.utils.clip_grad_norm_(tm.parameters(), 1.0))
     return mg_step, t_step
 
 

@@ -11,15 +11,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import timeit  # noqa: E402
+from _common import print_step_ratios, training_step  # noqa: E402
 import minigrad as mg  # noqa: E402
 from minigrad import nn  # noqa: E402
 from minigrad.examples.cnn import SeedCNN  # noqa: E402
 
-
-def median_ms(step, repeats):
-    """Median milliseconds per step (the shared timer in _common.py)."""
-    return timeit(step, repeat=repeats, warmup=3)[0] * 1e3
 
 
 def make_steps(batch=64, seed=0):
@@ -33,10 +29,7 @@ def make_steps(batch=64, seed=0):
     loss_fn = nn.CrossEntropyLoss()
     xt, yt = mg.tensor(x), mg.tensor(y)
 
-    def mg_step():
-        opt.zero_grad()
-        loss_fn(model(xt), yt).backward()
-        opt.step()
+    mg_step = training_step(opt, loss_fn, lambda: model(xt), yt)
 
     try:
         import torch
@@ -50,12 +43,7 @@ def make_steps(batch=64, seed=0):
     tx, ty = torch.tensor(x), torch.tensor(y)
     tl = torch.nn.CrossEntropyLoss()
 
-    def t_step():
-        topt.zero_grad()
-        tl(tm(tx), ty).backward()
-        topt.step()
-
-    return mg_step, t_step
+    return mg_step, training_step(topt, tl, lambda: tm(tx), ty)
 
 
 def main():
@@ -64,16 +52,7 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     args = ap.parse_args()
     mg_step, t_step = make_steps(args.batch)
-    rows = [("minigrad", median_ms(mg_step, args.repeats))]
-    if t_step is not None:
-        import torch
-
-        rows.append((f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)",
-                     median_ms(t_step, args.repeats)))
-    print(f"seed CNN training step, batch {args.batch}, 28x28, Adam (median of {args.repeats}, ms)")
-    base = rows[-1][1]
-    for name, ms in rows:
-        print(f"  {name:40s} {ms:8.2f} ms   {ms / base:5.2f}x")
+    print_step_ratios(f"seed CNN training step, batch {args.batch}, 28x28, Adam", mg_step, t_step, args.repeats)
 
 
 if __name__ == "__main__":

@@ -12,15 +12,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import timeit  # noqa: E402
+from _common import print_step_ratios, training_step  # noqa: E402
 import minigrad as mg  # noqa: E402
 from minigrad import nn  # noqa: E402
 from minigrad.examples.charlm import CharLM  # noqa: E402
 
-
-def median_ms(step, repeats):
-    """Median milliseconds per step (the shared timer in _common.py)."""
-    return timeit(step, repeat=repeats, warmup=3)[0] * 1e3
 
 
 def make_steps(batch=32, block=64, d_model=64, layers=2, seed=0):
@@ -36,10 +32,7 @@ def make_steps(batch=32, block=64, d_model=64, layers=2, seed=0):
     loss_fn = nn.CrossEntropyLoss()
     it, tt = mg.tensor(idx), mg.tensor(tgt.reshape(-1))
 
-    def mg_step():
-        opt.zero_grad()
-        loss_fn(model(it).reshape(-1, vocab), tt).backward()
-        opt.step()
+    mg_step = training_step(opt, loss_fn, lambda: model(it).reshape(-1, vocab), tt)
 
     try:
         import torch
@@ -66,12 +59,7 @@ def make_steps(batch=32, block=64, d_model=64, layers=2, seed=0):
     ti, ttg = torch.tensor(idx), torch.tensor(tgt.reshape(-1))
     tl = torch.nn.CrossEntropyLoss()
 
-    def t_step():
-        topt.zero_grad()
-        tl(tm(ti).reshape(-1, vocab), ttg).backward()
-        topt.step()
-
-    return mg_step, t_step
+    return mg_step, training_step(topt, tl, lambda: tm(ti).reshape(-1, vocab), ttg)
 
 
 def main():
@@ -83,17 +71,8 @@ def main():
     ap.add_argument("--layers", type=int, default=2)
     args = ap.parse_args()
     mg_step, t_step = make_steps(args.batch, args.block, args.d_model, args.layers)
-    rows = [("minigrad", median_ms(mg_step, args.repeats))]
-    if t_step is not None:
-        import torch
-
-        rows.append((f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)",
-                     median_ms(t_step, args.repeats)))
-    print(f"char LM training step, batch {args.batch}, block {args.block}, d_model {args.d_model}, "
-          f"{args.layers} layers (median of {args.repeats}, ms)")
-    base = rows[-1][1]
-    for name, ms in rows:
-        print(f"  {name:40s} {ms:8.2f} ms   {ms / base:5.2f}x")
+    print_step_ratios(f"char LM training step, batch {args.batch}, block {args.block}, d_model {args.d_model}, "
+                      f"{args.layers} layers", mg_step, t_step, args.repeats)
 
 
 if __name__ == "__main__":
