@@ -78,8 +78,9 @@ import copy
 import numpy as np
 
 from minigrad import nn
-from minigrad.autograd import Function, is_grad_enabled, no_grad
+from minigrad.autograd import is_grad_enabled, no_grad
 from minigrad.backend import device_of, get_kernel, xp_of
+from minigrad.ops.quantize import FakeQuantizeFunction
 from minigrad.nn import functional as F
 from minigrad.nn.module import Module
 from minigrad.ops import conv as _conv_ops
@@ -232,28 +233,6 @@ def dequantize(q, scale, zero_point, axis=None):
         s, z = _per_channel_args("dequantize", arr, scale, zero_point, axis, -2 ** 31, 2 ** 31 - 1)
         out = (arr.astype(np.float32) - z.astype(np.float32)) * s
     return Tensor(out) if was_tensor else out
-
-
-class FakeQuantizeFunction(Function):
-    """y = dequantize(quantize(x)) (float in, float out: x rounded onto the int grid);
-
-    dy/dx = 1 where round(x / scale) + zero_point lies inside [qmin, qmax], 0 where it
-    was clamped: the **straight-through estimator**. The rounding itself has
-    derivative 0 almost everywhere, which would stop all learning; STE pretends it
-    is the identity, and only clamping (which really does make y ignore x) blocks the
-    gradient. scale and zero_point get no gradient (they come from observers)."""
-
-    @staticmethod
-    def forward(ctx, x, scale, zero_point, qmin, qmax):
-        xp = xp_of(x)
-        q = xp.rint(x / scale.astype(x.dtype)) + zero_point
-        inside = (q >= qmin) & (q <= qmax)
-        ctx.inside = inside
-        return ((xp.clip(q, qmin, qmax) - zero_point) * scale.astype(x.dtype)).astype(x.dtype)
-
-    @staticmethod
-    def backward(ctx, gy):
-        return gy * Tensor(ctx.inside.astype(gy.dtype))
 
 
 def fake_quantize(x, scale, zero_point, dtype="int8", axis=None):
