@@ -36,6 +36,13 @@ def _check_image(x, who, batch):
         raise ValueError(f"{who}: expected an array of shape {want}, got shape {tuple(x.shape)}")
 
 
+def _image_batch(x, who):
+    """``x`` as a NumPy batch ``(N, H, W)`` or ``(N, C, H, W)``; anything else is an error naming ``who``."""
+    x = _tensors.to_numpy(x)
+    _check_image(x, who, batch=True)
+    return x
+
+
 class Transform:
     """Base class: override :meth:`apply_batch`; ``t(x)`` on one sample reuses it by
     adding and removing a batch axis of size 1."""
@@ -53,6 +60,18 @@ class Transform:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({args})"
+
+
+class _RandomTransform(Transform):
+    """A transform that draws random numbers: from its own ``generator`` when it was given
+    one, else from minigrad's global generator at each call (so ``minigrad.manual_seed``
+    makes it repeatable)."""
+
+    def _keep_generator(self, generator, who):
+        self._gen = as_generator(generator, who) if generator is not None else None
+
+    def _generator(self):
+        return self._gen if self._gen is not None else as_generator(None)
 
 
 class Compose(Transform):
@@ -121,9 +140,7 @@ class ToArray(Transform):
         return self._convert(x, 2)
 
     def apply_batch(self, x):
-        x = _tensors.to_numpy(x)
-        _check_image(x, "ToArray", batch=True)
-        return self._convert(x, 3)
+        return self._convert(_image_batch(x, "ToArray"), 3)
 
 
 class ToTensor(ToArray):
@@ -154,8 +171,7 @@ class Normalize(Transform):
             raise ValueError(f"Normalize: std must be non-zero, got {self.std.tolist()}")
 
     def apply_batch(self, x):
-        x = _tensors.to_numpy(x)
-        _check_image(x, "Normalize", batch=True)
+        x = _image_batch(x, "Normalize")
         dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
         c = x.shape[1] if x.ndim == 4 else 1
         stats = []
@@ -197,7 +213,7 @@ def _shift_batch(x, dy, dx, fill):
     return _crop_batch(padded, p - dy, p - dx, H, W)
 
 
-class RandomShift(Transform):
+class RandomShift(_RandomTransform):
     """Translate each image by a random whole number of pixels in ``[-max_shift, max_shift]``
     along each axis, filling the uncovered border with ``fill``. Keeps the shape.
 
@@ -209,19 +225,18 @@ class RandomShift(Transform):
             raise ValueError(f"RandomShift: max_shift must be a non-negative integer, got {max_shift!r}")
         self.max_shift = int(max_shift)
         self.fill = fill
-        self._gen = as_generator(generator, "RandomShift") if generator is not None else None
+        self._keep_generator(generator, "RandomShift")
 
     def apply_batch(self, x):
-        x = _tensors.to_numpy(x)
-        _check_image(x, "RandomShift", batch=True)
-        gen = self._gen if self._gen is not None else as_generator(None)
+        x = _image_batch(x, "RandomShift")
+        gen = self._generator()
         s = self.max_shift
         dy = gen.integers(-s, s + 1, size=x.shape[0])
         dx = gen.integers(-s, s + 1, size=x.shape[0])
         return _shift_batch(x, dy, dx, self.fill)
 
 
-class RandomCrop(Transform):
+class RandomCrop(_RandomTransform):
     """Pad each side by ``padding`` (with ``fill``), then cut a random ``size`` window.
 
     ``size``: an int (square) or ``(h, w)``; ``RandomCrop(32, padding=4)`` is the
@@ -236,11 +251,10 @@ class RandomCrop(Transform):
             raise ValueError(f"RandomCrop: padding must be a non-negative integer, got {padding!r}")
         self.padding = int(padding)
         self.fill = fill
-        self._gen = as_generator(generator, "RandomCrop") if generator is not None else None
+        self._keep_generator(generator, "RandomCrop")
 
     def apply_batch(self, x):
-        x = _tensors.to_numpy(x)
-        _check_image(x, "RandomCrop", batch=True)
+        x = _image_batch(x, "RandomCrop")
         p = self.padding
         if p:
             x = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(p, p), (p, p)], constant_values=self.fill)
@@ -249,25 +263,24 @@ class RandomCrop(Transform):
         if h > H or w > W:
             raise ValueError(f"RandomCrop: crop size {self.size} is larger than the padded image "
                              f"({H}, {W}) (padding={p})")
-        gen = self._gen if self._gen is not None else as_generator(None)
+        gen = self._generator()
         top = gen.integers(0, H - h + 1, size=x.shape[0])
         left = gen.integers(0, W - w + 1, size=x.shape[0])
         return _crop_batch(x, top, left, h, w)
 
 
-class RandomHorizontalFlip(Transform):
+class RandomHorizontalFlip(_RandomTransform):
     """Mirror each image left-right with probability ``p``."""
 
     def __init__(self, p=0.5, generator=None):
         if not 0 <= p <= 1:
             raise ValueError(f"RandomHorizontalFlip: p must be in [0, 1], got {p!r}")
         self.p = float(p)
-        self._gen = as_generator(generator, "RandomHorizontalFlip") if generator is not None else None
+        self._keep_generator(generator, "RandomHorizontalFlip")
 
     def apply_batch(self, x):
-        x = _tensors.to_numpy(x)
-        _check_image(x, "RandomHorizontalFlip", batch=True)
-        gen = self._gen if self._gen is not None else as_generator(None)
+        x = _image_batch(x, "RandomHorizontalFlip")
+        gen = self._generator()
         flip = gen.random(x.shape[0]) < self.p
         out = x.copy()
         out[flip] = out[flip][..., ::-1]
@@ -333,6 +346,5 @@ class Resize(Transform):
         self.mode = mode
 
     def apply_batch(self, x):
-        x = _tensors.to_numpy(x)
-        _check_image(x, "Resize", batch=True)
+        x = _image_batch(x, "Resize")
         return resize(x, self.size, self.mode)
