@@ -19,6 +19,7 @@ flattened parameters) and the gradients as one vector ``g``.
 """
 from __future__ import annotations
 
+import functools
 import numbers
 
 from minigrad.autograd import enable_grad
@@ -32,6 +33,8 @@ __all__ = ["LBFGS"]
 _VECTORS = ("d", "prev_flat_grad")
 _HISTORIES = ("old_dirs", "old_stps")
 _NUMBER_LISTS = ("ro", "al")
+# What one iteration of ``step`` leaves for the next one, and one step for the next step.
+_CARRIED = ("d", "t", "old_dirs", "old_stps", "ro", "H_diag", "prev_flat_grad", "prev_loss")
 
 
 class LBFGS(Optimizer):
@@ -174,118 +177,109 @@ class LBFGS(Optimizer):
                             "gradients, recomputes the loss, calls backward() and returns "
                             "the loss: opt.step(closure)")
         group = self.param_groups[0]
-        lr = group["lr"]
-        max_iter, max_eval = group["max_iter"], group["max_eval"]
-        tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
-        history_size = group["history_size"]
-        line_search_fn = group["line_search_fn"]
-        xp = xp_of(self._params[0].array)
-
         state = self.state.setdefault(self._params[0], {})
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
 
         orig_loss = self._evaluate(closure)
-        loss = float(orig_loss)
-        current_evals = 1
         state["func_evals"] += 1
         flat_grad = self._flat_grad()
-        if float(xp.abs(flat_grad).max()) <= tolerance_grad:
+        if _max_abs(flat_grad) <= group["tolerance_grad"]:
             return orig_loss           # already at a stationary point
 
-        d, t = state.get("d"), state.get("t")
-        old_dirs, old_stps = state.get("old_dirs"), state.get("old_stps")
-        ro, H_diag = state.get("ro"), state.get("H_diag")
-        prev_flat_grad, prev_loss = state.get("prev_flat_grad"), state.get("prev_loss")
-
-        n_iter = 0
-        while n_iter < max_iter:
-            n_iter += 1
+        # what one iteration hands to the next (and this step to the next step)
+        memory = {key: state.get(key) for key in _CARRIED}
+        loss, evals = float(orig_loss), 1
+        for n_iter in range(1, group["max_iter"] + 1):
             state["n_iter"] += 1
+            d = memory["d"] = self._search_direction(state, memory, flat_grad)
+            memory["prev_flat_grad"] = _copy_into(memory["prev_flat_grad"], flat_grad)
+            memory["prev_loss"] = loss
+            t = group["lr"]
+            if state["n_iter"] == 1:   # the very first step is scaled by the gradient's size
+                t = min(1.0, 1.0 / float(xp_of(flat_grad).abs(flat_grad).sum())) * t
+            memory["t"] = t
+            gtd = float(xp_of(d).dot(flat_grad, d))   # directional derivative along d
+            if gtd > -group["tolerance_change"]:
+                break                                  # not a descent direction (any more)
 
-            # ---- the search direction
-            if state["n_iter"] == 1:
-                d = -flat_grad
-                old_dirs, old_stps, ro = [], [], []
-                H_diag = 1.0
-            else:
-                y = flat_grad - prev_flat_grad
-                s = d * t
-                ys = float(xp.dot(y, s))
-                if ys > 1e-10:          # positive curvature along s: remember the pair
-                    if len(old_dirs) == history_size:
-                        old_dirs.pop(0)
-                        old_stps.pop(0)
-                        ro.pop(0)
-                    old_dirs.append(y)
-                    old_stps.append(s)
-                    ro.append(1.0 / ys)
-                    H_diag = ys / float(xp.dot(y, y))
-                # the two-loop recursion: d = -H^{-1} g from the stored pairs
-                num_old = len(old_dirs)
-                al = state.setdefault("al", [None] * history_size)
-                if len(al) < num_old:
-                    al.extend([None] * (num_old - len(al)))
-                q = -flat_grad
-                for i in range(num_old - 1, -1, -1):
-                    al[i] = float(xp.dot(old_stps[i], q)) * ro[i]
-                    q -= al[i] * old_dirs[i]
-                d = r = q * H_diag
-                for i in range(num_old):
-                    be_i = float(xp.dot(old_dirs[i], r)) * ro[i]
-                    r += (al[i] - be_i) * old_stps[i]
-
-            if prev_flat_grad is None:
-                prev_flat_grad = flat_grad.copy()
-            else:
-                prev_flat_grad[...] = flat_grad
-            prev_loss = loss
-
-            # ---- the step length
-            if state["n_iter"] == 1:
-                t = min(1.0, 1.0 / float(xp.abs(flat_grad).sum())) * lr
-            else:
-                t = lr
-            gtd = float(xp.dot(flat_grad, d))      # directional derivative along d
-            if gtd > -tolerance_change:
-                break                              # not a descent direction (any more)
-
-            ls_func_evals = 0
-            if line_search_fn == "strong_wolfe":
-                x_init = self._copy_params()
-
-                def obj_func(x, step, direction):
-                    return self._directional_evaluate(closure, x, step, direction)
-
-                loss, flat_grad, t, ls_func_evals = _strong_wolfe(
-                    obj_func, x_init, t, d, loss, flat_grad, gtd,
-                    max_ls=max_eval - current_evals)
-                self._add_to_params(t, d)
-                opt_cond = float(xp.abs(flat_grad).max()) <= tolerance_grad
-            else:
-                self._add_to_params(t, d)
-                opt_cond = False
-                if n_iter != max_iter:
-                    # re-evaluate at the new point (not after the last iteration: the
-                    # next step() starts by evaluating it anyway)
-                    loss = float(self._evaluate(closure))
-                    flat_grad = self._flat_grad()
-                    opt_cond = float(xp.abs(flat_grad).max()) <= tolerance_grad
-                    ls_func_evals = 1
-            current_evals += ls_func_evals
-            state["func_evals"] += ls_func_evals
-
-            # ---- stopping rules
-            if n_iter == max_iter or current_evals >= max_eval or opt_cond:
+            loss, flat_grad, new_evals = self._move(closure, memory, loss, flat_grad, gtd,
+                                                    last=n_iter == group["max_iter"],
+                                                    max_ls=group["max_eval"] - evals)
+            evals += new_evals
+            state["func_evals"] += new_evals
+            if self._should_stop(memory, n_iter, evals, loss, flat_grad):
                 break
-            if float(xp.abs(d).max()) * abs(t) <= tolerance_change:
-                break                              # the step is too small to matter
-            if abs(loss - prev_loss) < tolerance_change:
-                break                              # the loss no longer changes
 
-        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
-                     prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
+        state.update(memory)
         return orig_loss
+
+    def _search_direction(self, state, memory, flat_grad):
+        """``d = -H^{-1} g``: steepest descent on the very first iteration; afterwards
+        the last step's pair ``(s, y)`` joins the history and the two-loop recursion
+        runs over it."""
+        if state["n_iter"] == 1:
+            memory.update(old_dirs=[], old_stps=[], ro=[], H_diag=1.0)
+            return -flat_grad
+        history_size = self.param_groups[0]["history_size"]
+        self._remember_pair(memory, flat_grad - memory["prev_flat_grad"],
+                            memory["d"] * memory["t"], history_size)
+        al = state.setdefault("al", [None] * history_size)
+        return _two_loop_recursion(flat_grad, memory["old_dirs"], memory["old_stps"],
+                                   memory["ro"], memory["H_diag"], al)
+
+    @staticmethod
+    def _remember_pair(memory, y, s, history_size):
+        """Keep ``(s, y)`` (dropping the oldest pair when the history is full) if the
+        curvature along ``s`` is positive, ``y . s > 1e-10``; the newest pair sets the
+        initial scale ``H_diag = (y . s) / (y . y)``."""
+        xp = xp_of(y)
+        ys = float(xp.dot(y, s))
+        if ys <= 1e-10:
+            return
+        old_dirs, old_stps, ro = memory["old_dirs"], memory["old_stps"], memory["ro"]
+        if len(old_dirs) == history_size:
+            old_dirs.pop(0)
+            old_stps.pop(0)
+            ro.pop(0)
+        old_dirs.append(y)
+        old_stps.append(s)
+        ro.append(1.0 / ys)
+        memory["H_diag"] = ys / float(xp.dot(y, y))
+
+    def _move(self, closure, memory, loss, flat_grad, gtd, *, last, max_ls):
+        """Move the parameters along ``d``, by ``t`` (a fixed step) or by the step the
+        strong Wolfe line search finds (``memory["t"]`` becomes it). Returns the loss
+        and flat gradient at the new point and how many closure evaluations it took.
+
+        The fixed step does not evaluate after the last iteration: the next
+        ``step()`` starts by evaluating there anyway.
+        """
+        d, t = memory["d"], memory["t"]
+        evals = 0
+        if self.param_groups[0]["line_search_fn"] == "strong_wolfe":
+            evaluate_at = functools.partial(self._directional_evaluate, closure)
+            loss, flat_grad, t, evals = _strong_wolfe(evaluate_at, self._copy_params(), t, d,
+                                                      loss, flat_grad, gtd, max_ls=max_ls)
+            memory["t"] = t
+            self._add_to_params(t, d)
+        else:
+            self._add_to_params(t, d)
+            if not last:
+                loss = float(self._evaluate(closure))
+                flat_grad = self._flat_grad()
+                evals = 1
+        return loss, flat_grad, evals
+
+    def _should_stop(self, memory, n_iter, evals, loss, flat_grad):
+        """The stopping rules: out of iterations or closure evaluations, the gradient
+        small enough, or the step or the change of the loss too small to matter."""
+        group = self.param_groups[0]
+        tolerance_change = group["tolerance_change"]
+        return (n_iter == group["max_iter"] or evals >= group["max_eval"]
+                or _max_abs(flat_grad) <= group["tolerance_grad"]
+                or _max_abs(memory["d"]) * abs(memory["t"]) <= tolerance_change
+                or abs(loss - memory["prev_loss"]) < tolerance_change)
 
     # ------------------------------------------------------------------ saving and loading
     def state_dict(self):
@@ -353,6 +347,40 @@ class LBFGS(Optimizer):
         if key in _HISTORIES:
             return [vector(v, f"state '{key}'[{j}]") for j, v in enumerate(value)]
         return [number(v, f"state '{key}'[{j}]") for j, v in enumerate(value)]
+
+
+# ---------------------------------------------------------------------- the direction
+
+def _two_loop_recursion(flat_grad, old_dirs, old_stps, ro, H_diag, al):
+    """``d = -H^{-1} g`` from the stored pairs (``old_stps`` are the ``s``, ``old_dirs``
+    the ``y``, ``ro`` the ``1 / (y . s)``), without forming a matrix; ``al`` is the
+    list the first loop's coefficients are written to (kept in the state)."""
+    xp = xp_of(flat_grad)
+    num_old = len(old_dirs)
+    if len(al) < num_old:
+        al.extend([None] * (num_old - len(al)))
+    q = -flat_grad
+    for i in range(num_old - 1, -1, -1):        # newest to oldest
+        al[i] = float(xp.dot(old_stps[i], q)) * ro[i]
+        q -= al[i] * old_dirs[i]
+    d = r = q * H_diag                          # the newest pair's scale
+    for i in range(num_old):                    # oldest to newest
+        be_i = float(xp.dot(old_dirs[i], r)) * ro[i]
+        r += (al[i] - be_i) * old_stps[i]
+    return d
+
+
+def _max_abs(v):
+    """``max |v|`` of a flat vector, as a float."""
+    return float(xp_of(v).abs(v).max())
+
+
+def _copy_into(dst, src):
+    """``src`` copied into ``dst`` in place, or into a new array when ``dst`` is None."""
+    if dst is None:
+        return src.copy()
+    dst[...] = src
+    return dst
 
 
 # ---------------------------------------------------------------------- line search
