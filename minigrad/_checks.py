@@ -19,8 +19,10 @@ import numbers
 
 import numpy as np
 
-__all__ = ["dim", "dims", "integer", "sizes", "index_array", "padding", "positive", "names_errors",
-           "name_errors_in"]
+from minigrad.backend import device_of
+
+__all__ = ["dim", "dims", "integer", "sizes", "index_array", "padding", "positive", "same_device",
+           "names_errors", "name_errors_in"]
 
 
 def integer(value, op, name):
@@ -119,6 +121,28 @@ def positive(value, op, name, allow_zero=False):
     if not ok:
         raise ValueError(f"{op}: {name} must be {'>= 0' if allow_zero else 'positive'}, got {value!r}")
     return value
+
+
+def same_device(op, *tensors):
+    """Refuse tensors that live on different devices (``cpu`` and ``cuda:0``, or two GPUs):
+    an op never moves data behind the user's back. Arguments that are not tensors (None,
+    numbers) are skipped; ``input i`` in the message counts positions in ``tensors``.
+
+    >>> same_device("matmul", a, b)   # a on the CPU, b on a GPU
+    RuntimeError: matmul: expected all tensors on the same device, got 'cpu' (input 0) and
+    'cuda:0' (input 1); move them with .to(device) first
+    """
+    first = first_index = None
+    for i, t in enumerate(tensors):
+        arr = getattr(t, "array", None)  # a Tensor's raw array (this module sits below Tensor)
+        if arr is None:
+            continue
+        if first is None:
+            first, first_index = arr, i
+        elif type(arr) is not type(first) or (type(arr) is not np.ndarray and device_of(arr) != device_of(first)):
+            raise RuntimeError(f"{op}: expected all tensors on the same device, got '{device_of(first)}' "
+                               f"(input {first_index}) and '{device_of(arr)}' (input {i}); "
+                               "move them with .to(device) first")
 
 
 # ----------------------------------------------------------------------------- the op's name on every error

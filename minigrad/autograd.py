@@ -23,7 +23,7 @@ import threading
 
 import numpy as np
 
-from minigrad.backend import device_of
+from minigrad import _checks
 
 __all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode",
            "is_inference_mode_enabled", "grad", "backward", "RemovableHandle"]
@@ -66,7 +66,20 @@ def _set_mode(state):
 class _ModeContext:
     """Base of no_grad, enable_grad, set_grad_enabled and inference_mode: set this
     thread's mode for a ``with`` block, or for every call of a decorated function.
-    A subclass says which mode it sets (``_target``)."""
+    A subclass says which mode it sets (``_target``).
+
+    This class holds the one decorator implementation of all four (``__call__``), and
+    the one place where a bare ``@no_grad`` (no parentheses, as PyTorch allows) is
+    told apart from ``no_grad()`` (``__new__``)."""
+
+    _bare_ok = True  # may be used as ``@mode`` without parentheses
+
+    def __new__(cls, *args, **kwargs):
+        if cls._bare_ok and len(args) == 1 and not kwargs and callable(args[0]):  # ``@no_grad`` on fn
+            self = super().__new__(cls)
+            self.__init__()
+            return self(args[0])
+        return super().__new__(cls)
 
     def _target(self):
         raise NotImplementedError
@@ -83,7 +96,7 @@ class _ModeContext:
     def __call__(self, fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            prev = _get_mode()
+            prev = _get_mode()  # a local, not self._prev: the function may recurse or run in threads
             _set_mode(self._target())
             try:
                 return fn(*args, **kwargs)
@@ -93,18 +106,7 @@ class _ModeContext:
         return wrapper
 
 
-class _NoArgModeContext(_ModeContext):
-    """``@no_grad`` works without parentheses too, as in PyTorch."""
-
-    def __new__(cls, func=None):
-        self = super().__new__(cls)
-        return self if func is None else self(func)
-
-    def __init__(self, func=None):
-        pass
-
-
-class no_grad(_NoArgModeContext):
+class no_grad(_ModeContext):
     """Do not record operations (inference, optimizer updates): a context manager or a
     decorator. Affects the current thread only."""
 
@@ -112,7 +114,7 @@ class no_grad(_NoArgModeContext):
         return False, _mode.inference
 
 
-class enable_grad(_NoArgModeContext):
+class enable_grad(_ModeContext):
     """Record operations again inside a ``no_grad`` block: a context manager or a
     decorator. Affects the current thread only."""
 
@@ -128,6 +130,8 @@ class set_grad_enabled(_ModeContext):
     ...     y = x * 2          # not recorded
     """
 
+    _bare_ok = False  # the mode argument is required
+
     def __init__(self, mode: bool):
         self.mode = bool(mode)
         self._prev = _get_mode()
@@ -140,7 +144,7 @@ class set_grad_enabled(_ModeContext):
         return self
 
     def __call__(self, fn):
-        _set_mode(self._prev)  # used as a decorator: do not change the mode now
+        _set_mode(self._prev)  # used as a decorator: undo the constructor's switch
         return super().__call__(fn)
 
 
@@ -155,13 +159,6 @@ class inference_mode(_ModeContext):
     computation is an error. minigrad's tensors carry that bookkeeping anyway, so here
     inference mode is exactly no_grad plus the flag: tensors made inside it are
     ordinary tensors that can be used anywhere."""
-
-    def __new__(cls, mode=True):
-        self = super().__new__(cls)
-        if isinstance(mode, (bool, int)):
-            return self
-        self.mode = True  # used bare, as ``@inference_mode``
-        return self(mode)
 
     def __init__(self, mode=True):
         self.mode = bool(mode)
@@ -223,17 +220,36 @@ def _run_grad_hooks(hooks, g, who):
 
 # ----------------------------------------------------------------------------- Function
 
-_OUTPUT = object()  # marks "the saved array is this node's output"
+# What a node keeps for each value its forward passed to ``ctx.save_for_backward``.
+_INPUT, _OUTPUT, _CONSTANT = "input", "output", "constant"
 
 
-def _check_same_device(cls, args):
-    """Refuse an op whose Tensor arguments live on different devices (cpu vs cuda:0, ...)."""
-    devs = [(i, device_of(a.array)) for i, a in enumerate(args) if isinstance(a, Tensor)]
-    for i, d in devs[1:]:
-        if d != devs[0][1]:
-            raise RuntimeError(f"{cls.__name__}: expected all tensors on the same device, got "
-                               f"'{devs[0][1]}' (input {devs[0][0]}) and '{d}' (input {i}); "
-                               "move them with .to(device) first")
+def _saved_reference(value, y, out, args, arrays):
+    """What a saved value is, as a ``(kind, what, version)`` triple the node keeps:
+
+    * ``("output", None, v)``: the op's own output ``y`` (``out`` is its Tensor);
+    * ``("input", i, v)``: the array of the Tensor argument ``args[i]``;
+    * ``("constant", value, None)``: anything else (an intermediate result, None).
+
+    ``v`` is the version counter of the input or output at save time: backward compares
+    it to refuse a value that an in-place operation changed since. Identity (``is``),
+    not equality, tells an input from a constant: forward receives exactly the arrays
+    in ``arrays`` and returns its output array, so ``save_for_backward(x, y)`` hands
+    back those very objects. (Keeping a reference to the Tensor instead of its array
+    lets backward see the input connected to the graph, which double backward needs.)"""
+    if value is y:
+        return _OUTPUT, None, out._version[0]
+    for i, (a, arr) in enumerate(zip(args, arrays)):
+        if value is arr and isinstance(a, Tensor):
+            return _INPUT, i, a._version[0]
+    return _CONSTANT, value, None
+
+
+def _freed_error(node):
+    return RuntimeError(
+        f"{node.name()}: trying to backward through the graph a second time (or to use saved "
+        "values after they were freed). Pass retain_graph=True to the first backward() if you "
+        "need to backward twice.")
 
 
 class Function:
@@ -258,8 +274,7 @@ class Function:
     """
 
     # Slots keep nodes small; __dict__ lets forward stash any attribute on ctx.
-    __slots__ = ("_next", "needs_input_grad", "_inputs", "_saved", "_versions",
-                 "_out_data", "_out_version", "_freed", "_retained", "__dict__", "__weakref__")
+    __slots__ = ("_next", "needs_input_grad", "_inputs", "_saved", "_out_data", "_out_version", "_freed", "_retained", "__dict__", "__weakref__")
 
     # -- the two methods a subclass writes --------------------------------------------
     @staticmethod
@@ -284,30 +299,28 @@ class Function:
 
     @property
     def saved_tensors(self):
-        """The saved arrays as Tensors (raises if backward already freed them)."""
-        saved = self._saved
+        """The saved arrays as Tensors (raises if backward already freed them, or if a
+        saved input or output was modified in place since)."""
         if self._freed:
+            raise _freed_error(self)
+        return tuple(self._unpack(kind, what, version) for kind, what, version in self._saved)
+
+    def _unpack(self, kind, what, version):
+        """One saved value back as a Tensor: the input or the output itself (connected to
+        the graph, after checking its version counter), or a constant."""
+        if kind is _CONSTANT:
+            return None if what is None else Tensor(what)
+        if kind is _OUTPUT:
+            t, where = Tensor._from_node(self._out_data, self), "its output"
+        else:
+            t = self._inputs[what]
+            where = f"input {what} of shape {t.shape}"
+        if t._version[0] != version:
             raise RuntimeError(
-                f"{self.name()}: trying to backward through the graph a second time (or to use "
-                "saved values after they were freed). Pass retain_graph=True to the first "
-                "backward() if you need to backward twice.")
-        inputs = self._inputs
-        out = []
-        for i, s in enumerate(saved):
-            if s is _OUTPUT:
-                t = Tensor._from_node(self._out_data, self)
-                if self._out_version is not None and self._out_version[0] != self._versions[i]:
-                    raise _modified_error(self, "its output")
-            elif isinstance(s, int) and not isinstance(s, bool):  # index of a Tensor input
-                t = inputs[s]
-                if t._version[0] != self._versions[i]:
-                    raise _modified_error(self, f"input {s} of shape {t.shape}")
-            elif s is None:
-                t = None
-            else:
-                t = Tensor(s)
-            out.append(t)
-        return tuple(out)
+                f"{self.name()}: {where} was modified by an in-place operation after it was saved "
+                "for backward; the gradient would be wrong. Use an out-of-place operation (or "
+                ".clone()) instead.")
+        return t
 
     def mark_non_differentiable(self, *args):
         """Accepted for PyTorch compatibility; does nothing (outputs of integer or bool
@@ -339,74 +352,43 @@ class Function:
         ctx = object.__new__(cls)
         ctx._saved = ()
         ctx._freed = False
-        arrays = []
+        arrays = []  # what forward sees: the arrays of Tensor arguments, other arguments as given
         needs = []
-        any_grad = False
-        kind = None  # the array type of the first Tensor argument
-        mixed = False
+        on_gpu = False
         for a in args:
             if isinstance(a, Tensor):
-                d = a.array
-                arrays.append(d)
-                r = a.requires_grad
-                needs.append(r)
-                any_grad = any_grad or r
-                if kind is None:
-                    kind = type(d)
-                elif type(d) is not kind:
-                    mixed = True
+                arrays.append(a.array)
+                needs.append(a.requires_grad)
+                on_gpu = on_gpu or type(a.array) is not np.ndarray
             else:
                 arrays.append(a)
                 needs.append(False)
-        if mixed or (kind is not None and kind is not np.ndarray):
-            _check_same_device(cls, args)
-        record = any_grad and _mode.enabled
-        ctx.needs_input_grad = tuple(needs)
+        if on_gpu:  # some array on a GPU: check that they all share one device
+            _checks.same_device(cls.__name__, *args)
+        ctx.needs_input_grad = needs = tuple(needs)
         y = cls.forward(ctx, *arrays, **kwargs)
+        record = _mode.enabled and any(needs)
+        out = Tensor(y, _node=ctx if record else None)
         version = _storage_version(y, args, arrays)
-        if not record:
-            out = Tensor(y)
-            if version is not None:
-                out._version = version
-            return out
-        out = Tensor(y, _node=ctx)
         if version is not None:
             out._version = version
-        # Edges to the inputs' nodes (or to the leaf tensors themselves).
-        nexts = []
-        for a, n in zip(args, needs):
-            if n:
-                nexts.append(a.grad_fn if a.grad_fn is not None else a)
-            else:
-                nexts.append(None)
-        ctx._next = tuple(nexts)
-        ctx._retained = None
-        saved = ctx._saved
-        if saved:
-            # Replace each saved array by a reference: the input index, the output, or itself.
-            mapped = []
-            versions = []
-            for s in saved:
-                if s is y:
-                    mapped.append(_OUTPUT)
-                    versions.append(out._version[0])
-                    continue
-                for i, a in enumerate(arrays):
-                    if s is a and isinstance(args[i], Tensor):
-                        mapped.append(i)
-                        versions.append(args[i]._version[0])
-                        break
-                else:
-                    mapped.append(s)
-                    versions.append(None)
-            ctx._saved = tuple(mapped)
-            ctx._versions = versions
-            ctx._inputs = args
-            ctx._out_data = out.array
-            ctx._out_version = out._version
-        else:
-            ctx._inputs = None
+        if record:
+            ctx._connect(args, needs, arrays, y, out)
         return out
+
+    def _connect(self, args, needs, arrays, y, out):
+        """Make this node part of the graph: edges to the inputs' nodes (or to the leaf
+        tensors themselves), and references in place of the arrays forward saved."""
+        self._next = tuple((a.grad_fn if a.grad_fn is not None else a) if n else None
+                           for a, n in zip(args, needs))
+        self._retained = None
+        if not self._saved:
+            self._inputs = None
+            return
+        self._saved = tuple(_saved_reference(s, y, out, args, arrays) for s in self._saved)
+        self._inputs = args
+        self._out_data = out.array
+        self._out_version = out._version
 
     _grad_hooks = None  # {id: fn} from Tensor.register_hook on this node's output
 
@@ -443,12 +425,6 @@ def _storage_version(y, args, arrays):
     return None
 
 
-def _modified_error(node, what):
-    return RuntimeError(
-        f"{node.name()}: {what} was modified by an in-place operation after it was saved for "
-        "backward; the gradient would be wrong. Use an out-of-place operation (or .clone()) instead.")
-
-
 # ----------------------------------------------------------------------------- backward
 
 def _topo_order(roots):
@@ -483,6 +459,39 @@ def _accumulate(store, key, g):
     store[key] = g if prev is None else prev + g
 
 
+def _accumulate_leaf(leaf_grads, leaf, g):
+    prev = leaf_grads.get(id(leaf))
+    leaf_grads[id(leaf)] = (leaf, g if prev is None else prev[1] + g)
+
+
+def _input_gradients(node, result, create_graph):
+    """What ``node``'s backward returned, as one entry per forward argument: a Tensor of
+    that input's shape (broadcasting undone) or None.
+
+    This is the one place that accepts a backward's result. A backward returns a
+    gradient or a tuple of them, one per forward argument, with None where there is none
+    (trailing Nones may be left out). The ops of minigrad return Tensors; a Function
+    written by a user may return arrays, which become constant Tensors here (they
+    cannot be differentiated again, so ``create_graph=True`` refuses them)."""
+    if not isinstance(result, tuple):
+        result = (result,)
+    grads = []
+    for i, nxt in enumerate(node._next):
+        g = result[i] if i < len(result) and nxt is not None else None
+        if g is not None and not isinstance(g, Tensor):
+            if create_graph:
+                raise RuntimeError(
+                    f"{node.name()}: double backward (create_graph=True) is not supported "
+                    "by this op; its backward is computed by a kernel, not by Tensor ops.")
+            g = Tensor(g)
+        if g is not None:
+            shape = nxt.shape if isinstance(nxt, Tensor) else nxt._out_shape
+            if g.shape != shape:
+                g = _sum_to(g, shape, node)
+        grads.append(g)
+    return grads
+
+
 def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None):
     """The engine. ``capture`` (optional) maps id(node or leaf) -> index: gradients
     arriving there are returned instead of being accumulated into ``.grad``."""
@@ -490,14 +499,11 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
     leaf_grads = {}  # id(leaf) -> (leaf, gradient)
     roots = []
     for out, g in zip(outputs, grad_outputs):
-        node = out.grad_fn
-        if node is None:
-            if out.requires_grad:  # a leaf: its gradient is the seed itself
-                prev = leaf_grads.get(id(out))
-                leaf_grads[id(out)] = (out, g if prev is None else prev[1] + g)
-            continue
-        _accumulate(grads, id(node), g)
-        roots.append(node)
+        if out.grad_fn is not None:
+            _accumulate(grads, id(out.grad_fn), g)
+            roots.append(out.grad_fn)
+        elif out.requires_grad:  # a leaf: its gradient is the seed itself
+            _accumulate_leaf(leaf_grads, out, g)
     order = _topo_order(roots)
     # A leaf's gradient is complete once every node that feeds it has run: count them,
     # so that each leaf is delivered (hooks, .grad, post-accumulate hooks) as soon as it is
@@ -514,56 +520,39 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
     try:
         for node in order:
             gy = grads.pop(id(node), None)
-            if gy is None:
-                _leaves_done(node, pending, leaf_grads, capture, captured, create_graph, owned)
-                continue
-            if node._grad_hooks:
-                gy = _run_grad_hooks(node._grad_hooks, gy, f"the output of {node.name()}")
-            if capture is not None and id(node) in capture:
-                captured[id(node)] = gy
-            if node._retained is not None:
-                t = node._retained()
-                if t is not None:
-                    t.grad = gy if create_graph else gy.detach()
-            if node._freed:
-                raise RuntimeError(
-                    f"{node.name()}: trying to backward through the graph a second time (or to "
-                    "use saved values after they were freed). Pass retain_graph=True to the "
-                    "first backward() if you need to backward twice.")
-            result = type(node).backward(node, gy)
-            if not isinstance(result, tuple):
-                result = (result,)
-            nexts = node._next
-            inputs = node._inputs
-            for i, nxt in enumerate(nexts):
-                if nxt is None or i >= len(result):
-                    continue
-                g = result[i]
-                if g is None:
-                    continue
-                if not isinstance(g, Tensor):
-                    if create_graph:
-                        raise RuntimeError(
-                            f"{node.name()}: double backward (create_graph=True) is not supported "
-                            "by this op; its backward is computed by a kernel, not by Tensor ops.")
-                    g = Tensor(g)
-                shape = _input_shape(node, i, nxt)
-                if g.shape != shape:
-                    g = _sum_to(g, shape, node)
-                if isinstance(nxt, Function):
-                    _accumulate(grads, id(nxt), g)
-                else:
-                    prev = leaf_grads.get(id(nxt))
-                    leaf_grads[id(nxt)] = (nxt, g if prev is None else prev[1] + g)
-            if not retain_graph:
-                node._release()
-            del inputs
+            if gy is not None:
+                _run_node(node, gy, grads, leaf_grads, capture, captured, retain_graph, create_graph)
             _leaves_done(node, pending, leaf_grads, capture, captured, create_graph, owned)
         for leaf, g in list(leaf_grads.values()):  # leaves that were outputs themselves
             _deliver(leaf, g, capture, captured, create_graph, owned)
     finally:
         _mode.enabled = prev_mode
     return captured
+
+
+def _run_node(node, gy, grads, leaf_grads, capture, captured, retain_graph, create_graph):
+    """Call ``node``'s backward on the gradient ``gy`` of its output and pass the
+    gradients it returns on to the nodes (or leaves) its inputs came from."""
+    if node._grad_hooks:
+        gy = _run_grad_hooks(node._grad_hooks, gy, f"the output of {node.name()}")
+    if capture is not None and id(node) in capture:
+        captured[id(node)] = gy
+    if node._retained is not None:
+        t = node._retained()
+        if t is not None:
+            t.grad = gy if create_graph else gy.detach()
+    if node._freed:
+        raise _freed_error(node)
+    result = type(node).backward(node, gy)
+    for nxt, g in zip(node._next, _input_gradients(node, result, create_graph)):
+        if g is None:
+            continue
+        if isinstance(nxt, Function):
+            _accumulate(grads, id(nxt), g)
+        else:
+            _accumulate_leaf(leaf_grads, nxt, g)
+    if not retain_graph:
+        node._release()
 
 
 def _leaves_done(node, pending, leaf_grads, capture, captured, create_graph, owned):
@@ -610,19 +599,10 @@ def _deliver(leaf, g, capture, captured, create_graph, owned):
             fn(leaf)
 
 
-def _input_shape(node, i, nxt):
-    """Shape of input ``i`` of ``node`` (the gradient must have it)."""
-    if isinstance(nxt, Tensor):
-        return nxt.shape
-    return nxt._out_shape
-
-
 def _sum_to(g, shape, node):
     """Undo broadcasting: sum ``g`` over the axes that were broadcast to reach its shape."""
-    from minigrad.ops.shape import sum_to
-
     try:
-        return sum_to(g, shape)
+        return _shape_ops.sum_to(g, shape)
     except ValueError:
         raise RuntimeError(
             f"{node.name()}: backward returned a gradient of shape {g.shape} for an input of "
@@ -705,4 +685,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     return tuple(result)
 
 
-from minigrad.tensor import Tensor  # noqa: E402  (circular: Tensor uses Function)
+# The import circle, closed here at the bottom: Tensor's methods run Functions, and the
+# engine makes Tensors and sums broadcast gradients with an op.
+from minigrad.tensor import Tensor  # noqa: E402
+from minigrad.ops import shape as _shape_ops  # noqa: E402
