@@ -26,7 +26,7 @@ import numpy as np
 from minigrad import _checks
 
 __all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode",
-           "is_inference_mode_enabled", "grad", "backward", "RemovableHandle"]
+           "is_inference_mode_enabled", "grad", "backward", "RemovableHandle", "kernel_gradients"]
 
 
 # ----------------------------------------------------------------------------- grad mode
@@ -464,27 +464,39 @@ def _accumulate_leaf(leaf_grads, leaf, g):
     leaf_grads[id(leaf)] = (leaf, g if prev is None else prev[1] + g)
 
 
-def _input_gradients(node, result, create_graph):
+def kernel_gradients(node, *grads):
+    """Gradients that a backward computed as arrays, as the Tensors the engine works with
+    (None stays None); one gradient comes back as it is, several as a tuple.
+
+    An op whose plain backward runs in one fused kernel (arrays in, arrays out) returns
+    ``kernel_gradients(ctx, gx, gw)``; the engine also applies it to arrays returned by
+    a user's Function. Such arithmetic cannot be differentiated again, so while a graph
+    of the backward is being recorded (``create_graph=True``, grad mode on) it raises."""
+    if _mode.enabled and any(g is not None and not isinstance(g, Tensor) for g in grads):
+        raise RuntimeError(
+            f"{node.name()}: double backward (create_graph=True) is not supported by this op; its "
+            "backward is computed by a kernel, not by Tensor ops.")
+    out = tuple(g if g is None or isinstance(g, Tensor) else Tensor(g) for g in grads)
+    return out[0] if len(out) == 1 else out
+
+
+def _input_gradients(node, result):
     """What ``node``'s backward returned, as one entry per forward argument: a Tensor of
     that input's shape (broadcasting undone) or None.
 
     This is the one place that accepts a backward's result. A backward returns a
     gradient or a tuple of them, one per forward argument, with None where there is none
     (trailing Nones may be left out). The ops of minigrad return Tensors; a Function
-    written by a user may return arrays, which become constant Tensors here (they
-    cannot be differentiated again, so ``create_graph=True`` refuses them)."""
+    written by a user may return arrays, which become constant Tensors here through
+    :func:`kernel_gradients`."""
     if not isinstance(result, tuple):
         result = (result,)
     grads = []
     for i, nxt in enumerate(node._next):
         g = result[i] if i < len(result) and nxt is not None else None
-        if g is not None and not isinstance(g, Tensor):
-            if create_graph:
-                raise RuntimeError(
-                    f"{node.name()}: double backward (create_graph=True) is not supported "
-                    "by this op; its backward is computed by a kernel, not by Tensor ops.")
-            g = Tensor(g)
         if g is not None:
+            if not isinstance(g, Tensor):
+                g = kernel_gradients(node, g)
             shape = nxt.shape if isinstance(nxt, Tensor) else nxt._out_shape
             if g.shape != shape:
                 g = _sum_to(g, shape, node)
@@ -544,7 +556,7 @@ def _run_node(node, gy, grads, leaf_grads, capture, captured, retain_graph, crea
     if node._freed:
         raise _freed_error(node)
     result = type(node).backward(node, gy)
-    for nxt, g in zip(node._next, _input_gradients(node, result, create_graph)):
+    for nxt, g in zip(node._next, _input_gradients(node, result)):
         if g is None:
             continue
         if isinstance(nxt, Function):
