@@ -51,6 +51,7 @@ from minigrad.tensor import Tensor
 from minigrad.ops import elementwise as _ew
 from minigrad.ops import reduce as _red
 from minigrad.ops import shape as _shape
+from minigrad.ops.attention import scaled_dot_product_attention
 from minigrad.ops.matmul import matmul as _matmul
 from minigrad.nn import functional as F
 from minigrad.nn import init
@@ -60,14 +61,6 @@ from minigrad.nn.parameter import Parameter
 from minigrad import creation
 
 __all__ = ["MultiheadAttention", "multi_head_attention_forward"]
-
-
-def _sdpa():
-    """The fused scaled-dot-product attention op (F's name when it is exported there)."""
-    fn = getattr(F, "scaled_dot_product_attention", None)
-    if fn is None:
-        from minigrad.ops.attention import scaled_dot_product_attention as fn
-    return fn
 
 
 # ---------------------------------------------------------------------------- masks
@@ -91,35 +84,27 @@ def _canonical_mask(mask, name, like):
 
 def _shape_check(query, key, value, key_padding_mask, attn_mask, num_heads):
     """Is the input batched? Checks the ranks of every argument, as PyTorch does."""
-    if query.ndim == 3:
-        if key.ndim != 3 or value.ndim != 3:
-            raise ValueError(f"MultiheadAttention: for a batched (3-D) query, key and value must be 3-D too, "
-                             f"got {key.ndim}-D and {value.ndim}-D")
-        if key_padding_mask is not None and np.ndim(key_padding_mask) != 2:
-            raise ValueError(f"MultiheadAttention: for a batched (3-D) query, key_padding_mask must be None "
-                             f"or 2-D (N, S), got {np.ndim(key_padding_mask)}-D")
-        if attn_mask is not None and np.ndim(attn_mask) not in (2, 3):
-            raise ValueError(f"MultiheadAttention: attn_mask must be None, 2-D (L, S) or 3-D "
-                             f"(N * num_heads, L, S), got {np.ndim(attn_mask)}-D")
-        return True
-    if query.ndim == 2:
-        if key.ndim != 2 or value.ndim != 2:
-            raise ValueError(f"MultiheadAttention: for an unbatched (2-D) query, key and value must be 2-D "
-                             f"too, got {key.ndim}-D and {value.ndim}-D")
-        if key_padding_mask is not None and np.ndim(key_padding_mask) != 1:
-            raise ValueError(f"MultiheadAttention: for an unbatched (2-D) query, key_padding_mask must be "
-                             f"None or 1-D (S,), got {np.ndim(key_padding_mask)}-D")
-        if attn_mask is not None:
-            if np.ndim(attn_mask) not in (2, 3):
-                raise ValueError(f"MultiheadAttention: attn_mask must be None, 2-D (L, S) or 3-D "
-                                 f"(num_heads, L, S), got {np.ndim(attn_mask)}-D")
-            expected = (num_heads, query.shape[0], key.shape[0])
-            if np.ndim(attn_mask) == 3 and tuple(np.shape(attn_mask)) != expected:
-                raise ValueError(f"MultiheadAttention: expected a 3-D attn_mask of shape {expected}, "
-                                 f"got {tuple(np.shape(attn_mask))}")
-        return False
-    raise ValueError(f"MultiheadAttention: query must be unbatched 2-D (L, E) or batched 3-D, "
-                     f"got a {query.ndim}-D query of shape {query.shape}")
+    if query.ndim not in (2, 3):
+        raise ValueError(f"MultiheadAttention: query must be unbatched 2-D (L, E) or batched 3-D, "
+                         f"got a {query.ndim}-D query of shape {query.shape}")
+    batched = query.ndim == 3
+    which = "a batched (3-D)" if batched else "an unbatched (2-D)"
+    if key.ndim != query.ndim or value.ndim != query.ndim:
+        raise ValueError(f"MultiheadAttention: for {which} query, key and value must be {query.ndim}-D "
+                         f"too, got {key.ndim}-D and {value.ndim}-D")
+    kpm_rank, kpm_shape = (2, "(N, S)") if batched else (1, "(S,)")
+    if key_padding_mask is not None and np.ndim(key_padding_mask) != kpm_rank:
+        raise ValueError(f"MultiheadAttention: for {which} query, key_padding_mask must be None "
+                         f"or {kpm_rank}-D {kpm_shape}, got {np.ndim(key_padding_mask)}-D")
+    if attn_mask is not None and np.ndim(attn_mask) not in (2, 3):
+        raise ValueError(f"MultiheadAttention: attn_mask must be None, 2-D (L, S) or 3-D "
+                         f"({'N * ' if batched else ''}num_heads, L, S), got {np.ndim(attn_mask)}-D")
+    if not batched and attn_mask is not None and np.ndim(attn_mask) == 3:
+        expected = (num_heads, query.shape[0], key.shape[0])
+        if tuple(np.shape(attn_mask)) != expected:
+            raise ValueError(f"MultiheadAttention: expected a 3-D attn_mask of shape {expected}, "
+                             f"got {tuple(np.shape(attn_mask))}")
+    return batched
 
 
 # ---------------------------------------------------------------------------- projections
@@ -143,14 +128,134 @@ def _in_projection_packed(query, key, value, w, b, same_qkv, same_kv):
     return _in_projection(query, key, value, w_q, w_k, w_v, b_q, b_k, b_v)
 
 
+# ---------------------------------------------------------------------------- the steps
+
+def _add_batch_dim(query, key, value, key_padding_mask):
+    """Unbatched (T, E) inputs as a batch of one: (T, 1, E), and the padding mask (1, S)."""
+    query, key, value = _shape.unsqueeze(query, 1), _shape.unsqueeze(key, 1), _shape.unsqueeze(value, 1)
+    if key_padding_mask is not None:
+        if not isinstance(key_padding_mask, Tensor):
+            key_padding_mask = Tensor(to_device(np.asarray(key_padding_mask), query.device))
+        key_padding_mask = _shape.unsqueeze(key_padding_mask, 0)
+    return query, key, value, key_padding_mask
+
+
+def _check_sizes(query, key, value, embed_dim, num_heads, use_separate_proj_weight):
+    """The feature, head, sequence and batch sizes agree; returns ``head_dim``."""
+    N, E = query.shape[1], query.shape[2]
+    if E != embed_dim:
+        raise ValueError(f"MultiheadAttention: expected the query's last dim to be embed_dim="
+                         f"{embed_dim}, got query of shape {query.shape}")
+    head_dim = E // num_heads
+    if head_dim * num_heads != E:
+        raise ValueError(f"MultiheadAttention: embed_dim {E} is not divisible by num_heads {num_heads}")
+    if use_separate_proj_weight:
+        if key.shape[:2] != value.shape[:2]:
+            raise ValueError(f"MultiheadAttention: key's sequence and batch dims {key.shape[:2]} do not match "
+                             f"value's {value.shape[:2]}")
+    elif key.shape != value.shape:
+        raise ValueError(f"MultiheadAttention: key shape {key.shape} does not match value shape {value.shape}")
+    if key.shape[1] != N:
+        raise ValueError(f"MultiheadAttention: query has batch size {N} but key has {key.shape[1]} "
+                         f"(query {query.shape}, key {key.shape})")
+    return head_dim
+
+
+def _prepare_masks(key_padding_mask, attn_mask, is_causal, need_weights, query):
+    """Both masks in additive float form; drops the causal ``attn_mask`` when the fused
+    kernel can apply it itself. Returns (key_padding_mask, attn_mask, is_causal)."""
+    key_padding_mask = _canonical_mask(key_padding_mask, "key_padding_mask", query)
+    if is_causal and attn_mask is None:
+        raise RuntimeError("MultiheadAttention: is_causal=True is a hint that attn_mask is the causal mask, "
+                           "so attn_mask is needed too; build it with "
+                           "nn.Transformer.generate_square_subsequent_mask(L)")
+    if is_causal and key_padding_mask is None and not need_weights:
+        return None, None, is_causal    # the fused kernel applies the causal mask itself, block by block
+    attn_mask = _canonical_mask(attn_mask, "attn_mask", query)
+    if key_padding_mask is not None:
+        is_causal = False               # the merged mask is no longer the causal one
+    return key_padding_mask, attn_mask, is_causal
+
+
+def _project(query, key, value, same_qkv, same_kv, use_separate_proj_weight, in_proj_weight, in_proj_bias,
+             q_proj_weight, k_proj_weight, v_proj_weight):
+    """q, k, v = the inputs times their projection weights, plus the biases."""
+    if not use_separate_proj_weight:
+        if in_proj_weight is None:
+            raise ValueError("MultiheadAttention: use_separate_proj_weight=False needs in_proj_weight")
+        return _in_projection_packed(query, key, value, in_proj_weight, in_proj_bias, same_qkv, same_kv)
+    if q_proj_weight is None or k_proj_weight is None or v_proj_weight is None:
+        raise ValueError("MultiheadAttention: use_separate_proj_weight=True needs q_proj_weight, "
+                         "k_proj_weight and v_proj_weight")
+    b_q = b_k = b_v = None
+    if in_proj_bias is not None:
+        b_q, b_k, b_v = _shape.chunk(in_proj_bias, 3, dim=0)
+    return _in_projection(query, key, value, q_proj_weight, k_proj_weight, v_proj_weight, b_q, b_k, b_v)
+
+
+def _attn_mask_4d(attn_mask, L, S, N, num_heads):
+    """The (L, S) or (N * num_heads, L, S) attention mask as (1, 1, L, S) or (N, num_heads, L, S)."""
+    if attn_mask is None:
+        return None
+    if attn_mask.ndim == 2:
+        if tuple(attn_mask.shape) != (L, S):
+            raise ValueError(f"MultiheadAttention: the 2-D attn_mask has shape {tuple(attn_mask.shape)}, "
+                             f"but should be {(L, S)}")
+        return _shape.reshape(attn_mask, (1, 1, L, S))
+    if tuple(attn_mask.shape) != (N * num_heads, L, S):
+        raise ValueError(f"MultiheadAttention: the 3-D attn_mask has shape {tuple(attn_mask.shape)}, "
+                         f"but should be {(N * num_heads, L, S)}")
+    return _shape.reshape(attn_mask, (N, num_heads, L, S))
+
+
+def _append_key(k, v, extra_k, extra_v, dim, masks):
+    """One more key and value at the end of the sequence axis ``dim``, and an "allowed"
+    column for it in each of ``masks``. Returns (k, v, masks)."""
+    k, v = _shape.cat([k, extra_k], dim=dim), _shape.cat([v, extra_v], dim=dim)
+    return k, v, [None if m is None else _shape.pad(m, (0, 1)) for m in masks]
+
+
 def _heads(x, n, h, d):
-    """(T, N, h * d) -> (N, h, T, d): one attention problem per (batch entry, head)."""
+    """(T, N, h * d) -> (N, h, T, d): one attention problem per (batch entry, head).
+    Both steps are views: the reshape splits the last axis, the permute reorders."""
     return _shape.permute(_shape.reshape(x, (x.shape[0], n, h, d)), (1, 2, 0, 3))
 
 
-def _pad_last(t):
-    """Append one 0 ("allowed") column to a mask."""
-    return None if t is None else _shape.pad(t, (0, 1))
+def _heads_or_static(x, static, name, N, num_heads, head_dim):
+    """``x`` split into heads, or the caller's ``static`` keys or values (N * num_heads, S, head_dim)."""
+    if static is None:
+        return _heads(x, N, num_heads, head_dim)
+    if tuple(static.shape[::2]) != (N * num_heads, head_dim):
+        raise ValueError(f"MultiheadAttention: {name} must be (N * num_heads, S, head_dim) = "
+                         f"({N * num_heads}, S, {head_dim}), got {tuple(static.shape)}")
+    return _shape.reshape(static, (N, num_heads, static.shape[1], head_dim))
+
+
+def _merge_heads(out):
+    """(N, H, L, D) -> (L, N, H * D): the heads side by side again. The permute is a view;
+    the reshape copies once, since the heads' features are not adjacent in memory."""
+    N, H, L, D = out.shape
+    return _shape.reshape(_shape.permute(out, (2, 0, 1, 3)), (L, N, H * D))
+
+
+def _with_padding_mask(attn_mask, key_padding_mask, N, S):
+    """The key padding mask (N, S) added to the attention mask as (N, 1, 1, S)."""
+    if key_padding_mask is None:
+        return attn_mask
+    if tuple(key_padding_mask.shape) != (N, S):
+        raise ValueError(f"MultiheadAttention: expected key_padding_mask of shape (N, S) = {(N, S)}, "
+                         f"got {tuple(key_padding_mask.shape)}")
+    kpm = _shape.reshape(key_padding_mask, (N, 1, 1, S))
+    return kpm if attn_mask is None else attn_mask + kpm
+
+
+def _attend(q, k, v, mask, dropout_p, need_weights, is_causal):
+    """The attention of every head: (output (N, H, L, D), weights (N, H, L, S) or None).
+    The fused op when no weights are asked for; the explicit softmax when they are."""
+    if need_weights:
+        return _attention_with_weights(q, k, v, mask, dropout_p)
+    return scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
+                                        is_causal=bool(is_causal)), None
 
 
 # ---------------------------------------------------------------------------- the function
@@ -168,135 +273,42 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     over heads (or (N, num_heads, L, S) with ``average_attn_weights=False``), and None
     when ``need_weights=False``. See :class:`MultiheadAttention` for the masks.
     """
-    same_qkv = query is key and key is value
-    same_kv = key is value
+    same_qkv, same_kv = query is key and key is value, key is value
     is_batched = _shape_check(query, key, value, key_padding_mask, attn_mask, num_heads)
     if not is_batched:
-        query, key, value = _shape.unsqueeze(query, 1), _shape.unsqueeze(key, 1), _shape.unsqueeze(value, 1)
-        if key_padding_mask is not None:
-            if not isinstance(key_padding_mask, Tensor):
-                key_padding_mask = Tensor(to_device(np.asarray(key_padding_mask), query.device))
-            key_padding_mask = _shape.unsqueeze(key_padding_mask, 0)
+        query, key, value, key_padding_mask = _add_batch_dim(query, key, value, key_padding_mask)
     L, N, E = query.shape
-    S = key.shape[0]
-    if E != embed_dim_to_check:
-        raise ValueError(f"MultiheadAttention: expected the query's last dim to be embed_dim="
-                         f"{embed_dim_to_check}, got query of shape {query.shape}")
-    head_dim = E // num_heads
-    if head_dim * num_heads != E:
-        raise ValueError(f"MultiheadAttention: embed_dim {E} is not divisible by num_heads {num_heads}")
-    if use_separate_proj_weight:
-        if key.shape[:2] != value.shape[:2]:
-            raise ValueError(f"MultiheadAttention: key's sequence and batch dims {key.shape[:2]} do not match "
-                             f"value's {value.shape[:2]}")
-    elif key.shape != value.shape:
-        raise ValueError(f"MultiheadAttention: key shape {key.shape} does not match value shape {value.shape}")
-    if query.ndim == 3 and key.shape[1] != N:
-        raise ValueError(f"MultiheadAttention: query has batch size {N} but key has {key.shape[1]} "
-                         f"(query {query.shape}, key {key.shape})")
-
-    key_padding_mask = _canonical_mask(key_padding_mask, "key_padding_mask", query)
-    if is_causal and attn_mask is None:
-        raise RuntimeError("MultiheadAttention: is_causal=True is a hint that attn_mask is the causal mask, "
-                           "so attn_mask is needed too; build it with "
-                           "nn.Transformer.generate_square_subsequent_mask(L)")
-    if is_causal and key_padding_mask is None and not need_weights:
-        attn_mask = None          # the fused kernel applies the causal mask itself, block by block
-    else:
-        attn_mask = _canonical_mask(attn_mask, "attn_mask", query)
-        if key_padding_mask is not None:
-            is_causal = False     # the merged mask is no longer the causal one
-
-    # 1. project
-    if not use_separate_proj_weight:
-        if in_proj_weight is None:
-            raise ValueError("MultiheadAttention: use_separate_proj_weight=False needs in_proj_weight")
-        q, k, v = _in_projection_packed(query, key, value, in_proj_weight, in_proj_bias, same_qkv, same_kv)
-    else:
-        if q_proj_weight is None or k_proj_weight is None or v_proj_weight is None:
-            raise ValueError("MultiheadAttention: use_separate_proj_weight=True needs q_proj_weight, "
-                             "k_proj_weight and v_proj_weight")
-        b_q = b_k = b_v = None
-        if in_proj_bias is not None:
-            b_q, b_k, b_v = _shape.chunk(in_proj_bias, 3, dim=0)
-        q, k, v = _in_projection(query, key, value, q_proj_weight, k_proj_weight, v_proj_weight, b_q, b_k, b_v)
-
-    # 2. masks to (1 or N, 1 or num_heads, L, S) additive form
-    if attn_mask is not None:
-        if attn_mask.ndim == 2:
-            if tuple(attn_mask.shape) != (L, S):
-                raise ValueError(f"MultiheadAttention: the 2-D attn_mask has shape {tuple(attn_mask.shape)}, "
-                                 f"but should be {(L, S)}")
-            attn_mask = _shape.reshape(attn_mask, (1, 1, L, S))
-        else:
-            if tuple(attn_mask.shape) != (N * num_heads, L, S):
-                raise ValueError(f"MultiheadAttention: the 3-D attn_mask has shape {tuple(attn_mask.shape)}, "
-                                 f"but should be {(N * num_heads, L, S)}")
-            attn_mask = _shape.reshape(attn_mask, (N, num_heads, L, S))
-
-    if bias_k is not None and bias_v is not None:
+    head_dim = _check_sizes(query, key, value, embed_dim_to_check, num_heads, use_separate_proj_weight)
+    key_padding_mask, attn_mask, is_causal = _prepare_masks(key_padding_mask, attn_mask, is_causal,
+                                                            need_weights, query)
+    # 1. project; the masks to (1 or N, 1 or num_heads, L, S)
+    q, k, v = _project(query, key, value, same_qkv, same_kv, use_separate_proj_weight, in_proj_weight,
+                       in_proj_bias, q_proj_weight, k_proj_weight, v_proj_weight)
+    attn_mask = _attn_mask_4d(attn_mask, L, key.shape[0], N, num_heads)
+    if (bias_k is None) != (bias_v is None):
+        raise ValueError("MultiheadAttention: bias_k and bias_v must be given together")
+    if bias_k is not None:
         if static_k is not None or static_v is not None:
             raise ValueError("MultiheadAttention: bias_k/bias_v cannot be added to a static key/value")
-        k = _shape.cat([k, _shape.expand(bias_k, (1, N, E))], dim=0)
-        v = _shape.cat([v, _shape.expand(bias_v, (1, N, E))], dim=0)
-        attn_mask = _pad_last(attn_mask)
-        key_padding_mask = _pad_last(key_padding_mask)
-    elif (bias_k is None) != (bias_v is None):
-        raise ValueError("MultiheadAttention: bias_k and bias_v must be given together")
-
-    # 3. split the heads: (T, N, E) -> (N, H, T, D)
+        k, v, (attn_mask, key_padding_mask) = _append_key(
+            k, v, _shape.expand(bias_k, (1, N, E)), _shape.expand(bias_v, (1, N, E)), 0,
+            (attn_mask, key_padding_mask))
+    # 2. split the heads: (T, N, E) -> (N, num_heads, T, head_dim)
     q = _heads(q, N, num_heads, head_dim)
-    if static_k is None:
-        k = _heads(k, N, num_heads, head_dim)
-    else:
-        if tuple(static_k.shape[::2]) != (N * num_heads, head_dim):
-            raise ValueError(f"MultiheadAttention: static_k must be (N * num_heads, S, head_dim) = "
-                             f"({N * num_heads}, S, {head_dim}), got {tuple(static_k.shape)}")
-        k = _shape.reshape(static_k, (N, num_heads, static_k.shape[1], head_dim))
-    if static_v is None:
-        v = _heads(v, N, num_heads, head_dim)
-    else:
-        if tuple(static_v.shape[::2]) != (N * num_heads, head_dim):
-            raise ValueError(f"MultiheadAttention: static_v must be (N * num_heads, S, head_dim) = "
-                             f"({N * num_heads}, S, {head_dim}), got {tuple(static_v.shape)}")
-        v = _shape.reshape(static_v, (N, num_heads, static_v.shape[1], head_dim))
-
+    k = _heads_or_static(k, static_k, "static_k", N, num_heads, head_dim)
+    v = _heads_or_static(v, static_v, "static_v", N, num_heads, head_dim)
     if add_zero_attn:
         zeros = creation.zeros(N, num_heads, 1, head_dim, dtype=k.dtype, device=k.device)
-        k = _shape.cat([k, zeros], dim=2)
-        v = _shape.cat([v, zeros], dim=2)
-        attn_mask = _pad_last(attn_mask)
-        key_padding_mask = _pad_last(key_padding_mask)
-
-    S = k.shape[2]
-    if key_padding_mask is not None:
-        if tuple(key_padding_mask.shape) != (N, S):
-            raise ValueError(f"MultiheadAttention: expected key_padding_mask of shape (N, S) = {(N, S)}, "
-                             f"got {tuple(key_padding_mask.shape)}")
-        kpm = _shape.reshape(key_padding_mask, (N, 1, 1, S))
-        attn_mask = kpm if attn_mask is None else attn_mask + kpm
-
-    if not training:
-        dropout_p = 0.0
-
-    # 4. attend
-    weights = None
-    if need_weights:
-        out, weights = _attention_with_weights(q, k, v, attn_mask, dropout_p)
-    else:
-        out = _sdpa()(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=bool(is_causal))
-
-    # 5. merge the heads: (N, H, L, D) -> (L, N, E), and mix them
-    out = _shape.reshape(_shape.permute(out, (2, 0, 1, 3)), (L, N, E))
-    out = F.linear(out, out_proj_weight, out_proj_bias)
-    if not need_weights:
-        weights = None
-    elif average_attn_weights:
+        k, v, (attn_mask, key_padding_mask) = _append_key(k, v, zeros, zeros, 2, (attn_mask, key_padding_mask))
+    attn_mask = _with_padding_mask(attn_mask, key_padding_mask, N, k.shape[2])
+    # 3. attend; 4. merge the heads and mix them
+    out, weights = _attend(q, k, v, attn_mask, dropout_p if training else 0.0, need_weights, is_causal)
+    out = F.linear(_merge_heads(out), out_proj_weight, out_proj_bias)
+    if weights is not None and average_attn_weights:
         weights = _red.mean(weights, dim=1)
     if not is_batched:
         out = _shape.squeeze(out, 1)
-        if weights is not None:
-            weights = _shape.squeeze(weights, 0)
+        weights = None if weights is None else _shape.squeeze(weights, 0)
     return out, weights
 
 
