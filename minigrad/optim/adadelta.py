@@ -28,14 +28,11 @@ class Adadelta(Optimizer):
     State per parameter: ``step``, ``square_avg`` (v), ``acc_delta`` (u).
 
     Args:
-        params: parameters or parameter groups to optimize.
         lr: a factor applied to ``delta`` (default 1.0).
         rho: decay rate of the two running averages (default 0.9).
         eps: added inside both square roots (default 1e-6).
         weight_decay: L2 penalty added to the gradient (default 0).
-        foreach: accepted for PyTorch compatibility; minigrad always updates one
-            parameter at a time.
-        maximize: climb the objective instead of descending it.
+        params, maximize, foreach: as for every optimizer (see :class:`Optimizer`).
     """
 
     _checked_options = ("lr", ("rho", 1.0), "eps", "weight_decay")

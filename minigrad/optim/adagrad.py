@@ -26,13 +26,12 @@ class Adagrad(Optimizer):
     State per parameter: ``step`` and ``sum`` (s).
 
     Args:
-        params: parameters or parameter groups to optimize.
         lr: learning rate (default 1e-2).
         lr_decay: learning-rate decay per step (default 0).
         weight_decay: L2 penalty added to the gradient (default 0).
         initial_accumulator_value: starting value of ``s`` (default 0).
         eps: added to the denominator for numerical stability (default 1e-10).
-        maximize: climb the objective instead of descending it.
+        params, maximize: as for every optimizer (see :class:`Optimizer`).
     """
 
     _checked_options = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")

@@ -34,14 +34,13 @@ class Adam(Optimizer):
     amsgrad, ``max_exp_avg_sq``.
 
     Args:
-        params: parameters or parameter groups to optimize.
         lr: learning rate (default 1e-3).
         betas: decay rates of the two running averages (default (0.9, 0.999)).
         eps: added to the denominator for numerical stability (default 1e-8).
         weight_decay: L2 penalty added to the gradient (default 0). See AdamW for
             the decoupled form, which usually works better with Adam.
         amsgrad: use the maximum of all ``v`` so far (AMSGrad variant).
-        maximize: climb the objective instead of descending it.
+        params, maximize: as for every optimizer (see :class:`Optimizer`).
     """
 
     _checked_options = ("lr", "eps", "betas", "weight_decay")

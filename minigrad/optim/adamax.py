@@ -27,14 +27,11 @@ class Adamax(Optimizer):
     State per parameter: ``step``, ``exp_avg`` (m), ``exp_inf`` (u).
 
     Args:
-        params: parameters or parameter groups to optimize.
         lr: learning rate (default 2e-3).
         betas: decay rates of the mean and of the maximum (default (0.9, 0.999)).
         eps: added to ``|g|`` so that ``u`` is never 0 (default 1e-8).
         weight_decay: L2 penalty added to the gradient (default 0).
-        foreach: accepted for PyTorch compatibility; minigrad always updates one
-            parameter at a time.
-        maximize: climb the objective instead of descending it.
+        params, maximize, foreach: as for every optimizer (see :class:`Optimizer`).
     """
 
     _checked_options = ("lr", "eps", "betas", "weight_decay")

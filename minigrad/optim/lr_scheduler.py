@@ -38,14 +38,22 @@ def _check_optimizer(name, optimizer):
 
 
 def _per_group(name, what, optimizer, value):
-    """One value per parameter group: a list of the right length, or a scalar repeated."""
+    """One value per parameter group: a list of the right length, or a scalar repeated.
+    ``what`` names the values in the error, e.g. ``"values for max_lr"``."""
     n = len(optimizer.param_groups)
     if isinstance(value, (list, tuple)):
         if len(value) != n:
-            raise ValueError(f"{name}: expected {n} values for {what} (one per parameter group), "
+            raise ValueError(f"{name}: expected {n} {what} (one per parameter group), "
                              f"got {len(value)}")
         return list(value)
     return [value] * n
+
+
+def _check_int(name, what, value, low):
+    """Raise ValueError unless ``value`` is an integer ``>= low`` (0 or 1)."""
+    if not isinstance(value, numbers.Integral) or value < low:
+        rule = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise ValueError(f"{name}: {what} must be {rule}, got {value!r}")
 
 
 class LRScheduler:
@@ -108,7 +116,7 @@ class LRScheduler:
             lrs = closed() if closed is not None else self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, lrs):
             group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = self._current_lrs()
 
     def _current_lrs(self):
         return [group["lr"] for group in self.optimizer.param_groups]
@@ -133,14 +141,7 @@ class LambdaLR(LRScheduler):
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
         _check_optimizer("LambdaLR", optimizer)
-        n = len(optimizer.param_groups)
-        if isinstance(lr_lambda, (list, tuple)):
-            if len(lr_lambda) != n:
-                raise ValueError(f"LambdaLR: expected {n} lr_lambdas (one per parameter group), "
-                                 f"got {len(lr_lambda)}")
-            self.lr_lambdas = list(lr_lambda)
-        else:
-            self.lr_lambdas = [lr_lambda] * n
+        self.lr_lambdas = _per_group("LambdaLR", "lr_lambdas", optimizer, lr_lambda)
         for f in self.lr_lambdas:
             if not callable(f):
                 raise TypeError(f"LambdaLR: lr_lambda must be callable, got {type(f).__name__}")
@@ -179,8 +180,7 @@ class StepLR(LRScheduler):
     ``lr = base_lr * gamma ** (epoch // step_size)``."""
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
-        if not isinstance(step_size, numbers.Integral) or step_size < 1:
-            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
+        _check_int("StepLR", "step_size", step_size, 1)
         self.step_size = int(step_size)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -257,8 +257,8 @@ class CosineAnnealingLR(LRScheduler):
         t, T, lo = self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
             return self._current_lrs()
-        if self._step_count == 1 and t > 0:
-            return [lo + (base - lo) * (1 + math.cos(t * math.pi / T)) / 2 for base in self.base_lrs]
+        if self._step_count == 1 and t > 0:      # resumed: start from the closed form
+            return self._get_closed_form_lr()
         if (t - 1 - T) % (2 * T) == 0:  # the bottom of the cosine: the ratio below is 0/0
             return [lr + (base - lo) * (1 - math.cos(math.pi / T)) / 2
                     for base, lr in zip(self.base_lrs, self._current_lrs())]
@@ -283,8 +283,7 @@ class LinearLR(LRScheduler):
             raise ValueError(f"LinearLR: start_factor must be in (0, 1], got {start_factor!r}")
         if not isinstance(end_factor, numbers.Real) or not 0 <= end_factor <= 1:
             raise ValueError(f"LinearLR: end_factor must be in [0, 1], got {end_factor!r}")
-        if not isinstance(total_iters, numbers.Integral) or total_iters < 1:
-            raise ValueError(f"LinearLR: total_iters must be a positive integer, got {total_iters!r}")
+        _check_int("LinearLR", "total_iters", total_iters, 1)
         self.start_factor = start_factor
         self.end_factor = end_factor
         self.total_iters = int(total_iters)
@@ -324,56 +323,16 @@ class OneCycleLR(LRScheduler):
                  max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False,
                  last_epoch=-1):
         _check_optimizer("OneCycleLR", optimizer)
-        if total_steps is not None:
-            if not isinstance(total_steps, numbers.Integral) or total_steps <= 0:
-                raise ValueError(f"OneCycleLR: expected a positive integer total_steps, "
-                                 f"got {total_steps!r}")
-            self.total_steps = int(total_steps)
-        elif epochs is not None and steps_per_epoch is not None:
-            if not isinstance(epochs, numbers.Integral) or epochs <= 0:
-                raise ValueError(f"OneCycleLR: expected a positive integer epochs, got {epochs!r}")
-            if not isinstance(steps_per_epoch, numbers.Integral) or steps_per_epoch <= 0:
-                raise ValueError(f"OneCycleLR: expected a positive integer steps_per_epoch, "
-                                 f"got {steps_per_epoch!r}")
-            self.total_steps = int(epochs) * int(steps_per_epoch)
-        else:
-            raise ValueError("OneCycleLR: give either total_steps, or both epochs and "
-                             "steps_per_epoch")
+        self.total_steps = _one_cycle_total_steps(total_steps, epochs, steps_per_epoch)
         if not isinstance(pct_start, numbers.Real) or not 0 <= pct_start <= 1:
             raise ValueError(f"OneCycleLR: expected pct_start in [0, 1], got {pct_start!r}")
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', "
                              f"got {anneal_strategy!r}")
         self.anneal_strategy = anneal_strategy
+        self._phases = _one_cycle_phases(self.total_steps, pct_start, three_phase)
 
-        n = self.total_steps
-        # Each phase goes from the group's value named start_* to the one named end_*,
-        # ending at step end_step (phases start where the previous one ended).
-        if three_phase:
-            self._phases = [
-                dict(end_step=float(pct_start * n) - 1, start_lr="initial_lr", end_lr="max_lr",
-                     start_momentum="max_momentum", end_momentum="base_momentum"),
-                dict(end_step=float(2 * pct_start * n) - 2, start_lr="max_lr", end_lr="initial_lr",
-                     start_momentum="base_momentum", end_momentum="max_momentum"),
-                dict(end_step=n - 1, start_lr="initial_lr", end_lr="min_lr",
-                     start_momentum="max_momentum", end_momentum="max_momentum"),
-            ]
-        else:
-            self._phases = [
-                dict(end_step=float(pct_start * n) - 1, start_lr="initial_lr", end_lr="max_lr",
-                     start_momentum="max_momentum", end_momentum="base_momentum"),
-                dict(end_step=n - 1, start_lr="max_lr", end_lr="min_lr",
-                     start_momentum="base_momentum", end_momentum="max_momentum"),
-            ]
-        start = 0.0
-        for i, phase in enumerate(self._phases):
-            if phase["end_step"] == start:
-                raise ValueError(
-                    f"OneCycleLR: with total_steps={n} and pct_start={pct_start} phase {i + 1} of "
-                    f"the schedule has no steps; use more steps or another pct_start")
-            start = phase["end_step"]
-
-        max_lrs = _per_group("OneCycleLR", "max_lr", optimizer, max_lr)
+        max_lrs = _per_group("OneCycleLR", "values for max_lr", optimizer, max_lr)
         if last_epoch == -1:
             for group, top in zip(optimizer.param_groups, max_lrs):
                 group["initial_lr"] = top / div_factor
@@ -388,8 +347,9 @@ class OneCycleLR(LRScheduler):
                                  f"momentum or betas option; {type(optimizer).__name__} has "
                                  "neither (pass cycle_momentum=False)")
             self.use_beta1 = "betas" in defaults
-            max_ms = _per_group("OneCycleLR", "max_momentum", optimizer, max_momentum)
-            base_ms = _per_group("OneCycleLR", "base_momentum", optimizer, base_momentum)
+            max_ms = _per_group("OneCycleLR", "values for max_momentum", optimizer, max_momentum)
+            base_ms = _per_group("OneCycleLR", "values for base_momentum", optimizer,
+                                 base_momentum)
             if last_epoch == -1:
                 for group, top, low in zip(optimizer.param_groups, max_ms, base_ms):
                     self._set_momentum(group, top)
@@ -431,6 +391,54 @@ class OneCycleLR(LRScheduler):
         return lrs
 
 
+def _one_cycle_total_steps(total_steps, epochs, steps_per_epoch):
+    """OneCycleLR's number of steps: ``total_steps``, or ``epochs * steps_per_epoch``."""
+    if total_steps is not None:
+        if not isinstance(total_steps, numbers.Integral) or total_steps <= 0:
+            raise ValueError(f"OneCycleLR: expected a positive integer total_steps, "
+                             f"got {total_steps!r}")
+        return int(total_steps)
+    if epochs is None or steps_per_epoch is None:
+        raise ValueError("OneCycleLR: give either total_steps, or both epochs and "
+                         "steps_per_epoch")
+    if not isinstance(epochs, numbers.Integral) or epochs <= 0:
+        raise ValueError(f"OneCycleLR: expected a positive integer epochs, got {epochs!r}")
+    if not isinstance(steps_per_epoch, numbers.Integral) or steps_per_epoch <= 0:
+        raise ValueError(f"OneCycleLR: expected a positive integer steps_per_epoch, "
+                         f"got {steps_per_epoch!r}")
+    return int(epochs) * int(steps_per_epoch)
+
+
+def _one_cycle_phases(n, pct_start, three_phase):
+    """OneCycleLR's phases over ``n`` steps. Each goes from the group's value named
+    ``start_*`` to the one named ``end_*``, ending at step ``end_step`` (a phase starts
+    where the previous one ended); every phase must have steps."""
+    warm_up = dict(end_step=float(pct_start * n) - 1, start_lr="initial_lr", end_lr="max_lr",
+                   start_momentum="max_momentum", end_momentum="base_momentum")
+    if three_phase:
+        phases = [
+            warm_up,
+            dict(end_step=float(2 * pct_start * n) - 2, start_lr="max_lr", end_lr="initial_lr",
+                 start_momentum="base_momentum", end_momentum="max_momentum"),
+            dict(end_step=n - 1, start_lr="initial_lr", end_lr="min_lr",
+                 start_momentum="max_momentum", end_momentum="max_momentum"),
+        ]
+    else:
+        phases = [
+            warm_up,
+            dict(end_step=n - 1, start_lr="max_lr", end_lr="min_lr",
+                 start_momentum="base_momentum", end_momentum="max_momentum"),
+        ]
+    start = 0.0
+    for i, phase in enumerate(phases):
+        if phase["end_step"] == start:
+            raise ValueError(
+                f"OneCycleLR: with total_steps={n} and pct_start={pct_start} phase {i + 1} of "
+                f"the schedule has no steps; use more steps or another pct_start")
+        start = phase["end_step"]
+    return phases
+
+
 class ReduceLROnPlateau(LRScheduler):
     """Divide the lr when a metric stops improving.
 
@@ -458,15 +466,13 @@ class ReduceLROnPlateau(LRScheduler):
         _check_optimizer("ReduceLROnPlateau", optimizer)
         if not isinstance(factor, numbers.Real) or factor >= 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be < 1.0, got {factor!r}")
-        if not isinstance(patience, numbers.Integral) or patience < 0:
-            raise ValueError(f"ReduceLROnPlateau: patience must be an integer >= 0, got {patience!r}")
-        if not isinstance(cooldown, numbers.Integral) or cooldown < 0:
-            raise ValueError(f"ReduceLROnPlateau: cooldown must be an integer >= 0, got {cooldown!r}")
+        _check_int("ReduceLROnPlateau", "patience", patience, 0)
+        _check_int("ReduceLROnPlateau", "cooldown", cooldown, 0)
         self.optimizer = optimizer
         self.factor = factor
         if isinstance(min_lr, (list, tuple)):
             self.default_min_lr = None
-            self.min_lrs = _per_group("ReduceLROnPlateau", "min_lr", optimizer, min_lr)
+            self.min_lrs = _per_group("ReduceLROnPlateau", "values for min_lr", optimizer, min_lr)
         else:
             self.default_min_lr = min_lr
             self.min_lrs = [min_lr] * len(optimizer.param_groups)

@@ -34,7 +34,6 @@ class NAdam(Optimizer):
     (m), ``exp_avg_sq`` (v).
 
     Args:
-        params: parameters or parameter groups to optimize.
         lr: learning rate (default 2e-3).
         betas: decay rates of the two running averages (default (0.9, 0.999)).
         eps: added to the denominator for numerical stability (default 1e-8).
@@ -42,9 +41,7 @@ class NAdam(Optimizer):
         momentum_decay: how fast ``mu_t`` approaches ``beta1`` (default 4e-3).
         decoupled_weight_decay: shrink the weights directly, as AdamW does, instead
             of adding an L2 term to the gradient (NAdamW).
-        foreach: accepted for PyTorch compatibility; minigrad always updates one
-            parameter at a time.
-        maximize: climb the objective instead of descending it.
+        params, maximize, foreach: as for every optimizer (see :class:`Optimizer`).
     """
 
     _checked_options = ("lr", "eps", "betas", "weight_decay", "momentum_decay")

@@ -69,6 +69,16 @@ class Optimizer:
             ``model.named_parameters()``), or of dicts (parameter groups).
         defaults: the default value of every option, used by groups that do not set it.
 
+    Every optimizer takes ``params`` as above, and these keyword options (which the
+    optimizers' own docstrings do not repeat):
+
+        maximize: climb the objective instead of descending it (default False).
+        foreach, capturable: where PyTorch's optimizer has them, accepted for
+            compatibility and ignored: they only choose how PyTorch runs the same
+            update, and minigrad always updates one parameter at a time.
+        differentiable: where PyTorch's optimizer has it, ``True`` (recording the
+            update in the autograd graph) is refused.
+
     A subclass writes its update rule for one parameter in :meth:`_update` and
     declares the rest in class attributes: ``_checked_options`` (the hyper-parameters
     :meth:`_check_options` checks), ``_state_arrays`` and ``_optional_state`` (the

@@ -37,16 +37,13 @@ class RAdam(Optimizer):
     State per parameter: ``step``, ``exp_avg`` (m), ``exp_avg_sq`` (v).
 
     Args:
-        params: parameters or parameter groups to optimize.
         lr: learning rate (default 1e-3).
         betas: decay rates of the two running averages (default (0.9, 0.999)).
         eps: added to the denominator for numerical stability (default 1e-8).
         weight_decay: weight decay factor (default 0).
         decoupled_weight_decay: shrink the weights directly, as AdamW does, instead
             of adding an L2 term to the gradient (RAdamW).
-        foreach: accepted for PyTorch compatibility; minigrad always updates one
-            parameter at a time.
-        maximize: climb the objective instead of descending it.
+        params, maximize, foreach: as for every optimizer (see :class:`Optimizer`).
     """
 
     _checked_options = ("lr", "eps", "betas", "weight_decay")

@@ -34,14 +34,13 @@ class RMSprop(Optimizer):
     centered) and ``momentum_buffer`` (b, when momentum > 0).
 
     Args:
-        params: parameters or parameter groups to optimize.
         lr: learning rate (default 1e-2).
         alpha: smoothing constant of the averages (default 0.99).
         eps: added to the denominator for numerical stability (default 1e-8).
         weight_decay: L2 penalty added to the gradient (default 0).
         momentum: momentum factor (default 0).
         centered: normalise by the estimated variance instead of the raw second moment.
-        maximize: climb the objective instead of descending it.
+        params, maximize: as for every optimizer (see :class:`Optimizer`).
     """
 
     _checked_options = ("lr", "eps", "momentum", "weight_decay", ("alpha", 1.0))

@@ -27,13 +27,12 @@ class SGD(Optimizer):
     one step ahead along ``b``.
 
     Args:
-        params: parameters or parameter groups to optimize.
         lr: learning rate (default 1e-3).
         momentum: momentum factor (default 0: plain SGD).
         dampening: how much of the new gradient is damped when added to the buffer.
         weight_decay: L2 penalty coefficient (default 0).
         nesterov: use Nesterov momentum (needs momentum > 0 and dampening 0).
-        maximize: climb the objective instead of descending it.
+        params, maximize: as for every optimizer (see :class:`Optimizer`).
 
     >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
     >>> opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
