@@ -1,13 +1,17 @@
-"""Real PyTorch programs run unchanged on minigrad (``python -m minigrad run``).
+"""minigrad/torch_compat: ``python -m minigrad run``, ``install``/``enabled``, and the corpus
+of real PyTorch programs that run unchanged on minigrad.
 
-Each program in this folder is run in a subprocess, to the end, with small flags.
-Where PyTorch is installed it is first run on PyTorch through ``_probe.py``, which
-records the weights each model starts from, the random numbers the program draws
-and the losses it calls ``backward()`` on; the minigrad run then starts from those
-weights and draws, and its first losses must match PyTorch's to float32 rounding.
+The runner's checks each run in a fresh subprocess (see ``_torch_run.py``).
 
-``torchvision`` here is a small stand-in (``torchvision/``) that serves the MNIST
-digits shipped inside minigrad; ``TORCHVISION_STANDIN_LIMIT`` keeps runs short.
+The corpus is ``programs/``: each program there is run in a subprocess, to the end,
+with small flags. Where PyTorch is installed it is first run on PyTorch through
+``programs/_probe.py``, which records the weights each model starts from, the random
+numbers the program draws and the losses it calls ``backward()`` on; the minigrad run
+then starts from those weights and draws, and its first losses must match PyTorch's to
+float32 rounding.
+
+``torchvision`` there is a small stand-in (``programs/torchvision/``) that serves the
+MNIST digits shipped inside minigrad; ``TORCHVISION_STANDIN_LIMIT`` keeps runs short.
 """
 import importlib.util
 import json
@@ -16,17 +20,92 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+from _torch_run import ROOT, _run_script
+
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
 TEXT = os.path.join(ROOT, "minigrad", "data", "embedded", "text", "midsummer.txt")
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 TIMEOUT = 600
 
+
+# ----------------------------------------------------------------------------- the runner
+
+def test_script_sees_what_python_script_py_gives(tmp_path):
+    (tmp_path / "prog").mkdir()
+    (tmp_path / "prog" / "helper.py").write_text("VALUE = 7\n")
+    p = _run_script(tmp_path, """
+        import os, sys
+        assert __name__ == "__main__", __name__
+        assert sys.argv == [sys.argv[0], "--epochs", "2", "-x"], sys.argv
+        assert os.path.basename(sys.argv[0]) == "script.py"
+        here = os.path.dirname(os.path.realpath(__file__))
+        assert os.path.realpath(sys.path[0]) == here, (sys.path[0], here)
+        assert os.getcwd() not in sys.path[:1]
+        import helper                      # a module next to the script
+        assert helper.VALUE == 7
+        print("ok")
+    """, "--epochs", "2", "-x")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "ok"
+
+
+def test_exit_status_and_traceback_are_the_scripts(tmp_path):
+    p = _run_script(tmp_path, "import sys\nsys.exit(3)\n")
+    assert p.returncode == 3
+    p = _run_script(tmp_path, "def f():\n    raise ValueError('boom')\nf()\n")
+    assert p.returncode == 1
+    assert "ValueError: boom" in p.stderr and "script.py" in p.stderr
+    assert "torch_compat" not in p.stderr and "runpy" not in p.stderr, p.stderr  # only the script's frames
+    p = subprocess.run([sys.executable, "-m", "minigrad", "run", str(tmp_path / "missing.py")], capture_output=True,
+                       text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
+    assert p.returncode == 2 and "missing.py" in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_enabled_is_undone_and_other_imports_are_untouched(tmp_path):
+    code = textwrap.dedent("""
+        import sys
+        import minigrad
+        from minigrad import torch_compat
+        with torch_compat.enabled():
+            import torch
+            assert torch.nn.Linear is minigrad.nn.Linear
+            assert torch_compat.is_installed()
+        assert not torch_compat.is_installed()
+        assert not any(n == "torch" or n.startswith("torch.") for n in sys.modules)
+        assert "__getattr__" not in vars(minigrad.Tensor)
+        import json                        # names outside torch are not ours
+        print("ok")
+    """)
+    p = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "ok"
+
+
+def test_install_refuses_when_pytorch_is_already_imported():
+    pytest.importorskip("torch")
+    code = textwrap.dedent("""
+        import torch
+        from minigrad import torch_compat
+        try:
+            torch_compat.install()
+        except RuntimeError as e:
+            assert "already imported" in str(e), e
+            print("refused")
+    """)
+    p = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "refused"
+
+
+# ----------------------------------------------------------------------------- the corpus of PyTorch programs
 
 def _words_lm_data(folder, train_lines, eval_lines):
     """train/valid/test.txt for word_language_model: consecutive passages of the shipped play."""
@@ -42,7 +121,7 @@ def _words_lm_data(folder, train_lines, eval_lines):
 
 def _sine_data(folder, runner):
     """time_sequence_prediction reads traindata.pt written by its own generator, on the same framework."""
-    subprocess.run(runner + [os.path.join(HERE, "time_sequence_prediction", "generate_sine_wave.py")],
+    subprocess.run(runner + [os.path.join(CORPUS, "time_sequence_prediction", "generate_sine_wave.py")],
                    cwd=folder, env=_env({}), check=True, timeout=TIMEOUT, capture_output=True)
 
 
@@ -137,8 +216,8 @@ def _run(prog, backend, folder, weights_arg):
     if prog.setup is not None:
         prog.setup(folder, runner)
     losses = os.path.join(folder, "losses.json")
-    cmd = runner + [os.path.join(HERE, "_probe.py"), *weights_arg, "--losses", losses,
-                    os.path.join(HERE, prog.script), *prog.args]
+    cmd = runner + [os.path.join(CORPUS, "_probe.py"), *weights_arg, "--losses", losses,
+                    os.path.join(CORPUS, prog.script), *prog.args]
     p = subprocess.run(cmd, cwd=folder, env=_env({"TORCHVISION_STANDIN_LIMIT": str(prog.limit)}),
                        capture_output=True, text=True, timeout=TIMEOUT)
     got = json.load(open(losses)) if os.path.exists(losses) else []
@@ -169,7 +248,7 @@ def _results(prog, tmp_root, with_torch):
 
 @pytest.fixture(scope="module")
 def tmp_root(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("torch_programs"))
+    return str(tmp_path_factory.mktemp("torch_compat_programs"))
 
 
 def _params():

@@ -1,18 +1,15 @@
-"""``torchvision.transforms``: Compose, ToTensor, Normalize, Lambda."""
+"""``torchvision.transforms``: Compose, ToTensor, Normalize, Lambda.
+
+``Compose`` and ``Lambda`` are minigrad's own (:mod:`minigrad.data.transforms`): they
+only call the transforms and the function they hold, so they serve PyTorch tensors
+alike. ``ToTensor`` and ``Normalize`` make the framework's tensors, through ``torch``.
+"""
 import numpy as np
 import torch
 
+from minigrad.data.transforms import Compose, Lambda
 
-class Compose:
-    """Apply transforms in order."""
-
-    def __init__(self, transforms):
-        self.transforms = list(transforms)
-
-    def __call__(self, x):
-        for t in self.transforms:
-            x = t(x)
-        return x
+__all__ = ["Compose", "ToTensor", "Normalize", "Lambda"]
 
 
 class ToTensor:
@@ -41,12 +38,3 @@ class Normalize:
         std = torch.tensor(np.array(self.std, dtype=np.float32).reshape(-1, 1, 1)).expand(c, 1, 1)
         return (x - mean) / std
 
-
-class Lambda:
-    """Apply a function."""
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __call__(self, x):
-        return self.fn(x)
