@@ -28,6 +28,8 @@ import numpy as np
 
 from minigrad.autograd import Function, is_grad_enabled
 from minigrad.backend import device_of, get_kernel, xp_of
+from minigrad.creation import rand
+from minigrad.ops._common import kernel_grads
 from minigrad.ops.elementwise import where
 from minigrad.ops.matmul import matmul
 from minigrad.ops.shape import expand, reshape, transpose
@@ -44,15 +46,16 @@ class ScaledDotProductAttention(Function):
     @staticmethod
     def forward(ctx, q, k, v, mask, is_causal, scale):
         out, lse = get_kernel("sdpa_forward", device_of(q))(q, k, v, mask, is_causal, scale)
-        ctx.save_for_backward(q, k, v, out)
-        ctx.lse, ctx.mask, ctx.is_causal, ctx.scale = lse, mask, is_causal, scale
+        ctx.save_for_backward(q, k, v, out, lse, mask)
+        ctx.is_causal, ctx.scale = is_causal, scale
         return out
 
     @staticmethod
     def backward(ctx, g):
-        q, k, v, out = ctx.saved_tensors
-        return get_kernel("sdpa_backward", device_of(q.array))(
-            g.array, q.array, k.array, v.array, out.array, ctx.lse, ctx.mask, ctx.is_causal, ctx.scale)
+        q, k, v, out, lse, mask = ctx.saved_tensors
+        return kernel_grads(ctx, *get_kernel("sdpa_backward", device_of(q.array))(
+            g.array, q.array, k.array, v.array, out.array, lse.array, None if mask is None else mask.array,
+            ctx.is_causal, ctx.scale))
 
 
 def _to_4d(shape_batch):
@@ -82,8 +85,6 @@ def _mask_4d(mask, batch, L, S, xp):
 
 def _composed(q, k, v, mask_t, is_causal, scale, dropout_p, L, S):
     """Attention from ordinary ops (used for dropout and for masks that need a gradient)."""
-    from minigrad.creation import rand
-
     xp = xp_of(q.array)
     scores = matmul(q, transpose(k, -2, -1)) * scale
     if mask_t is not None:

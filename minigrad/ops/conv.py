@@ -67,6 +67,24 @@ def _check_device(op, *tensors):
         raise RuntimeError(f"{op}: expected all tensors on the same device, got {sorted(devs)}")
 
 
+# The rank of an unbatched input, its layout and the batched layout.
+_IMAGE = (3, "(C, H, W)", "(N, C, H, W)")
+_SEQUENCE = (2, "(C, L)", "(N, C, L)")
+
+
+def _conv_operands(op, input, weight, bias, weight_layout, layouts):
+    """Check the ranks of a convolution's operands (the weight has one dim more than the
+    unbatched input) and their device; promote them to one dtype."""
+    n, unbatched, batched = layouts
+    if weight.ndim != n + 1:
+        raise ValueError(f"{op}: weight must be {n + 1}-D {weight_layout}, got shape {tuple(weight.shape)}")
+    if input.ndim not in (n, n + 1):
+        raise ValueError(f"{op}: expected a {n}-D {unbatched} or {n + 1}-D {batched} input, got shape "
+                         f"{tuple(input.shape)}")
+    _check_device(op, input, weight, bias)
+    return _same_dtype(input, weight, bias)
+
+
 # ----------------------------------------------------------------------------- Functions
 
 class Conv2d(Function):
@@ -90,50 +108,56 @@ class Conv2d(Function):
         return gx, gw, gb
 
 
-class Conv2dGradInput(Function):
+class _ConvGrad(Function):
+    """The two gradients of conv2d that are (transposed) convolutions themselves, z = F(gy, other),
+    ``other`` being the conv's weight or input. Forward runs the registry's ``kernel``;
+    F is bilinear, so backward is two more convolutions, which each subclass names:
+    ``d_gy(g, other)`` and ``d_other(gy, g)``, g the gradient arriving at z."""
+
+    kernel = None
+
+    @staticmethod
+    def forward(ctx, gy, other, out_shape, stride, padding, dilation, groups):
+        ctx.conf = (stride, padding, dilation, groups)
+        ctx.other_shape = other.shape
+        ctx.save_for_backward(gy, other)
+        return get_kernel(ctx.kernel, device_of(gy))(gy, other, out_shape, stride, padding, dilation, groups)
+
+    @staticmethod
+    def backward(ctx, g):
+        gy, other = ctx.saved_tensors
+        need_gy, need_other = ctx.needs_input_grad[:2]
+        return (ctx.d_gy(g, other) if need_gy else None), (ctx.d_other(gy, g) if need_other else None)
+
+
+class Conv2dGradInput(_ConvGrad):
     """z = T(gy, w): the gradient of conv2d wrt its input, a transposed convolution.
 
     Bilinear in (gy, w): with upstream gradient g (shaped like the conv input),
     d/dgy = conv2d(g, w)  and  d/dw = Conv2dGradWeight(gy, g)."""
 
-    @staticmethod
-    def forward(ctx, gy, w, x_shape, stride, padding, dilation, groups):
-        ctx.conf = (stride, padding, dilation, groups)
-        ctx.w_shape = w.shape
-        ctx.save_for_backward(gy, w)
-        return get_kernel("conv2d_grad_input", device_of(gy))(gy, w, x_shape, stride, padding,
-                                                              dilation, groups)
+    kernel = "conv2d_grad_input"
 
-    @staticmethod
-    def backward(ctx, g):
-        gy, w = ctx.saved_tensors
-        need_gy, need_w = ctx.needs_input_grad[:2]
-        d_gy = Conv2d.apply(g, w, None, *ctx.conf) if need_gy else None
-        d_w = Conv2dGradWeight.apply(gy, g, ctx.w_shape, *ctx.conf) if need_w else None
-        return d_gy, d_w
+    def d_gy(ctx, g, w):
+        return Conv2d.apply(g, w, None, *ctx.conf)
+
+    def d_other(ctx, gy, g):
+        return Conv2dGradWeight.apply(gy, g, ctx.other_shape, *ctx.conf)
 
 
-class Conv2dGradWeight(Function):
+class Conv2dGradWeight(_ConvGrad):
     """gw = G(gy, x): the gradient of conv2d wrt its weight (summed over the batch).
 
     Bilinear in (gy, x): with upstream gradient h (shaped like the weight),
     d/dgy = conv2d(x, h)  and  d/dx = Conv2dGradInput(gy, h)."""
 
-    @staticmethod
-    def forward(ctx, gy, x, w_shape, stride, padding, dilation, groups):
-        ctx.conf = (stride, padding, dilation, groups)
-        ctx.x_shape = x.shape
-        ctx.save_for_backward(gy, x)
-        return get_kernel("conv2d_grad_weight", device_of(gy))(gy, x, w_shape, stride, padding,
-                                                               dilation, groups)
+    kernel = "conv2d_grad_weight"
 
-    @staticmethod
-    def backward(ctx, h):
-        gy, x = ctx.saved_tensors
-        need_gy, need_x = ctx.needs_input_grad[:2]
-        d_gy = Conv2d.apply(x, h, None, *ctx.conf) if need_gy else None
-        d_x = Conv2dGradInput.apply(gy, h, ctx.x_shape, *ctx.conf) if need_x else None
-        return d_gy, d_x
+    def d_gy(ctx, h, x):
+        return Conv2d.apply(x, h, None, *ctx.conf)
+
+    def d_other(ctx, gy, h):
+        return Conv2dGradInput.apply(gy, h, ctx.other_shape, *ctx.conf)
 
 
 class Conv2dGradBias(Function):
@@ -233,12 +257,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     input; stride 1 only). Same arguments and results as ``torch.nn.functional.conv2d``.
     """
     op = "conv2d"
-    if weight.ndim != 4:
-        raise ValueError(f"{op}: weight must be 4-D (C_out, C_in/groups, kH, kW), got shape {tuple(weight.shape)}")
-    if input.ndim not in (3, 4):
-        raise ValueError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {tuple(input.shape)}")
-    _check_device(op, input, weight, bias)
-    input, weight, bias = _same_dtype(input, weight, bias)
+    input, weight, bias = _conv_operands(op, input, weight, bias, "(C_out, C_in/groups, kH, kW)", _IMAGE)
     if input.ndim == 3:
         y = _conv2d(reshape(input, (1,) + input.shape), weight, bias, stride, padding, dilation, groups, op)
         return reshape(y, y.shape[1:])
@@ -252,12 +271,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     image with a height-1 kernel. Same arguments as ``torch.nn.functional.conv1d``.
     """
     op = "conv1d"
-    if weight.ndim != 3:
-        raise ValueError(f"{op}: weight must be 3-D (C_out, C_in/groups, k), got shape {tuple(weight.shape)}")
-    if input.ndim not in (2, 3):
-        raise ValueError(f"{op}: expected a 2-D (C, L) or 3-D (N, C, L) input, got shape {tuple(input.shape)}")
-    _check_device(op, input, weight, bias)
-    input, weight, bias = _same_dtype(input, weight, bias)
+    input, weight, bias = _conv_operands(op, input, weight, bias, "(C_out, C_in/groups, k)", _SEQUENCE)
     batched = input.ndim == 3
     x = input if batched else reshape(input, (1,) + input.shape)
     N, C, L = x.shape
@@ -279,12 +293,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     output_padding + 1``. Same arguments as ``torch.nn.functional.conv_transpose2d``.
     """
     op = "conv_transpose2d"
-    if weight.ndim != 4:
-        raise ValueError(f"{op}: weight must be 4-D (C_in, C_out/groups, kH, kW), got shape {tuple(weight.shape)}")
-    if input.ndim not in (3, 4):
-        raise ValueError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {tuple(input.shape)}")
-    _check_device(op, input, weight, bias)
-    input, weight, bias = _same_dtype(input, weight, bias)
+    input, weight, bias = _conv_operands(op, input, weight, bias, "(C_in, C_out/groups, kH, kW)", _IMAGE)
     batched = input.ndim == 4
     x = input if batched else reshape(input, (1,) + input.shape)
     N, C_in, H, W = x.shape

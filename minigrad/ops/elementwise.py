@@ -12,6 +12,7 @@ import numpy as np
 
 from minigrad.autograd import Function, is_grad_enabled
 from minigrad.backend import device_of, get_kernel, xp_of
+from minigrad.ops._common import kernel_grads
 from minigrad.tensor import Tensor
 
 
@@ -237,157 +238,184 @@ def pow(input, exponent):
 
 
 # ----------------------------------------------------------------------------- unary math
+#
+# Most one-input ops share one shape: y = f(x) on arrays, and gx = gy * dy/dx written
+# with Tensor ops (so it differentiates again), dy/dx expressed in x or in y. _Unary
+# holds that forward and backward once; each op below gives its f and its gradient.
 
-class Abs(Function):
+class _Unary(Function):
+    """y = f(x);  gx = grad(gy, v), v the saved input x or (``saves = "y"``) the output y"""
+
+    saves = "x"
+
+    @staticmethod
+    def f(xp, x):
+        """The forward on arrays (``xp`` is NumPy or CuPy)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def grad(gy, v):
+        """gy * dy/dx, with Tensor ops; ``v`` is x or y as ``saves`` says."""
+        raise NotImplementedError
+
+    @staticmethod
+    def forward(ctx, x):
+        y = ctx.f(xp_of(x), x)
+        ctx.save_for_backward(y if ctx.saves == "y" else x)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        (v,) = ctx.saved_tensors
+        return ctx.grad(gy, v)
+
+
+class Abs(_Unary):
     """y = |x|;  dy/dx = sign(x)  (0 at x = 0)"""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.sign = xp_of(x).sign(x)
-        return abs(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        return gy * Tensor(ctx.sign)
+    f = staticmethod(lambda xp, x: abs(x))
+    grad = staticmethod(lambda gy, x: gy * sign(x))
 
 
-class Exp(Function):
+def abs_(input):
+    """|x|, elementwise (``abs(x)``, ``x.abs()``); the gradient at 0 is 0."""
+    return Abs.apply(input)
+
+
+class Exp(_Unary):
     """y = exp(x);  dy/dx = exp(x) = y"""
-
-    @staticmethod
-    def forward(ctx, x):
-        y = xp_of(x).exp(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        (y,) = ctx.saved_tensors
-        return gy * y
+    saves = "y"
+    f = staticmethod(lambda xp, x: xp.exp(x))
+    grad = staticmethod(lambda gy, y: gy * y)
 
 
-class Log(Function):
+def exp(input):
+    """e**x, elementwise."""
+    return Exp.apply(input)
+
+
+class Log(_Unary):
     """y = log(x);  dy/dx = 1 / x"""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return xp_of(x).log(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return gy / x
+    f = staticmethod(lambda xp, x: xp.log(x))
+    grad = staticmethod(lambda gy, x: gy / x)
 
 
-class Log1p(Function):
+def log(input):
+    """The natural logarithm, elementwise (``-inf`` at 0, NaN below 0, as NumPy)."""
+    return Log.apply(input)
+
+
+class Log1p(_Unary):
     """y = log(1 + x);  dy/dx = 1 / (1 + x)"""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return xp_of(x).log1p(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return gy / (x + 1.0)
+    f = staticmethod(lambda xp, x: xp.log1p(x))
+    grad = staticmethod(lambda gy, x: gy / (x + 1.0))
 
 
-class Sqrt(Function):
+def log1p(input):
+    """log(1 + x), elementwise; accurate for small |x|."""
+    return Log1p.apply(input)
+
+
+class Sqrt(_Unary):
     """y = sqrt(x);  dy/dx = 1 / (2 sqrt(x)) = 0.5 / y"""
-
-    @staticmethod
-    def forward(ctx, x):
-        y = xp_of(x).sqrt(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        (y,) = ctx.saved_tensors
-        return gy * 0.5 / y
+    saves = "y"
+    f = staticmethod(lambda xp, x: xp.sqrt(x))
+    grad = staticmethod(lambda gy, y: gy * 0.5 / y)
 
 
-class Rsqrt(Function):
+def sqrt(input):
+    """The square root, elementwise (NaN below 0)."""
+    return Sqrt.apply(input)
+
+
+class Rsqrt(_Unary):
     """y = 1 / sqrt(x);  dy/dx = -0.5 x**(-3/2) = -0.5 y**3"""
-
-    @staticmethod
-    def forward(ctx, x):
-        y = 1.0 / xp_of(x).sqrt(x)
-        y = y.astype(x.dtype, copy=False)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        (y,) = ctx.saved_tensors
-        return gy * (y * y * y) * -0.5
+    saves = "y"
+    f = staticmethod(lambda xp, x: (1.0 / xp.sqrt(x)).astype(x.dtype, copy=False))
+    grad = staticmethod(lambda gy, y: gy * (y * y * y) * -0.5)
 
 
-class Sin(Function):
+def rsqrt(input):
+    """1 / sqrt(x), elementwise."""
+    return Rsqrt.apply(input)
+
+
+class Sin(_Unary):
     """y = sin(x);  dy/dx = cos(x)"""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return xp_of(x).sin(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return gy * cos(x)
+    f = staticmethod(lambda xp, x: xp.sin(x))
+    grad = staticmethod(lambda gy, x: gy * cos(x))
 
 
-class Cos(Function):
+def sin(input):
+    """The sine (radians), elementwise."""
+    return Sin.apply(input)
+
+
+class Cos(_Unary):
     """y = cos(x);  dy/dx = -sin(x)"""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return xp_of(x).cos(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return -gy * sin(x)
+    f = staticmethod(lambda xp, x: xp.cos(x))
+    grad = staticmethod(lambda gy, x: -gy * sin(x))
 
 
-class Tanh(Function):
+def cos(input):
+    """The cosine (radians), elementwise."""
+    return Cos.apply(input)
+
+
+class Tanh(_Unary):
     """y = tanh(x);  dy/dx = 1 - y**2"""
-
-    @staticmethod
-    def forward(ctx, x):
-        y = xp_of(x).tanh(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        (y,) = ctx.saved_tensors
-        return gy * (1.0 - y * y)
+    saves = "y"
+    f = staticmethod(lambda xp, x: xp.tanh(x))
+    grad = staticmethod(lambda gy, y: gy * (1.0 - y * y))
 
 
-def _sigmoid_array(x):
-    xp = xp_of(x)
+def tanh(input):
+    """The hyperbolic tangent, elementwise, in (-1, 1)."""
+    return Tanh.apply(input)
+
+
+def _sigmoid_array(xp, x):
     # Stable for large |x|: exp only ever sees non-positive arguments.
     e = xp.exp(-abs(x))
     return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
 
-class Sigmoid(Function):
+class Sigmoid(_Unary):
     """y = 1 / (1 + exp(-x));  dy/dx = y (1 - y)"""
+    saves = "y"
+    f = staticmethod(_sigmoid_array)
+    grad = staticmethod(lambda gy, y: gy * y * (1.0 - y))
 
-    @staticmethod
-    def forward(ctx, x):
-        y = _sigmoid_array(x)
-        ctx.save_for_backward(y)
-        return y
 
-    @staticmethod
-    def backward(ctx, gy):
-        (y,) = ctx.saved_tensors
-        return gy * y * (1.0 - y)
+def sigmoid(input):
+    """The logistic function 1 / (1 + exp(-x)), elementwise, in (0, 1); stable for large |x|."""
+    return Sigmoid.apply(input)
+
+
+def _silu_grad(gy, x):
+    s = sigmoid(x)
+    return gy * s * (1.0 + x * (1.0 - s))
+
+
+class Silu(_Unary):
+    """y = x sigmoid(x);  dy/dx = s (1 + x (1 - s)),  s = sigmoid(x)"""
+    f = staticmethod(lambda xp, x: x * _sigmoid_array(xp, x))
+    grad = staticmethod(_silu_grad)
+
+
+def silu(input):
+    """x * sigmoid(x) (also called swish), elementwise."""
+    return Silu.apply(input)
+
+
+class Erf(_Unary):
+    """y = erf(x);  dy/dx = 2 / sqrt(pi) exp(-x**2)"""
+    f = staticmethod(lambda xp, x: get_kernel("erf", device_of(x))(x))
+    grad = staticmethod(lambda gy, x: gy * exp(-(x * x)) * (2.0 / math.sqrt(math.pi)))
+
+
+def erf(input):
+    """The error function, elementwise."""
+    return Erf.apply(input)
 
 
 class Relu(Function):
@@ -395,14 +423,20 @@ class Relu(Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.mask = x > 0
+        ctx.save_for_backward(x > 0)
         return xp_of(x).maximum(x, 0)
 
     @staticmethod
     def backward(ctx, gy):
-        if not is_grad_enabled():  # plain backward: one array op, no Tensor in between
-            return gy.array * ctx.mask
-        return gy * Tensor(ctx.mask.astype(gy.dtype))
+        (mask,) = ctx.saved_tensors
+        if not is_grad_enabled():  # plain backward: one array op, no Tensor op in between
+            return Tensor(gy.array * mask.array)
+        return gy * mask.to(gy.dtype)
+
+
+def relu(input):
+    """max(x, 0), elementwise (the gradient at 0 is 0)."""
+    return Relu.apply(input)
 
 
 class LeakyRelu(Function):
@@ -410,14 +444,19 @@ class LeakyRelu(Function):
 
     @staticmethod
     def forward(ctx, x, slope):
-        xp = xp_of(x)
-        mask = x > 0
-        ctx.factor = xp.where(mask, 1.0, slope).astype(x.dtype)
-        return x * ctx.factor
+        factor = xp_of(x).where(x > 0, 1.0, slope).astype(x.dtype)
+        ctx.save_for_backward(factor)
+        return x * factor
 
     @staticmethod
     def backward(ctx, gy):
-        return gy * Tensor(ctx.factor)
+        (factor,) = ctx.saved_tensors
+        return gy * factor
+
+
+def leaky_relu(input, negative_slope=0.01):
+    """x where x > 0, ``negative_slope * x`` elsewhere, elementwise."""
+    return LeakyRelu.apply(input, float(negative_slope))
 
 
 class Elu(Function):
@@ -435,6 +474,11 @@ class Elu(Function):
         (x,) = ctx.saved_tensors
         mask = Tensor(x.array > 0)
         return gy * where(mask, 1.0, exp(minimum(x, 0.0)) * ctx.alpha)
+
+
+def elu(input, alpha=1.0):
+    """x where x > 0, ``alpha * (exp(x) - 1)`` elsewhere, elementwise."""
+    return Elu.apply(input, float(alpha))
 
 
 class Softplus(Function):
@@ -458,38 +502,9 @@ class Softplus(Function):
         return gy * where(lin, 1.0, sigmoid(x * ctx.beta))
 
 
-class Silu(Function):
-    """y = x sigmoid(x);  dy/dx = s (1 + x (1 - s)),  s = sigmoid(x)"""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * _sigmoid_array(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        s = sigmoid(x)
-        return gy * s * (1.0 + x * (1.0 - s))
-
-
-class Erf(Function):
-    """y = erf(x);  dy/dx = 2 / sqrt(pi) exp(-x**2)"""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return get_kernel("erf", device_of(x))(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return gy * exp(-(x * x)) * (2.0 / math.sqrt(math.pi))
-
-
-def erf(input):
-    """The error function, elementwise."""
-    return Erf.apply(input)
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, elementwise: a smooth relu; where beta x > threshold it is x itself."""
+    return Softplus.apply(input, float(beta), float(threshold))
 
 
 class Gelu(Function):
@@ -512,7 +527,8 @@ class Gelu(Function):
     def backward(ctx, gy):
         (x,) = ctx.saved_tensors
         if not is_grad_enabled():  # plain backward: one fused kernel
-            return get_kernel("gelu_backward", device_of(x.array))(x.array, gy.array, ctx.approximate)
+            return kernel_grads(ctx, get_kernel("gelu_backward", device_of(x.array))(
+                x.array, gy.array, ctx.approximate))
         if ctx.approximate == "tanh":
             c = math.sqrt(2.0 / math.pi)
             t = tanh((x + x * x * x * 0.044715) * c)
@@ -531,81 +547,6 @@ def gelu(input, approximate="none"):
     return Gelu.apply(input, approximate)
 
 
-def abs_(input):
-    """|x|, elementwise (``abs(x)``, ``x.abs()``); the gradient at 0 is 0."""
-    return Abs.apply(input)
-
-
-def exp(input):
-    """e**x, elementwise."""
-    return Exp.apply(input)
-
-
-def log(input):
-    """The natural logarithm, elementwise (``-inf`` at 0, NaN below 0, as NumPy)."""
-    return Log.apply(input)
-
-
-def log1p(input):
-    """log(1 + x), elementwise; accurate for small |x|."""
-    return Log1p.apply(input)
-
-
-def sqrt(input):
-    """The square root, elementwise (NaN below 0)."""
-    return Sqrt.apply(input)
-
-
-def rsqrt(input):
-    """1 / sqrt(x), elementwise."""
-    return Rsqrt.apply(input)
-
-
-def sin(input):
-    """The sine (radians), elementwise."""
-    return Sin.apply(input)
-
-
-def cos(input):
-    """The cosine (radians), elementwise."""
-    return Cos.apply(input)
-
-
-def tanh(input):
-    """The hyperbolic tangent, elementwise, in (-1, 1)."""
-    return Tanh.apply(input)
-
-
-def sigmoid(input):
-    """The logistic function 1 / (1 + exp(-x)), elementwise, in (0, 1); stable for large |x|."""
-    return Sigmoid.apply(input)
-
-
-def relu(input):
-    """max(x, 0), elementwise (the gradient at 0 is 0)."""
-    return Relu.apply(input)
-
-
-def leaky_relu(input, negative_slope=0.01):
-    """x where x > 0, ``negative_slope * x`` elsewhere, elementwise."""
-    return LeakyRelu.apply(input, float(negative_slope))
-
-
-def elu(input, alpha=1.0):
-    """x where x > 0, ``alpha * (exp(x) - 1)`` elsewhere, elementwise."""
-    return Elu.apply(input, float(alpha))
-
-
-def softplus(input, beta=1.0, threshold=20.0):
-    """log(1 + exp(beta x)) / beta, elementwise: a smooth relu; where beta x > threshold it is x itself."""
-    return Softplus.apply(input, float(beta), float(threshold))
-
-
-def silu(input):
-    """x * sigmoid(x) (also called swish), elementwise."""
-    return Silu.apply(input)
-
-
 # ----------------------------------------------------------------------------- clamp, max, where
 
 class Clamp(Function):
@@ -620,12 +561,13 @@ class Clamp(Function):
             inside &= x >= lo
         if hi is not None:
             inside &= x <= hi
-        ctx.inside = inside
+        ctx.save_for_backward(inside)
         return y.astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, gy):
-        return gy * Tensor(ctx.inside.astype(gy.dtype))
+        (inside,) = ctx.saved_tensors
+        return gy * inside.to(gy.dtype)
 
 
 def clamp(input, min=None, max=None):
@@ -648,12 +590,13 @@ class Maximum(Function):
         xp = xp_of(x)
         gt = (x > y)
         eq = (x == y)
-        ctx.wx = gt + 0.5 * eq
+        ctx.save_for_backward(gt + 0.5 * eq)
         return xp.maximum(x, y)
 
     @staticmethod
     def backward(ctx, gz):
-        wx = Tensor(ctx.wx.astype(gz.dtype))
+        (wx,) = ctx.saved_tensors
+        wx = wx.to(gz.dtype)
         return gz * wx, gz * (1.0 - wx)
 
 
@@ -673,12 +616,12 @@ class Where(Function):
 
     @staticmethod
     def forward(ctx, cond, x, y):
-        ctx.cond = cond
+        ctx.save_for_backward(cond)
         return xp_of(x).where(cond, x, y)
 
     @staticmethod
     def backward(ctx, gz):
-        c = Tensor(ctx.cond)
+        (c,) = ctx.saved_tensors
         zero = _const_like(0.0, gz)
         nx, ny = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
         return None, (where(c, gz, zero) if nx else None), (where(c, zero, gz) if ny else None)
@@ -804,12 +747,13 @@ class NanToNum(Function):
     @staticmethod
     def forward(ctx, x, nan, posinf, neginf):
         xp = xp_of(x)
-        ctx.finite = xp.isfinite(x)
+        ctx.save_for_backward(xp.isfinite(x))
         return xp.nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf)
 
     @staticmethod
     def backward(ctx, gy):
-        return gy * Tensor(ctx.finite.astype(gy.dtype))
+        (finite,) = ctx.saved_tensors
+        return gy * finite.to(gy.dtype)
 
 
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):

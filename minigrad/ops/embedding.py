@@ -15,6 +15,9 @@ import numpy as np
 
 from minigrad.autograd import Function, is_grad_enabled
 from minigrad.backend import device_of, get_kernel, xp_of
+from minigrad.ops._common import kernel_grads
+from minigrad.ops.index import scatter_add
+from minigrad.ops.shape import reshape
 from minigrad.tensor import Tensor
 
 __all__ = ["embedding"]
@@ -25,18 +28,18 @@ class Embedding(Function):
 
     @staticmethod
     def forward(ctx, weight, indices, padding_idx):
-        ctx.indices, ctx.padding_idx, ctx.num = indices, padding_idx, weight.shape[0]
+        ctx.save_for_backward(indices)
+        ctx.padding_idx, ctx.num = padding_idx, weight.shape[0]
         return get_kernel("embedding_forward", device_of(weight))(weight, indices)
 
     @staticmethod
     def backward(ctx, g):
+        (indices,) = ctx.saved_tensors
+        indices = indices.array
         if is_grad_enabled():  # create_graph: a scatter-add in Tensor ops (g enters linearly)
-            from minigrad.ops.index import scatter_add
-            from minigrad.ops.shape import reshape
-
             xp = xp_of(g.array)
             D = g.shape[-1]
-            idx = xp.broadcast_to(ctx.indices.reshape(-1, 1), (ctx.indices.size, D))
+            idx = xp.broadcast_to(indices.reshape(-1, 1), (indices.size, D))
             zeros = Tensor(xp.zeros((ctx.num, D), dtype=g.dtype))
             gw = scatter_add(zeros, 0, idx, reshape(g, (-1, D)))
             if ctx.padding_idx is not None:
@@ -44,7 +47,8 @@ class Embedding(Function):
                 keep[ctx.padding_idx] = 0
                 gw = gw * Tensor(keep)
             return gw
-        return get_kernel("embedding_backward", device_of(g.array))(g.array, ctx.indices, ctx.num, ctx.padding_idx)
+        return kernel_grads(ctx, get_kernel("embedding_backward", device_of(g.array))(
+            g.array, indices, ctx.num, ctx.padding_idx))
 
 
 def embedding(input, weight, padding_idx=None):

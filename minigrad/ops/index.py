@@ -14,7 +14,6 @@ from minigrad import _checks
 from minigrad.autograd import Function
 from minigrad.backend import xp_of
 from minigrad.tensor import Tensor
-from minigrad.ops.shape import _norm_dim
 
 
 def _normalize_key(key):
@@ -98,7 +97,7 @@ def getitem(input, key):
 
 def narrow(input, dim, start, length):
     """The slice ``start:start+length`` along ``dim``."""
-    d = _norm_dim(dim, input.ndim, "narrow")
+    d = _checks.dim(dim, input.ndim, "narrow")
     if start < 0:
         start += input.shape[d]
     if not 0 <= start <= start + length <= input.shape[d]:
@@ -109,7 +108,7 @@ def narrow(input, dim, start, length):
 
 def select(input, dim, index):
     """The slice at ``index`` along ``dim``, with that dim removed."""
-    d = _norm_dim(dim, input.ndim, "select")
+    d = _checks.dim(dim, input.ndim, "select")
     n = input.shape[d]
     if not -n <= index < n:
         raise IndexError(f"select: index {index} is out of range for dim {dim} of size {n}")
@@ -118,7 +117,7 @@ def select(input, dim, index):
 
 def index_select(input, dim, index):
     """Pick entries along ``dim`` at the positions in the 1-D integer tensor ``index``."""
-    d = _norm_dim(dim, input.ndim, "index_select")
+    d = _checks.dim(dim, input.ndim, "index_select")
     idx = index.array if isinstance(index, Tensor) else np.asarray(index)
     if idx.ndim != 1 or idx.dtype.kind not in "iu":
         raise IndexError(f"index_select: index must be a 1-D integer tensor, got shape {idx.shape} "
@@ -132,12 +131,14 @@ class Gather(Function):
 
     @staticmethod
     def forward(ctx, x, dim, index):
-        ctx.dim, ctx.index, ctx.in_shape = dim, index, x.shape
+        ctx.save_for_backward(index)
+        ctx.dim, ctx.in_shape = dim, x.shape
         return xp_of(x).take_along_axis(x, index, axis=dim)
 
     @staticmethod
     def backward(ctx, gy):
-        return ScatterAdd.apply(gy, ctx.dim, ctx.index, ctx.in_shape)
+        (index,) = ctx.saved_tensors
+        return ScatterAdd.apply(gy, ctx.dim, index, ctx.in_shape)
 
 
 class ScatterAdd(Function):
@@ -145,7 +146,8 @@ class ScatterAdd(Function):
 
     @staticmethod
     def forward(ctx, g, dim, index, shape):
-        ctx.dim, ctx.index = dim, index
+        ctx.save_for_backward(index)
+        ctx.dim = dim
         xp = xp_of(g)
         z = xp.zeros(shape, dtype=g.dtype)
         full = list(xp.indices(index.shape, sparse=True))
@@ -158,12 +160,13 @@ class ScatterAdd(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        return Gather.apply(gy, ctx.dim, ctx.index)
+        (index,) = ctx.saved_tensors
+        return Gather.apply(gy, ctx.dim, index)
 
 
 def gather(input, dim, index):
     """Gather values along ``dim`` at ``index`` (same number of dims as input)."""
-    d = _norm_dim(dim, input.ndim, "gather")
+    d = _checks.dim(dim, input.ndim, "gather")
     idx = _scatter_gather_index(input, d, index, "gather")
     if idx.shape != input.shape:
         input = getitem(input, tuple(slice(0, s) if i != d else slice(None) for i, s in enumerate(idx.shape)))
@@ -172,7 +175,7 @@ def gather(input, dim, index):
 
 def scatter_add(input, dim, index, src):
     """``input`` plus ``src`` added at ``index`` along ``dim`` (out of place)."""
-    d = _norm_dim(dim, input.ndim, "scatter_add")
+    d = _checks.dim(dim, input.ndim, "scatter_add")
     if not isinstance(src, Tensor):
         raise TypeError(f"scatter_add: src must be a Tensor, got {type(src).__name__}")
     idx = _scatter_gather_index(input, d, index, "scatter_add", src)
@@ -204,13 +207,15 @@ class MaskedFill(Function):
 
     @staticmethod
     def forward(ctx, x, mask, value):
-        ctx.mask = mask
+        ctx.save_for_backward(mask)
         xp = xp_of(x)
         return xp.where(mask, xp.asarray(value, dtype=x.dtype), x)
 
     @staticmethod
     def backward(ctx, gy):
-        keep = Tensor(~xp_of(ctx.mask).broadcast_to(ctx.mask, gy.shape))
+        (mask,) = ctx.saved_tensors
+        mask = mask.array
+        keep = Tensor(~xp_of(mask).broadcast_to(mask, gy.shape))
         return gy * keep.to(gy.dtype)
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from minigrad.autograd import Function
 from minigrad.backend import device_of, get_kernel, xp_of
+from minigrad.ops._common import kernel_grads
 from minigrad.ops.shape import movedim, reshape
 from minigrad.tensor import Tensor
 
@@ -51,8 +52,7 @@ class CrossEntropy(Function):
         dev = device_of(x)
         xp = xp_of(x)
         loss, lse = get_kernel("cross_entropy_forward", dev)(x, target, weight, ignore_index, label_smoothing)
-        ctx.save_for_backward(x)
-        ctx.target, ctx.weight, ctx.lse = target, weight, lse
+        ctx.save_for_backward(x, target, weight, lse)
         ctx.ignore_index, ctx.label_smoothing, ctx.reduction = ignore_index, label_smoothing, reduction
         N = x.shape[0]
         if reduction == "none":
@@ -69,14 +69,13 @@ class CrossEntropy(Function):
                 denom = xp.sum(keep)
             else:
                 denom = xp.sum(weight[xp.where(keep, target, 0)] * keep)
-        ctx.denom = denom
+        ctx.denom = denom  # a number (the total weight), not an array
         with np.errstate(invalid="ignore", divide="ignore"):
             return xp.asarray(total / denom, dtype=x.dtype)   # 0 / 0 = NaN if every target is ignored
 
     @staticmethod
     def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        xa = x.array
+        xa, target, weight, lse = (None if t is None else t.array for t in ctx.saved_tensors)
         xp = xp_of(xa)
         N = xa.shape[0]
         ga = g.array
@@ -88,8 +87,8 @@ class CrossEntropy(Function):
             with np.errstate(invalid="ignore", divide="ignore"):
                 grad_loss = xp.broadcast_to(ga / ctx.denom, (N,))
         dx = get_kernel("cross_entropy_backward", device_of(xa))(
-            grad_loss.astype(xa.dtype), xa, ctx.target, ctx.weight, ctx.ignore_index, ctx.label_smoothing, ctx.lse)
-        return dx
+            grad_loss.astype(xa.dtype), xa, target, weight, ctx.ignore_index, ctx.label_smoothing, lse)
+        return kernel_grads(ctx, dx)
 
 
 def _array(t):

@@ -9,7 +9,10 @@ multiplication itself runs in the ``matmul`` kernel picked by the registry
 from __future__ import annotations
 
 from minigrad.autograd import Function, is_grad_enabled
+import numpy as np
+
 from minigrad.backend import device_of, get_kernel
+from minigrad.ops._common import kernel_grads
 from minigrad.ops.shape import reshape, transpose
 
 
@@ -44,13 +47,9 @@ def matmul(input, other):
         raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
                          f"({k_a} != {k_b})")
     if a.dtype != b.dtype:
-        import numpy as np
-
         dt = np.result_type(a.dtype, b.dtype)
         a, b = a.to(dt), b.to(dt)
     if a.ndim > 2 or b.ndim > 2:
-        import numpy as np
-
         try:
             np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         except ValueError:
@@ -138,7 +137,7 @@ class Linear(Function):
         gx = mm(g, w.array).reshape(x.shape) if nx else None
         gw = mm(g.T, xd) if nw else None
         gb = g.sum(axis=0) if nb else None
-        return gx, gw, gb
+        return kernel_grads(ctx, gx, gw, gb)
 
 
 def linear(input, weight, bias=None):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from minigrad.autograd import Function, is_grad_enabled
 from minigrad.backend import device_of, get_kernel
+from minigrad.ops._common import kernel_grads
 from minigrad.ops.elementwise import rsqrt
 from minigrad.ops.reduce import mean as _mean, sum as _sum
 from minigrad.ops.shape import reshape
@@ -35,13 +36,13 @@ class LayerNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
         y, mean, rstd = get_kernel("layer_norm_forward", device_of(x))(x, weight, bias, eps)
-        ctx.save_for_backward(x, weight)
-        ctx.mean, ctx.rstd, ctx.eps = mean, rstd, eps
+        ctx.save_for_backward(x, weight, mean, rstd)
+        ctx.eps = eps
         return y
 
     @staticmethod
     def backward(ctx, g):
-        x, w = ctx.saved_tensors
+        x, w, mean, rstd = ctx.saved_tensors
         _, need_w, need_b = (ctx.needs_input_grad + (False, False, False))[:3]
         if is_grad_enabled():  # create_graph: the same formula, differentiable
             mu = _mean(x, dim=-1, keepdim=True)
@@ -55,8 +56,8 @@ class LayerNorm(Function):
             gb = _sum(reshape(g, (-1, D)), dim=0) if need_b else None
             return gx, gw, gb
         gx, gw, gb = get_kernel("layer_norm_backward", device_of(x.array))(
-            g.array, x.array, None if w is None else w.array, ctx.mean, ctx.rstd)
-        return gx, (gw if need_w else None), (gb if need_b else None)
+            g.array, x.array, None if w is None else w.array, mean.array, rstd.array)
+        return kernel_grads(ctx, gx, (gw if need_w else None), (gb if need_b else None))
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):

@@ -46,14 +46,16 @@ class MaxPool2d(Function):
     def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode, indices_out=None):
         y, indices = get_kernel("max_pool2d_forward", device_of(x))(
             x, kernel_size, stride, padding, dilation, ceil_mode)
-        ctx.indices, ctx.x_shape = indices, x.shape
+        ctx.save_for_backward(indices)
+        ctx.x_shape = x.shape
         if indices_out is not None:
             indices_out.append(indices)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        return MaxPool2dBackward.apply(gy, ctx.indices, ctx.x_shape)
+        (indices,) = ctx.saved_tensors
+        return MaxPool2dBackward.apply(gy, indices, ctx.x_shape)
 
 
 class MaxPool2dBackward(Function):
@@ -61,12 +63,13 @@ class MaxPool2dBackward(Function):
 
     @staticmethod
     def forward(ctx, gy, indices, x_shape):
-        ctx.indices = indices
+        ctx.save_for_backward(indices)
         return get_kernel("max_pool2d_backward", device_of(gy))(gy, indices, x_shape)
 
     @staticmethod
     def backward(ctx, h):
-        ind = ctx.indices
+        (indices,) = ctx.saved_tensors
+        ind = indices.array
         N, C = ind.shape[:2]
         xp = array_module(device_of(ind))
         missing = ind < 0                         # a window that saw no input element

@@ -15,6 +15,7 @@ import numpy as np
 from minigrad import _checks
 from minigrad.autograd import Function
 from minigrad.backend import xp_of
+from minigrad.ops._common import kernel_grads
 from minigrad.tensor import Tensor
 from minigrad.ops.shape import _norm_dim, expand, reshape, flip
 from minigrad.ops import elementwise as ew
@@ -105,7 +106,7 @@ class Prod(Function):
                                                   axis=ax), axis=ax), axis=ax)
         others = (left * right).reshape(x.shape)
         g = _grow(gy, ctx.in_shape, axes, ctx.keepdim).array
-        return g * others
+        return kernel_grads(ctx, g * others)
 
 
 def prod(input, dim=None, keepdim=False, dtype=None):
@@ -128,20 +129,20 @@ class MaxMin(Function):
         y = x.max(axis=axes, keepdims=True) if is_max else x.min(axis=axes, keepdims=True)
         if split_ties:
             hit = (x == y)
-            ctx.weight = hit / hit.sum(axis=axes, keepdims=True)
+            w = hit / hit.sum(axis=axes, keepdims=True)
         else:
             ax = axes[0]
             idx = (x.argmax(axis=ax) if is_max else x.argmin(axis=ax))
             idx = xp.expand_dims(idx, ax)
             w = xp.zeros(x.shape, dtype=x.dtype)
             xp.put_along_axis(w, idx, 1, axis=ax) if xp is np else _put(w, idx, ax)
-            ctx.weight = w
-        ctx.weight = ctx.weight.astype(x.dtype, copy=False)
+        ctx.save_for_backward(w.astype(x.dtype, copy=False))
         return y if keepdim else y.reshape(tuple(s for i, s in enumerate(x.shape) if i not in axes))
 
     @staticmethod
     def backward(ctx, gy):
-        return _grow(gy, ctx.in_shape, ctx.axes, ctx.keepdim) * Tensor(ctx.weight)
+        (weight,) = ctx.saved_tensors
+        return _grow(gy, ctx.in_shape, ctx.axes, ctx.keepdim) * weight
 
 
 def _put(w, idx, ax):
@@ -200,24 +201,24 @@ def amin(input, dim=None, keepdim=False):
     return MaxMin.apply(input, _nonempty_axes(input, dim, "amin"), keepdim, False, True)
 
 
-def argmax(input, dim=None, keepdim=False):
-    """Index of the largest element (flattened when dim is None). Not differentiable."""
+def _arg_extreme(input, dim, keepdim, op):
+    """argmax / argmin (``op``): the index of the extreme element, as int64, not differentiable."""
     data = input.array
     if dim is None:
-        return Tensor(xp_of(data).asarray(data.argmax(), dtype=np.int64))
-    d = _norm_dim(dim, input.ndim, "argmax")
-    out = data.argmax(axis=d).astype(np.int64)
+        return Tensor(xp_of(data).asarray(getattr(data, op)(), dtype=np.int64))
+    d = _norm_dim(dim, input.ndim, op)
+    out = getattr(data, op)(axis=d).astype(np.int64)
     return Tensor(xp_of(data).expand_dims(out, d) if keepdim else out)
+
+
+def argmax(input, dim=None, keepdim=False):
+    """Index of the largest element (flattened when dim is None). Not differentiable."""
+    return _arg_extreme(input, dim, keepdim, "argmax")
 
 
 def argmin(input, dim=None, keepdim=False):
     """Index of the smallest element (flattened when dim is None). Not differentiable."""
-    data = input.array
-    if dim is None:
-        return Tensor(xp_of(data).asarray(data.argmin(), dtype=np.int64))
-    d = _norm_dim(dim, input.ndim, "argmin")
-    out = data.argmin(axis=d).astype(np.int64)
-    return Tensor(xp_of(data).expand_dims(out, d) if keepdim else out)
+    return _arg_extreme(input, dim, keepdim, "argmin")
 
 
 def var(input, dim=None, unbiased=None, keepdim=False, correction=None):

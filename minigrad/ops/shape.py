@@ -12,6 +12,7 @@ import numpy as np
 from minigrad import _checks
 from minigrad.autograd import Function
 from minigrad.backend import xp_of
+from minigrad.ops.index import getitem, index_select, narrow, select
 from minigrad.tensor import Tensor
 
 
@@ -335,8 +336,6 @@ def stack(tensors, dim=0):
 
 def split(tensor, split_size_or_sections, dim=0):
     """Split into pieces of ``split_size`` (the last may be smaller) or of the given sizes."""
-    from minigrad.ops.index import narrow
-
     d = _norm_dim(dim, tensor.ndim, "split")
     n = tensor.shape[d]
     if isinstance(split_size_or_sections, (int, np.integer)):
@@ -368,8 +367,6 @@ def chunk(input, chunks, dim=0):
 
 def unbind(input, dim=0):
     """The slices along ``dim`` as a tuple of tensors with that dim removed."""
-    from minigrad.ops.index import select
-
     d = _norm_dim(dim, input.ndim, "unbind")
     return tuple(select(input, d, i) for i in range(input.shape[d]))
 
@@ -396,7 +393,8 @@ def flip(input, dims):
 
 class Tile(Function):
     """y = x repeated ``reps`` times along each dim (torch.repeat / np.tile);
-    gx = the sum of the copies: reshape gy to (r0, s0, r1, s1, ...) and sum the r axes"""
+    gx = the sum of the copies: reshape gy to (r0, s0, r1, s1, ...) and sum the r axes
+    (``sum_to`` the shape (1, s0, 1, s1, ...))"""
 
     @staticmethod
     def forward(ctx, x, reps):
@@ -409,13 +407,11 @@ class Tile(Function):
         reps, shape = ctx.reps, ctx.in_shape
         lead = len(reps) - len(shape)
         full = (1,) * lead + tuple(shape)
-        inter = []
+        inter, summed = [], []
         for r, s in zip(reps, full):
             inter += [r, s]
-        g = reshape(gy, tuple(inter))
-        from minigrad.ops.reduce import sum as _sum
-
-        g = _sum(g, dim=tuple(range(0, 2 * len(reps), 2)))
+            summed += [1, s]
+        g = sum_to(reshape(gy, tuple(inter)), tuple(summed))
         return reshape(g, shape)
 
 
@@ -440,8 +436,6 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     ``repeats`` is an int or a tensor with one count per element along ``dim``.
     ``repeat_interleave(counts)`` alone gives ``0`` counts[0] times, ``1`` counts[1] times...
     The gradient of each copy flows back to its source (an ``index_select``)."""
-    from minigrad.ops.index import index_select
-
     if repeats is None:  # repeat_interleave(repeats): the indices, each repeated
         counts = input
         if counts.ndim != 1 or counts.dtype.kind not in "iu":
@@ -480,8 +474,6 @@ class PadConstant(Function):
     @staticmethod
     def backward(ctx, gy):
         idx = tuple(slice(lo, gy.shape[i] - hi) for i, (lo, hi) in enumerate(ctx.widths))
-        from minigrad.ops.index import getitem
-
         return getitem(gy, idx)
 
 
@@ -497,8 +489,6 @@ def pad(input, pad, mode="constant", value=0.0):
         widths[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     if mode == "constant":
         if any(lo < 0 or hi < 0 for lo, hi in widths):
-            from minigrad.ops.index import getitem
-
             for i, (lo, hi) in enumerate(widths):
                 if input.shape[i] + min(lo, 0) + min(hi, 0) < 0:
                     raise ValueError(f"pad: padding ({lo}, {hi}) of dim {i} would remove more than its "
@@ -512,8 +502,6 @@ def pad(input, pad, mode="constant", value=0.0):
         raise ValueError(f"pad: mode must be constant, reflect, replicate or circular, got {mode!r}")
     # Non-constant modes gather existing elements: build an index per padded dim and
     # let index_select (whose backward scatter-adds) do the work.
-    from minigrad.ops.index import index_select
-
     out = input
     for d, (lo, hi) in enumerate(widths):
         if lo == 0 and hi == 0:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from minigrad.autograd import Function, is_grad_enabled
 from minigrad.backend import device_of, get_kernel
+from minigrad.ops._common import kernel_grads
 from minigrad.ops.elementwise import exp
 from minigrad.ops.reduce import sum as _sum
 from minigrad.ops.shape import _norm_dim, movedim, reshape
@@ -27,12 +28,21 @@ from minigrad.ops.shape import _norm_dim, movedim, reshape
 __all__ = ["softmax", "log_softmax"]
 
 
-class Softmax(Function):
-    """y = softmax(x) over the last axis;  gx = y * (g - sum(g * y, last axis))"""
+class _RowOp(Function):
+    """y = the ``kernel`` applied to each row (the last axis); backward: the kernel
+    ``<kernel>_backward``, or under ``create_graph=True`` the same formula in Tensor ops
+    (``grad``), so that double backward works."""
+
+    kernel = None
+
+    @staticmethod
+    def grad(g, y):
+        """gx from the incoming gradient and the output, with Tensor ops."""
+        raise NotImplementedError
 
     @staticmethod
     def forward(ctx, x):
-        y = get_kernel("softmax", device_of(x))(x)
+        y = get_kernel(ctx.kernel, device_of(x))(x)
         ctx.save_for_backward(y)
         return y
 
@@ -40,25 +50,20 @@ class Softmax(Function):
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
         if is_grad_enabled():  # create_graph: differentiable Tensor ops
-            return y * (g - _sum(g * y, dim=-1, keepdim=True))
-        return get_kernel("softmax_backward", device_of(y.array))(g.array, y.array)
+            return ctx.grad(g, y)
+        return kernel_grads(ctx, get_kernel(ctx.kernel + "_backward", device_of(y.array))(g.array, y.array))
 
 
-class LogSoftmax(Function):
+class Softmax(_RowOp):
+    """y = softmax(x) over the last axis;  gx = y * (g - sum(g * y, last axis))"""
+    kernel = "softmax"
+    grad = staticmethod(lambda g, y: y * (g - _sum(g * y, dim=-1, keepdim=True)))
+
+
+class LogSoftmax(_RowOp):
     """y = log_softmax(x) over the last axis;  gx = g - exp(y) * sum(g, last axis)"""
-
-    @staticmethod
-    def forward(ctx, x):
-        y = get_kernel("log_softmax", device_of(x))(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        (y,) = ctx.saved_tensors
-        if is_grad_enabled():
-            return g - exp(y) * _sum(g, dim=-1, keepdim=True)
-        return get_kernel("log_softmax_backward", device_of(y.array))(g.array, y.array)
+    kernel = "log_softmax"
+    grad = staticmethod(lambda g, y: g - exp(y) * _sum(g, dim=-1, keepdim=True))
 
 
 def _along(fn, input, dim, dtype, op):
