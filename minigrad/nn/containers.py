@@ -202,6 +202,11 @@ class _NamedMapping:
     ``_entries()`` returns (``self._modules`` or ``self._parameters``); assigning goes
     through each class's own ``__setitem__``, which registers the value."""
 
+    def __init__(self, entries=None):
+        super().__init__()
+        if entries is not None:
+            self.update(entries)
+
     def _entries(self):
         raise NotImplementedError
 
@@ -256,9 +261,7 @@ class ModuleDict(_NamedMapping, Module):
     """An ordered dict of named modules whose parameters are registered."""
 
     def __init__(self, modules=None):
-        super().__init__()
-        if modules is not None:
-            self.update(modules)
+        super().__init__(modules)
 
     def _entries(self):
         return self._modules
@@ -277,8 +280,21 @@ def _param_repr(p):
     return f"Parameter containing: [minigrad.{p.dtype} of size {size}{dev}]"
 
 
-class ParameterList(Module):
+class _ParameterHolder:
+    """What ParameterList and ParameterDict share: a repr line per parameter, and no forward."""
+
+    def extra_repr(self):
+        return "\n".join(f"({k}): {_param_repr(p)}" for k, p in self._parameters.items())
+
+    def forward(self, *args, **kwargs):
+        """Not callable: the container only holds parameters."""
+        raise NotImplementedError(f"{self._KIND} has no forward()")
+
+
+class ParameterList(_ParameterHolder, Module):
     """A list of Parameters, registered under the names "0", "1", ..."""
+
+    _KIND = "ParameterList"
 
     def __init__(self, values=None):
         super().__init__()
@@ -320,21 +336,15 @@ class ParameterList(Module):
             self.append(v)
         return self
 
-    def extra_repr(self):
-        return "\n".join(f"({k}): {_param_repr(p)}" for k, p in self._parameters.items())
-
-    def forward(self, *args, **kwargs):
-        """Not callable: a ParameterList only holds parameters."""
-        raise NotImplementedError("ParameterList has no forward()")
 
 
-class ParameterDict(_NamedMapping, Module):
+class ParameterDict(_ParameterHolder, _NamedMapping, Module):
     """An ordered dict of named Parameters."""
 
+    _KIND = "ParameterDict"
+
     def __init__(self, parameters=None):
-        super().__init__()
-        if parameters is not None:
-            self.update(parameters)
+        super().__init__(parameters)
 
     def _entries(self):
         return self._parameters
@@ -344,9 +354,3 @@ class ParameterDict(_NamedMapping, Module):
             value = Parameter(value)
         self.register_parameter(key, value)
 
-    def extra_repr(self):
-        return "\n".join(f"({k}): {_param_repr(p)}" for k, p in self._parameters.items())
-
-    def forward(self, *args, **kwargs):
-        """Not callable: a ParameterDict only holds parameters."""
-        raise NotImplementedError("ParameterDict has no forward()")
