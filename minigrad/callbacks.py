@@ -96,8 +96,6 @@ class Callback:
 
 def overrides(callback, hook):
     """Whether ``callback`` defines its own ``hook`` (a method name), rather than the base no-op."""
-    if isinstance(callback, LambdaCallback):
-        return getattr(callback, "_" + hook, None) is not None
     method = getattr(callback, hook, None)
     return getattr(method, "__func__", method) is not getattr(Callback, hook)
 
@@ -325,36 +323,12 @@ class LambdaCallback(Callback):
 
     def __init__(self, on_train_begin=None, on_epoch_begin=None, on_batch_begin=None,
                  on_batch_end=None, on_epoch_end=None, on_train_end=None):
-        self._on_train_begin = on_train_begin
-        self._on_epoch_begin = on_epoch_begin
-        self._on_batch_begin = on_batch_begin
-        self._on_batch_end = on_batch_end
-        self._on_epoch_end = on_epoch_end
-        self._on_train_end = on_train_end
-
-    def on_train_begin(self, logs=None):
-        if self._on_train_begin:
-            self._on_train_begin(logs)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self._on_epoch_begin:
-            self._on_epoch_begin(epoch, logs)
-
-    def on_batch_begin(self, batch, logs=None):
-        if self._on_batch_begin:
-            self._on_batch_begin(batch, logs)
-
-    def on_batch_end(self, batch, logs=None):
-        if self._on_batch_end:
-            self._on_batch_end(batch, logs)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self._on_epoch_end:
-            self._on_epoch_end(epoch, logs)
-
-    def on_train_end(self, logs=None):
-        if self._on_train_end:
-            self._on_train_end(logs)
+        hooks = {"on_train_begin": on_train_begin, "on_epoch_begin": on_epoch_begin,
+                 "on_batch_begin": on_batch_begin, "on_batch_end": on_batch_end,
+                 "on_epoch_end": on_epoch_end, "on_train_end": on_train_end}
+        for hook, fn in hooks.items():
+            if fn is not None:
+                setattr(self, hook, fn)   # the function is the hook; the others stay the base no-ops
 
 
 class TerminateOnNaN(Callback):

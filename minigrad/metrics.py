@@ -41,26 +41,46 @@ def _np(x, who, name):
     return a
 
 
-def _labels_from(pred, true_ndim, who, threshold=None):
-    """Predicted labels from labels (N,) or scores (N, C)."""
+# ----------------------------------------------------------------------------- scores -> labels: the one rule
+
+#: what to do about one score per sample, said by :func:`accuracy` (fit says its metric names)
+_BINARY_HINT = "pass threshold=0.5 (probabilities) or threshold=0.0 (logits)"
+
+
+def _labels_from(pred, true_ndim, who, threshold=None, binary_hint=_BINARY_HINT):
+    """The labels a model's outputs stand for. The one rule of minigrad, used by
+    :func:`accuracy` and the other metrics here and by the metrics of
+    :func:`minigrad.train.fit` (NumPy or CuPy arrays, any number of axes):
+
+    * ``threshold`` given (binary): label 1 where ``score >= threshold``; scores of
+      shape ``(..., 1)`` lose that last axis;
+    * scores with one axis more than the labels (``(N, C)`` for ``(N,)``, or
+      ``(N, L, C)`` for ``(N, L)``): the argmax over the last axis, the class
+      dimension of a ``Linear`` layer's output (logits or probabilities alike);
+    * as many axes as the labels: they are labels already (integer values).
+    """
     if threshold is not None:
         if pred.ndim == true_ndim + 1 and pred.shape[-1] == 1:
             pred = pred[..., 0]
         return (pred >= threshold).astype(np.int64)
     if pred.ndim == true_ndim + 1:
         if pred.shape[-1] == 1:
-            raise ValueError(f"{who}: y_pred has one score per sample (shape {pred.shape}); its argmax "
-                             f"is always 0. For a binary model pass threshold=0.5 (probabilities) "
-                             f"or threshold=0.0 (logits)")
+            raise ValueError(f"{who}: the predictions have one score per sample (shape {pred.shape}), "
+                             f"whose argmax is always 0; for a binary model {binary_hint}")
         return pred.argmax(axis=-1)
     if pred.ndim == true_ndim:
-        if pred.dtype.kind == "f" and pred.size and not np.all(pred == np.round(pred)):
+        if pred.dtype.kind == "f" and pred.size and not bool((pred == pred.round()).all()):
             raise ValueError(f"{who}: y_pred has the same shape as y_true ({pred.shape}) but holds "
                              f"non-integer values; pass predicted labels, scores of shape (N, C), "
                              f"or threshold=... for binary scores")
         return pred
     raise ValueError(f"{who}: y_pred has shape {pred.shape}; for y_true of shape (N,) it must be "
                      f"labels (N,) or scores (N, C)")
+
+
+def _target_labels(t, threshold):
+    """Binary targets given as probabilities (soft labels) count as 1 above 0.5."""
+    return t > 0.5 if threshold is not None and t.dtype.kind == "f" else t
 
 
 def _pair(y_true, y_pred, who, threshold=None):
@@ -74,6 +94,28 @@ def _pair(y_true, y_pred, who, threshold=None):
     return t, p
 
 
+def _count_correct(y_true, y_pred, threshold=None, who="accuracy", binary_hint=_BINARY_HINT):
+    """``(correct, total)``: how many predictions equal their label, and how many there are.
+
+    The streaming form of :func:`accuracy` (``correct / total``), for a metric summed
+    over the batches of an epoch as :func:`minigrad.train.fit` does. It takes the raw
+    arrays of a batch (NumPy or CuPy, kept on their device: ``correct`` is a 0-d array)
+    of any number of axes: labels ``(N, ...)`` with scores ``(N, ..., C)`` or labels;
+    one-hot or probability targets of the scores' shape (compared by argmax); binary
+    scores with ``threshold``. Scores become labels by the rule of :func:`accuracy`.
+    """
+    if threshold is None and y_pred.shape == y_true.shape and y_true.dtype.kind == "f" and y_pred.ndim >= 2:
+        y_true, y_pred = y_true.argmax(axis=-1), y_pred.argmax(axis=-1)   # one-hot targets
+    elif threshold is not None and y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
+        y_true = y_true[..., 0]
+    pred = _labels_from(y_pred, y_true.ndim, who, threshold, binary_hint)
+    if pred.shape != y_true.shape:
+        raise ValueError(f"{who}: outputs of shape {y_pred.shape} cannot be compared with targets of shape "
+                         f"{y_true.shape}; expected scores (N, C) and labels (N,), scores and one-hot "
+                         f"targets of the same shape, or one score per target with a threshold")
+    return (pred == _target_labels(y_true, threshold)).sum(), y_true.size
+
+
 def accuracy(y_true, y_pred, threshold=None):
     """The fraction of samples whose prediction equals the label.
 
@@ -85,7 +127,7 @@ def accuracy(y_true, y_pred, threshold=None):
     t, p = _pair(y_true, y_pred, "accuracy", threshold)
     if t.size == 0:
         raise ValueError("accuracy: no samples")
-    return float(np.mean(t == p))
+    return float(np.mean(_target_labels(t, threshold) == p))
 
 
 def top_k_accuracy(y_true, y_score, k=5):

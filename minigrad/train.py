@@ -43,6 +43,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -50,6 +51,7 @@ from minigrad.autograd import no_grad
 from minigrad.callbacks import Callback, LRSchedulerCallback, overrides
 from minigrad.data import DataLoader, Dataset, Subset, TensorDataset
 from minigrad.data import _tensors
+from minigrad.metrics import _count_correct
 from minigrad.tensor import Tensor
 
 __all__ = ["fit", "evaluate", "predict", "History", "progress_range", "progress_write"]
@@ -186,76 +188,44 @@ class _Metric:
         raise NotImplementedError
 
 
-class _Accuracy(_Metric):
-    """Fraction of samples whose argmax (over the last axis) equals the label.
-
-    Outputs ``(N, C)`` (logits or probabilities) with integer labels ``(N,)``, or
-    one-hot / probability targets ``(N, C)`` (compared by argmax too)."""
+class _Mean(_Metric):
+    """A metric that is a sum over the epoch's samples divided by their number. The sum
+    stays an array on the data's device until :meth:`result` (no per-batch sync)."""
 
     def reset(self):
-        self.correct = 0
+        self.total = 0
         self.count = 0
 
-    def update(self, out, target):
-        if out.ndim == target.ndim + 1:
-            if out.shape[-1] == 1:
-                raise ValueError(f"metric 'accuracy': the model outputs one score per sample (shape "
-                                 f"{out.shape}), whose argmax is always 0; for a binary model use "
-                                 f"'binary_accuracy' (probabilities, threshold 0.5) or "
-                                 f"'binary_accuracy_logits' (threshold 0)")
-            pred = out.argmax(-1)
-        elif out.shape == target.shape and target.dtype.kind == "f" and out.ndim >= 2:
-            pred, target = out.argmax(-1), target.argmax(-1)   # one-hot targets
-        elif out.shape == target.shape and out.dtype.kind in "iub":
-            pred = out                                          # the model outputs labels
-        else:
-            raise ValueError(f"metric 'accuracy': cannot compare outputs of shape {out.shape} with targets "
-                             f"of shape {target.shape}; expected scores (N, C) and labels (N,), or "
-                             f"scores and one-hot targets of the same shape")
-        self.correct = self.correct + (pred == target).sum()
-        self.count += target.size
-
     def result(self):
-        return float(self.correct) / self.count if self.count else math.nan
+        return float(self.total) / self.count if self.count else math.nan
 
 
-class _BinaryAccuracy(_Metric):
-    """Fraction of samples where ``output >= threshold`` equals the 0/1 target."""
+#: fit's remedy for 'accuracy' on one score per sample
+_BINARY_METRICS = ("use 'binary_accuracy' (probabilities, threshold 0.5) or "
+                   "'binary_accuracy_logits' (threshold 0)")
 
-    def __init__(self, name, threshold):
+
+class _Accuracy(_Mean):
+    """The fraction of correct predictions, by :func:`minigrad.metrics.accuracy`'s rule
+    (argmax over the class axis; ``score >= threshold`` for binary scores), counted
+    batch by batch; one-hot targets are compared by argmax too."""
+
+    def __init__(self, name, threshold=None):
         super().__init__(name)
         self.threshold = threshold
 
-    def reset(self):
-        self.correct = 0
-        self.count = 0
-
     def update(self, out, target):
-        if out.shape != target.shape:
-            if out.ndim == target.ndim + 1 and out.shape[-1] == 1:
-                out = out[..., 0]
-            elif target.ndim == out.ndim + 1 and target.shape[-1] == 1:
-                target = target[..., 0]
-            else:
-                raise ValueError(f"metric {self.name!r}: outputs of shape {out.shape} and targets of shape "
-                                 f"{target.shape} do not match (one score per target expected)")
-        self.correct = self.correct + ((out >= self.threshold) == (target > 0.5)).sum()
-        self.count += target.size
-
-    def result(self):
-        return float(self.correct) / self.count if self.count else math.nan
+        correct, n = _count_correct(target, out, self.threshold, f"metric {self.name!r}", _BINARY_METRICS)
+        self.total = self.total + correct
+        self.count += n
 
 
-class _MeanError(_Metric):
+class _MeanError(_Mean):
     """Mean absolute (``power=1``) or squared (``power=2``) error over all elements."""
 
     def __init__(self, name, power):
         super().__init__(name)
         self.power = power
-
-    def reset(self):
-        self.total = 0.0
-        self.count = 0
 
     def update(self, out, target):
         if out.shape != target.shape:
@@ -264,9 +234,6 @@ class _MeanError(_Metric):
         d = out - target
         self.total = self.total + (abs(d).sum() if self.power == 1 else (d * d).sum())
         self.count += d.size
-
-    def result(self):
-        return float(self.total) / self.count if self.count else math.nan
 
 
 class _Callable(_Metric):
@@ -297,14 +264,15 @@ class _Callable(_Metric):
 _METRIC_NAMES = {
     "accuracy": lambda name: _Accuracy(name),
     "acc": lambda name: _Accuracy(name),
-    "binary_accuracy": lambda name: _BinaryAccuracy(name, 0.5),
-    "binary_accuracy_logits": lambda name: _BinaryAccuracy(name, 0.0),
+    "binary_accuracy": lambda name: _Accuracy(name, threshold=0.5),
+    "binary_accuracy_logits": lambda name: _Accuracy(name, threshold=0.0),
     "mae": lambda name: _MeanError(name, 1),
     "mse": lambda name: _MeanError(name, 2),
 }
 
 
-def _make_metrics(metrics, who):
+def _make_metrics(metrics, who, prefix=""):
+    """Metric objects for names and functions; ``prefix="val_"`` names them for validation."""
     if metrics is None:
         return []
     if isinstance(metrics, str) or callable(metrics):
@@ -329,6 +297,8 @@ def _make_metrics(metrics, who):
     dup = {n for n in names if names.count(n) > 1}
     if dup or {"loss", "lr"} & set(names):
         raise ValueError(f"{who}: metric names must be distinct and not 'loss' or 'lr', got {names}")
+    for m in out:
+        m.name = prefix + m.name
     return out
 
 
@@ -557,7 +527,227 @@ def _fmt(logs, keys=None):
     return {k: f"{v:.4g}" for k, v in items if k != "lr"}
 
 
+class _Bars:
+    """fit's progress bars on stderr: none, one per epoch over its batches
+    (``"batches"``), or one over the epochs (``"epochs"``). The batch bar's loss is
+    redrawn at most four times a second (reading it may wait for a GPU)."""
+
+    def __init__(self, progress, epochs, n_steps, shown=True):
+        if progress is False or not shown:
+            self.mode = "off"
+        else:
+            self.mode = progress if progress in ("epochs", "batches") else ("epochs" if epochs > 20 else "batches")
+        self.epochs, self.n_steps = epochs, n_steps
+        self.tqdm = _tqdm() if self.mode != "off" else None
+        self.bar = None
+        self.epoch_bar = None
+        if self.mode == "epochs":
+            self.epoch_bar = self.tqdm(total=epochs, desc="Training", unit="epoch", file=sys.stderr,
+                                       dynamic_ncols=True)
+
+    def start_epoch(self, epoch):
+        self.bar = None
+        if self.mode == "batches":
+            self.bar = self.tqdm(total=self.n_steps, desc=f"Epoch {epoch + 1}/{self.epochs}", unit="batch",
+                                 file=sys.stderr, dynamic_ncols=True, leave=True)
+        self.last_draw = time.perf_counter()
+
+    def batch_done(self, running):
+        """One more batch; ``running`` is the epoch's :class:`_RunningLoss` so far."""
+        if self.bar is None:
+            return
+        self.bar.update(1)
+        now = time.perf_counter()
+        if now - self.last_draw > 0.25:
+            self.last_draw = now
+            self.bar.set_postfix(loss=f"{running.mean():.4g}", refresh=False)
+
+    def end_epoch(self, logs):
+        if self.bar is not None:
+            self.bar.set_postfix(_fmt(logs), refresh=False)
+            self.bar.close()
+        if self.epoch_bar is not None:
+            self.epoch_bar.set_postfix(_fmt(logs), refresh=False)
+            self.epoch_bar.update(1)
+
+    def close(self):
+        """Also on an exception (Ctrl-C): leave the terminal tidy."""
+        for bar in (self.bar, self.epoch_bar):
+            if bar is not None:
+                bar.close()
+
+
 # ============================================================================= fit
+
+class _Callbacks:
+    """The callbacks of one ``fit``, called hook by hook in the order given. The per-batch
+    hooks go only to callbacks that override them, so per-epoch callbacks cost nothing per batch."""
+
+    def __init__(self, callbacks, scheduler, who):
+        callbacks = list(callbacks or ())
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"{who}: callbacks must be minigrad.callbacks.Callback objects, got "
+                                f"{type(cb).__name__}")
+        if scheduler is not None:
+            from minigrad.optim.lr_scheduler import OneCycleLR
+
+            interval = "batch" if isinstance(scheduler, OneCycleLR) else "epoch"
+            callbacks.append(LRSchedulerCallback(scheduler, interval=interval))
+        self.all = callbacks
+        self.batch_begin = [cb for cb in callbacks if overrides(cb, "on_batch_begin")]
+        self.batch_end = [cb for cb in callbacks if overrides(cb, "on_batch_end")]
+
+    def on_batch_begin(self, batch):
+        for cb in self.batch_begin:
+            cb.on_batch_begin(batch, {})
+
+    def on_batch_end(self, batch, loss, n):
+        """Calls the per-batch callbacks; True when one of them asks to stop."""
+        if not self.batch_end:
+            return False
+        logs = {"loss": float(loss.array), "size": n}
+        for cb in self.batch_end:
+            cb.on_batch_end(batch, logs)
+        return any(cb.stop_training for cb in self.batch_end)
+
+    def stop_training(self):
+        return any(cb.stop_training for cb in self.all)
+
+
+class _RunningLoss:
+    """The mean loss over the samples seen so far in an epoch. On the CPU ``float()``
+    of a 0-d array is ~100 ns; on a GPU it would wait for the device, so there the sum
+    stays a device array until it is read."""
+
+    def __init__(self, on_device):
+        self.on_device = on_device
+        self.total = 0.0       # sum over batches of loss * batch size
+        self.count = 0
+
+    def add(self, loss, n):
+        self.total = self.total + (loss.array * n if self.on_device else float(loss.array) * n)
+        self.count += n
+
+    def mean(self):
+        return float(self.total) / self.count if self.count else math.nan
+
+
+def _check_fit_arguments(loss, optimizer, epochs, batch_size, progress, who):
+    """The loss function, once every argument that is not data has been checked."""
+    loss_fn = _resolve_loss(loss, who)
+    if not hasattr(optimizer, "step") or not hasattr(optimizer, "zero_grad"):
+        raise TypeError(f"{who}: optimizer must be a minigrad.optim optimizer (with step and zero_grad), "
+                        f"got {type(optimizer).__name__}")
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"{who}: epochs must be an integer >= 0, got {epochs!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                   or batch_size < 1):
+        raise ValueError(f"{who}: batch_size must be a positive integer or None, got {batch_size!r}")
+    if progress not in (True, False, "epochs", "batches"):
+        raise ValueError(f"{who}: progress must be True, False, 'epochs' or 'batches', got {progress!r}")
+    return loss_fn
+
+
+class _FitData:
+    """The batches ``fit`` trains and validates on: ``loader``, ``val_loader`` (or None),
+    ``move`` (puts a batch on the model's device, None on the CPU) and, under
+    data-parallel training, the process ``group`` and the ``sampler`` of this rank's share."""
+
+    def __init__(self, model, train, validation_split, validation_data, batch_size, shuffle, seed, who):
+        train_data = _as_dataset(train, who, model, "train")
+        val_data = None
+        if validation_data is not None:
+            val_data = _as_dataset(validation_data, who, model, "validation_data")
+        elif validation_split is not None and not (type(validation_split) in (int, float) and validation_split == 0):
+            train_data, val_data = _split_last(train_data, validation_split, who)
+        self.group = _ddp_group(model)
+        self.sampler = None
+        if self.group is not None:  # data-parallel: each rank trains and validates on its own share
+            self.loader, self.sampler, val_data = _ddp_loaders(self.group, train_data, val_data, batch_size,
+                                                               shuffle, seed, who)
+        else:
+            generator = np.random.default_rng(seed) if seed is not None else None
+            self.loader = _loader(train_data, batch_size, shuffle, generator, who)
+        self.val_loader = None if val_data is None else _loader(val_data, max(batch_size or 0, 256), False,
+                                                                None, who)
+        self.move = _mover(model)
+
+    def start_epoch(self, epoch):
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+
+    def params(self, epochs, metric_objs, val_metric_objs):
+        """``History.params``: what a callback may want to know before training starts."""
+        loader = self.loader
+        return {"epochs": int(epochs), "steps": len(loader), "batch_size": getattr(loader, "batch_size", None),
+                "samples": len(loader.dataset) if hasattr(loader, "dataset") else None,
+                "metrics": ["loss"] + [m.name for m in metric_objs]
+                + (["val_loss"] + [m.name for m in val_metric_objs] if self.val_loader else [])}
+
+    def mean_over_ranks(self, logs, n_train):
+        """Under data-parallel training every rank logs the mean over all ranks' samples."""
+        if self.group is None:
+            return logs
+        n_val = len(self.val_loader.dataset) if self.val_loader is not None else 0
+        return _mean_over_ranks(self.group, logs, n_train, n_val)
+
+
+def _set_mode(model, training):
+    """``model.train(training)`` when the model has that method."""
+    set_mode = getattr(model, "train", None)
+    if set_mode is not None:
+        set_mode(bool(training))
+
+
+def _train_step(model, loss_fn, optimizer, inputs, target):
+    """THE training step: forward, loss, backward, update. Returns (output, loss)."""
+    out = model(*inputs)               # forward: build the graph
+    loss = loss_fn(out, target)        # one number: how wrong we are
+    optimizer.zero_grad()              # forget the previous batch's gradients
+    loss.backward()                    # reverse mode: d loss / d every parameter
+    optimizer.step()                   # move each parameter a little downhill
+    return out, loss
+
+
+def _update_metrics(metric_objs, out, target):
+    if metric_objs:
+        o, t = out.array, target.array
+        for m in metric_objs:
+            m.update(o, t)
+
+
+def _train_epoch(model, loss_fn, optimizer, data, metric_objs, callbacks, bars, who):
+    """One pass over the training batches, the model in ``train()`` mode. Returns the
+    epoch's logs (mean loss, metrics) and whether a per-batch callback asked to stop."""
+    _set_mode(model, True)
+    for m in metric_objs:
+        m.reset()
+    running = _RunningLoss(on_device=data.move is not None)
+    stop = False
+    for b, batch in enumerate(data.loader):
+        if data.move is not None:
+            batch = data.move(batch)
+        inputs, target = _split_batch(batch, who)
+        callbacks.on_batch_begin(b)
+        out, loss = _train_step(model, loss_fn, optimizer, inputs, target)
+        n = _n_samples(target)
+        running.add(loss, n)
+        _update_metrics(metric_objs, out, target)
+        if callbacks.on_batch_end(b, loss, n):
+            stop = True
+            break
+        bars.batch_done(running)
+    logs = {"loss": running.mean()}
+    for m in metric_objs:
+        logs[m.name] = m.result()
+    return logs, running.count, stop
+
+
+def _learning_rate(optimizer):
+    """The first parameter group's learning rate (NaN for an optimizer without groups)."""
+    return float(optimizer.param_groups[0]["lr"]) if hasattr(optimizer, "param_groups") else math.nan
+
 
 def fit(model, loss, optimizer, train, epochs=1, batch_size=32, validation_split=None,
         validation_data=None, metrics=(), callbacks=(), progress=True, shuffle=True,
@@ -614,187 +804,79 @@ def fit(model, loss, optimizer, train, epochs=1, batch_size=32, validation_split
     and callbacks see the same numbers), and only rank 0 draws progress bars.
     """
     who = "fit"
-    loss_fn = _resolve_loss(loss, who)
-    if not hasattr(optimizer, "step") or not hasattr(optimizer, "zero_grad"):
-        raise TypeError(f"{who}: optimizer must be a minigrad.optim optimizer (with step and zero_grad), "
-                        f"got {type(optimizer).__name__}")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"{who}: epochs must be an integer >= 0, got {epochs!r}")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-                                   or batch_size < 1):
-        raise ValueError(f"{who}: batch_size must be a positive integer or None, got {batch_size!r}")
-    if progress not in (True, False, "epochs", "batches"):
-        raise ValueError(f"{who}: progress must be True, False, 'epochs' or 'batches', got {progress!r}")
+    loss_fn = _check_fit_arguments(loss, optimizer, epochs, batch_size, progress, who)
     metric_objs = _make_metrics(metrics, who)
-    val_metric_objs = _make_metrics(metrics, who)
-    for m in val_metric_objs:
-        m.name = "val_" + m.name
-    callbacks = list(callbacks or ())
-    for cb in callbacks:
-        if not isinstance(cb, Callback):
-            raise TypeError(f"{who}: callbacks must be minigrad.callbacks.Callback objects, got "
-                            f"{type(cb).__name__}")
-    if scheduler is not None:
-        from minigrad.optim.lr_scheduler import OneCycleLR
-
-        interval = "batch" if isinstance(scheduler, OneCycleLR) else "epoch"
-        callbacks.append(LRSchedulerCallback(scheduler, interval=interval))
-
-    train_data = _as_dataset(train, who, model, "train")
-    val_data = None
-    if validation_data is not None:
-        val_data = _as_dataset(validation_data, who, model, "validation_data")
-    elif validation_split is not None and not (type(validation_split) in (int, float) and validation_split == 0):
-        train_data, val_data = _split_last(train_data, validation_split, who)
-    generator = np.random.default_rng(seed) if seed is not None else None
-    group = _ddp_group(model)
-    sampler = None
-    if group is not None:  # data-parallel: each rank trains and validates on its own share
-        loader, sampler, val_data = _ddp_loaders(group, train_data, val_data, batch_size, shuffle, seed, who)
-    else:
-        loader = _loader(train_data, batch_size, shuffle, generator, who)
-    val_loader = None if val_data is None else _loader(val_data, max(batch_size or 0, 256), False, None, who)
-    move = _mover(model)
+    val_metric_objs = _make_metrics(metrics, who, prefix="val_")
+    callbacks = _Callbacks(callbacks, scheduler, who)
+    data = _FitData(model, train, validation_split, validation_data, batch_size, shuffle, seed, who)
 
     history = History()
-    n_steps = len(loader)
-    history.params = {"epochs": int(epochs), "steps": n_steps, "batch_size": getattr(loader, "batch_size", None),
-                      "samples": len(loader.dataset) if hasattr(loader, "dataset") else None,
-                      "metrics": ["loss"] + [m.name for m in metric_objs]
-                      + (["val_loss"] + [m.name for m in val_metric_objs] if val_loader else [])}
-    for cb in callbacks:
+    history.params = data.params(epochs, metric_objs, val_metric_objs)
+    for cb in callbacks.all:
         cb.set_context(model, optimizer, history, history.params)
-    batch_begin_cbs = [cb for cb in callbacks if overrides(cb, "on_batch_begin")]
-    batch_end_cbs = [cb for cb in callbacks if overrides(cb, "on_batch_end")]
-    batch_cbs = batch_begin_cbs or batch_end_cbs
-
-    mode = "off" if progress is False or (group is not None and group.rank != 0) else (
-        progress if progress in ("epochs", "batches") else ("epochs" if epochs > 20 else "batches"))
-    tqdm = _tqdm() if mode != "off" else None
-    epoch_bar = None
-    if mode == "epochs":
-        epoch_bar = tqdm(total=epochs, desc="Training", unit="epoch", file=sys.stderr, dynamic_ncols=True)
-
+    bars = _Bars(progress, epochs, len(data.loader), shown=data.group is None or data.group.rank == 0)
     was_training = getattr(model, "training", True)
-    set_mode = getattr(model, "train", None)
-    stop = False
-    bar = None
     try:
-        for cb in callbacks:
+        for cb in callbacks.all:
             cb.on_train_begin({})
         for epoch in range(epochs):
             t0 = time.perf_counter()
-            for cb in callbacks:
+            for cb in callbacks.all:
                 cb.on_epoch_begin(epoch, {})
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-            if set_mode is not None:
-                set_mode(True)
-            for m in metric_objs:
-                m.reset()
-            bar = None
-            if mode == "batches":
-                bar = tqdm(total=n_steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
-                           file=sys.stderr, dynamic_ncols=True, leave=True)
-            lr = float(optimizer.param_groups[0]["lr"]) if hasattr(optimizer, "param_groups") else math.nan
-            total = 0.0       # sum over batches of loss * batch size
-            count = 0
-            last_draw = time.perf_counter()
-            for b, batch in enumerate(loader):
-                if move is not None:
-                    batch = move(batch)
-                inputs, target = _split_batch(batch, who)
-                if batch_begin_cbs:
-                    for cb in batch_begin_cbs:
-                        cb.on_batch_begin(b, {})
-                out = model(*inputs)
-                lval = loss_fn(out, target)
-                optimizer.zero_grad()
-                lval.backward()
-                optimizer.step()
-
-                n = _n_samples(target)
-                # on the CPU float() of a 0-d array is ~100 ns; on a GPU it would wait for the
-                # device, so there the sum stays a device array until the epoch ends
-                total = total + (lval.array * n if move is not None else float(lval.array) * n)
-                count += n
-                if metric_objs:
-                    o, t = out.array, target.array
-                    for m in metric_objs:
-                        m.update(o, t)
-                if batch_cbs:
-                    logs = {"loss": float(lval.array), "size": n}
-                    for cb in batch_end_cbs:
-                        cb.on_batch_end(b, logs)
-                    if any(cb.stop_training for cb in batch_end_cbs):
-                        stop = True
-                        break
-                if bar is not None:
-                    bar.update(1)
-                    now = time.perf_counter()
-                    if now - last_draw > 0.25:
-                        last_draw = now
-                        bar.set_postfix(loss=f"{float(total) / count:.4g}", refresh=False)
-            logs = {"loss": float(total) / count if count else math.nan}
-            for m in metric_objs:
-                logs[m.name] = m.result()
-            if val_loader is not None:
-                logs.update(_run_eval(model, loss_fn, val_loader, val_metric_objs, move, who, prefix="val_"))
-            if group is not None:  # every rank logs the mean over all ranks' samples
-                logs = _mean_over_ranks(group, logs, count, len(val_loader.dataset) if val_loader is not None else 0)
+            data.start_epoch(epoch)
+            bars.start_epoch(epoch)
+            lr = _learning_rate(optimizer)
+            logs, n_train, stop = _train_epoch(model, loss_fn, optimizer, data, metric_objs, callbacks, bars, who)
+            if data.val_loader is not None:
+                logs.update(_run_eval(model, loss_fn, data.val_loader, val_metric_objs, data.move, who,
+                                      prefix="val_"))
+            logs = data.mean_over_ranks(logs, n_train)
             logs["lr"] = lr
-            seconds = time.perf_counter() - t0
-            history._record(epoch, logs, seconds)
-            for cb in callbacks:
+            history._record(epoch, logs, time.perf_counter() - t0)
+            for cb in callbacks.all:
                 cb.on_epoch_end(epoch, logs)
-            if bar is not None:
-                bar.set_postfix(_fmt(logs), refresh=False)
-                bar.close()
-            if epoch_bar is not None:
-                epoch_bar.set_postfix(_fmt(logs), refresh=False)
-                epoch_bar.update(1)
-            if stop or any(cb.stop_training for cb in callbacks):
+            bars.end_epoch(logs)
+            if stop or callbacks.stop_training():
                 break
     finally:
-        for b_ in (bar, epoch_bar):  # also on an exception (Ctrl-C): leave the terminal tidy
-            if b_ is not None:
-                b_.close()
-        if set_mode is not None:
-            set_mode(bool(was_training))
-    for cb in callbacks:
+        bars.close()
+        _set_mode(model, was_training)
+    for cb in callbacks.all:
         cb.on_train_end({k: v[-1] for k, v in history.items()} if history.epoch else {})
     return history
 
 
 # ============================================================================= evaluate / predict
 
+@contextmanager
+def _evaluating(model):
+    """The block runs under ``no_grad`` with the model in ``eval()`` mode; its mode is
+    restored afterwards (also after an exception)."""
+    was_training = getattr(model, "training", False)
+    _set_mode(model, False)
+    try:
+        with no_grad():
+            yield
+    finally:
+        _set_mode(model, was_training)
+
+
 def _run_eval(model, loss_fn, loader, metric_objs, move, who, prefix=""):
     """Loss and metrics over ``loader`` with the model in eval mode and no graph."""
-    set_mode = getattr(model, "train", None)
-    was_training = getattr(model, "training", False)
-    if set_mode is not None:
-        set_mode(False)
     for m in metric_objs:
         m.reset()
     total, count = 0.0, 0
-    try:
-        with no_grad():
-            for batch in loader:
-                if move is not None:
-                    batch = move(batch)
-                inputs, target = _split_batch(batch, who)
-                out = model(*inputs)
-                n = _n_samples(target)
-                if loss_fn is not None:
-                    total = total + loss_fn(out, target).array * n
-                count += n
-                if metric_objs:
-                    o, t = out.array, target.array
-                    for m in metric_objs:
-                        m.update(o, t)
-    finally:
-        if set_mode is not None:
-            set_mode(bool(was_training))
+    with _evaluating(model):
+        for batch in loader:
+            if move is not None:
+                batch = move(batch)
+            inputs, target = _split_batch(batch, who)
+            out = model(*inputs)
+            n = _n_samples(target)
+            if loss_fn is not None:
+                total = total + loss_fn(out, target).array * n
+            count += n
+            _update_metrics(metric_objs, out, target)
     logs = {}
     if loss_fn is not None:
         logs[prefix + "loss"] = float(total) / count if count else math.nan
@@ -840,23 +922,15 @@ def predict(model, X, batch_size=256):
                          batch_size, False, None, who)
         has_target = False
     move = _mover(model)
-    set_mode = getattr(model, "train", None)
-    was_training = getattr(model, "training", False)
-    if set_mode is not None:
-        set_mode(False)
     outs = []
-    try:
-        with no_grad():
-            for batch in loader:
-                if move is not None:
-                    batch = move(batch)
-                if not isinstance(batch, (tuple, list)):
-                    batch = (batch,)
-                inputs = batch if has_target is False or len(batch) == 1 else batch[:-1]
-                outs.append(model(*inputs))
-    finally:
-        if set_mode is not None:
-            set_mode(bool(was_training))
+    with _evaluating(model):
+        for batch in loader:
+            if move is not None:
+                batch = move(batch)
+            if not isinstance(batch, (tuple, list)):
+                batch = (batch,)
+            inputs = batch if has_target is False or len(batch) == 1 else batch[:-1]
+            outs.append(model(*inputs))
     if not outs:
         raise ValueError(f"{who}: no samples to predict")
     if len(outs) == 1:

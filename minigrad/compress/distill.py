@@ -33,6 +33,9 @@ import numpy as np
 import minigrad
 from minigrad.autograd import no_grad
 from minigrad.backend import to_device
+from minigrad.callbacks import Callback
+from minigrad.data import DataLoader
+from minigrad.data.dataloader import default_collate
 from minigrad.tensor import Tensor
 from minigrad.nn.module import Module
 from minigrad.nn import functional as F
@@ -167,15 +170,81 @@ class DistillationLoss(Module):
         return f"temperature={self.temperature:g}, alpha={self.alpha:g}, reduction={self.reduction!r}"
 
 
+class _StudentBesideTeacher(Module):
+    """What :func:`fit` trains when distilling: the student, whose output on a batch
+    comes paired with the teacher's output on the same inputs, ``(student_logits,
+    teacher_logits)``. The teacher runs first, under ``no_grad``; it is not a
+    submodule, so ``fit`` neither trains it nor switches it to ``train()`` mode."""
+
+    def __init__(self, student, teacher):
+        super().__init__()
+        self.student = student
+        object.__setattr__(self, "teacher", teacher)
+        object.__setattr__(self, "training", bool(getattr(student, "training", True)))
+
+    def forward(self, *inputs):
+        """``inputs`` -> ``(student logits, teacher logits)``."""
+        with no_grad():
+            teacher_logits = self.teacher(*inputs)
+        return self.student(*inputs), teacher_logits
+
+
+class _Validation(Callback):
+    """After every epoch, the student's cross-entropy and accuracy on held-out data."""
+
+    def __init__(self, student, data):
+        self.student, self.data, self.results = student, data, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        from minigrad.train import evaluate
+
+        self.results.append(evaluate(self.student, "cross_entropy", self.data, metrics=["accuracy"]))
+
+
+def _is_labelled(data, has_target):
+    """Whether the batches of ``data`` end with a target (one element: inputs only)."""
+    if has_target is not None:
+        return bool(has_target)
+    if isinstance(data, (tuple, list)):
+        return len(data) >= 2
+    samples = data.dataset if isinstance(data, DataLoader) else data
+    if len(samples) == 0:
+        return True
+    first = samples[0]
+    return isinstance(first, (tuple, list)) and len(first) >= 2
+
+
+def _with_placeholder_targets(data, ignore_index, batch_size, shuffle, seed):
+    """Unlabelled data as ``fit`` reads data, ``(inputs..., target)``: every batch gets
+    a target of ``ignore_index`` (never read: the loss is given ``target=None``)."""
+    if isinstance(data, (tuple, list)):
+        n = len(data[0]) if hasattr(data[0], "__len__") else 0
+        return tuple(data) + (np.full(n, ignore_index, dtype=np.int64),)
+
+    def collate(samples, inner=getattr(data, "collate_fn", None) or default_collate):
+        batch = inner(samples)
+        batch = tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
+        return batch + (minigrad.tensor(np.full(batch[0].shape[0], ignore_index, dtype=np.int64)),)
+
+    if isinstance(data, DataLoader):
+        return DataLoader(data.dataset, batch_size=data.batch_size, shuffle=data.shuffle, drop_last=data.drop_last,
+                          collate_fn=collate, generator=data.generator, sampler=data.sampler)
+    return DataLoader(data, batch_size=batch_size or max(len(data), 1), shuffle=shuffle, collate_fn=collate,
+                      generator=np.random.default_rng(seed) if seed is not None else None)
+
+
 def distill(teacher, student, loader, optimizer, epochs=1, temperature=4.0, alpha=0.9, batch_size=32,
             shuffle=True, seed=None, has_target=None, ignore_index=-100, validation_data=None):
     """Train ``student`` to match ``teacher`` with :func:`kd_loss`. Returns a
     :class:`minigrad.train.History` with the per-epoch mean ``loss`` (and, with
     ``validation_data``, the student's ``val_loss`` and ``val_accuracy``).
 
-    Per batch: the teacher runs in ``eval()`` mode under ``no_grad`` (no graph, no
-    dropout), the student in ``train()`` mode; then the usual zero_grad / backward /
-    step on the student's optimizer. Both modules are left in the modes they had.
+    Distillation is ordinary training with another loss: this runs
+    :func:`minigrad.train.fit` on the student, whose outputs come paired with the
+    teacher's, with :class:`DistillationLoss` as the loss. Per batch: the teacher runs
+    in ``eval()`` mode under ``no_grad`` (no graph, no dropout), the student in
+    ``train()`` mode; then the usual zero_grad / backward / step on the student's
+    optimizer. Both modules are left in the modes they had.
 
     Args:
         teacher: the trained Module to imitate, mapping inputs to (N, C) logits.
@@ -192,7 +261,7 @@ def distill(teacher, student, loader, optimizer, epochs=1, temperature=4.0, alph
         alpha: the weight of the soft (teacher) term in [0, 1], as in :func:`kd_loss`.
         validation_data: evaluated with ``minigrad.train.evaluate`` after each epoch.
     """
-    from minigrad.train import History, _as_dataset, _loader, _mover, evaluate
+    from minigrad.train import fit
 
     who = "distill"
     for what, m in (("teacher", teacher), ("student", student)):
@@ -200,52 +269,26 @@ def distill(teacher, student, loader, optimizer, epochs=1, temperature=4.0, alph
             raise TypeError(f"{who}: {what} must be a Module (callable), got {type(m).__name__}")
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"{who}: epochs must be an integer >= 0, got {epochs!r}")
-    loss_fn = DistillationLoss(temperature, alpha, ignore_index=ignore_index)
-    data = _as_dataset(loader, who, student, "loader")
-    generator = np.random.default_rng(seed) if seed is not None else None
-    batches = _loader(data, batch_size, shuffle, generator, who)
-    move = _mover(student)
-    history = History()
+    kd = DistillationLoss(temperature, alpha, ignore_index=ignore_index)
+    labelled = _is_labelled(loader, has_target)
+    data = loader if labelled else _with_placeholder_targets(loader, ignore_index, batch_size, shuffle, seed)
+
+    def loss(outputs, target):    # outputs: (student logits, teacher logits)
+        return kd(*outputs, target if labelled else None)
+
+    validation = [] if validation_data is None else [_Validation(student, validation_data)]
     t_mode = getattr(teacher, "training", False)
-    s_mode = getattr(student, "training", True)
+    if hasattr(teacher, "eval"):
+        teacher.eval()
     try:
-        if hasattr(teacher, "eval"):
-            teacher.eval()
-        for epoch in range(epochs):
-            t0 = time.perf_counter()
-            if hasattr(student, "train"):
-                student.train()
-            total, count = 0.0, 0
-            for batch in batches:
-                if move is not None:
-                    batch = move(batch)
-                if not isinstance(batch, (tuple, list)):
-                    batch = (batch,)
-                labelled = len(batch) >= 2 if has_target is None else bool(has_target)
-                if labelled:
-                    inputs, target = tuple(batch[:-1]), batch[-1]
-                else:
-                    inputs, target = tuple(batch), None
-                with no_grad():
-                    t_out = teacher(*inputs)
-                s_out = student(*inputs)
-                loss = loss_fn(s_out, t_out, target)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                nb = s_out.shape[0]
-                total += float(loss.array) * nb
-                count += nb
-            logs = {"loss": total / count if count else math.nan}
-            if validation_data is not None:
-                res = evaluate(student, "cross_entropy", validation_data, metrics=["accuracy"])
-                logs["val_loss"], logs["val_accuracy"] = res["loss"], res["accuracy"]
-            history._record(epoch, logs, time.perf_counter() - t0)
+        history = fit(_StudentBesideTeacher(student, teacher), loss, optimizer, data, epochs=epochs,
+                      batch_size=batch_size, shuffle=shuffle, seed=seed, callbacks=validation, progress=False)
     finally:
         if hasattr(teacher, "train"):
             teacher.train(bool(t_mode))
-        if hasattr(student, "train"):
-            student.train(bool(s_mode))
+    for cb in validation:
+        history.history["val_loss"] = [r["loss"] for r in cb.results]
+        history.history["val_accuracy"] = [r["accuracy"] for r in cb.results]
     return history
 
 
