@@ -1,5 +1,9 @@
-"""Run a script of mpi_scripts/ as an MPI job (``mpiexec -n P python script``) and
-collect its output: the helper of the tests in this folder."""
+"""Run a script of distributed/mpi_scripts/ as an MPI job (``mpiexec -n P python script``)
+and collect its output: the helper of the tests that launch MPI jobs
+(tests/distributed/test_collectives.py, tests/nn/test_parallel.py).
+
+Each job script runs many cases in one job (process start-up dominates the time) and
+prints ``PASS <rank> <case>``; a test checks that every rank passed its case."""
 import os
 import re
 import shutil
@@ -10,8 +14,12 @@ import time
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = os.path.join(HERE, "mpi_scripts")
-ROOT = os.path.dirname(os.path.dirname(HERE))
+SCRIPTS = os.path.join(HERE, "distributed", "mpi_scripts")
+ROOT = os.path.dirname(HERE)
+
+#: the environment variables by which an MPI launcher tells a process that it started it
+LAUNCH_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS",
+               "PMIX_RANK")
 
 
 def mpiexec():
@@ -64,3 +72,45 @@ def passed_cases(output):
     """``"<rank> <case>"`` for every ``PASS <rank> <case>`` line a script printed."""
     # the ranks' lines reach mpiexec through separate pipes and may be glued together
     return {f"{r} {name}" for r, name in re.findall(r"PASS (\d+) ([a-z0-9_]+)", output)}
+
+
+# ----------------------------------------------------------------------------- one job per session, its cases as tests
+
+_jobs = {}
+
+
+def job(script, n, *args):
+    """Run each (script, n) once per test session and share the result."""
+    key = (script, n, args)
+    if key not in _jobs:
+        _jobs[key] = run_job(script, n, *args)
+    return _jobs[key]
+
+
+def check_case(script, n, case):
+    rc, out, _ = job(script, n)
+    passed = passed_cases(out)
+    missing = [r for r in range(n) if f"{r} {case}" not in passed]
+    assert not missing, (f"{script} on {n} ranks: case {case!r} did not pass on ranks {missing} "
+                         f"(exit status {rc}):\n{out[-6000:]}")
+
+
+def check_job_ok(script, n):
+    rc, out, _ = job(script, n)
+    assert rc == 0 and "FAIL" not in out, f"{script} on {n} ranks exited with {rc}:\n{out[-6000:]}"
+
+
+def job_tests(script, cases):
+    """The two tests of a job script: each of ``cases`` passed on every rank of a job of 2
+    and of 3 processes, and each job exited cleanly. Assign them to two ``test_*`` names."""
+
+    @pytest.mark.parametrize("n", [2, 3])
+    @pytest.mark.parametrize("case", cases)
+    def test_case(case, n):
+        check_case(script, n, case)
+
+    @pytest.mark.parametrize("n", [2, 3])
+    def test_job_exits_cleanly(n):
+        check_job_ok(script, n)
+
+    return test_case, test_job_exits_cleanly
