@@ -43,6 +43,13 @@ def _image_batch(x, who):
     return x
 
 
+def _non_negative_int(value, who, name):
+    """``value`` as an int; an error naming ``who`` and ``name`` unless it is a whole number >= 0."""
+    if int(value) != value or value < 0:
+        raise ValueError(f"{who}: {name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
 class Transform:
     """Base class: override :meth:`apply_batch`; ``t(x)`` on one sample reuses it by
     adding and removing a batch axis of size 1."""
@@ -221,9 +228,7 @@ class RandomShift(_RandomTransform):
     """
 
     def __init__(self, max_shift=2, fill=0, generator=None):
-        if int(max_shift) != max_shift or max_shift < 0:
-            raise ValueError(f"RandomShift: max_shift must be a non-negative integer, got {max_shift!r}")
-        self.max_shift = int(max_shift)
+        self.max_shift = _non_negative_int(max_shift, "RandomShift", "max_shift")
         self.fill = fill
         self._keep_generator(generator, "RandomShift")
 
@@ -247,9 +252,7 @@ class RandomCrop(_RandomTransform):
         self.size = (int(size), int(size)) if np.isscalar(size) else tuple(int(s) for s in size)
         if len(self.size) != 2 or min(self.size) < 1:
             raise ValueError(f"RandomCrop: size must be a positive int or (h, w), got {size!r}")
-        if int(padding) != padding or padding < 0:
-            raise ValueError(f"RandomCrop: padding must be a non-negative integer, got {padding!r}")
-        self.padding = int(padding)
+        self.padding = _non_negative_int(padding, "RandomCrop", "padding")
         self.fill = fill
         self._keep_generator(generator, "RandomCrop")
 
