@@ -1,5 +1,7 @@
 """What the optimizer tests share: a small regression problem, and running a minigrad
-optimizer side by side with its torch.optim twin on the same stream of gradients.
+optimizer side by side with its torch.optim twin on the same stream of gradients
+(the oracle tests themselves, shared by the optimizers' test files, are in
+``_oracle_50_steps.py`` and ``_oracle_float64.py``).
 
 In the side-by-side runs both frameworks start from the same weights. At each step
 the gradient is computed in NumPy from each framework's *current* weights (a
@@ -9,13 +11,35 @@ coupled exactly as in training) and handed to both as ``.grad``.
 import itertools
 
 import numpy as np
+import pytest
 
 import minigrad
 from minigrad import optim
 
+try:
+    import torch
+except ImportError:          # the tests that compare with PyTorch are skipped
+    torch = None
+
 # Options torch.optim keeps in its parameter groups that only choose how PyTorch runs
 # an update; minigrad's groups do not have them.
 TORCH_RUN_OPTIONS = {"foreach", "capturable", "differentiable", "fused"}
+
+
+def oracle(test):
+    """Mark a test that compares with PyTorch: marked ``oracle``, skipped without torch."""
+    return pytest.mark.oracle(pytest.mark.skipif(torch is None, reason="needs PyTorch")(test))
+
+
+def cases_from_test_file(argnames, table, ids=None):
+    """Mark an oracle test that several test files share (one per optimizer module):
+    in each file that imports it, it runs over that file's list named ``table``,
+    ``argnames`` being the values of one case and ``ids(case)`` its name.
+    ``pytest_generate_tests`` in conftest.py does the parametrizing."""
+    def mark(test):
+        test.cases_from_test_file = (argnames, table, ids)
+        return oracle(test)
+    return mark
 
 
 def combos(**choices):

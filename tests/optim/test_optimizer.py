@@ -1,16 +1,19 @@
-"""Optimizers without an oracle: they train, respect groups and frozen weights, save and load."""
+"""The optimizer base class (minigrad/optim/optimizer.py): what every optimizer does
+through it. Each optimizer trains, climbs with ``maximize``, respects parameter groups
+and frozen weights, never writes a gradient, bumps versions, checks its options and
+its parameters, saves and loads its state; and its defaults and refusals are
+PyTorch's. (Each optimizer's own update rule is checked against torch.optim in its
+own test file: test_sgd.py, test_adam.py, ...)"""
 import copy
 import pickle
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import minigrad
 from minigrad import optim
 
-from _optim_helpers import fit, linear_data, mse
+from _optim_helpers import TORCH_RUN_OPTIONS, fit, linear_data, mse, oracle, torch
 
 pytestmark = pytest.mark.usefixtures("reference_kernels")
 
@@ -169,20 +172,6 @@ def test_zero_grad_modes():
     assert b.grad is None
     opt.zero_grad()
     assert w.grad is None
-
-
-@settings(max_examples=25, deadline=None)
-@given(shape=st.lists(st.integers(1, 4), min_size=0, max_size=3),
-       lr=st.floats(1e-4, 1.0), seed=st.integers(0, 2**16))
-def test_plain_sgd_is_w_minus_lr_g(shape, lr, seed):
-    rng = np.random.default_rng(seed)
-    w0 = rng.standard_normal(shape).astype(np.float32)
-    g = rng.standard_normal(shape).astype(np.float32)
-    w = minigrad.tensor(w0, requires_grad=True)
-    w.grad = minigrad.tensor(g)
-    optim.SGD([w], lr=lr).step()
-    np.testing.assert_array_equal(w.array, w0 - np.float32(lr) * g)
-    assert w.dtype == np.float32
 
 
 def test_float64_params_stay_float64():
@@ -359,3 +348,175 @@ def test_zero_dim_parameters_train_and_round_trip(cls, kw):
             p.grad = minigrad.tensor(np.float32(-0.5))
             o.step()
     assert w.item() == w2.item()
+
+
+# ---------------------------------------------------------------------- Adadelta, Adamax, NAdam, RAdam
+# The same promises, kept by the four optimizers that compare with PyTorch in float64.
+
+FAMILY_CASES = [
+    (optim.Adadelta, dict(lr=1.0)),
+    (optim.Adadelta, dict(lr=1.0, rho=0.8, weight_decay=1e-3, maximize=False)),
+    (optim.Adamax, dict(lr=0.05)),
+    (optim.Adamax, dict(lr=0.05, weight_decay=1e-3)),
+    (optim.NAdam, dict(lr=0.05)),
+    (optim.NAdam, dict(lr=0.05, weight_decay=1e-3, decoupled_weight_decay=True)),
+    (optim.RAdam, dict(lr=0.05)),
+    (optim.RAdam, dict(lr=0.05, weight_decay=1e-3, decoupled_weight_decay=True)),
+]
+FAMILY_IDS = [f"{cls.__name__}-{i}" for i, (cls, _) in enumerate(FAMILY_CASES)]
+
+
+def _problem(seed=0, d=5):
+    rng, X, y = linear_data(seed, d=d)
+    w = minigrad.tensor(rng.standard_normal((d, 1)), requires_grad=True)
+    b = minigrad.tensor(np.zeros(1), requires_grad=True)
+    return X, y, w, b
+
+
+@pytest.mark.parametrize("cls,kw", FAMILY_CASES, ids=FAMILY_IDS)
+def test_training_decreases_the_loss(cls, kw):
+    X, y, w, b = _problem()
+    opt = cls([w, b], **kw)
+    first = mse(X, y, w, b).item()
+    fit(opt, X, y, [w, b], 100)
+    assert mse(X, y, w, b).item() < 0.5 * first
+
+
+@pytest.mark.parametrize("cls,kw", FAMILY_CASES, ids=FAMILY_IDS)
+def test_maximize_climbs(cls, kw):
+    X, y, w, b = _problem()
+    opt = cls([w, b], **{**kw, "maximize": True})
+    first = mse(X, y, w, b).item()
+    fit(opt, X, y, [w, b], 20)
+    assert mse(X, y, w, b).item() > first
+
+
+@pytest.mark.parametrize("cls,kw", FAMILY_CASES, ids=FAMILY_IDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_kept_grad_untouched_version_bumped(cls, kw, dtype):
+    w = minigrad.tensor(np.linspace(-1, 1, 6).astype(dtype).reshape(2, 3), requires_grad=True)
+    g = np.full((2, 3), 0.25, dtype)
+    w.grad = minigrad.tensor(g.copy())
+    frozen = minigrad.tensor(np.ones(3, dtype), requires_grad=False)
+    frozen.grad = minigrad.tensor(np.ones(3, dtype))
+    opt = cls([w, frozen], **kw)
+    before, version = w.array.copy(), w._version[0]
+    opt.step()
+    opt.step()
+    assert w.dtype == dtype and w._version[0] == version + 2
+    assert not np.array_equal(w.array, before)
+    np.testing.assert_array_equal(w.grad.array, g)          # the gradient was only read
+    np.testing.assert_array_equal(frozen.array, np.ones(3))  # requires_grad=False: skipped
+    assert frozen not in opt.state
+    assert all(v.dtype == dtype for v in opt.state[w].values() if hasattr(v, "dtype"))
+
+
+@pytest.mark.parametrize("cls,kw", FAMILY_CASES, ids=FAMILY_IDS)
+def test_state_dict_through_a_checkpoint_resumes_exactly(cls, kw, tmp_path):
+    """Save the optimizer's state dict with minigrad.save, load it into a new optimizer
+    over copies of the weights: both continue identically."""
+    X, y, w, b = _problem()
+    opt = cls([{"params": [w]}, {"params": [b], "lr": kw["lr"] / 2}], **kw)
+    fit(opt, X, y, [w, b], 5)
+    minigrad.save({"optim": opt.state_dict(), "w": w, "b": b}, tmp_path / "ckpt.pt")
+    ckpt = minigrad.load(tmp_path / "ckpt.pt")
+    w2 = minigrad.tensor(ckpt["w"].array, requires_grad=True)
+    b2 = minigrad.tensor(ckpt["b"].array, requires_grad=True)
+    opt2 = cls([{"params": [w2]}, {"params": [b2]}], **kw)
+    opt2.load_state_dict(ckpt["optim"])
+    assert opt2.param_groups[1]["lr"] == kw["lr"] / 2
+    fit(opt, X, y, [w, b], 7)
+    fit(opt2, X, y, [w2, b2], 7)
+    np.testing.assert_array_equal(w.array, w2.array)
+    np.testing.assert_array_equal(b.array, b2.array)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda p: optim.Adadelta(p, lr=-1), r"Adadelta: invalid learning rate: -1 \(must be >= 0\)"),
+    (lambda p: optim.Adadelta(p, rho=1.01), r"Adadelta: invalid rho value: 1.01 \(must be in \[0, 1\]\)"),
+    (lambda p: optim.Adadelta(p, eps=-1e-6), r"Adadelta: invalid epsilon value"),
+    (lambda p: optim.Adamax(p, betas=(0.9,)), r"Adamax: betas must be a pair"),
+    (lambda p: optim.Adamax(p, weight_decay=float("nan")), r"Adamax: invalid weight_decay value: nan"),
+    (lambda p: optim.NAdam(p, momentum_decay=-1), r"NAdam: invalid momentum_decay value"),
+    (lambda p: optim.NAdam(p, betas=(1.0, 0.9)), r"NAdam: invalid beta parameter at index 0: 1.0"),
+    (lambda p: optim.RAdam(p, eps=-1), r"RAdam: invalid epsilon value"),
+    (lambda p: optim.RAdam([{"params": p, "lr": -2}]), r"RAdam: invalid learning rate: -2"),
+])
+def test_family_invalid_options_raise(make, match):
+    w = minigrad.tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(ValueError, match=match):
+        make([w])
+
+
+def test_family_mismatched_state_dict_raises_and_changes_nothing():
+    w = minigrad.tensor(np.ones(3), requires_grad=True)
+    opt = optim.NAdam([w], lr=0.1)
+    w.grad = minigrad.tensor(np.ones(3))
+    opt.step()
+    sd = opt.state_dict()
+    sd["state"][0]["exp_avg"] = np.zeros(4)
+    before = opt.state[w]["exp_avg"].copy()
+    with pytest.raises(ValueError, match=r"state 'exp_avg' of parameter 0 has shape \(4,\)"):
+        opt.load_state_dict(sd)
+    np.testing.assert_array_equal(opt.state[w]["exp_avg"], before)
+
+
+@pytest.mark.parametrize("cls", [optim.Adadelta, optim.Adamax, optim.NAdam, optim.RAdam])
+def test_torch_only_switches(cls):
+    """foreach and capturable only choose how PyTorch runs the same update: accepted.
+    differentiable=True would need the update in the autograd graph: refused."""
+    w = minigrad.tensor(np.ones(3), requires_grad=True)
+    cls([w], foreach=False, capturable=False)
+    with pytest.raises(ValueError, match=f"{cls.__name__}: differentiable=True .* not supported"):
+        cls([w], differentiable=True)
+
+
+# ---------------------------------------------------------------------- defaults and refusals, as torch.optim's
+
+NEW = ["Adadelta", "Adamax", "NAdam", "RAdam"]
+TORCH_ONLY_GROUP_KEYS = TORCH_RUN_OPTIONS
+
+
+@oracle
+def test_torch_defaults_match():
+    w = minigrad.tensor(np.ones(2, np.float32), requires_grad=True)
+    tw = torch.ones(2, requires_grad=True)
+    for name in ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop"]:
+        mine = getattr(optim, name)([w]).defaults
+        theirs = getattr(torch.optim, name)([tw]).defaults
+        for k, v in mine.items():
+            assert theirs[k] == v, (name, k, v, theirs[k])
+
+
+@oracle
+@pytest.mark.parametrize("name", NEW + ["LBFGS"])
+def test_family_torch_defaults_match(name):
+    w = minigrad.tensor(np.ones(2, np.float32), requires_grad=True)
+    tw = torch.ones(2, requires_grad=True)
+    mine = getattr(optim, name)([w]).defaults
+    theirs = getattr(torch.optim, name)([tw]).defaults
+    assert set(mine) == set(theirs) - TORCH_ONLY_GROUP_KEYS
+    for k, v in mine.items():
+        assert theirs[k] == v, (name, k, v, theirs[k])
+
+
+@oracle
+@pytest.mark.parametrize("name,kw,match", [
+    ("Adadelta", dict(lr=-1.0), "Invalid learning rate"),
+    ("Adadelta", dict(rho=1.5), "Invalid rho value"),
+    ("Adadelta", dict(eps=-1.0), "Invalid epsilon value"),
+    ("Adadelta", dict(weight_decay=-1.0), "Invalid weight_decay value"),
+    ("Adamax", dict(betas=(1.0, 0.9)), "Invalid beta parameter at index 0"),
+    ("Adamax", dict(betas=(0.9, -0.1)), "Invalid beta parameter at index 1"),
+    ("NAdam", dict(momentum_decay=-1.0), "Invalid momentum_decay value"),
+    ("NAdam", dict(lr=-0.1), "Invalid learning rate"),
+    ("RAdam", dict(betas=(0.9, 1.0)), "Invalid beta parameter at index 1"),
+    ("RAdam", dict(weight_decay=-0.5), "Invalid weight_decay value"),
+    ("LBFGS", dict(lr=-1.0), "Invalid learning rate"),
+])
+def test_torch_refuses_what_minigrad_refuses(name, kw, match):
+    """Both raise ValueError for the same bad hyper-parameters, with the same words."""
+    with pytest.raises(ValueError, match=match):
+        getattr(torch.optim, name)([torch.ones(2, requires_grad=True)], **kw)
+    with pytest.raises(ValueError, match=f"{name}: (?i:{match})"):
+        getattr(optim, name)([minigrad.tensor(np.ones(2), requires_grad=True)], **kw)
