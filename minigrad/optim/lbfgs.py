@@ -19,6 +19,7 @@ flattened parameters) and the gradients as one vector ``g``.
 """
 from __future__ import annotations
 
+import collections
 import functools
 import numbers
 
@@ -405,6 +406,11 @@ def _cubic_minimizer(x1, f1, g1, x2, f2, g2, bounds=None):
     return min(max(x, lo), hi)
 
 
+#: One trial step of the line search: the step ``t``, the loss ``f`` and flat gradient
+#: ``g`` at ``x + t d``, and the slope along the direction, ``gtd = g . d``.
+_Point = collections.namedtuple("_Point", "t f g gtd")
+
+
 def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9,
                   max_ls=25):
     """Find a step ``t`` along ``d`` that satisfies the strong Wolfe conditions.
@@ -413,86 +419,97 @@ def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_chang
     ``|g(x + t d) . d| <= -c2 gtd`` (the slope flattened enough). First *bracket*:
     grow ``t`` (by cubic extrapolation) until the conditions hold or an interval
     is known to contain such a step; then *zoom*: shrink the interval by cubic
-    interpolation. Returns ``(f_new, g_new, t, evaluations)``; at most ``max_ls``
-    evaluations are made. ``obj_func(x, t, d)`` returns the loss and flat gradient
-    at ``x + t d``.
+    interpolation. Returns ``(f_new, g_new, t, evaluations)``; it stops evaluating
+    once it has made more than ``max_ls`` evaluations. ``obj_func(x, t, d)`` returns
+    the loss and flat gradient at ``x + t d``.
     """
     xp = xp_of(d)
-    d_norm = float(xp.abs(d).max())
-    g = g.copy()
-    f_new, g_new = obj_func(x, t, d)
+
+    def evaluate(step):
+        f_new, g_new = obj_func(x, step, d)
+        return _Point(step, f_new, g_new, float(xp.dot(g_new, d)))
+
+    def decrease_too_small(point):        # the first condition fails
+        return point.f > f + c1 * point.t * gtd
+
+    def slope_flat_enough(point):          # the second condition holds
+        return abs(point.gtd) <= -c2 * gtd
+
+    bracket, done, evals = _bracket_phase(evaluate, _Point(0.0, f, g.copy(), gtd), t, max_ls,
+                                          decrease_too_small, slope_flat_enough)
+    if done:
+        best = bracket[0]
+    else:
+        best, evals = _zoom_phase(evaluate, bracket, evals, max_ls, decrease_too_small,
+                                  slope_flat_enough, _max_abs(d), tolerance_change)
+    return best.f, best.g, best.t, evals
+
+
+def _copied(point):
+    return point._replace(g=point.g.copy())
+
+
+def _bracket_phase(evaluate, start, t, max_ls, decrease_too_small, slope_flat_enough):
+    """Try ``t``, then ever longer steps (by cubic extrapolation, between 1.01 and 10
+    times the last one), until a step satisfies both conditions (returned alone,
+    ``done``) or the last two steps bracket one: the loss went up, or the slope
+    turned non-negative. Out of evaluations, the bracket is ``[0, last step]``.
+    Returns ``(bracket, done, evaluations)``."""
+    prev, point = start, evaluate(t)
     evals = 1
-    gtd_new = float(xp.dot(g_new, d))
-
-    # ---- bracketing
-    t_prev, f_prev, g_prev, gtd_prev = 0.0, f, g, gtd
-    done = False
-    ls_iter = 0
-    bracket = None
-    while ls_iter < max_ls:
-        if f_new > f + c1 * t * gtd or (ls_iter > 1 and f_new >= f_prev):
-            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
-            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
-            break
-        if abs(gtd_new) <= -c2 * gtd:
-            bracket, bracket_f, bracket_g, bracket_gtd = [t], [f_new], [g_new], [gtd_new]
-            done = True
-            break
-        if gtd_new >= 0:
-            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
-            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
-            break
-        # extrapolate: a step between 1.01 t and 10 t
-        min_step, max_step = t + 0.01 * (t - t_prev), t * 10
-        t_prev, t = t, _cubic_minimizer(t_prev, f_prev, gtd_prev, t, f_new, gtd_new,
-                                        bounds=(min_step, max_step))
-        f_prev, g_prev, gtd_prev = f_new, g_new.copy(), gtd_new
-        f_new, g_new = obj_func(x, t, d)
+    while evals <= max_ls:
+        if decrease_too_small(point) or (evals > 2 and point.f >= prev.f):
+            return [prev, _copied(point)], False, evals
+        if slope_flat_enough(point):
+            return [point], True, evals
+        if point.gtd >= 0:
+            return [prev, _copied(point)], False, evals
+        bounds = (point.t + 0.01 * (point.t - prev.t), point.t * 10)
+        step = _cubic_minimizer(prev.t, prev.f, prev.gtd, point.t, point.f, point.gtd,
+                                bounds=bounds)
+        prev, point = _copied(point), evaluate(step)
         evals += 1
-        gtd_new = float(xp.dot(g_new, d))
-        ls_iter += 1
-    if bracket is None or ls_iter == max_ls:   # out of evaluations: [0, last t]
-        bracket, bracket_f = [0.0, t], [f, f_new]
-        bracket_g, bracket_gtd = [g, g_new], [gtd, gtd_new]
+    return [start, point], False, evals
 
-    # ---- zoom
+
+def _zoom_phase(evaluate, bracket, evals, max_ls, decrease_too_small, slope_flat_enough, d_norm,
+                tolerance_change):
+    """Shrink the bracket (two points) by cubic interpolation until a step satisfies
+    both conditions, the bracket is too small to matter, or the evaluations run out.
+    Returns the lowest point found and the number of evaluations."""
     insufficient_progress = False
-    low, high = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
-    while not done and ls_iter < max_ls:
-        if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
+    low, high = (0, 1) if bracket[0].f <= bracket[-1].f else (1, 0)
+    done = False
+    while not done and evals <= max_ls:
+        if abs(bracket[1].t - bracket[0].t) * d_norm < tolerance_change:
             break                                   # the bracket is too small to matter
-        t = _cubic_minimizer(bracket[0], bracket_f[0], bracket_gtd[0],
-                             bracket[1], bracket_f[1], bracket_gtd[1])
-        # keep t at least 10% of the bracket away from its ends once it got stuck there
-        lo, hi = min(bracket), max(bracket)
-        eps = 0.1 * (hi - lo)
-        if min(hi - t, t - lo) < eps:
-            if insufficient_progress or t >= hi or t <= lo:
-                t = hi - eps if abs(t - hi) < abs(t - lo) else lo + eps
-                insufficient_progress = False
-            else:
-                insufficient_progress = True
-        else:
-            insufficient_progress = False
-
-        f_new, g_new = obj_func(x, t, d)
+        a, b = bracket
+        t = _cubic_minimizer(a.t, a.f, a.gtd, b.t, b.f, b.gtd)
+        t, insufficient_progress = _away_from_the_ends(t, min(a.t, b.t), max(a.t, b.t),
+                                                       insufficient_progress)
+        point = evaluate(t)
         evals += 1
-        gtd_new = float(xp.dot(g_new, d))
-        ls_iter += 1
-
-        if f_new > f + c1 * t * gtd or f_new >= bracket_f[low]:
+        if decrease_too_small(point) or point.f >= bracket[low].f:
             # not enough decrease: t becomes the new high end
-            bracket[high], bracket_f[high] = t, f_new
-            bracket_g[high], bracket_gtd[high] = g_new.copy(), gtd_new
-            low, high = (0, 1) if bracket_f[0] <= bracket_f[1] else (1, 0)
+            bracket[high] = _copied(point)
+            low, high = (0, 1) if bracket[0].f <= bracket[1].f else (1, 0)
         else:
-            if abs(gtd_new) <= -c2 * gtd:
+            if slope_flat_enough(point):
                 done = True                         # strong Wolfe conditions hold
-            elif gtd_new * (bracket[high] - bracket[low]) >= 0:
+            elif point.gtd * (bracket[high].t - bracket[low].t) >= 0:
                 # the minimum lies on the other side: the old low end becomes the high end
-                bracket[high], bracket_f[high] = bracket[low], bracket_f[low]
-                bracket_g[high], bracket_gtd[high] = bracket_g[low], bracket_gtd[low]
-            bracket[low], bracket_f[low] = t, f_new
-            bracket_g[low], bracket_gtd[low] = g_new.copy(), gtd_new
+                bracket[high] = bracket[low]
+            bracket[low] = _copied(point)
+    return bracket[low], evals
 
-    return bracket_f[low], bracket_g[low], bracket[low], evals
+
+def _away_from_the_ends(t, lo, hi, insufficient_progress):
+    """Keep ``t`` at least 10% of the bracket ``[lo, hi]`` away from its ends once it
+    got stuck there (the second time in a row, or outside the bracket). Returns the
+    step and whether progress was insufficient this time."""
+    eps = 0.1 * (hi - lo)
+    if min(hi - t, t - lo) < eps:             # close to an end
+        if insufficient_progress or t >= hi or t <= lo:
+            return (hi - eps if abs(t - hi) < abs(t - lo) else lo + eps), False
+        return t, True
+    return t, False
