@@ -25,7 +25,7 @@ import numbers
 
 from minigrad.autograd import enable_grad
 from minigrad.backend import device_of, to_device, xp_of
-from minigrad.optim.optimizer import Optimizer, _check_value
+from minigrad.optim.optimizer import Optimizer, _check_grad_shape, _check_value
 
 __all__ = ["LBFGS"]
 
@@ -128,10 +128,7 @@ class LBFGS(Optimizer):
             if g is None:
                 parts.append(xp.zeros(p.array.size, dtype=p.array.dtype))
             else:
-                if g.shape != p.shape:
-                    raise RuntimeError(
-                        f"{self._name()}.step: the gradient of a parameter of shape {p.shape} "
-                        f"has shape {g.shape}")
+                _check_grad_shape(self._name(), p, g)
                 parts.append(g.array.reshape(-1))
         return xp.concatenate(parts)
 

@@ -302,13 +302,8 @@ class Optimizer:
             g = p.grad
             if g is None or not p.requires_grad:
                 continue
-            d = p.array
-            g = g.array
-            if g.shape != d.shape:
-                raise RuntimeError(
-                    f"{self._name()}.step: the gradient of a parameter of shape {d.shape} has "
-                    f"shape {g.shape}")
-            out.append((p, d, g))
+            _check_grad_shape(self._name(), p, g)
+            out.append((p, p.array, g.array))
         return out
 
     # ------------------------------------------------------------------ saving and loading
@@ -437,6 +432,13 @@ def _load_value(v, p, name, index, key):
     if v.dtype.kind == "f" and v.dtype != p.dtype:
         return v.astype(p.dtype)
     return xp.array(v, copy=True)
+
+
+def _check_grad_shape(opt, p, grad):
+    """Raise ``RuntimeError`` unless the gradient Tensor ``grad`` has parameter ``p``'s shape."""
+    if grad.shape != p.shape:
+        raise RuntimeError(f"{opt}.step: the gradient of a parameter of shape {p.shape} has "
+                           f"shape {grad.shape}")
 
 
 def _check_value(opt, what, value, low=0.0, high=None, high_inclusive=False):
