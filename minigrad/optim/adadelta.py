@@ -32,7 +32,8 @@ class Adadelta(Optimizer):
         rho: decay rate of the two running averages (default 0.9).
         eps: added inside both square roots (default 1e-6).
         weight_decay: L2 penalty added to the gradient (default 0).
-        params, maximize, foreach: as for every optimizer (see :class:`Optimizer`).
+
+    ``params``, ``maximize`` and ``foreach`` are as for every optimizer (see :class:`Optimizer`).
     """
 
     _checked_options = ("lr", ("rho", 1.0), "eps", "weight_decay")

@@ -31,7 +31,8 @@ class Adagrad(Optimizer):
         weight_decay: L2 penalty added to the gradient (default 0).
         initial_accumulator_value: starting value of ``s`` (default 0).
         eps: added to the denominator for numerical stability (default 1e-10).
-        params, maximize: as for every optimizer (see :class:`Optimizer`).
+
+    ``params`` and ``maximize`` are as for every optimizer (see :class:`Optimizer`).
     """
 
     _checked_options = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")

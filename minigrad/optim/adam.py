@@ -40,7 +40,8 @@ class Adam(Optimizer):
         weight_decay: L2 penalty added to the gradient (default 0). See AdamW for
             the decoupled form, which usually works better with Adam.
         amsgrad: use the maximum of all ``v`` so far (AMSGrad variant).
-        params, maximize: as for every optimizer (see :class:`Optimizer`).
+
+    ``params`` and ``maximize`` are as for every optimizer (see :class:`Optimizer`).
     """
 
     _checked_options = ("lr", "eps", "betas", "weight_decay")

@@ -31,7 +31,8 @@ class Adamax(Optimizer):
         betas: decay rates of the mean and of the maximum (default (0.9, 0.999)).
         eps: added to ``|g|`` so that ``u`` is never 0 (default 1e-8).
         weight_decay: L2 penalty added to the gradient (default 0).
-        params, maximize, foreach: as for every optimizer (see :class:`Optimizer`).
+
+    ``params``, ``maximize`` and ``foreach`` are as for every optimizer (see :class:`Optimizer`).
     """
 
     _checked_options = ("lr", "eps", "betas", "weight_decay")

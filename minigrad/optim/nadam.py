@@ -41,7 +41,8 @@ class NAdam(Optimizer):
         momentum_decay: how fast ``mu_t`` approaches ``beta1`` (default 4e-3).
         decoupled_weight_decay: shrink the weights directly, as AdamW does, instead
             of adding an L2 term to the gradient (NAdamW).
-        params, maximize, foreach: as for every optimizer (see :class:`Optimizer`).
+
+    ``params``, ``maximize`` and ``foreach`` are as for every optimizer (see :class:`Optimizer`).
     """
 
     _checked_options = ("lr", "eps", "betas", "weight_decay", "momentum_decay")

@@ -43,7 +43,8 @@ class RAdam(Optimizer):
         weight_decay: weight decay factor (default 0).
         decoupled_weight_decay: shrink the weights directly, as AdamW does, instead
             of adding an L2 term to the gradient (RAdamW).
-        params, maximize, foreach: as for every optimizer (see :class:`Optimizer`).
+
+    ``params``, ``maximize`` and ``foreach`` are as for every optimizer (see :class:`Optimizer`).
     """
 
     _checked_options = ("lr", "eps", "betas", "weight_decay")

@@ -40,7 +40,8 @@ class RMSprop(Optimizer):
         weight_decay: L2 penalty added to the gradient (default 0).
         momentum: momentum factor (default 0).
         centered: normalise by the estimated variance instead of the raw second moment.
-        params, maximize: as for every optimizer (see :class:`Optimizer`).
+
+    ``params`` and ``maximize`` are as for every optimizer (see :class:`Optimizer`).
     """
 
     _checked_options = ("lr", "eps", "momentum", "weight_decay", ("alpha", 1.0))

@@ -32,7 +32,8 @@ class SGD(Optimizer):
         dampening: how much of the new gradient is damped when added to the buffer.
         weight_decay: L2 penalty coefficient (default 0).
         nesterov: use Nesterov momentum (needs momentum > 0 and dampening 0).
-        params, maximize: as for every optimizer (see :class:`Optimizer`).
+
+    ``params`` and ``maximize`` are as for every optimizer (see :class:`Optimizer`).
 
     >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
     >>> opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()

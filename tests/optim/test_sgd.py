@@ -9,7 +9,7 @@ import minigrad
 from minigrad import optim
 
 from _optim_helpers import combos
-from _oracle_50_steps import (test_matches_torch_for_50_steps,  # noqa: F401 (run over the lists below)
+from _oracle_50_steps import (test_matches_torch_for_50_steps,  # noqa: F401
                               test_param_groups_match_torch, test_state_dict_layout_matches_torch)
 
 
