@@ -33,7 +33,6 @@ version), or from Python::
 """
 from __future__ import annotations
 
-import argparse
 import time
 from importlib import resources
 
@@ -43,7 +42,7 @@ import minigrad
 from minigrad import nn, optim
 from minigrad import random as _random
 from minigrad.nn import functional as F
-from minigrad.train import progress_range, progress_write
+from minigrad.examples._common import command_line, train_steps, warmup_then_decay
 from minigrad.nn.sparse import Embedding
 from minigrad.nn.transformer import (Transformer, TransformerEncoder, TransformerEncoderLayer,
                                      LearnedPositionalEncoding)
@@ -188,25 +187,18 @@ def run(quick=False, seed=0, progress=False, steps=None, block_size=None, batch_
     split = int(0.9 * len(data))
     train, val = data[:split], data[split:]
     opt = optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
-    warmup = max(1, steps // 20)
-    sched = optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * (0.1 + 0.9 * max(0.0, 1 - s / steps)))
+    sched = warmup_then_decay(opt, steps, warmup=max(1, steps // 20))
     rng = np.random.default_rng(seed)
-    t0 = time.perf_counter()
-    losses = []
-    model.train()
-    for step in progress_range(steps, "char LM", progress):
+
+    def batch(step):   # a random window of the play; the target is the window moved on by one character
         x, y = _batch(train, block_size, batch_size, rng)
-        logits = model(minigrad.tensor(x))
-        loss = F.cross_entropy(logits.reshape(-1, len(chars)), minigrad.tensor(y.reshape(-1)))
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-        if progress and (step % 50 == 0 or step == steps - 1):
-            progress_write(f"step {step:5d}  loss {np.mean(losses[-50:]):.4f}")
+        return (x,), y
+
+    def loss_fn(logits, y):
+        return F.cross_entropy(logits.reshape(-1, len(chars)), y.reshape(-1))
+
+    t0 = time.perf_counter()
+    losses = train_steps(model, opt, sched, steps, batch, loss_fn, "char LM", progress)
     train_seconds = time.perf_counter() - t0
     val_loss, acc = evaluate(model, val, block_size)
     text_out = sample(model, "THESEUS:\n", sample_chars, temperature=0.8, top_k=10,
@@ -226,14 +218,7 @@ def run(quick=False, seed=0, progress=False, steps=None, block_size=None, batch_
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    res = run(quick=args.quick, seed=args.seed, progress=True)
-    for k, v in res.items():
-        if k not in ("model", "sample"):
-            print(f"{k}: {v}")
+    res = command_line(run, __doc__.splitlines()[0], argv, hidden=("model", "sample"))
     print("sample:\n" + res["sample"])
 
 

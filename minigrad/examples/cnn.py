@@ -26,7 +26,7 @@ import numpy as np
 import minigrad
 from minigrad import nn, optim
 from minigrad.data import digits, mnist_small, train_test_split
-from minigrad.train import evaluate, fit
+from minigrad.examples._common import classifier_results, train_classifier
 
 __all__ = ["SeedCNN", "ResidualBlock", "small_resnet", "mnist_cnn", "digits_cnn", "load_28x28"]
 
@@ -148,24 +148,11 @@ def mnist_cnn(epochs=None, batch_size=32, lr=1e-3, seed=0, progress=False, level
         model, per_step, p = _data_parallel(model, batch_size)
         name = f"seed CNN, data-parallel x{p}"
     optimizer = optim.Adam(model.parameters(), lr=lr)
-    history = fit(model, nn.CrossEntropyLoss(), optimizer, (X_train, y_train), epochs=epochs,
-                  batch_size=per_step, metrics=["accuracy"], progress=progress, seed=seed)
     trained = model.module if data_parallel else model
-    test = evaluate(trained, nn.CrossEntropyLoss(), (X_test, y_test), metrics=["accuracy"], batch_size=256)
-    target = MNIST_TARGETS[level]
-    return {
-        "name": name,
-        "what": f"conv32-pool-conv64-pool-fc128-fc10, Adam lr={lr}, batch {batch_size}, "
-                f"MNIST 4000/1000 ({epochs} epochs)",
-        "final_loss": history["loss"][-1],
-        "accuracy": test["accuracy"],
-        "test_loss": test["loss"],
-        "summary": f"test acc {100 * test['accuracy']:.1f}%",
-        "passed": None if target is None else test["accuracy"] >= target,
-        "seconds": time.perf_counter() - t0,
-        "history": history,
-        "model": trained,
-    }
+    history, test = train_classifier(model, optimizer, (X_train, y_train), (X_test, y_test), epochs, per_step,
+                                     progress, seed, tested=trained)
+    return classifier_results(name, f"conv32-pool-conv64-pool-fc128-fc10, Adam lr={lr}, batch {batch_size}, "
+                              f"MNIST 4000/1000 ({epochs} epochs)", history, trained, t0, test, MNIST_TARGETS[level])
 
 
 def _data_parallel(model, batch_size):
@@ -196,20 +183,8 @@ def digits_cnn(epochs=12, batch_size=32, lr=1e-3, seed=0, progress=False, level=
     X_train, X_test, y_train, y_test = load_28x28(dataset, seed)
     model = SeedCNN()
     optimizer = optim.Adam(model.parameters(), lr=lr)
-    history = fit(model, nn.CrossEntropyLoss(), optimizer, (X_train, y_train), epochs=epochs,
-                  batch_size=batch_size, validation_split=0.1, metrics=["accuracy"], progress=progress,
-                  seed=seed)
-    test = evaluate(model, nn.CrossEntropyLoss(), (X_test, y_test), metrics=["accuracy"], batch_size=256)
-    return {
-        "name": "seed CNN",
-        "what": f"conv32-pool-conv64-pool-fc128-fc10, Adam lr={lr}, batch {batch_size}, "
-                f"{dataset} 28x28 ({epochs} epochs)",
-        "final_loss": history["loss"][-1],
-        "accuracy": test["accuracy"],
-        "test_loss": test["loss"],
-        "summary": f"test acc {100 * test['accuracy']:.1f}%",
-        "passed": test["accuracy"] >= CNN_TARGET if dataset == "digits" else None,
-        "seconds": time.perf_counter() - t0,
-        "history": history,
-        "model": model,
-    }
+    history, test = train_classifier(model, optimizer, (X_train, y_train), (X_test, y_test), epochs, batch_size,
+                                     progress, seed, validation_split=0.1)
+    return classifier_results("seed CNN", f"conv32-pool-conv64-pool-fc128-fc10, Adam lr={lr}, batch {batch_size}, "
+                              f"{dataset} 28x28 ({epochs} epochs)", history, model, t0, test,
+                              CNN_TARGET if dataset == "digits" else None)

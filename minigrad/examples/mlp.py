@@ -20,7 +20,8 @@ import numpy as np
 import minigrad
 from minigrad import nn, optim
 from minigrad.data import digits, train_test_split
-from minigrad.train import evaluate, fit, predict
+from minigrad.train import fit, predict
+from minigrad.examples._common import classifier_results, results, train_classifier
 
 __all__ = ["mlp_regression", "digits_mlp", "surface"]
 
@@ -65,20 +66,10 @@ def mlp_regression(n=1000, noise=0.05, epochs=60, batch_size=32, lr=0.01, seed=0
     pred = predict(model, X_test).numpy()
     test_mse = float(np.mean((pred - y_test) ** 2))
     r2 = 1.0 - test_mse / float(np.var(y_test))
-    seconds = time.perf_counter() - t0
-    return {
-        "name": "MLP regressor 2-10-1",
-        "what": f"2-10-1 tanh MLP, Adam lr={lr}, MSE, z=sin(2x1)cos(x2) ({n} pts, {epochs} epochs)",
-        "final_loss": history["loss"][-1],
-        "accuracy": None,
-        "test_mse": test_mse,
-        "r2": r2,
-        "summary": f"test R2={r2:.3f}",
-        "passed": r2 >= SURFACE_TARGET_R2,
-        "seconds": seconds,
-        "history": history,
-        "model": model,
-    }
+    return results("MLP regressor 2-10-1",
+                   f"2-10-1 tanh MLP, Adam lr={lr}, MSE, z=sin(2x1)cos(x2) ({n} pts, {epochs} epochs)",
+                   history, model, t0, summary=f"test R2={r2:.3f}", passed=r2 >= SURFACE_TARGET_R2,
+                   accuracy=None, test_mse=test_mse, r2=r2)
 
 
 def digits_mlp(epochs=30, batch_size=64, lr=2e-3, hidden=128, validation_split=0.2, seed=0, progress=False,
@@ -110,22 +101,8 @@ def digits_mlp(epochs=30, batch_size=64, lr=2e-3, hidden=128, validation_split=0
 
     model = nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
     optimizer = optim.Adam(model.parameters(), lr=lr)
-    history = fit(model, nn.CrossEntropyLoss(), optimizer, (X_train, y_train), epochs=epochs,
-                  batch_size=batch_size, validation_split=validation_split, metrics=["accuracy"],
-                  progress=progress, seed=seed)
-    test = evaluate(model, nn.CrossEntropyLoss(), (X_test, y_test), metrics=["accuracy"])
-    seconds = time.perf_counter() - t0
-    return {
-        "name": "digits MLP",
-        "what": f"Linear(64,{hidden})-ReLU-Linear({hidden},10), Adam lr={lr}, batch {batch_size}, "
-                f"val split {validation_split}, 8x8 digits ({epochs} epochs)",
-        "final_loss": history["loss"][-1],
-        "val_accuracy": history["val_accuracy"][-1],
-        "accuracy": test["accuracy"],
-        "test_loss": test["loss"],
-        "summary": f"test acc {100 * test['accuracy']:.1f}%",
-        "passed": test["accuracy"] >= DIGITS_TARGET,
-        "seconds": seconds,
-        "history": history,
-        "model": model,
-    }
+    history, test = train_classifier(model, optimizer, (X_train, y_train), (X_test, y_test), epochs, batch_size,
+                                     progress, seed, validation_split=validation_split)
+    return classifier_results("digits MLP", f"Linear(64,{hidden})-ReLU-Linear({hidden},10), Adam lr={lr}, "
+                              f"batch {batch_size}, val split {validation_split}, 8x8 digits ({epochs} epochs)",
+                              history, model, t0, test, DIGITS_TARGET, val_accuracy=history["val_accuracy"][-1])

@@ -17,6 +17,7 @@ import minigrad
 from minigrad import nn, optim
 from minigrad.data import make_regression
 from minigrad.train import fit
+from minigrad.examples._common import results
 
 __all__ = ["linear_regression"]
 
@@ -48,17 +49,6 @@ def linear_regression(n=200, noise=0.1, epochs=40, batch_size=32, lr=0.1, seed=0
                   progress=progress, seed=seed)
     w = float(model.weight.array.reshape(-1)[0])
     b = float(model.bias.array.reshape(-1)[0])
-    seconds = time.perf_counter() - t0
-    return {
-        "name": "linear regression",
-        "what": f"Linear(1,1), SGD lr={lr}, MSE, y=2x+1+noise ({n} pts, {epochs} epochs)",
-        "final_loss": history["loss"][-1],
-        "accuracy": None,
-        "w": w,
-        "b": b,
-        "summary": f"w={w:.3f} b={b:.3f}",
-        "passed": abs(w - TRUE_W) <= TOLERANCE and abs(b - TRUE_B) <= TOLERANCE,
-        "seconds": seconds,
-        "history": history,
-        "model": model,
-    }
+    return results("linear regression", f"Linear(1,1), SGD lr={lr}, MSE, y=2x+1+noise ({n} pts, {epochs} epochs)",
+                   history, model, t0, summary=f"w={w:.3f} b={b:.3f}",
+                   passed=abs(w - TRUE_W) <= TOLERANCE and abs(b - TRUE_B) <= TOLERANCE, accuracy=None, w=w, b=b)

@@ -31,7 +31,8 @@ import numpy as np
 import minigrad
 from minigrad import nn, optim
 from minigrad.data import digits, train_test_split
-from minigrad.train import evaluate, fit
+from minigrad.train import evaluate
+from minigrad.examples._common import classifier_results, train_classifier
 
 __all__ = ["SequenceClassifier", "digit_rows", "parity_data", "train_lstm", "train_gru", "train_parity",
            "SEQUENCE_TARGET", "PARITY_TARGET"]
@@ -85,24 +86,12 @@ def _train_digits(cell, quick, progress, seed, rows, epochs, hidden_size, num_la
     X_train, X_test, y_train, y_test = digit_rows(rows, seed)
     model = SequenceClassifier(rows, hidden_size, num_layers, 10, cell=cell)
     optimizer = optim.Adam(model.parameters(), lr=lr)
-    history = fit(model, nn.CrossEntropyLoss(), optimizer, (X_train, y_train), epochs=epochs,
-                  batch_size=batch_size, metrics=["accuracy"], progress=progress, seed=seed)
-    test = evaluate(model, nn.CrossEntropyLoss(), (X_test, y_test), metrics=["accuracy"])
-    seconds = time.perf_counter() - t0
-    return {
-        "name": f"digits {name} (row by row)",
-        "what": f"{name}({rows}, {hidden_size}, num_layers={num_layers}, batch_first) -> last step -> "
-                f"Linear({hidden_size}, 10), Adam lr={lr}, batch {batch_size}, digits as {rows} rows of "
-                f"{rows} pixels ({epochs} epochs)",
-        "final_loss": history["loss"][-1],
-        "accuracy": test["accuracy"],
-        "test_loss": test["loss"],
-        "summary": f"test acc {100 * test['accuracy']:.1f}%",
-        "passed": test["accuracy"] >= SEQUENCE_TARGET,
-        "seconds": seconds,
-        "history": history,
-        "model": model,
-    }
+    history, test = train_classifier(model, optimizer, (X_train, y_train), (X_test, y_test), epochs, batch_size,
+                                     progress, seed)
+    return classifier_results(f"digits {name} (row by row)",
+                              f"{name}({rows}, {hidden_size}, num_layers={num_layers}, batch_first) -> last step "
+                              f"-> Linear({hidden_size}, 10), Adam lr={lr}, batch {batch_size}, digits as {rows} "
+                              f"rows of {rows} pixels ({epochs} epochs)", history, model, t0, test, SEQUENCE_TARGET)
 
 
 def train_lstm(quick=True, progress=False, seed=0, rows=8, epochs=None, hidden_size=128, num_layers=2,

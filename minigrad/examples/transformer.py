@@ -34,7 +34,6 @@ version), or from Python::
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
@@ -42,7 +41,7 @@ import numpy as np
 import minigrad
 from minigrad import nn, optim
 from minigrad.nn import functional as F
-from minigrad.train import progress_range, progress_write
+from minigrad.examples._common import command_line, train_steps, warmup_then_decay
 from minigrad.nn.sparse import Embedding
 from minigrad.nn.transformer import Transformer, PositionalEncoding
 
@@ -162,30 +161,21 @@ def run(quick=False, seed=0, progress=False, steps=None, batch_size=64, min_len=
     model = Seq2SeqTransformer(vocab, d_model=d_model, nhead=nhead, num_layers=num_layers,
                                dim_feedforward=2 * d_model, dropout=0.0, max_len=max_len + 2)
     opt = optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98))
-    warmup = max(1, steps // 10)
-    sched = optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * (0.1 + 0.9 * max(0.0, 1 - s / steps)))
+    sched = warmup_then_decay(opt, steps, warmup=max(1, steps // 10))
     test_src, test_tgt = make_reverse_data(n_test, min_len, max_len, seed=10_000 + seed)
     held_out = {a.tobytes() for a in test_src}
 
-    t0 = time.perf_counter()
-    losses = []
-    model.train()
-    for step in progress_range(steps, "seq2seq Transformer", progress):
+    def batch(step):   # teacher forcing: the decoder reads <bos> + target[:-1] and predicts target
         src, tgt = make_reverse_data(batch_size, min_len, max_len, seed=seed * 1_000_003 + step)
         keep = np.array([s.tobytes() not in held_out for s in src])  # never train on a test sequence
         src, tgt = src[keep], tgt[keep]
-        logits = model(minigrad.tensor(src), minigrad.tensor(tgt[:, :-1]))
-        loss = F.cross_entropy(logits.reshape(-1, vocab), minigrad.tensor(tgt[:, 1:].reshape(-1)),
-                               ignore_index=PAD)
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-        if progress and (step % 50 == 0 or step == steps - 1):
-            progress_write(f"step {step:5d}  loss {np.mean(losses[-50:]):.4f}")
+        return (src, tgt[:, :-1]), tgt[:, 1:]
+
+    def loss_fn(logits, target):
+        return F.cross_entropy(logits.reshape(-1, vocab), target.reshape(-1), ignore_index=PAD)
+
+    t0 = time.perf_counter()
+    losses = train_steps(model, opt, sched, steps, batch, loss_fn, "seq2seq Transformer", progress)
     train_seconds = time.perf_counter() - t0
     pred = greedy_decode(model, minigrad.tensor(test_src), max_len + 1)
     acc = exact_match(pred, test_tgt)
@@ -203,13 +193,7 @@ def run(quick=False, seed=0, progress=False, steps=None, batch_size=64, min_len=
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    res = run(quick=args.quick, seed=args.seed, progress=True)
-    for k, v in res.items():
-        print(f"{k}: {v}")
+    command_line(run, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":
