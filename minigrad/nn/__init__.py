@@ -27,23 +27,16 @@ from minigrad.nn import parallel
 from minigrad.nn.parallel import DistributedDataParallel
 from minigrad.nn.summary import summary
 
-# Layers written in sibling files of this package (convolution, pooling, recurrent,
-# embedding, attention, transformer): exported here when present.
-import importlib as _importlib
-
-_SIBLINGS = ("conv", "pooling", "spatial", "rnn", "sparse", "attention", "transformer", "distance")
-_extra = []
-for _name in _SIBLINGS:
-    try:
-        _mod = _importlib.import_module(f"minigrad.nn.{_name}")
-    except ModuleNotFoundError as _e:
-        if _e.name != f"minigrad.nn.{_name}":
-            raise
-        continue
-    for _k in getattr(_mod, "__all__", ()):
-        if _k[:1].isupper():  # classes; functions are reached through nn.functional
-            globals()[_k] = getattr(_mod, _k)
-            _extra.append(_k)
+from minigrad.nn.conv import Conv1d, Conv2d, ConvTranspose2d
+from minigrad.nn.pooling import MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool2d
+from minigrad.nn.spatial import Dropout2d, Upsample, PixelShuffle, PixelUnshuffle
+from minigrad.nn.rnn import RNNCellBase, RNNCell, LSTMCell, GRUCell, RNNBase, RNN, LSTM, GRU
+from minigrad.nn.sparse import Embedding, EmbeddingBag
+from minigrad.nn.attention import MultiheadAttention
+from minigrad.nn.transformer import (TransformerEncoderLayer, TransformerDecoderLayer, TransformerEncoder,
+                                     TransformerDecoder, Transformer, PositionalEncoding,
+                                     LearnedPositionalEncoding)
+from minigrad.nn.distance import CosineSimilarity, PairwiseDistance
 
 __all__ = [
     "Parameter", "Module", "RemovableHandle",
@@ -55,4 +48,12 @@ __all__ = [
     "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
     "BCEWithLogitsLoss", "KLDivLoss", "TripletMarginLoss",
     "functional", "init", "utils", "summary", "parallel", "DistributedDataParallel",
-] + _extra
+    "Conv1d", "Conv2d", "ConvTranspose2d",
+    "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d",
+    "Dropout2d", "Upsample", "PixelShuffle", "PixelUnshuffle",
+    "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNN", "LSTM", "GRU",
+    "Embedding", "EmbeddingBag", "MultiheadAttention",
+    "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder",
+    "Transformer", "PositionalEncoding", "LearnedPositionalEncoding",
+    "CosineSimilarity", "PairwiseDistance",
+]

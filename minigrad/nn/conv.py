@@ -115,16 +115,20 @@ class _ConvNd(Module):
         return s
 
 
-class Conv2d(_ConvNd):
-    """2-D convolution: (N, C_in, H, W) -> (N, C_out, H_out, W_out), with
-    H_out = floor((H + 2 pad - dilation (k - 1) - 1) / stride) + 1."""
-
-    _n = 2
+class _Conv(_ConvNd):
+    """A forward convolution (Conv1d, Conv2d): PyTorch's constructor, without ``output_padding``."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          padding_mode, device=device, dtype=dtype)
+
+
+class Conv2d(_Conv):
+    """2-D convolution: (N, C_in, H, W) -> (N, C_out, H_out, W_out), with
+    H_out = floor((H + 2 pad - dilation (k - 1) - 1) / stride) + 1."""
+
+    _n = 2
 
     def forward(self, input):
         """``input`` (N, C_in, H, W) or (C_in, H, W) -> (N, C_out, H_out, W_out), ``H_out = (H + 2
@@ -133,15 +137,10 @@ class Conv2d(_ConvNd):
         return _conv.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
-class Conv1d(_ConvNd):
+class Conv1d(_Conv):
     """1-D convolution: (N, C_in, L) -> (N, C_out, L_out)."""
 
     _n = 1
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, device=device, dtype=dtype)
 
     def forward(self, input):
         """``input`` (N, C_in, L) or (C_in, L) -> (N, C_out, L_out), ``L_out = (L + 2 pad -

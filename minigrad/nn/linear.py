@@ -25,6 +25,16 @@ def _empty(*shape, device=None, dtype=None):
     return creation.zeros(*shape, dtype=dtype, device=device)
 
 
+def _weight_and_bias(module, weight_shape, bias, device, dtype):
+    """Register ``weight`` (``weight_shape``) and ``bias`` (its first dim, or None when
+    ``bias`` is false), left at zero for ``reset_parameters`` to draw."""
+    module.weight = Parameter(_empty(*weight_shape, device=device, dtype=dtype))
+    if bias:
+        module.bias = Parameter(_empty(weight_shape[0], device=device, dtype=dtype))
+    else:
+        module.register_parameter("bias", None)
+
+
 def _check_size(value, name, cls):
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
         raise ValueError(f"{cls}: {name} must be a non-negative int, got {value!r}")
@@ -54,11 +64,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = _check_size(in_features, "in_features", "Linear")
         self.out_features = _check_size(out_features, "out_features", "Linear")
-        self.weight = Parameter(_empty(out_features, in_features, device=device, dtype=dtype))
-        if bias:
-            self.bias = Parameter(_empty(out_features, device=device, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        _weight_and_bias(self, (out_features, in_features), bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -87,11 +93,7 @@ class Bilinear(Module):
         self.in1_features = _check_size(in1_features, "in1_features", "Bilinear")
         self.in2_features = _check_size(in2_features, "in2_features", "Bilinear")
         self.out_features = _check_size(out_features, "out_features", "Bilinear")
-        self.weight = Parameter(_empty(out_features, in1_features, in2_features, device=device, dtype=dtype))
-        if bias:
-            self.bias = Parameter(_empty(out_features, device=device, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        _weight_and_bias(self, (out_features, in1_features, in2_features), bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):

@@ -135,13 +135,18 @@ class Module:
         if "." in name:
             raise KeyError(f'{kind} name can\'t contain ".", got: {name}')
 
+    def _check_new_slot(self, name, kind, store):
+        """Before registering a parameter or buffer: ``__init__`` has run, ``name`` is valid,
+        and no other attribute has it (``store``: the dict the slot goes into)."""
+        self._check_init(kind + "s")
+        self._check_name(name, kind)
+        if hasattr(self, name) and name not in self.__dict__[store]:
+            raise KeyError(f"attribute '{name}' already exists")
+
     def register_parameter(self, name: str, param) -> None:
         """Add a parameter (or None, meaning "this slot exists but is unused", like a
         Linear layer built with bias=False)."""
-        self._check_init("parameters")
-        self._check_name(name, "parameter")
-        if hasattr(self, name) and name not in self._parameters:
-            raise KeyError(f"attribute '{name}' already exists")
+        self._check_new_slot(name, "parameter", "_parameters")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
                             "(nn.Parameter or None required)")
@@ -153,10 +158,7 @@ class Module:
     def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
         """Add a buffer: a Tensor that belongs to the module's state (saved by
         ``state_dict`` when ``persistent``) but is not a parameter."""
-        self._check_init("buffers")
-        self._check_name(name, "buffer")
-        if hasattr(self, name) and name not in self._buffers:
-            raise KeyError(f"attribute '{name}' already exists")
+        self._check_new_slot(name, "buffer", "_buffers")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
                             "(a Tensor or None required)")

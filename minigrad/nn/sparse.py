@@ -48,6 +48,21 @@ def _normalize_padding_idx(padding_idx, num_embeddings):
     return int(padding_idx) % num_embeddings if padding_idx < 0 else int(padding_idx)
 
 
+def _set_weight(module, who, _weight, dtype, device, requires_grad=True):
+    """The table ``weight`` (num_embeddings, embedding_dim): drawn by ``reset_parameters``
+    when ``_weight`` is None, else ``_weight``'s values (its shape checked)."""
+    shape = (module.num_embeddings, module.embedding_dim)
+    if _weight is None:
+        module.weight = Parameter(creation.zeros(*shape, dtype=dtype, device=device), requires_grad=requires_grad)
+        module.reset_parameters()
+        return
+    data = _weight.array if isinstance(_weight, Tensor) else np.asarray(_weight)
+    if tuple(data.shape) != shape:
+        raise ValueError(f"{who}: _weight has shape {tuple(data.shape)}, expected "
+                         f"({module.num_embeddings}, {module.embedding_dim})")
+    module.weight = Parameter(Tensor(data), requires_grad=requires_grad)
+
+
 class Embedding(Module):
     """A table of ``num_embeddings`` vectors of size ``embedding_dim``, indexed by integer ids.
 
@@ -83,16 +98,7 @@ class Embedding(Module):
                                       "the gradient of weight is always a dense tensor")
         self.scale_grad_by_freq = False
         self.sparse = False
-        if _weight is None:
-            self.weight = Parameter(creation.zeros(self.num_embeddings, self.embedding_dim, dtype=dtype,
-                                                   device=device), requires_grad=not _freeze)
-            self.reset_parameters()
-        else:
-            data = _weight.array if isinstance(_weight, Tensor) else np.asarray(_weight)
-            if tuple(data.shape) != (self.num_embeddings, self.embedding_dim):
-                raise ValueError(f"Embedding: _weight has shape {tuple(data.shape)}, expected "
-                                 f"({self.num_embeddings}, {self.embedding_dim})")
-            self.weight = Parameter(Tensor(data), requires_grad=not _freeze)
+        _set_weight(self, "Embedding", _weight, dtype, device, requires_grad=not _freeze)
 
     def reset_parameters(self):
         """weight ~ N(0, 1), then the padding row (if any) set to zero."""
@@ -182,16 +188,7 @@ class EmbeddingBag(Module):
         self.scale_grad_by_freq, self.sparse = False, False
         self.include_last_offset = include_last_offset
         self.padding_idx = _normalize_padding_idx(padding_idx, self.num_embeddings)
-        if _weight is None:
-            self.weight = Parameter(creation.zeros(self.num_embeddings, self.embedding_dim, dtype=dtype,
-                                                   device=device))
-            self.reset_parameters()
-        else:
-            data = _weight.array if isinstance(_weight, Tensor) else np.asarray(_weight)
-            if tuple(data.shape) != (self.num_embeddings, self.embedding_dim):
-                raise ValueError(f"EmbeddingBag: _weight has shape {tuple(data.shape)}, expected "
-                                 f"({self.num_embeddings}, {self.embedding_dim})")
-            self.weight = Parameter(Tensor(data))
+        _set_weight(self, "EmbeddingBag", _weight, dtype, device)
 
     def reset_parameters(self):
         """weight ~ N(0, 1), then the padding row (if any) set to zero."""
