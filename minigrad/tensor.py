@@ -55,21 +55,46 @@ def _infer_array(data, dtype):
     xp = xp_of(data)
     if xp is not np:  # a CuPy array
         return data if dtype is None or data.dtype == dtype else data.astype(dtype)
-    if isinstance(data, (np.ndarray, np.generic)):
-        arr = np.asarray(data)
-    else:
-        arr = np.asarray(data)
-        if dtype is None:
-            if arr.dtype.kind == "f":
-                arr = arr.astype(_default_float, copy=False)
-            elif arr.dtype.kind in "iu":
-                arr = arr.astype(np.int64, copy=False)
-            elif arr.dtype.kind == "O":
-                raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data "
-                                "(ragged nested lists or non-numeric objects)")
+    arr = np.asarray(data)
+    if dtype is None and not isinstance(data, (np.ndarray, np.generic)):  # Python numbers, lists
+        if arr.dtype.kind == "f":
+            arr = arr.astype(_default_float, copy=False)
+        elif arr.dtype.kind in "iu":
+            arr = arr.astype(np.int64, copy=False)
+        elif arr.dtype.kind == "O":
+            raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data "
+                            "(ragged nested lists or non-numeric objects)")
     if dtype is not None and arr.dtype != dtype:
         arr = arr.astype(dtype)
     return arr
+
+
+def parse_to_args(args, dtype=None, device=None):
+    """The ``(dtype, device)`` that the positional arguments of ``.to(...)`` ask for
+    (``Tensor.to`` and ``Module.to``): a dtype, a device (a string or a
+    :class:`~minigrad.backend.Device`), or a tensor whose dtype and device are taken;
+    ``dtype`` and ``device`` are the keyword arguments, kept unless overridden."""
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype, device = a.dtype, a.device
+        elif isinstance(a, (str, Device)):
+            device = a
+        elif a is not None:
+            dtype = a
+    return dtype, device
+
+
+def _cast_method(name, dtype):
+    """The method ``Tensor.<name>()``: this tensor cast to ``dtype``, as ``self.to(dtype)``."""
+    dtype = np.dtype(dtype)
+
+    def cast(self):
+        return self.to(dtype)
+
+    flows = "the gradient is cast back" if dtype.kind == "f" else "no gradient flows through it"
+    cast.__name__, cast.__qualname__ = name, f"Tensor.{name}"
+    cast.__doc__ = f"This tensor cast to {dtype} (self when it already is); {flows}."
+    return cast
 
 
 class Tensor:
@@ -180,13 +205,13 @@ class Tensor:
     def T(self):
         """All dimensions in reverse order: the transpose of a matrix, shape
         ``(d0, ..., dn)`` -> ``(dn, ..., d0)``."""
-        return _ops().permute(self, tuple(range(self.ndim - 1, -1, -1)))
+        return _ops.permute(self, tuple(range(self.ndim - 1, -1, -1)))
 
     @property
     def mT(self):
         """The transpose of the last two dimensions (a batch of matrices
         ``(..., m, n)`` -> ``(..., n, m)``)."""
-        return _ops().transpose(self, -2, -1)
+        return _ops.transpose(self, -2, -1)
 
     def size(self, dim=None):
         """The shape as a tuple, or the size of one dimension."""
@@ -231,8 +256,6 @@ class Tensor:
         for i in range(self.array.shape[0]):
             yield self[i]
 
-    __hash__ = object.__hash__
-
     # ------------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad=True):
         """Set ``requires_grad`` in place (leaves only); returns self."""
@@ -251,9 +274,7 @@ class Tensor:
         """Compute the gradient of this tensor with respect to every leaf that led to it,
         accumulating into each leaf's ``.grad``. ``gradient`` is required unless the
         tensor has exactly one element."""
-        from minigrad.autograd import backward
-
-        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+        _autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
     def retain_grad(self):
         """Keep ``.grad`` for this non-leaf tensor after backward."""
@@ -276,8 +297,6 @@ class Tensor:
         On a leaf the hook sees the leaf's whole gradient for this pass, before it is
         added to ``.grad``; on a computed tensor it sees the gradient flowing into the
         op that made it (the hook is kept by that op's node, ``grad_fn``)."""
-        from minigrad.autograd import _add_hook
-
         if not self.requires_grad:
             raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't require "
                                "gradient")
@@ -285,18 +304,16 @@ class Tensor:
             node = self.grad_fn
             if node._grad_hooks is None:
                 node._grad_hooks = {}
-            return _add_hook(node._grad_hooks, hook)
+            return _autograd._add_hook(node._grad_hooks, hook)
         if self._grad_hooks is None:
             self._grad_hooks = {}
-        return _add_hook(self._grad_hooks, hook)
+        return _autograd._add_hook(self._grad_hooks, hook)
 
     def register_post_accumulate_grad_hook(self, hook):
         """Call ``hook(tensor)`` on this leaf each time backward has added the gradient
         into its ``.grad`` (the return value is ignored). Data-parallel training uses it
         to start averaging a parameter's gradient while backward is still running.
         Returns a handle whose ``remove()`` unregisters the hook."""
-        from minigrad.autograd import _add_hook
-
         if self.grad_fn is not None:
             raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks cannot "
                                f"be registered on non-leaf tensors (this one was computed by "
@@ -306,7 +323,7 @@ class Tensor:
                                "that doesn't require gradient")
         if self._post_accumulate_hooks is None:
             self._post_accumulate_hooks = {}
-        return _add_hook(self._post_accumulate_hooks, hook)
+        return _autograd._add_hook(self._post_accumulate_hooks, hook)
 
     def detach(self):
         """A tensor sharing this one's data, cut from the graph (requires_grad=False)."""
@@ -375,22 +392,16 @@ class Tensor:
     # ------------------------------------------------------------------ dtype / device moves
     def to(self, *args, dtype=None, device=None, copy=False):
         """``t.to(dtype)``, ``t.to("cuda")``, ``t.to(other_tensor)`` or both."""
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype, device = a.dtype, a.device
-            elif isinstance(a, (str, Device)):
-                device = a
-            elif a is not None:
-                dtype = a
+        dtype, device = parse_to_args(args, dtype, device)
         out = self
         if device is not None:
             device = backend.device(device)
             if device != self.device:
-                out = _ops().to_device(out, device)
+                out = _ops.to_device(out, device)
         if dtype is not None and np.dtype(dtype) != out.dtype:
-            out = _ops().cast(out, np.dtype(dtype))
+            out = _ops.cast(out, np.dtype(dtype))
         if copy and out is self:
-            out = _ops().clone(self)
+            out = _ops.clone(self)
         return out
 
     def cpu(self):
@@ -409,29 +420,13 @@ class Tensor:
             return f"minigrad.{self.dtype}"
         return self.to(dtype)
 
-    def float(self):
-        """This tensor cast to float32 (self when it already is); the gradient is cast back."""
-        return self.to(np.float32)
-
-    def double(self):
-        """This tensor cast to float64 (self when it already is); the gradient is cast back."""
-        return self.to(np.float64)
-
-    def half(self):
-        """This tensor cast to float16 (self when it already is); the gradient is cast back."""
-        return self.to(np.float16)
-
-    def long(self):
-        """This tensor cast to int64 (self when it already is); no gradient flows through it."""
-        return self.to(np.int64)
-
-    def int(self):
-        """This tensor cast to int32 (self when it already is); no gradient flows through it."""
-        return self.to(np.int32)
-
-    def bool(self):
-        """This tensor cast to bool (self when it already is); no gradient flows through it."""
-        return self.to(np.bool_)
+    # dtype shortcuts, as in PyTorch: ``t.float()`` is ``t.to(minigrad.float32)``
+    float = _cast_method("float", np.float32)
+    double = _cast_method("double", np.float64)
+    half = _cast_method("half", np.float16)
+    long = _cast_method("long", np.int64)
+    int = _cast_method("int", np.int32)
+    bool = _cast_method("bool", np.bool_)
 
     def type_as(self, other):
         """This tensor cast to the dtype of ``other``."""
@@ -440,16 +435,535 @@ class Tensor:
     def clone(self):
         """A copy with its own memory that stays in the graph (the gradient flows
         back to this tensor unchanged)."""
-        return _ops().clone(self)
+        return _ops.clone(self)
 
     def contiguous(self):
         """Self when the data is C-contiguous (row-major, no gaps), else a contiguous
         copy (:meth:`clone`)."""
-        return self if self.array.flags.c_contiguous else _ops().clone(self)
+        return self if self.array.flags.c_contiguous else _ops.clone(self)
 
     def is_contiguous(self):
         """True when the data is laid out C-contiguously (row-major, no gaps)."""
         return bool(self.array.flags.c_contiguous)
+
+    # ------------------------------------------------------------------ the ops as methods
+    # Each method below is one line that calls the op of the same name in minigrad.ops,
+    # where its forward and backward live (``x.exp()`` is ``minigrad.exp(x)``). The
+    # operators (``x + y``, ``x @ w``, ``x[i]``, ``x < y``...) are aliases at the end.
+
+    # -- arithmetic
+    def add(self, other, alpha=1):
+        """``self + alpha * other``, broadcasting like NumPy (:func:`minigrad.add`)."""
+        return _ops.add(self, other, alpha)
+
+    def sub(self, other, alpha=1):
+        """``self - alpha * other``, broadcasting like NumPy (:func:`minigrad.sub`)."""
+        return _ops.sub(self, other, alpha)
+
+    def mul(self, other):
+        """The elementwise product ``self * other``, with broadcasting."""
+        return _ops.mul(self, other)
+
+    def div(self, other):
+        """The elementwise true division ``self / other``, with broadcasting."""
+        return _ops.div(self, other)
+
+    def neg(self):
+        """``-self``, elementwise (the ``-x`` operator)."""
+        return _ops.neg(self)
+
+    def pow(self, exponent):
+        """``self ** exponent``; the exponent may be a number or a tensor (then both get gradients)."""
+        return _ops.pow(self, exponent)
+
+    def lerp(self, end, weight):
+        """Linear interpolation ``self + weight * (end - self)`` (all three broadcast)."""
+        return _ops.lerp(self, end, weight)
+
+    # -- elementwise functions
+    def abs(self):
+        """``|x|``, elementwise (``abs(x)``); the gradient at 0 is 0."""
+        return _ops.abs(self)
+
+    def sign(self):
+        """``sign(x)`` in {-1, 0, 1}, elementwise; a constant for autograd."""
+        return _ops.sign(self)
+
+    def exp(self):
+        """``e**x``, elementwise."""
+        return _ops.exp(self)
+
+    def log(self):
+        """The natural logarithm, elementwise (``-inf`` at 0, NaN below 0)."""
+        return _ops.log(self)
+
+    def log1p(self):
+        """``log(1 + x)``, elementwise; accurate for small ``|x|``."""
+        return _ops.log1p(self)
+
+    def sqrt(self):
+        """The square root, elementwise (NaN below 0)."""
+        return _ops.sqrt(self)
+
+    def rsqrt(self):
+        """``1 / sqrt(x)``, elementwise."""
+        return _ops.rsqrt(self)
+
+    def sin(self):
+        """The sine (radians), elementwise."""
+        return _ops.sin(self)
+
+    def cos(self):
+        """The cosine (radians), elementwise."""
+        return _ops.cos(self)
+
+    def tanh(self):
+        """The hyperbolic tangent, elementwise, in (-1, 1)."""
+        return _ops.tanh(self)
+
+    def erf(self):
+        """The error function, elementwise."""
+        return _ops.erf(self)
+
+    def clamp(self, min=None, max=None):
+        """The values limited to ``[min, max]`` (either may be None)."""
+        return _ops.clamp(self, min, max)
+
+    def clip(self, min=None, max=None):
+        """The values limited to ``[min, max]`` (NumPy's name for :meth:`clamp`)."""
+        return _ops.clip(self, min, max)
+
+    def maximum(self, other):
+        """The elementwise maximum of ``self`` and ``other`` (ties share the gradient)."""
+        return _ops.maximum(self, other)
+
+    def minimum(self, other):
+        """The elementwise minimum of ``self`` and ``other`` (ties share the gradient)."""
+        return _ops.minimum(self, other)
+
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        """NaN replaced by ``nan``, +inf by ``posinf`` and -inf by ``neginf`` (by default the
+        dtype's largest and smallest finite values)."""
+        return _ops.nan_to_num(self, nan, posinf, neginf)
+
+    # -- activations
+    def sigmoid(self):
+        """The logistic function ``1 / (1 + exp(-x))``, elementwise, in (0, 1)."""
+        return _ops.sigmoid(self)
+
+    def relu(self):
+        """``max(x, 0)``, elementwise (the gradient at 0 is 0)."""
+        return _ops.relu(self)
+
+    def leaky_relu(self, negative_slope=0.01):
+        """``x`` where ``x > 0``, ``negative_slope * x`` elsewhere, elementwise."""
+        return _ops.leaky_relu(self, negative_slope)
+
+    def elu(self, alpha=1.0):
+        """``x`` where ``x > 0``, ``alpha * (exp(x) - 1)`` elsewhere, elementwise."""
+        return _ops.elu(self, alpha)
+
+    def gelu(self, approximate='none'):
+        """``x * Phi(x)``, Phi the standard normal CDF (``approximate="tanh"``: its tanh form)."""
+        return _ops.gelu(self, approximate)
+
+    def silu(self):
+        """``x * sigmoid(x)`` (also called swish), elementwise."""
+        return _ops.silu(self)
+
+    def softplus(self, beta=1.0, threshold=20.0):
+        """``log(1 + exp(beta * x)) / beta``, elementwise: a smooth relu (``x`` itself where
+        ``beta * x > threshold``)."""
+        return _ops.softplus(self, beta, threshold)
+
+    def softmax(self, dim=-1, dtype=None):
+        """Softmax along ``dim``: non-negative values that sum to 1 along it."""
+        return _ops.softmax(self, dim, dtype)
+
+    def log_softmax(self, dim=-1, dtype=None):
+        """``log(softmax(x))`` along ``dim``, computed without forming the softmax (stable)."""
+        return _ops.log_softmax(self, dim, dtype)
+
+    # -- comparisons and logic (bool results, no gradient)
+    def eq(self, other):
+        """``self == other``, elementwise with broadcasting, as a bool tensor."""
+        return _ops.eq(self, other)
+
+    def ne(self, other):
+        """``self != other``, elementwise with broadcasting, as a bool tensor."""
+        return _ops.ne(self, other)
+
+    def lt(self, other):
+        """``self < other``, elementwise with broadcasting, as a bool tensor."""
+        return _ops.lt(self, other)
+
+    def le(self, other):
+        """``self <= other``, elementwise with broadcasting, as a bool tensor."""
+        return _ops.le(self, other)
+
+    def gt(self, other):
+        """``self > other``, elementwise with broadcasting, as a bool tensor."""
+        return _ops.gt(self, other)
+
+    def ge(self, other):
+        """``self >= other``, elementwise with broadcasting, as a bool tensor."""
+        return _ops.ge(self, other)
+
+    def logical_not(self):
+        """NOT, elementwise: a bool tensor, True where ``self`` is zero/False (``~x``)."""
+        return _ops.logical_not(self)
+
+    def isnan(self):
+        """A bool tensor, True where ``self`` is NaN."""
+        return _ops.isnan(self)
+
+    def isinf(self):
+        """A bool tensor, True where ``self`` is +inf or -inf."""
+        return _ops.isinf(self)
+
+    def isfinite(self):
+        """A bool tensor, True where ``self`` is neither NaN nor infinite."""
+        return _ops.isfinite(self)
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        """True when ``|self - other| <= atol + rtol * |other|`` everywhere (a Python bool)."""
+        return _ops.allclose(self, other, rtol, atol, equal_nan)
+
+    def equal(self, other):
+        """True when both tensors have the same shape and the same values (a Python bool)."""
+        return _ops.equal(self, other)
+
+    def where(self, condition, other):
+        """Elements of this tensor where ``condition`` is True, of ``other`` elsewhere
+        (all three broadcast together): ``where(condition, self, other)``."""
+        return _ops.where(condition, self, other)
+
+    # -- reductions
+    def sum(self, dim=None, keepdim=False, dtype=None):
+        """The sum over all elements or over ``dim`` (an int or a tuple)."""
+        return _ops.sum(self, dim, keepdim, dtype)
+
+    def mean(self, dim=None, keepdim=False, dtype=None):
+        """The average over all elements or over ``dim``."""
+        return _ops.mean(self, dim, keepdim, dtype)
+
+    def prod(self, dim=None, keepdim=False, dtype=None):
+        """The product over all elements or over one ``dim``."""
+        return _ops.prod(self, dim, keepdim, dtype)
+
+    def max(self, dim=None, keepdim=False):
+        """The largest element; with ``dim``, a ``(values, indices)`` pair like PyTorch."""
+        return _ops.max(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        """The smallest element; with ``dim``, a ``(values, indices)`` pair like PyTorch."""
+        return _ops.min(self, dim, keepdim)
+
+    def amax(self, dim=None, keepdim=False):
+        """The maximum over one or more dims (ties share the gradient)."""
+        return _ops.amax(self, dim, keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        """The minimum over one or more dims (ties share the gradient)."""
+        return _ops.amin(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        """The index of the largest element (of the flattened tensor when ``dim`` is None)."""
+        return _ops.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        """The index of the smallest element (of the flattened tensor when ``dim`` is None)."""
+        return _ops.argmin(self, dim, keepdim)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, correction=None):
+        """The variance ``sum((x - mean)**2) / (N - correction)`` (see :func:`minigrad.var`)."""
+        return _ops.var(self, dim, unbiased, keepdim, correction)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, correction=None):
+        """The standard deviation, ``sqrt(var)`` (arguments as :meth:`var`)."""
+        return _ops.std(self, dim, unbiased, keepdim, correction)
+
+    def logsumexp(self, dim=None, keepdim=False):
+        """``log(sum(exp(x)))``, computed stably as ``m + log(sum(exp(x - m)))``, ``m = max(x)``."""
+        return _ops.logsumexp(self, dim, keepdim)
+
+    def norm(self, p='fro', dim=None, keepdim=False):
+        """The vector p-norm over ``dim`` (all elements by default; p = 2 for ``'fro'``)."""
+        return _ops.norm(self, p, dim, keepdim)
+
+    def all(self, dim=None, keepdim=False):
+        """True where every element (along ``dim``) is nonzero; a bool tensor."""
+        return _ops.all(self, dim, keepdim)
+
+    def any(self, dim=None, keepdim=False):
+        """True where some element (along ``dim``) is nonzero; a bool tensor."""
+        return _ops.any(self, dim, keepdim)
+
+    def count_nonzero(self, dim=None):
+        """The number of nonzero elements (along ``dim``), as an int64 tensor."""
+        return _ops.count_nonzero(self, dim)
+
+    # -- running (scan) ops along one dim
+    def cumsum(self, dim):
+        """The running sum along ``dim``."""
+        return _ops.cumsum(self, dim)
+
+    def cumprod(self, dim, *, dtype=None):
+        """The running product along ``dim``: ``y_i = x_0 * ... * x_i``."""
+        return _ops.cumprod(self, dim, dtype=dtype)
+
+    def logcumsumexp(self, dim):
+        """``log(cumsum(exp(x), dim))``, computed without overflow."""
+        return _ops.logcumsumexp(self, dim)
+
+    def diff(self, n=1, dim=-1, prepend=None, append=None):
+        """The ``n``-th forward difference along ``dim``: ``out[i] = x[i + 1] - x[i]``."""
+        return _ops.diff(self, n, dim, prepend, append)
+
+    # -- shape: same elements, another shape or order
+    def reshape(self, *shape):
+        """The same elements in a new shape; one dimension may be -1 (inferred)."""
+        return _ops.reshape(self, *shape)
+
+    def view(self, *shape):
+        """Like :meth:`reshape` (minigrad copies when a view is impossible)."""
+        return _ops.view(self, *shape)
+
+    def reshape_as(self, other):
+        """This tensor with the shape of ``other`` (same number of elements)."""
+        return _ops.reshape(self, other.shape)
+
+    def view_as(self, other):
+        """This tensor with the shape of ``other`` (same number of elements). Like
+        :func:`~minigrad.ops.shape.view`, it is ``reshape``: minigrad copies when a view is impossible."""
+        return _ops.reshape(self, other.shape)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        """Dimensions ``start_dim..end_dim`` merged into one."""
+        return _ops.flatten(self, start_dim, end_dim)
+
+    def unflatten(self, dim, sizes):
+        """Dimension ``dim`` split into ``sizes`` (one may be -1)."""
+        return _ops.unflatten(self, dim, sizes)
+
+    def squeeze(self, dim=None):
+        """Dimensions of size 1 dropped (all of them, or the given dim(s) if they are size 1)."""
+        return _ops.squeeze(self, dim)
+
+    def unsqueeze(self, dim):
+        """A size-1 dimension inserted at ``dim``."""
+        return _ops.unsqueeze(self, dim)
+
+    def permute(self, *dims):
+        """The dimensions in the order ``dims``."""
+        return _ops.permute(self, *dims)
+
+    def transpose(self, dim0, dim1):
+        """Dimensions ``dim0`` and ``dim1`` swapped."""
+        return _ops.transpose(self, dim0, dim1)
+
+    def swapaxes(self, dim0, dim1):
+        """Dimensions ``dim0`` and ``dim1`` swapped (NumPy's name for :meth:`transpose`)."""
+        return _ops.swapaxes(self, dim0, dim1)
+
+    def swapdims(self, dim0, dim1):
+        """Dimensions ``dim0`` and ``dim1`` swapped (another name for :meth:`transpose`)."""
+        return _ops.swapdims(self, dim0, dim1)
+
+    def t(self):
+        """The transpose of a 2-D tensor (0-D and 1-D tensors come back as they are)."""
+        return _ops.t(self)
+
+    def movedim(self, source, destination):
+        """Dimension ``source`` moved to position ``destination``, the others in order."""
+        return _ops.movedim(self, source, destination)
+
+    def flip(self, dims):
+        """The elements in reverse order along the given dimension(s)."""
+        return _ops.flip(self, dims)
+
+    def roll(self, shifts, dims=None):
+        """The elements shifted cyclically by ``shifts`` (along ``dims``, or flattened)."""
+        return _ops.roll(self, shifts, dims)
+
+    # -- shape: broadcasting, repeating, splitting
+    def expand(self, *sizes):
+        """Broadcast to a larger shape without copying; -1 keeps a dimension's size."""
+        return _ops.expand(self, *sizes)
+
+    def expand_as(self, other):
+        """This tensor broadcast to the shape of ``other`` (no copy; as ``expand(other.shape)``)."""
+        return _ops.expand(self, other.shape)
+
+    def broadcast_to(self, shape):
+        """This tensor broadcast to ``shape`` (NumPy rules)."""
+        return _ops.broadcast_to(self, shape)
+
+    def sum_to_size(self, *size):
+        """Sum this tensor down to ``size`` (``t.sum_to_size(1, 3)`` or ``t.sum_to_size((1, 3))``):
+        the reverse of broadcasting, e.g. ``(4, 3)`` -> ``(1, 3)``; ``size`` must broadcast
+        to this tensor's shape."""
+        return _ops.sum_to(self, size[0] if len(size) == 1 and isinstance(size[0], tuple) else size)
+
+    def repeat(self, *sizes):
+        """The tensor tiled: ``x.repeat(2, 3)`` (PyTorch semantics, like ``np.tile``)."""
+        return _ops.repeat(self, *sizes)
+
+    def tile(self, dims):
+        """Like :meth:`repeat`, but fewer reps than dims pad with leading 1s (torch.tile)."""
+        return _ops.tile(self, dims)
+
+    def repeat_interleave(self, repeats=None, dim=None, *, output_size=None):
+        """Each element repeated ``repeats`` times along ``dim`` (flattened when dim is None)."""
+        return _ops.repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    def split(self, split_size_or_sections, dim=0):
+        """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the given sizes."""
+        return _ops.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks, dim=0):
+        """``chunks`` pieces of (almost) equal size along ``dim``."""
+        return _ops.chunk(self, chunks, dim)
+
+    def unbind(self, dim=0):
+        """The slices along ``dim``, as a tuple of tensors with that dim removed."""
+        return _ops.unbind(self, dim)
+
+    # -- indexing
+    def narrow(self, dim, start, length):
+        """The slice ``start:start+length`` along ``dim``."""
+        return _ops.narrow(self, dim, start, length)
+
+    def select(self, dim, index):
+        """The slice at ``index`` along ``dim``, with that dim removed."""
+        return _ops.select(self, dim, index)
+
+    def index_select(self, dim, index):
+        """The entries along ``dim`` at the positions in the 1-D integer tensor ``index``."""
+        return _ops.index_select(self, dim, index)
+
+    def gather(self, dim, index):
+        """The values along ``dim`` at ``index`` (same number of dims as this tensor)."""
+        return _ops.gather(self, dim, index)
+
+    def scatter_add(self, dim, index, src):
+        """This tensor plus ``src`` added at ``index`` along ``dim`` (out of place)."""
+        return _ops.scatter_add(self, dim, index, src)
+
+    def masked_fill(self, mask, value):
+        """``value`` where the bool ``mask`` (broadcastable to this tensor) is True."""
+        return _ops.masked_fill(self, mask, value)
+
+    # -- linear algebra
+    def matmul(self, other):
+        """The matrix product with NumPy/PyTorch rules (the ``@`` operator)."""
+        return _ops.matmul(self, other)
+
+    def mm(self, mat2):
+        """The product of two matrices: (n, m) @ (m, p) -> (n, p) (no broadcasting)."""
+        return _ops.mm(self, mat2)
+
+    def bmm(self, mat2):
+        """A batch of matrix products: (b, n, m) @ (b, m, p) -> (b, n, p)."""
+        return _ops.bmm(self, mat2)
+
+    def dot(self, other):
+        """The inner product of two 1-D tensors of the same length, as a 0-d tensor."""
+        return _ops.dot(self, other)
+
+    def outer(self, vec2):
+        """The outer product: (n,) and (m,) -> (n, m)."""
+        return _ops.outer(self, vec2)
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        """``beta * self + alpha * (mat1 @ mat2)``."""
+        return _ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        """``beta * self + alpha * (batch1 @ batch2)`` for batches of matrices."""
+        return _ops.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def tril(self, diagonal=0):
+        """The lower triangle of the last two dims (``col - row <= diagonal``), zeros elsewhere."""
+        return _ops.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        """The upper triangle of the last two dims (``col - row >= diagonal``), zeros elsewhere."""
+        return _ops.triu(self, diagonal)
+
+    # -- sorting and sampling
+    def sort(self, dim=-1, descending=False, stable=False):
+        """The values sorted along ``dim`` and their indices: a ``(values, indices)`` pair."""
+        return _ops.sort(self, dim, descending, stable)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        """The int64 indices that sort this tensor along ``dim``."""
+        return _ops.argsort(self, dim, descending, stable)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """The ``k`` largest (or smallest) elements along ``dim``: a ``(values, indices)`` pair."""
+        return _ops.topk(self, k, dim, largest, sorted)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        """Category indices drawn with probabilities proportional to the rows of this tensor."""
+        return _ops.multinomial(self, num_samples, replacement, generator=generator)
+
+    # -- new tensors with this one's dtype and device (unless given)
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        """``t.new_zeros(2, 3)``: zeros with ``t``'s dtype and device unless given."""
+        return _creation.new_zeros(self, *size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        """``t.new_ones(2, 3)``: ones with ``t``'s dtype and device unless given."""
+        return _creation.new_ones(self, *size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        """``t.new_empty(2, 3)``: like :meth:`new_zeros` (minigrad's "uninitialised" memory is zeros)."""
+        return _creation.new_empty(self, *size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        """``t.new_full((2, 3), 7.0)``: ``fill_value`` everywhere, with ``t``'s dtype and device
+        unless given."""
+        return _creation.new_full(self, size, fill_value, dtype=dtype, device=device,
+                                  requires_grad=requires_grad)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        """``t.new_tensor(data)``: a copy of ``data`` as a new leaf tensor with ``t``'s dtype and
+        device unless given."""
+        return _creation.new_tensor(self, data, dtype, device, requires_grad)
+
+    # -- operators
+    def __getitem__(self, key):
+        return _ops.getitem(self, key)
+
+    __add__, __sub__, __mul__, __truediv__, __pow__, __matmul__ = add, sub, mul, div, pow, matmul
+    __neg__, __abs__, __invert__ = neg, abs, logical_not
+    __eq__, __ne__, __lt__, __le__, __gt__, __ge__ = eq, ne, lt, le, gt, ge
+    __hash__ = object.__hash__  # defining __eq__ would otherwise make tensors unhashable
+
+    def __radd__(self, other):  # 2 + x
+        return _ops.add(other, self)
+
+    def __rsub__(self, other):
+        return _ops.sub(other, self)
+
+    def __rmul__(self, other):
+        return _ops.mul(other, self)
+
+    def __rtruediv__(self, other):
+        return _ops.div(other, self)
+
+    def __rpow__(self, other):
+        return _ops.pow(other, self)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    def __and__(self, other):
+        return _ops.logical_and(self, other)
+
+    def __or__(self, other):
+        return _ops.logical_or(self, other)
 
     # ------------------------------------------------------------------ in-place helpers
     # In-place ops write into ``self.array`` and bump the version counter that every node
@@ -458,9 +972,7 @@ class Tensor:
     # records nothing for an in-place op, so they are allowed only where no gradient
     # can be lost: under no_grad, or on a tensor that does not require grad.
     def _check_inplace(self, op):
-        from minigrad.autograd import is_grad_enabled
-
-        if not is_grad_enabled():
+        if not _autograd.is_grad_enabled():
             return
         if self.grad_fn is not None:
             raise RuntimeError(
@@ -507,8 +1019,6 @@ class Tensor:
             raise RuntimeError(
                 "__setitem__: item assignment is only supported on tensors that do not require "
                 "grad; build the new tensor out of place (e.g. with minigrad.where or cat)")
-        from minigrad.ops.index import _normalize_key
-
         self.array[_normalize_key(key)] = self._value_array(value)
         self._bump_version()
 
@@ -600,31 +1110,25 @@ class Tensor:
     def uniform_(self, a=0.0, b=1.0, generator=None):
         """Fill in place with samples from the uniform distribution on ``[a, b)``
         (drawn from the global generator, or ``generator``); returns self."""
-        from minigrad import random
-
         self._check_inplace("uniform_")
         self._check_float("uniform_")
         if not a <= b:
             raise RuntimeError(f"uniform_: expects a [from, to) range with from <= to, got from={a} > to={b}")
-        return self._fill_random(random._uniform(self.shape, a, b, self.dtype, generator))
+        return self._fill_random(_random._uniform(self.shape, a, b, self.dtype, generator))
 
     def normal_(self, mean=0.0, std=1.0, generator=None):
         """Fill in place with samples from the normal distribution N(``mean``, ``std``²)
         (drawn from the global generator, or ``generator``); returns self."""
-        from minigrad import random
-
         self._check_inplace("normal_")
         self._check_float("normal_")
         if not std >= 0:
             raise RuntimeError(f"normal_: expects std >= 0.0, got std={std}")
-        return self._fill_random(random._normal(self.shape, mean, std, self.dtype, generator))
+        return self._fill_random(_random._normal(self.shape, mean, std, self.dtype, generator))
 
     def bernoulli_(self, p=0.5, generator=None):
         """Fill in place with 1 (probability ``p``) or 0 (probability ``1 - p``); ``p`` is
         a number or a tensor of probabilities broadcast to this shape. Any dtype; returns
         self."""
-        from minigrad import random
-
         self._check_inplace("bernoulli_")
         prob = np.asarray(p.cpu().array if isinstance(p, Tensor) else p, dtype=np.float64)
         if not bool(((prob >= 0) & (prob <= 1)).all()):
@@ -635,20 +1139,18 @@ class Tensor:
         except ValueError:
             raise ValueError(f"bernoulli_: probabilities of shape {prob.shape} cannot be broadcast to "
                              f"the tensor's shape {self.shape}") from None
-        u = random._uniform(self.shape, 0.0, 1.0, np.float64, generator)
+        u = _random._uniform(self.shape, 0.0, 1.0, np.float64, generator)
         return self._fill_random((u < prob).astype(self.dtype))
 
     def exponential_(self, lambd=1.0, generator=None):
         """Fill in place with samples from the exponential distribution of rate
         ``lambd`` (density ``lambd * exp(-lambd * x)`` for ``x >= 0``, mean ``1 / lambd``);
         returns self."""
-        from minigrad import random
-
         self._check_inplace("exponential_")
         self._check_float("exponential_")
         if not lambd > 0:
             raise RuntimeError(f"exponential_: expects lambd > 0.0, got lambd={lambd}")
-        u = random._uniform(self.shape, 0.0, 1.0, np.float64, generator)
+        u = _random._uniform(self.shape, 0.0, 1.0, np.float64, generator)
         return self._fill_random((-np.log1p(-u) / lambd).astype(self.dtype))
 
     # ------------------------------------------------------------------ augmented assignment
@@ -660,9 +1162,7 @@ class Tensor:
     # computes ``h + x`` out of place and Python rebinds the name: the values and
     # gradients are PyTorch's, but other references to the old tensor keep the old values.
     def _augmented(self, op, other, inplace, out_of_place):
-        from minigrad.autograd import is_grad_enabled
-
-        if is_grad_enabled() and (self.grad_fn is not None or (
+        if _autograd.is_grad_enabled() and (self.grad_fn is not None or (
                 isinstance(other, Tensor) and other.requires_grad and not self.requires_grad)):
             return out_of_place(self, other)
         return self._update(op, inplace, other)
@@ -671,20 +1171,20 @@ class Tensor:
         """``t += other``, in place through :meth:`add_` (a leaf that requires grad only
         under ``no_grad``). On a tensor inside a graph with grad mode on it computes
         ``t + other`` and rebinds the name instead, so no gradient is lost."""
-        return self._augmented("add_ (+=)", other, _add_into, _ops().add)
+        return self._augmented("add_ (+=)", other, _add_into, _ops.add)
 
     def __isub__(self, other):
         """``t -= other``, in place through :meth:`sub_` (rules as ``+=``):
         ``with minigrad.no_grad(): w -= lr * w.grad`` updates the parameter itself."""
-        return self._augmented("sub_ (-=)", other, _sub_into, _ops().sub)
+        return self._augmented("sub_ (-=)", other, _sub_into, _ops.sub)
 
     def __imul__(self, other):
         """``t *= other``, in place through :meth:`mul_` (rules as ``+=``)."""
-        return self._augmented("mul_ (*=)", other, _mul_into, _ops().mul)
+        return self._augmented("mul_ (*=)", other, _mul_into, _ops.mul)
 
     def __itruediv__(self, other):
         """``t /= other``, in place through :meth:`div_` (rules as ``+=``)."""
-        return self._augmented("div_ (/=)", other, _div_into, _ops().div)
+        return self._augmented("div_ (/=)", other, _div_into, _ops.div)
 
 
 # In-place array updates (each writes into ``a``; NumPy and CuPy arrays alike).
@@ -715,12 +1215,6 @@ def _rounded_div_into(mode):
         xp = xp_of(a)
         a[...] = xp.floor_divide(a, v) if mode == "floor" else xp.trunc(xp.true_divide(a, v))
     return run
-
-
-def _ops():
-    import minigrad.ops as ops
-
-    return ops
 
 
 def tensor(data, dtype=None, requires_grad=False, device=None):
@@ -777,3 +1271,9 @@ def _int_float(v):
     if not np.isfinite(v):
         return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
     return f"{v:.0f}."
+
+
+# The import circle, closed once, here: the engine, the ops and the random generators
+# build Tensors, and Tensor's methods call them (at call time, through these modules).
+from minigrad import autograd as _autograd, creation as _creation, ops as _ops, random as _random  # noqa: E402
+from minigrad.ops.index import _normalize_key  # noqa: E402
