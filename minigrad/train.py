@@ -26,6 +26,15 @@ checkpoints, learning-rate schedules - see :mod:`minigrad.callbacks`)::
     evaluate(model, "cross_entropy", (X_test, y_test), metrics=["accuracy"])
     probs = predict(model, X_test).softmax(-1)
 
+How the loop reads: :func:`fit` checks its arguments once (``_check_fit_arguments``),
+builds the batches (``_FitData``), then per epoch runs ``_train_epoch`` - which calls
+``_train_step``, the five lines above - and ``_run_eval`` on the validation data,
+records the epoch in the :class:`History` and calls the callbacks (``_Callbacks``);
+``_Bars`` draws the progress. Variants plug into this one loop rather than writing
+another: a loss computed from two models' outputs (knowledge distillation,
+:func:`minigrad.compress.distill.distill`), a callback, or a wrapped model
+(:class:`~minigrad.nn.parallel.DistributedDataParallel`).
+
 Data conventions: a batch is a tuple whose LAST element is the target and whose
 other elements are the model's inputs (``model(x)`` for ``(x, y)``, ``model(a, b)``
 for ``(a, b, y)``). Training data may be a ``Dataset``, a ``DataLoader`` or a
@@ -598,6 +607,18 @@ class _Callbacks:
         self.batch_begin = [cb for cb in callbacks if overrides(cb, "on_batch_begin")]
         self.batch_end = [cb for cb in callbacks if overrides(cb, "on_batch_end")]
 
+    def set_context(self, model, optimizer, history):
+        for cb in self.all:
+            cb.set_context(model, optimizer, history, history.params)
+
+    def on_train_begin(self):
+        for cb in self.all:
+            cb.on_train_begin({})
+
+    def on_epoch_begin(self, epoch):
+        for cb in self.all:
+            cb.on_epoch_begin(epoch, {})
+
     def on_batch_begin(self, batch):
         for cb in self.batch_begin:
             cb.on_batch_begin(batch, {})
@@ -610,6 +631,15 @@ class _Callbacks:
         for cb in self.batch_end:
             cb.on_batch_end(batch, logs)
         return any(cb.stop_training for cb in self.batch_end)
+
+    def on_epoch_end(self, epoch, logs):
+        for cb in self.all:
+            cb.on_epoch_end(epoch, logs)
+
+    def on_train_end(self, history):
+        """``logs``: the last epoch's values."""
+        for cb in self.all:
+            cb.on_train_end({k: v[-1] for k, v in history.items()} if history.epoch else {})
 
     def stop_training(self):
         return any(cb.stop_training for cb in self.all)
@@ -812,17 +842,14 @@ def fit(model, loss, optimizer, train, epochs=1, batch_size=32, validation_split
 
     history = History()
     history.params = data.params(epochs, metric_objs, val_metric_objs)
-    for cb in callbacks.all:
-        cb.set_context(model, optimizer, history, history.params)
+    callbacks.set_context(model, optimizer, history)
     bars = _Bars(progress, epochs, len(data.loader), shown=data.group is None or data.group.rank == 0)
     was_training = getattr(model, "training", True)
     try:
-        for cb in callbacks.all:
-            cb.on_train_begin({})
+        callbacks.on_train_begin()
         for epoch in range(epochs):
             t0 = time.perf_counter()
-            for cb in callbacks.all:
-                cb.on_epoch_begin(epoch, {})
+            callbacks.on_epoch_begin(epoch)
             data.start_epoch(epoch)
             bars.start_epoch(epoch)
             lr = _learning_rate(optimizer)
@@ -833,16 +860,14 @@ def fit(model, loss, optimizer, train, epochs=1, batch_size=32, validation_split
             logs = data.mean_over_ranks(logs, n_train)
             logs["lr"] = lr
             history._record(epoch, logs, time.perf_counter() - t0)
-            for cb in callbacks.all:
-                cb.on_epoch_end(epoch, logs)
+            callbacks.on_epoch_end(epoch, logs)
             bars.end_epoch(logs)
             if stop or callbacks.stop_training():
                 break
     finally:
         bars.close()
         _set_mode(model, was_training)
-    for cb in callbacks.all:
-        cb.on_train_end({k: v[-1] for k, v in history.items()} if history.epoch else {})
+    callbacks.on_train_end(history)
     return history
 
 
