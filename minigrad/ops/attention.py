@@ -26,10 +26,9 @@ import math
 
 import numpy as np
 
-from minigrad.autograd import Function, is_grad_enabled
+from minigrad.autograd import Function, is_grad_enabled, kernel_gradients
 from minigrad.backend import device_of, get_kernel, xp_of
 from minigrad.creation import rand
-from minigrad.ops._common import kernel_grads
 from minigrad.ops.elementwise import where
 from minigrad.ops.matmul import matmul
 from minigrad.ops.shape import expand, reshape, transpose
@@ -53,7 +52,7 @@ class ScaledDotProductAttention(Function):
     @staticmethod
     def backward(ctx, g):
         q, k, v, out, lse, mask = ctx.saved_tensors
-        return kernel_grads(ctx, *get_kernel("sdpa_backward", device_of(q.array))(
+        return kernel_gradients(ctx, *get_kernel("sdpa_backward", device_of(q.array))(
             g.array, q.array, k.array, v.array, out.array, lse.array, None if mask is None else mask.array,
             ctx.is_causal, ctx.scale))
 

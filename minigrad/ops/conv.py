@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from minigrad import _checks
 from minigrad.autograd import Function
 from minigrad.backend import device_of, get_kernel
 from minigrad.ops.shape import expand, pad as _pad, reshape
@@ -61,12 +62,6 @@ def _same_dtype(*tensors):
     return [None if t is None else (t if t.dtype == dt else t.to(dt)) for t in tensors]
 
 
-def _check_device(op, *tensors):
-    devs = {str(t.device) for t in tensors if t is not None}
-    if len(devs) > 1:
-        raise RuntimeError(f"{op}: expected all tensors on the same device, got {sorted(devs)}")
-
-
 # The rank of an unbatched input, its layout and the batched layout.
 _IMAGE = (3, "(C, H, W)", "(N, C, H, W)")
 _SEQUENCE = (2, "(C, L)", "(N, C, L)")
@@ -81,7 +76,7 @@ def _conv_operands(op, input, weight, bias, weight_layout, layouts):
     if input.ndim not in (n, n + 1):
         raise ValueError(f"{op}: expected a {n}-D {unbatched} or {n + 1}-D {batched} input, got shape "
                          f"{tuple(input.shape)}")
-    _check_device(op, input, weight, bias)
+    _checks.same_device(op, input, weight, bias)
     return _same_dtype(input, weight, bias)
 
 

@@ -10,9 +10,9 @@ import math
 
 import numpy as np
 
-from minigrad.autograd import Function, is_grad_enabled
+from minigrad import _checks
+from minigrad.autograd import Function, is_grad_enabled, kernel_gradients
 from minigrad.backend import device_of, get_kernel, xp_of
-from minigrad.ops._common import kernel_grads
 from minigrad.tensor import Tensor
 
 
@@ -48,8 +48,7 @@ def _pair(a, b, op):
             b = Tensor(b)
         else:
             b = _const_like(b, a)
-    if type(a.array) is not type(b.array) and a.device != b.device:
-        raise RuntimeError(f"{op}: expected both tensors on the same device, got '{a.device}' and '{b.device}'")
+    _checks.same_device(op, a, b)
     return _promote(a, b)
 
 
@@ -527,7 +526,7 @@ class Gelu(Function):
     def backward(ctx, gy):
         (x,) = ctx.saved_tensors
         if not is_grad_enabled():  # plain backward: one fused kernel
-            return kernel_grads(ctx, get_kernel("gelu_backward", device_of(x.array))(
+            return kernel_gradients(ctx, get_kernel("gelu_backward", device_of(x.array))(
                 x.array, gy.array, ctx.approximate))
         if ctx.approximate == "tanh":
             c = math.sqrt(2.0 / math.pi)

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigrad.autograd import Function, is_grad_enabled
+from minigrad.autograd import Function, is_grad_enabled, kernel_gradients
 from minigrad.backend import device_of, get_kernel, xp_of
-from minigrad.ops._common import kernel_grads
 from minigrad.ops.index import scatter_add
 from minigrad.ops.shape import reshape
 from minigrad.tensor import Tensor
@@ -47,7 +46,7 @@ class Embedding(Function):
                 keep[ctx.padding_idx] = 0
                 gw = gw * Tensor(keep)
             return gw
-        return kernel_grads(ctx, get_kernel("embedding_backward", device_of(g.array))(
+        return kernel_gradients(ctx, get_kernel("embedding_backward", device_of(g.array))(
             g.array, indices, ctx.num, ctx.padding_idx))
 
 

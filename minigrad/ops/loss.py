@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigrad.autograd import Function
+from minigrad.autograd import Function, kernel_gradients
 from minigrad.backend import device_of, get_kernel, xp_of
-from minigrad.ops._common import kernel_grads
 from minigrad.ops.shape import movedim, reshape
 from minigrad.tensor import Tensor
 
@@ -88,7 +87,7 @@ class CrossEntropy(Function):
                 grad_loss = xp.broadcast_to(ga / ctx.denom, (N,))
         dx = get_kernel("cross_entropy_backward", device_of(xa))(
             grad_loss.astype(xa.dtype), xa, target, weight, ctx.ignore_index, ctx.label_smoothing, lse)
-        return kernel_grads(ctx, dx)
+        return kernel_gradients(ctx, dx)
 
 
 def _array(t):

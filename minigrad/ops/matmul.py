@@ -8,11 +8,11 @@ multiplication itself runs in the ``matmul`` kernel picked by the registry
 """
 from __future__ import annotations
 
-from minigrad.autograd import Function, is_grad_enabled
+from minigrad import _checks
+from minigrad.autograd import Function, is_grad_enabled, kernel_gradients
 import numpy as np
 
 from minigrad.backend import device_of, get_kernel
-from minigrad.ops._common import kernel_grads
 from minigrad.ops.shape import reshape, transpose
 
 
@@ -39,8 +39,7 @@ def matmul(input, other):
     a, b = input, other
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
-    if type(a.array) is not type(b.array) and a.device != b.device:
-        raise RuntimeError(f"matmul: expected both tensors on the same device, got '{a.device}' and '{b.device}'")
+    _checks.same_device("matmul", a, b)
     k_a = a.shape[-1]
     k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if k_a != k_b:
@@ -137,7 +136,7 @@ class Linear(Function):
         gx = mm(g, w.array).reshape(x.shape) if nx else None
         gw = mm(g.T, xd) if nw else None
         gb = g.sum(axis=0) if nb else None
-        return kernel_grads(ctx, gx, gw, gb)
+        return kernel_gradients(ctx, gx, gw, gb)
 
 
 def linear(input, weight, bias=None):

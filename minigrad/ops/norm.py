@@ -18,9 +18,8 @@ derivatives, e.g. gradient penalties, work); otherwise it is the fused kernel.
 """
 from __future__ import annotations
 
-from minigrad.autograd import Function, is_grad_enabled
+from minigrad.autograd import Function, is_grad_enabled, kernel_gradients
 from minigrad.backend import device_of, get_kernel
-from minigrad.ops._common import kernel_grads
 from minigrad.ops.elementwise import rsqrt
 from minigrad.ops.reduce import mean as _mean, sum as _sum
 from minigrad.ops.shape import reshape
@@ -57,7 +56,7 @@ class LayerNorm(Function):
             return gx, gw, gb
         gx, gw, gb = get_kernel("layer_norm_backward", device_of(x.array))(
             g.array, x.array, None if w is None else w.array, mean.array, rstd.array)
-        return kernel_grads(ctx, gx, (gw if need_w else None), (gb if need_b else None))
+        return kernel_gradients(ctx, gx, (gw if need_w else None), (gb if need_b else None))
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):

@@ -13,9 +13,8 @@ from collections import namedtuple
 import numpy as np
 
 from minigrad import _checks
-from minigrad.autograd import Function
+from minigrad.autograd import Function, kernel_gradients
 from minigrad.backend import xp_of
-from minigrad.ops._common import kernel_grads
 from minigrad.tensor import Tensor
 from minigrad.ops.shape import _norm_dim, expand, reshape, flip
 from minigrad.ops import elementwise as ew
@@ -106,7 +105,7 @@ class Prod(Function):
                                                   axis=ax), axis=ax), axis=ax)
         others = (left * right).reshape(x.shape)
         g = _grow(gy, ctx.in_shape, axes, ctx.keepdim).array
-        return kernel_grads(ctx, g * others)
+        return kernel_gradients(ctx, g * others)
 
 
 def prod(input, dim=None, keepdim=False, dtype=None):

@@ -291,19 +291,12 @@ class Cat(Function):
         return tuple(out)
 
 
-def _check_same_device(tensors, op):
-    kinds = {type(t.array) for t in tensors}
-    if len(kinds) > 1:
-        raise RuntimeError(f"{op}: expected all tensors on the same device, got "
-                           + ", ".join(sorted({str(t.device) for t in tensors})))
-
-
 def cat(tensors, dim=0):
     """Join tensors along an existing dimension (all other dims must match)."""
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
-    _check_same_device(tensors, "cat")
+    _checks.same_device("cat", *tensors)
     ref = tensors[0]
     if ref.ndim == 0:
         raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")

@@ -18,9 +18,8 @@ written with Tensor ops instead, so double backward works.
 """
 from __future__ import annotations
 
-from minigrad.autograd import Function, is_grad_enabled
+from minigrad.autograd import Function, is_grad_enabled, kernel_gradients
 from minigrad.backend import device_of, get_kernel
-from minigrad.ops._common import kernel_grads
 from minigrad.ops.elementwise import exp
 from minigrad.ops.reduce import sum as _sum
 from minigrad.ops.shape import _norm_dim, movedim, reshape
@@ -51,7 +50,7 @@ class _RowOp(Function):
         (y,) = ctx.saved_tensors
         if is_grad_enabled():  # create_graph: differentiable Tensor ops
             return ctx.grad(g, y)
-        return kernel_grads(ctx, get_kernel(ctx.kernel + "_backward", device_of(y.array))(g.array, y.array))
+        return kernel_gradients(ctx, get_kernel(ctx.kernel + "_backward", device_of(y.array))(g.array, y.array))
 
 
 class Softmax(_RowOp):
