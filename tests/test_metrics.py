@@ -32,6 +32,30 @@ def test_accuracy_labels_logits_tensors():
         M.accuracy([1, 0, 1], [1, 0])
 
 
+def test_fit_metrics_turn_scores_into_labels_by_the_same_rule():
+    from minigrad import nn
+    from minigrad.train import evaluate
+
+    class Scores(nn.Module):   # the "model" outputs its input: the scores under test
+        def forward(self, x):
+            return x
+
+    rng = np.random.default_rng(0)
+    scores = rng.standard_normal((30, 4)).astype(np.float32)
+    labels = rng.integers(0, 4, 30)
+    ev = evaluate(Scores(), None, (scores, labels), batch_size=7, metrics=["accuracy"])
+    assert ev["accuracy"] == pytest.approx(M.accuracy(labels, scores))
+    probs = rng.uniform(0, 1, (30, 1)).astype(np.float32)
+    binary = rng.integers(0, 2, 30)
+    ev = evaluate(Scores(), None, (probs, binary), batch_size=7, metrics=["binary_accuracy"])
+    assert ev["binary_accuracy"] == pytest.approx(M.accuracy(binary, probs, threshold=0.5))
+    # sequences: (N, L, C) scores for (N, L) labels, argmax over the last (class) axis
+    seq = rng.standard_normal((5, 6, 4)).astype(np.float32)
+    seq_labels = rng.integers(0, 4, (5, 6))
+    ev = evaluate(Scores(), None, (seq, seq_labels), metrics=["accuracy"])
+    assert ev["accuracy"] == pytest.approx(M.accuracy(seq_labels.ravel(), seq.reshape(30, 4)))
+
+
 def test_top_k_accuracy():
     scores = np.array([[0.5, 0.3, 0.2],    # true 1: rank 2
                        [0.1, 0.2, 0.7],    # true 2: rank 1

@@ -212,6 +212,28 @@ def test_distill_with_labels_and_validation():
         distill.distill(teacher, student, (X, y), optim.SGD(student.parameters(), lr=0.1), epochs=-1)
 
 
+def test_distill_reads_unlabelled_datasets_and_loaders_like_tuples():
+    from minigrad.data import DataLoader, TensorDataset
+
+    minigrad.manual_seed(2)
+    teacher = nn.Sequential(nn.Linear(4, 3))
+    X = np.random.default_rng(2).normal(size=(40, 4)).astype(np.float32)
+    y = np.random.default_rng(3).integers(0, 3, 40)
+
+    def losses(data, **kw):
+        minigrad.manual_seed(3)
+        student = nn.Sequential(nn.Linear(4, 3))
+        return distill.distill(teacher, student, data, optim.SGD(student.parameters(), lr=0.5), epochs=2,
+                               alpha=1.0, batch_size=16, shuffle=False, **kw)["loss"]
+
+    expected = losses((X,))
+    assert expected[1] < expected[0]
+    assert losses(TensorDataset(X)) == pytest.approx(expected, rel=1e-6)
+    assert losses(DataLoader(TensorDataset(X), batch_size=16)) == pytest.approx(expected, rel=1e-6)
+    labelled = losses((X, y), has_target=True)           # alpha=1: the labels change nothing
+    assert labelled == pytest.approx(expected, rel=1e-6)
+
+
 # ---------------------------------------------------------------------------- the example
 
 def _check_example(r):
