@@ -48,7 +48,7 @@ setup(
         # data-parallel training across processes (minigrad.distributed): MPI for Python and
         # the MPICH library with its mpiexec (on Windows install MS-MPI instead of mpich)
         "mpi": MPI,
-        # the documentation site (mkdocs.yml); tests/test_docs_site.py builds it strictly
+        # the documentation site (mkdocs.yml); tests/project/test_docs_site.py builds it strictly
         "docs": DOCS,
         "notebooks": ["jupyter", "matplotlib>=3.6", "graphviz"],
     },

@@ -20,7 +20,7 @@ pytest.importorskip("mkdocs_jupyter")
 
 from public_api import public_modules  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ one, a cell that printed must still print, and a cell that showed nothing must
 still show nothing. After changing a notebook (or code that changes what it shows),
 write the fresh outputs back with::
 
-    MINIGRAD_WRITE_NOTEBOOKS=1 python -m pytest -m notebooks tests/test_notebooks.py
+    MINIGRAD_WRITE_NOTEBOOKS=1 python -m pytest -m notebooks tests/project/test_notebooks.py
 """
 import glob
 import os
@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NB_DIR = os.path.join(ROOT, "notebooks")
 NOTEBOOKS = sorted(glob.glob(os.path.join(NB_DIR, "*.ipynb")))  # at collection time: new ones are picked up
 CELL_TIMEOUT = 600  # seconds per cell
@@ -89,7 +89,7 @@ def test_notebook_runs(path, monkeypatch, tmp_path):
              for i, (c, n) in enumerate(zip(committed, produced)) if c != n]
     assert not drift, (
         f"{os.path.basename(path)}: the committed outputs are not what the notebook produces now "
-        "(rewrite them: MINIGRAD_WRITE_NOTEBOOKS=1 python -m pytest -m notebooks tests/test_notebooks.py):\n"
+        "(rewrite them: MINIGRAD_WRITE_NOTEBOOKS=1 python -m pytest -m notebooks tests/project/test_notebooks.py):\n"
         + "\n".join(drift))
 
 
