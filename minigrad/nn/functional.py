@@ -28,7 +28,7 @@ from minigrad.ops.index import one_hot  # noqa: F401  (re-exported as F.one_hot)
 from minigrad.ops.shape import pad  # noqa: F401  (re-exported as F.pad)
 
 from minigrad.ops.softmax import softmax as _softmax_op, log_softmax as _log_softmax_op
-from minigrad.ops.norm import layer_norm as _layer_norm_op
+from minigrad.ops.normalization import layer_norm as _layer_norm_op
 from minigrad.ops.loss import cross_entropy as _cross_entropy_op
 from minigrad.ops.embedding import embedding as _embedding_op
 # Convolution, pooling and attention live in ops/; F re-exports them under PyTorch's names.
@@ -256,7 +256,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise over the trailing ``normalized_shape`` dims of each sample (mean 0,
     variance 1, biased variance), then scale by ``weight`` and shift by ``bias``
-    (one fused op, :func:`minigrad.ops.norm.layer_norm`)."""
+    (one fused op, :func:`minigrad.ops.normalization.layer_norm`)."""
     return _layer_norm_op(input, normalized_shape, weight, bias, eps)
 
 

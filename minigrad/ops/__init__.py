@@ -33,7 +33,7 @@ from minigrad.creation import multinomial  # noqa: F401
 # Families whose ops sit on native kernels.
 from minigrad.ops.softmax import softmax, log_softmax  # noqa: F401
 from minigrad.ops.loss import cross_entropy  # noqa: F401
-from minigrad.ops.norm import layer_norm  # noqa: F401
+from minigrad.ops.normalization import layer_norm  # noqa: F401
 from minigrad.ops.embedding import embedding  # noqa: F401
 from minigrad.ops.attention import scaled_dot_product_attention  # noqa: F401
 from minigrad.ops.conv import conv1d, conv2d, conv_transpose2d, unfold, fold  # noqa: F401
@@ -41,11 +41,6 @@ from minigrad.ops.pool import (max_pool1d, max_pool2d, avg_pool1d, avg_pool2d,  
                                adaptive_avg_pool2d)
 
 abs = abs_
-
-# Importing the submodule minigrad.ops.norm set the package attribute ``norm`` to that
-# module; the name belongs to the vector norm reduction.
-from minigrad.ops.reduce import norm  # noqa: E402,F811
-
 
 # Every public op names itself in the errors that escape it (see minigrad._checks).
 from minigrad import _checks  # noqa: E402

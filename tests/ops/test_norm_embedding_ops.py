@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 import minigrad as mg
 from minigrad.ops.embedding import embedding
-from minigrad.ops.norm import layer_norm
+from minigrad.ops.normalization import layer_norm
 
 MODES = ["reference", "native"]
 
