@@ -1,6 +1,8 @@
 """The seed CNN (minigrad/examples/cnn.py) on the MNIST digits that ship with minigrad."""
 import pytest
 
+import minigrad as mg
+
 from minigrad.examples import DEMOS
 from seed_results import check_result_dict
 
@@ -44,3 +46,23 @@ def test_mnist_cnn_full_reaches_97_percent():
 
     r = mnist_cnn(level="full")
     assert r["accuracy"] >= 0.97 and r["passed"], r["summary"]
+
+
+# ----------------------------------------------------------------------------- the seed CNN and a small ResNet
+
+@pytest.mark.slow
+def test_seed_cnn_reaches_98_percent_on_digits():
+    from minigrad.examples.cnn import digits_cnn
+
+    r = digits_cnn(progress=False)
+    assert r["accuracy"] >= 0.98, r["summary"]
+
+
+def test_small_resnet_forward_backward():
+    from minigrad.examples.cnn import small_resnet
+
+    model = small_resnet(width=4)
+    out = model(mg.randn(2, 1, 12, 12))
+    assert out.shape == (2, 10)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
