@@ -12,17 +12,6 @@ from minigrad.distributed import nccl as nccl_backend
 pytestmark = pytest.mark.distributed
 
 
-def test_nccl_without_cupy_says_what_to_install(no_mpi, monkeypatch):
-    monkeypatch.setenv("PMI_SIZE", "1")
-    fake_mpi = _fake_mpi_module(rank=0, size=1)
-    monkeypatch.setitem(sys.modules, "mpi4py", types.SimpleNamespace(MPI=fake_mpi))
-    monkeypatch.setitem(sys.modules, "mpi4py.MPI", fake_mpi)
-    monkeypatch.setitem(sys.modules, "cupy", None)
-    with pytest.raises(RuntimeError, match=r"CuPy built with NCCL.*minigrad\[cuda12\]"):
-        dist.init_process_group("nccl")
-    assert not dist.is_initialized()
-
-
 def _fake_mpi_module(rank, size):
     class Comm:
         def Get_rank(self):
@@ -119,6 +108,17 @@ def _fake_cupy_and_nccl(n_gpus=2):
                                  Stream=Stream, get_current_stream=lambda: current)
     cupy = types.SimpleNamespace(cuda=cuda, ascontiguousarray=np.ascontiguousarray)
     return cupy, nccl, calls
+
+
+def test_nccl_without_cupy_says_what_to_install(no_mpi, monkeypatch):
+    monkeypatch.setenv("PMI_SIZE", "1")
+    fake_mpi = _fake_mpi_module(rank=0, size=1)
+    monkeypatch.setitem(sys.modules, "mpi4py", types.SimpleNamespace(MPI=fake_mpi))
+    monkeypatch.setitem(sys.modules, "mpi4py.MPI", fake_mpi)
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    with pytest.raises(RuntimeError, match=r"CuPy built with NCCL.*minigrad\[cuda12\]"):
+        dist.init_process_group("nccl")
+    assert not dist.is_initialized()
 
 
 def test_nccl_unique_id_is_made_on_rank_0_and_broadcast_over_mpi():
