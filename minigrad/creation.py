@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from minigrad import backend, random
-from minigrad.tensor import Tensor, get_default_dtype
+from minigrad.tensor import Tensor, _infer_array, get_default_dtype
 
 __all__ = ["zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn",
            "randint", "randperm", "zeros_like", "ones_like", "full_like", "empty_like",
@@ -296,6 +296,4 @@ def as_tensor(data, dtype=None, device=None):
     if isinstance(data, Tensor):
         out = data if dtype is None else data.to(dtype)
         return out if device is None else out.to(device)
-    from minigrad.tensor import _infer_array
-
     return _finish(_infer_array(data, dtype), device, False)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from minigrad import backend
+from minigrad.tensor import Tensor
+
 __all__ = ["Generator", "manual_seed", "seed", "default_generator", "get_rng_state", "set_rng_state",
            "initial_seed"]
 
@@ -69,9 +72,7 @@ class Generator:
     """
 
     def __init__(self, device="cpu"):
-        from minigrad.backend import device as _device
-
-        self.device = _device(device)
+        self.device = backend.device(device)
         self.numpy_generator = np.random.Generator(np.random.PCG64(0))
         self.seed()
 
@@ -96,8 +97,6 @@ class Generator:
     def get_state(self):
         """The stream's position as a uint8 Tensor (37 bytes: PCG64's 128-bit state and
         increment, and its buffered 32-bit half-word), for :meth:`set_state`."""
-        from minigrad.tensor import Tensor
-
         st = self.numpy_generator.bit_generator.state
         raw = (int(st["state"]["state"]).to_bytes(16, "little") + int(st["state"]["inc"]).to_bytes(16, "little")
                + bytes([int(st["has_uint32"])]) + int(st["uinteger"]).to_bytes(4, "little"))
