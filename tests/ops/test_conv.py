@@ -178,6 +178,21 @@ def _torch_grads(torch, fn, arrays):
     return y, ts
 
 
+def _assert_matches_torch(torch, mode, rng, arrays, ty, ts, ours):
+    """Backward PyTorch's output ``ty`` and ``ours(*tensors)`` (under kernel set ``mode``)
+    with one random output gradient: values and input gradients agree to 1e-9."""
+    gy = rng.standard_normal(tuple(ty.shape))
+    ty.backward(torch.tensor(gy))
+    ms = [None if a is None else tensor(a) for a in arrays]
+    with mg.kernels.use(mode):
+        y = ours(*ms)
+        y.backward(mg.tensor(gy))
+    np.testing.assert_allclose(y.array, ty.detach().numpy(), rtol=1e-9, atol=1e-9)
+    for m, t in zip(ms, ts):
+        if m is not None:
+            np.testing.assert_allclose(m.grad.array, t.grad.numpy(), rtol=1e-9, atol=1e-9)
+
+
 @pytest.mark.oracle
 @pytest.mark.parametrize("mode", MODES)
 @settings(max_examples=15)
@@ -189,16 +204,7 @@ def test_conv2d_matches_torch(mode, cfg, seed):
     arrays = [rng.standard_normal(x_shape), rng.standard_normal(w_shape),
               rng.standard_normal(w_shape[0]) if has_bias else None]
     ty, ts = _torch_grads(torch, lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **kwargs), arrays)
-    gy = rng.standard_normal(tuple(ty.shape))
-    ty.backward(torch.tensor(gy))
-    ms = [None if a is None else tensor(a) for a in arrays]
-    with mg.kernels.use(mode):
-        y = conv2d(*ms, **kwargs)
-        y.backward(mg.tensor(gy))
-    np.testing.assert_allclose(y.array, ty.detach().numpy(), rtol=1e-9, atol=1e-9)
-    for m, t in zip(ms, ts):
-        if m is not None:
-            np.testing.assert_allclose(m.grad.array, t.grad.numpy(), rtol=1e-9, atol=1e-9)
+    _assert_matches_torch(torch, mode, rng, arrays, ty, ts, lambda *ms: conv2d(*ms, **kwargs))
 
 
 @pytest.mark.oracle
@@ -219,16 +225,8 @@ def test_conv_transpose2d_matches_torch(mode, cfg, seed, out_pad):
             x, w, b, output_padding=op, **kwargs), arrays)
     except RuntimeError:
         assume(False)             # empty output for this draw
-    gy = rng.standard_normal(tuple(ty.shape))
-    ty.backward(torch.tensor(gy))
-    ms = [None if a is None else tensor(a) for a in arrays]
-    with mg.kernels.use(mode):
-        y = conv_transpose2d(*ms, output_padding=op, **kwargs)
-        y.backward(mg.tensor(gy))
-    np.testing.assert_allclose(y.array, ty.detach().numpy(), rtol=1e-9, atol=1e-9)
-    for m, t in zip(ms, ts):
-        if m is not None:
-            np.testing.assert_allclose(m.grad.array, t.grad.numpy(), rtol=1e-9, atol=1e-9)
+    _assert_matches_torch(torch, mode, rng, arrays, ty, ts,
+                          lambda *ms: conv_transpose2d(*ms, output_padding=op, **kwargs))
 
 
 @pytest.mark.oracle
