@@ -246,6 +246,7 @@ def _saved_reference(value, y, out, args, arrays):
 
 
 def _freed_error(node):
+    """The error for using a node whose saved values backward already released."""
     return RuntimeError(
         f"{node.name()}: trying to backward through the graph a second time (or to use saved "
         "values after they were freed). Pass retain_graph=True to the first backward() if you "
@@ -274,7 +275,8 @@ class Function:
     """
 
     # Slots keep nodes small; __dict__ lets forward stash any attribute on ctx.
-    __slots__ = ("_next", "needs_input_grad", "_inputs", "_saved", "_out_data", "_out_version", "_freed", "_retained", "__dict__", "__weakref__")
+    __slots__ = ("_next", "needs_input_grad", "_inputs", "_saved", "_out_data", "_out_version",
+                 "_freed", "_retained", "__dict__", "__weakref__")
 
     # -- the two methods a subclass writes --------------------------------------------
     @staticmethod
@@ -294,7 +296,8 @@ class Function:
     # -- what forward may call on ctx -------------------------------------------------
     def save_for_backward(self, *arrays):
         """Remember arrays for backward. Inputs and the output come back as Tensors
-        connected to the graph; any other array comes back as a constant Tensor."""
+        connected to the graph; any other array comes back as a constant Tensor
+        (when the node is recorded, :func:`_saved_reference` tells which is which)."""
         self._saved = arrays
 
     @property
