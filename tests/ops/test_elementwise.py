@@ -177,3 +177,10 @@ def test_dtypes_match_pytorch(name):
     theirs = OPS[name](torch.tensor(xs), torch.tensor(ps))
     assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+
+
+def test_relu_double_backward_uses_tensor_path():
+    x = mg.tensor([-1.0, 2.0, 3.0], dtype=mg.float64, requires_grad=True)
+    (g,) = mg.grad((mg.relu(x) ** 2).sum(), x, create_graph=True)
+    (h,) = mg.grad(g.sum(), x)
+    assert g.tolist() == [0.0, 4.0, 6.0] and h.tolist() == [0.0, 2.0, 2.0]
