@@ -1,12 +1,21 @@
-"""Shared test setup: hypothesis profiles, markers, and the tests/ folder on sys.path
-(so test files anywhere below can ``import strategies``)."""
+"""Shared test setup: hypothesis profiles, markers, and the helper folders on sys.path.
+
+The tests mirror the package, so several folders hold a file of the same name
+(``tests/ops/test_conv.py``, ``tests/nn/test_conv.py``, ``tests/kernels/test_conv.py``).
+pytest imports test files by their path (``--import-mode=importlib`` in pytest.ini), which
+keeps them apart, and leaves sys.path alone; so the folders whose shared helpers test files
+import by bare name (``import strategies`` from tests/, ``from _optim_helpers import ...``
+from tests/optim/) are put on sys.path here: tests/ and each folder just below it."""
 import os
 import sys
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-sys.path.insert(0, os.path.dirname(__file__))
+_TESTS = os.path.dirname(os.path.abspath(__file__))
+for _folder in [_TESTS] + sorted(os.path.join(_TESTS, d) for d in os.listdir(_TESTS)):
+    if os.path.isdir(_folder) and _folder not in sys.path and not os.path.basename(_folder).startswith("__"):
+        sys.path.insert(0, _folder)
 
 settings.register_profile("dev", max_examples=30, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
