@@ -34,10 +34,11 @@ import minigrad
 from minigrad.autograd import no_grad
 from minigrad.backend import to_device
 from minigrad.callbacks import Callback
-from minigrad.data import DataLoader
+from minigrad.data import DataLoader, Dataset
 from minigrad.data.dataloader import default_collate
 from minigrad.tensor import Tensor
 from minigrad.nn.module import Module
+from minigrad.train import evaluate, fit
 from minigrad.nn import functional as F
 from minigrad.ops import reduce as _red
 
@@ -196,8 +197,6 @@ class _Validation(Callback):
         self.student, self.data, self.results = student, data, []
 
     def on_epoch_end(self, epoch, logs=None):
-        from minigrad.train import evaluate
-
         self.results.append(evaluate(self.student, "cross_entropy", self.data, metrics=["accuracy"]))
 
 
@@ -207,6 +206,8 @@ def _is_labelled(data, has_target):
         return bool(has_target)
     if isinstance(data, (tuple, list)):
         return len(data) >= 2
+    if not isinstance(data, (Dataset, DataLoader)):
+        return True   # fit reads it as it is, or says what it accepts
     samples = data.dataset if isinstance(data, DataLoader) else data
     if len(samples) == 0:
         return True
@@ -261,8 +262,6 @@ def distill(teacher, student, loader, optimizer, epochs=1, temperature=4.0, alph
         alpha: the weight of the soft (teacher) term in [0, 1], as in :func:`kd_loss`.
         validation_data: evaluated with ``minigrad.train.evaluate`` after each epoch.
     """
-    from minigrad.train import fit
-
     who = "distill"
     for what, m in (("teacher", teacher), ("student", student)):
         if not callable(m):
@@ -286,9 +285,10 @@ def distill(teacher, student, loader, optimizer, epochs=1, temperature=4.0, alph
     finally:
         if hasattr(teacher, "train"):
             teacher.train(bool(t_mode))
-    for cb in validation:
-        history.history["val_loss"] = [r["loss"] for r in cb.results]
-        history.history["val_accuracy"] = [r["accuracy"] for r in cb.results]
+    results = validation[0].results if validation else []
+    if results:   # the student's own values, beside the epochs fit recorded
+        history.history["val_loss"] = [r["loss"] for r in results]
+        history.history["val_accuracy"] = [r["accuracy"] for r in results]
     return history
 
 
@@ -335,7 +335,6 @@ def digits_example(seed=0, epochs=None, quick=True, labeled_per_class=10, teache
     """
     from minigrad import nn, optim
     from minigrad.data import digits, train_test_split
-    from minigrad.train import evaluate, fit
 
     t_start = time.perf_counter()
     if epochs is None:
