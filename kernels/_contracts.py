@@ -31,20 +31,13 @@ import math
 
 import numpy as np
 
-__all__ = ["checked", "CONTRACTS"]
+from ._arrays import array_module as _xp
+
+__all__ = ["checked", "check_matmul", "conv_output_size", "pool_output_size", "conv_geometry",
+           "unfold_geometry", "fold_geometry", "pool_geometry", "sdpa_shapes", "sdpa_mask", "CONTRACTS"]
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def _xp(a):
-    if type(a).__module__.split(".")[0] == "cupy":
-        import cupy
-
-        return cupy
-    import numpy
-
-    return numpy
-
 
 def _shape(a):
     return tuple(getattr(a, "shape", ()))
@@ -91,8 +84,96 @@ def _range(op, name, a, lo, hi, allowed=None):
         raise IndexError(f"{op}: {name} holds {first}, outside {lo}..{hi - 1}{also}")
 
 
-def _out_size(size, k, s, p, d):
-    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+# ----------------------------------------------------------------------------- geometry
+# The shape checks of the convolution and pooling families, each written once. The
+# contracts below call them, and so do the kernels of every set (reference, CPU, GPU),
+# which are also called directly, outside the registry.
+
+def conv_output_size(size, kernel, stride, padding, dilation):
+    """Output length of a convolution along one axis (floor division, as PyTorch)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
+    """Output length of a pooling window along one axis (PyTorch's rule)."""
+    out = (size + 2 * padding - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1  # the last window would start in the padding: drop it
+    return out
+
+
+def _pairs(op, kernel_size, stride, padding, dilation):
+    """Each geometry argument a pair of ints, sizes, strides and dilations >= 1, padding >= 0."""
+    return (_pair(op, "kernel_size", kernel_size, 1), _pair(op, "stride", stride, 1),
+            _pair(op, "padding", padding, 0), _pair(op, "dilation", dilation, 1))
+
+
+def conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
+    """Check a convolution's shapes; return (N, C, H, W, C_out, kH, kW, H_out, W_out)."""
+    if len(x_shape) != 4 or len(w_shape) != 4:
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) and 4-D weight "
+                         f"(C_out, C_in/groups, kH, kW), got {tuple(x_shape)} and {tuple(w_shape)}")
+    N, C, H, W = x_shape
+    C_out, C_g, kH, kW = w_shape
+    if kH < 1 or kW < 1:
+        raise ValueError(f"{op}: kernel size must be >= 1, got weight shape {tuple(w_shape)}")
+    if C_out < 1:
+        raise ValueError(f"{op}: weight {tuple(w_shape)} has no output channels")
+    if groups < 1 or C % groups or C_out % groups:
+        raise ValueError(f"{op}: groups={groups} must be >= 1 and divide both the input "
+                         f"channels ({C}) and the output channels ({C_out})")
+    if C_g * groups != C:
+        raise ValueError(f"{op}: input has {C} channels but weight {tuple(w_shape)} expects "
+                         f"{C_g * groups} (groups={groups})")
+    _, stride, padding, dilation = _pairs(op, (kH, kW), stride, padding, dilation)
+    H_out = conv_output_size(H, kH, stride[0], padding[0], dilation[0])
+    W_out = conv_output_size(W, kW, stride[1], padding[1], dilation[1])
+    if H_out < 1 or W_out < 1:
+        raise ValueError(f"{op}: input {tuple(x_shape)} padded by {padding} is smaller than "
+                         f"the dilated kernel ({dilation[0] * (kH - 1) + 1}, {dilation[1] * (kW - 1) + 1}); "
+                         f"output would be {H_out}x{W_out}")
+    return N, C, H, W, C_out, kH, kW, H_out, W_out
+
+
+def unfold_geometry(op, x_shape, kernel_size, stride, padding, dilation):
+    """Check unfold/fold geometry over the last two dims of ``x_shape``; return (H_out, W_out)."""
+    kernel_size, stride, padding, dilation = _pairs(op, kernel_size, stride, padding, dilation)
+    H, W = x_shape[-2:]
+    H_out = conv_output_size(H, kernel_size[0], stride[0], padding[0], dilation[0])
+    W_out = conv_output_size(W, kernel_size[1], stride[1], padding[1], dilation[1])
+    if H_out < 1 or W_out < 1:
+        raise ValueError(f"{op}: spatial size {(H, W)} padded by {padding} is smaller than "
+                         f"the dilated kernel: {H_out}x{W_out} blocks")
+    return H_out, W_out
+
+
+def fold_geometry(cols_shape, output_size, kernel_size, stride, padding, dilation):
+    """Check fold's (N, C*kH*kW, L) columns against its geometry; return (C, H_out, W_out)."""
+    if len(cols_shape) != 3:
+        raise ValueError(f"fold: expected 3-D columns (N, C*kH*kW, L), got shape {tuple(cols_shape)}")
+    output_size = _pair("fold", "output_size", output_size, 0)
+    H_out, W_out = unfold_geometry("fold", output_size, kernel_size, stride, padding, dilation)
+    kk = int(kernel_size[0]) * int(kernel_size[1])
+    N, CK, L = cols_shape
+    if CK % kk or L != H_out * W_out:
+        raise ValueError(f"fold: input of shape {tuple(cols_shape)} does not fit kernel {tuple(kernel_size)} "
+                         f"and output size {output_size}: expected (N, C*{kk}, {H_out * W_out})")
+    return CK // kk, H_out, W_out
+
+
+def pool_geometry(op, x_shape, kernel_size, stride, padding, dilation, ceil_mode):
+    """Check a pooling call's geometry; return (H_out, W_out)."""
+    if len(x_shape) != 4:
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {tuple(x_shape)}")
+    kernel_size, stride, padding, dilation = _pairs(op, kernel_size, stride, padding, dilation)
+    if padding[0] > kernel_size[0] // 2 or padding[1] > kernel_size[1] // 2:
+        raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel_size}")
+    H_out, W_out = (pool_output_size(n, k, s, p, d, ceil_mode)
+                    for n, k, s, p, d in zip(x_shape[2:], kernel_size, stride, padding, dilation))
+    if H_out < 1 or W_out < 1:
+        raise ValueError(f"{op}: input {tuple(x_shape)} is too small for kernel {kernel_size} "
+                         f"(padding {padding}, dilation {dilation}): output would be {H_out}x{W_out}")
+    return H_out, W_out
 
 
 # ----------------------------------------------------------------------------- contracts
@@ -100,14 +181,27 @@ def _out_size(size, k, s, p, d):
 # None to run the kernel, or returns ``(result,)`` to answer the call itself (the
 # zero-size paths).
 
-def _matmul(a, b):
-    op = "matmul"
-    if getattr(a, "ndim", 0) < 1 or getattr(b, "ndim", 0) < 1:
-        raise ValueError(f"matmul: operands must have at least 1 dim, got {_shape(a)} and {_shape(b)}")
+def check_matmul(a, b, op="matmul"):
+    """The shapes ``a @ b`` accepts, by NumPy's rules (arrays or Tensors alike).
+
+    Both operands have at least one dim; a's last dim equals b's rows (its only dim
+    when 1-D); the batch dims in front of the last two broadcast. The one matmul
+    shape check: the op and every matmul kernel (reference, CPU, GPU) call it first
+    thing, so it has no entry in ``CONTRACTS``.
+    """
+    if getattr(a, "ndim", 0) == 0 or getattr(b, "ndim", 0) == 0:
+        raise ValueError(f"{op}: both arguments need at least 1 dimension, got shapes "
+                         f"{_shape(a)} and {_shape(b)}")
     k_a = a.shape[-1]
-    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if k_a != k_b:
         raise ValueError(f"{op}: shapes {_shape(a)} and {_shape(b)} cannot be multiplied ({k_a} != {k_b})")
+    if a.ndim > 2 or b.ndim > 2:
+        try:
+            np.broadcast_shapes(_shape(a)[:-2], _shape(b)[:-2])
+        except ValueError:
+            raise ValueError(f"{op}: batch dimensions of {_shape(a)} and {_shape(b)} "
+                             "cannot be broadcast together") from None
 
 
 # -- softmax family
@@ -217,7 +311,8 @@ def _emb_backward(gy, indices, num_embeddings, padding_idx=None):
 
 # -- attention
 
-def _sdpa_shapes(op, q, k, v):
+def sdpa_shapes(op, q, k, v):
+    """Check attention's q, k, v; return (B, H, Tq, Tk, dv)."""
     for name, a in (("q", q), ("k", k), ("v", v)):
         _ndim(op, name, a, 4)
     B, H, Tq, d = q.shape
@@ -228,7 +323,8 @@ def _sdpa_shapes(op, q, k, v):
     return B, H, Tq, Tk, v.shape[3]
 
 
-def _sdpa_mask(op, mask, full):
+def sdpa_mask(op, mask, full):
+    """Check that an attention mask (or None) broadcasts to the scores' shape ``full``."""
     if mask is None:
         return
     try:
@@ -241,8 +337,8 @@ def _sdpa_mask(op, mask, full):
 
 def _sdpa_forward(q, k, v, mask=None, is_causal=False, scale=None):
     op = "sdpa_forward"
-    B, H, Tq, Tk, dv = _sdpa_shapes(op, q, k, v)
-    _sdpa_mask(op, mask, (B, H, Tq, Tk))
+    B, H, Tq, Tk, dv = sdpa_shapes(op, q, k, v)
+    sdpa_mask(op, mask, (B, H, Tq, Tk))
     if Tk == 0 or q.size == 0 or v.size == 0:  # nothing to attend to: zero rows, lse = -inf
         xp = _xp(q)
         return ((xp.zeros((B, H, Tq, dv), q.dtype), xp.full((B, H, Tq), -xp.inf, q.dtype)),)
@@ -250,8 +346,8 @@ def _sdpa_forward(q, k, v, mask=None, is_causal=False, scale=None):
 
 def _sdpa_backward(gout, q, k, v, out, lse, mask=None, is_causal=False, scale=None):
     op = "sdpa_backward"
-    B, H, Tq, Tk, dv = _sdpa_shapes(op, q, k, v)
-    _sdpa_mask(op, mask, (B, H, Tq, Tk))
+    B, H, Tq, Tk, dv = sdpa_shapes(op, q, k, v)
+    sdpa_mask(op, mask, (B, H, Tq, Tk))
     for name, a in (("gout", gout), ("out", out)):
         if _shape(a) != (B, H, Tq, dv):
             raise ValueError(f"{op}: {name} must have shape (B, H, Tq, dv) = {(B, H, Tq, dv)}, got {_shape(a)}")
@@ -264,32 +360,10 @@ def _sdpa_backward(gout, q, k, v, out, lse, mask=None, is_causal=False, scale=No
 
 # -- convolution
 
-def _conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
-    if len(x_shape) != 4 or len(w_shape) != 4:
-        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) and 4-D weight (C_out, C_in/groups, kH, kW), "
-                         f"got {tuple(x_shape)} and {tuple(w_shape)}")
-    stride, dilation = _pair(op, "stride", stride, 1), _pair(op, "dilation", dilation, 1)
-    padding = _pair(op, "padding", padding, 0)
-    N, C, H, W = x_shape
-    C_out, C_g, kH, kW = w_shape
-    if kH < 1 or kW < 1:
-        raise ValueError(f"{op}: kernel size must be >= 1, got weight shape {tuple(w_shape)}")
-    if C_out < 1:
-        raise ValueError(f"{op}: weight {tuple(w_shape)} has no output channels")
-    if groups < 1 or C % groups or C_out % groups or C_g * groups != C:
-        raise ValueError(f"{op}: input {tuple(x_shape)} and weight {tuple(w_shape)} do not match with "
-                         f"groups={groups} (need C_in = weight.shape[1] * groups, both divisible by groups)")
-    H_out = _out_size(H, kH, stride[0], padding[0], dilation[0])
-    W_out = _out_size(W, kW, stride[1], padding[1], dilation[1])
-    if H_out < 1 or W_out < 1:
-        raise ValueError(f"{op}: input {tuple(x_shape)} padded by {padding} is smaller than the dilated kernel; "
-                         f"output would be {H_out}x{W_out}")
-    return N, C, C_out, H_out, W_out
-
-
 def _conv_forward(x, w, b, stride, padding, dilation, groups):
     op = "conv2d_forward"
-    N, C, C_out, H_out, W_out = _conv_geometry(op, _shape(x), _shape(w), stride, padding, dilation, groups)
+    N, C, _, _, C_out, _, _, H_out, W_out = conv_geometry(op, _shape(x), _shape(w), stride, padding,
+                                                          dilation, groups)
     if b is not None and _shape(b) != (C_out,):
         raise ValueError(f"{op}: bias must have shape ({C_out},), got {_shape(b)}")
     if N == 0 or C == 0:  # no samples, or a sum over no input channels: the bias alone
@@ -302,7 +376,8 @@ def _conv_forward(x, w, b, stride, padding, dilation, groups):
 
 def _conv_grad_input(gy, w, x_shape, stride, padding, dilation, groups):
     op = "conv2d_grad_input"
-    N, C, C_out, H_out, W_out = _conv_geometry(op, tuple(x_shape), _shape(w), stride, padding, dilation, groups)
+    N, C, _, _, C_out, _, _, H_out, W_out = conv_geometry(op, tuple(x_shape), _shape(w), stride, padding,
+                                                          dilation, groups)
     if _shape(gy) != (N, C_out, H_out, W_out):
         raise ValueError(f"{op}: gy must have shape {(N, C_out, H_out, W_out)}, got {_shape(gy)}")
     if N == 0 or C == 0:
@@ -311,7 +386,8 @@ def _conv_grad_input(gy, w, x_shape, stride, padding, dilation, groups):
 
 def _conv_grad_weight(gy, x, w_shape, stride, padding, dilation, groups):
     op = "conv2d_grad_weight"
-    N, C, C_out, H_out, W_out = _conv_geometry(op, _shape(x), tuple(w_shape), stride, padding, dilation, groups)
+    N, C, _, _, C_out, _, _, H_out, W_out = conv_geometry(op, _shape(x), tuple(w_shape), stride, padding,
+                                                          dilation, groups)
     if _shape(gy) != (N, C_out, H_out, W_out):
         raise ValueError(f"{op}: gy must have shape {(N, C_out, H_out, W_out)}, got {_shape(gy)}")
     if N == 0 or C == 0:
@@ -324,62 +400,27 @@ def _conv_grad_bias(gy):
         return (_xp(gy).zeros(gy.shape[1], gy.dtype),)
 
 
-def _unfold_geometry(op, hw, kernel_size, stride, padding, dilation):
-    k = _pair(op, "kernel_size", kernel_size, 1)
-    s, p, d = _pair(op, "stride", stride, 1), _pair(op, "padding", padding, 0), _pair(op, "dilation", dilation, 1)
-    H_out = _out_size(hw[0], k[0], s[0], p[0], d[0])
-    W_out = _out_size(hw[1], k[1], s[1], p[1], d[1])
-    if H_out < 1 or W_out < 1:
-        raise ValueError(f"{op}: spatial size {tuple(hw)} padded by {p} is smaller than the dilated kernel")
-    return k, H_out, W_out
-
-
 def _unfold(x, kernel_size, stride, padding, dilation):
     op = "unfold"
     _ndim(op, "x", x, 4)
-    k, H_out, W_out = _unfold_geometry(op, x.shape[2:], kernel_size, stride, padding, dilation)
+    H_out, W_out = unfold_geometry(op, x.shape, kernel_size, stride, padding, dilation)
     if x.size == 0:
         N, C = x.shape[:2]
-        return (_xp(x).zeros((N, C * k[0] * k[1], H_out * W_out), x.dtype),)
+        kk = int(kernel_size[0]) * int(kernel_size[1])
+        return (_xp(x).zeros((N, C * kk, H_out * W_out), x.dtype),)
 
 
 def _fold(cols, output_size, kernel_size, stride, padding, dilation):
-    op = "fold"
-    _ndim(op, "cols", cols, 3)
-    output_size = _pair(op, "output_size", output_size, 0)
-    k, H_out, W_out = _unfold_geometry(op, output_size, kernel_size, stride, padding, dilation)
-    N, CK, L = cols.shape
-    if CK % (k[0] * k[1]) or L != H_out * W_out:
-        raise ValueError(f"{op}: cols of shape {_shape(cols)} do not fit kernel {k} and output size "
-                         f"{output_size}: expected (N, C*{k[0] * k[1]}, {H_out * W_out})")
+    C, _, _ = fold_geometry(_shape(cols), output_size, kernel_size, stride, padding, dilation)
     if cols.size == 0:
-        return (_xp(cols).zeros((N, CK // (k[0] * k[1])) + output_size, cols.dtype),)
+        return (_xp(cols).zeros((cols.shape[0], C) + tuple(int(v) for v in output_size), cols.dtype),)
 
 
 # -- pooling
 
-def _pool_geometry(op, x_shape, kernel_size, stride, padding, dilation, ceil_mode):
-    if len(x_shape) != 4:
-        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {tuple(x_shape)}")
-    k = _pair(op, "kernel_size", kernel_size, 1)
-    s, d, p = _pair(op, "stride", stride, 1), _pair(op, "dilation", dilation, 1), _pair(op, "padding", padding, 0)
-    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
-        raise ValueError(f"{op}: padding {p} must be at most half the kernel size {k}")
-    out = []
-    for size, kk, ss, pp, dd in zip(x_shape[2:], k, s, p, d):
-        n = (size + 2 * pp - dd * (kk - 1) - 1 + (ss - 1 if ceil_mode else 0)) // ss + 1
-        if ceil_mode and (n - 1) * ss >= size + pp:
-            n -= 1
-        out.append(n)
-    if min(out) < 1:
-        raise ValueError(f"{op}: input {tuple(x_shape)} is too small for kernel {k} (padding {p}, "
-                         f"dilation {d}): output would be {out[0]}x{out[1]}")
-    return tuple(out)
-
-
 def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
     op = "max_pool2d_forward"
-    H_out, W_out = _pool_geometry(op, _shape(x), kernel_size, stride, padding, dilation, ceil_mode)
+    H_out, W_out = pool_geometry(op, _shape(x), kernel_size, stride, padding, dilation, ceil_mode)
     if x.size == 0:
         xp = _xp(x)
         N, C = x.shape[:2]
@@ -401,7 +442,7 @@ def _max_pool_backward(gy, indices, x_shape):
 
 
 def _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad):
-    H_out, W_out = _pool_geometry("avg_pool2d_forward", _shape(x), kernel_size, stride, padding, (1, 1),
+    H_out, W_out = pool_geometry("avg_pool2d_forward", _shape(x), kernel_size, stride, padding, (1, 1),
                                   ceil_mode)
     if x.size == 0:
         N, C = x.shape[:2]
@@ -410,7 +451,7 @@ def _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_
 
 def _avg_pool_backward(gy, x_shape, kernel_size, stride, padding, ceil_mode, count_include_pad):
     op = "avg_pool2d_backward"
-    H_out, W_out = _pool_geometry(op, tuple(x_shape), kernel_size, stride, padding, (1, 1), ceil_mode)
+    H_out, W_out = pool_geometry(op, tuple(x_shape), kernel_size, stride, padding, (1, 1), ceil_mode)
     want = tuple(x_shape[:2]) + (H_out, W_out)
     if _shape(gy) != want:
         raise ValueError(f"{op}: gy must have shape {want}, got {_shape(gy)}")
@@ -429,7 +470,7 @@ def _qmatmul(a, b_t):
 
 
 def _qconv(x, w, x_zero_point, stride, padding, dilation, groups):
-    _conv_geometry("qconv2d_int8", _shape(x), _shape(w), stride, padding, dilation, groups)
+    conv_geometry("qconv2d_int8", _shape(x), _shape(w), stride, padding, dilation, groups)
 
 
 # -- elementwise
@@ -445,7 +486,6 @@ def _gelu_backward(x, gy, approximate="none"):
 
 
 CONTRACTS = {
-    "matmul": _matmul,
     "softmax": _softmax,
     "log_softmax": _softmax,
     "softmax_backward": _softmax_backward("softmax_backward"),
@@ -489,3 +529,4 @@ def checked(name, kernel):
 
     run._contract_checked = True
     return run
+

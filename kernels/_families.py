@@ -2,7 +2,8 @@
 
 A family is one module per kernel set (``reference/conv.py``, ``cpu/conv.py``,
 ``cuda/conv.py``) defining ``KERNELS`` (op name -> function, one signature per op
-across sets), and for the native sets ``PREFERRED`` (op name -> "native" or
+across sets, made by :func:`kernel_table` from the op names in ``OPS``), and for the
+native sets ``PREFERRED`` (op name -> "native" or
 "reference", which one is faster, as measured) and ``warmup()``. A set need not have
 every family: a missing native kernel falls back to the reference one in the registry.
 Every kernel collected here runs behind its entry check (``_contracts.checked``).
@@ -12,8 +13,28 @@ import time
 
 from ._contracts import checked
 
-FAMILIES = ("matmul", "conv", "pool", "attention", "softmax", "norm", "embedding", "quant", "special",
-            "activation")
+#: The ops of each family. A family's module in each kernel set defines a function
+#: named after each op it implements, with the reference kernel's signature.
+OPS = {
+    "matmul": ("matmul",),
+    "conv": ("conv2d_forward", "conv2d_grad_input", "conv2d_grad_weight", "conv2d_grad_bias", "unfold", "fold"),
+    "pool": ("max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward"),
+    "attention": ("sdpa_forward", "sdpa_backward"),
+    "softmax": ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
+                "cross_entropy_forward", "cross_entropy_backward"),
+    "norm": ("layer_norm_forward", "layer_norm_backward"),
+    "embedding": ("embedding_forward", "embedding_backward"),
+    "quant": ("qmatmul_int8", "qconv2d_int8"),
+    "special": ("erf",),
+    "activation": ("gelu", "gelu_backward"),
+}
+FAMILIES = tuple(OPS)
+
+
+def kernel_table(family, namespace):
+    """A family module's ``KERNELS``: each op of ``family`` for which ``namespace`` (the
+    module's ``globals()``) defines a function of that name -> that function."""
+    return {op: namespace[op] for op in OPS[family] if op in namespace}
 
 
 def collect(package):

@@ -31,6 +31,7 @@ from numba import njit, prange
 from . import _runtime  # noqa: F401  (configures threads before Numba kernels run)
 from .softmax import FASTMATH, fast_exp, serial_below
 from ..reference import activation as _ref
+from .._families import kernel_table
 
 __all__ = ["gelu", "gelu_backward", "KERNELS", "PREFERRED", "warmup"]
 
@@ -197,8 +198,8 @@ def gelu_backward(x, gy, approximate="none"):
     return out
 
 
-KERNELS = {"gelu": gelu, "gelu_backward": gelu_backward}
-PREFERRED = {"gelu": "native", "gelu_backward": "native"}
+KERNELS = kernel_table("activation", globals())   # op name -> the function of that name above
+PREFERRED = {op: "native" for op in KERNELS}
 
 
 def warmup(dtypes=(np.float32, np.float64)):

@@ -58,6 +58,8 @@ from numba import njit, prange
 from . import _runtime
 from ..reference import attention as _ref
 from .softmax import FASTMATH, fast_exp, fmaximum, lane_dot, lane_sum, serial_below, stack_empty
+from .._contracts import sdpa_mask, sdpa_shapes
+from .._families import kernel_table
 
 __all__ = ["sdpa_forward", "sdpa_backward", "KERNELS", "PREFERRED", "warmup"]
 
@@ -441,32 +443,19 @@ def _w(a, dtype=None):
 def _prepare(op, q, k, v, mask, scale):
     """Check shapes/dtypes; return contiguous q, k, v, the mask as (flat data, element
     strides), whether there is one, and the scale."""
-    for name, a in (("q", q), ("k", k), ("v", v)):
-        if a.ndim != 4:
-            raise ValueError(f"{op}: {name} must be 4-D (B, H, T, d), got shape {a.shape}")
+    B, H, Tq, Tk, _ = sdpa_shapes(op, q, k, v)
     if q.dtype not in (np.float32, np.float64) or k.dtype != q.dtype or v.dtype != q.dtype:
         raise TypeError(f"{op}: q, k, v must share one dtype, float32 or float64; got "
                         f"{q.dtype}, {k.dtype}, {v.dtype}")
-    B, H, Tq, d = q.shape
-    Tk = k.shape[2]
-    if k.shape[:2] != (B, H) or v.shape[:3] != (B, H, Tk) or k.shape[3] != d:
-        raise ValueError(f"{op}: shapes q {q.shape}, k {k.shape}, v {v.shape} do not match "
-                         "(need q (B, H, Tq, d), k (B, H, Tk, d), v (B, H, Tk, dv))")
     if scale is None:
-        scale = 1.0 / math.sqrt(d)
-    full = (B, H, Tq, Tk)
+        scale = 1.0 / math.sqrt(q.shape[3])
     if mask is None:
         flat, mst, has_mask = np.zeros(1, q.dtype), np.zeros(4, np.int64), False
     else:
+        sdpa_mask(op, mask, (B, H, Tq, Tk))
         if mask.dtype == np.bool_:
             mask = np.where(mask, 0.0, -np.inf)
         mask = np.asarray(mask, dtype=q.dtype)
-        try:
-            ok = mask.ndim <= 4 and np.broadcast_shapes(mask.shape, full) == full
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError(f"{op}: mask of shape {mask.shape} cannot be broadcast to (B, H, Tq, Tk) = {full}")
         m4 = _c(mask.reshape((1,) * (4 - mask.ndim) + mask.shape))
         flat = m4.reshape(-1)
         mst = np.array([st // m4.itemsize if n > 1 else 0 for n, st in zip(m4.shape, m4.strides)], np.int64)
@@ -524,16 +513,10 @@ def sdpa_backward(gout, q, k, v, out, lse, mask=None, is_causal=False, scale=Non
     return gq, gk, gv
 
 
-KERNELS = {
-    "sdpa_forward": sdpa_forward,
-    "sdpa_backward": sdpa_backward,
-}
+KERNELS = kernel_table("attention", globals())   # op name -> the function of that name above
 
 # Measured with benchmarks/_bench_attention.py (see docs/kernels-attention.md).
-PREFERRED = {
-    "sdpa_forward": "native",
-    "sdpa_backward": "native",
-}
+PREFERRED = {op: "native" for op in KERNELS}
 
 
 def warmup(dtypes=(np.float32, np.float64)):

@@ -17,7 +17,8 @@ first: it explains im2col). What changes here is *where the data lives* while we
   shifted by (a, b). Padding the sample once means every row is built from plain
   runs of W_out numbers with no "is this tap off the image?" tests.
 
-* **Two small GEMMs, each reading memory in order.**
+* **Two small GEMMs, each reading memory in order**, both on the register-tile
+  micro-kernels of the general matmul (``kernels/cpu/matmul.py``).
   ``_gemm_ab`` (C = A @ B) works as "row of C += number * row of B", four rows of C
   and four k at a time, vectorized along the rows; it computes the output
   ``y = W @ cols`` and the patch gradients ``dcols = W^T @ gy``. ``_gemm_abt``
@@ -30,26 +31,18 @@ reference to rounding (about 1e-6 relative), not bit for bit. float32 and float6
 are compiled; any other dtype, or mixed dtypes, runs the reference kernel.
 
 About the GEMM: the kernels use these two small GEMMs, fused with im2col on
-cache-sized blocks of a few samples. The textbook alternative, one big im2col + a general
-matmul (``kernels/cpu/matmul.py``'s ``matmul``, or NumPy/OpenBLAS when that module
-is not available), is :func:`conv2d_forward_im2col_gemm` below; it is not
-registered, and ``benchmarks/_bench_conv.py`` times both (see docs/kernels-conv.md).
+cache-sized blocks of a few samples. The textbook alternative, one big im2col + the
+general matmul, was slower (docs/kernels-conv.md); ``benchmarks/_bench_conv.py``
+keeps it to time both.
 """
 import numpy as np
 from numba import njit, prange
 
+from .._contracts import conv_geometry, fold_geometry, unfold_geometry
 from ..reference import conv as _ref
 from . import _runtime
-
-# Our own general GEMM, when the matmul kernel module exists and imports. Until then
-# (or if it fails to import) the im2col + GEMM variant falls back to np.matmul, i.e.
-# OpenBLAS. The fused kernels below do not need it.
-try:
-    from .matmul import matmul as _own_matmul
-    GEMM_SOURCE = "kernels/cpu/matmul.py"
-except Exception:  # ImportError, or an error inside that module: fall back explicitly
-    _own_matmul = None
-    GEMM_SOURCE = "numpy.matmul (fallback: kernels/cpu/matmul.py unavailable)"
+from .matmul import _axpy_4x4, _axpy_edge, _dot_4x4, _four_rows
+from .._families import kernel_table
 
 # Floating-point flags for the GEMM loops: allow reassociation (needed to vectorize a
 # sum) and fused multiply-add, but keep NaN/inf semantics (no "nnan"/"ninf").
@@ -57,160 +50,51 @@ _FM = {"reassoc", "contract", "nsz"}
 
 
 # ----------------------------------------------------------------------------- GEMMs
+# Both products run on the 4x4 register-tile micro-kernels of the general matmul
+# (``kernels/cpu/matmul.py`` explains them), on flat views of C-contiguous 2-D arrays.
 
 @njit(cache=True, fastmath=_FM)
 def _gemm_ab(A, B, C, accumulate):
-    """C (+)= A @ B; A (M, K), B (K, N), C (M, N) with contiguous rows.
+    """C (+)= A @ B; A (M, K), B (K, N), C (M, N), all C-contiguous.
 
-    "Row of C += number * row of B", four rows of C and four k at a time, so each
-    loaded piece of a C row receives 16 multiply-adds before it is stored again. The
-    j loop over a row is what gets vectorized.
+    matmul's "axpy" micro-kernel: "row of C += number * row of B", four rows of C and
+    four k at a time, so each loaded piece of a C row receives 16 multiply-adds
+    before it is stored again. The sweep along a row of C is what gets vectorized.
     """
     M, K = A.shape
     N = B.shape[1]
+    a, b, c = A.reshape(-1), B.reshape(-1), C.reshape(-1)
     K4 = K - K % 4
-    for i in range(0, M, 4):
-        if i + 4 <= M:
-            c0 = C[i]
-            c1 = C[i + 1]
-            c2 = C[i + 2]
-            c3 = C[i + 3]
-            if not accumulate:
-                c0[:] = 0
-                c1[:] = 0
-                c2[:] = 0
-                c3[:] = 0
-            a0 = A[i]
-            a1 = A[i + 1]
-            a2 = A[i + 2]
-            a3 = A[i + 3]
-            for k in range(0, K4, 4):
-                b0 = B[k]
-                b1 = B[k + 1]
-                b2 = B[k + 2]
-                b3 = B[k + 3]
-                x00, x01, x02, x03 = a0[k], a0[k + 1], a0[k + 2], a0[k + 3]
-                x10, x11, x12, x13 = a1[k], a1[k + 1], a1[k + 2], a1[k + 3]
-                x20, x21, x22, x23 = a2[k], a2[k + 1], a2[k + 2], a2[k + 3]
-                x30, x31, x32, x33 = a3[k], a3[k + 1], a3[k + 2], a3[k + 3]
-                for j in range(N):
-                    y0 = b0[j]
-                    y1 = b1[j]
-                    y2 = b2[j]
-                    y3 = b3[j]
-                    c0[j] += x00 * y0 + x01 * y1 + x02 * y2 + x03 * y3
-                    c1[j] += x10 * y0 + x11 * y1 + x12 * y2 + x13 * y3
-                    c2[j] += x20 * y0 + x21 * y1 + x22 * y2 + x23 * y3
-                    c3[j] += x30 * y0 + x31 * y1 + x32 * y2 + x33 * y3
-            for k in range(K4, K):
-                b0 = B[k]
-                x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
-                for j in range(N):
-                    y0 = b0[j]
-                    c0[j] += x0 * y0
-                    c1[j] += x1 * y0
-                    c2[j] += x2 * y0
-                    c3[j] += x3 * y0
-        else:
-            for ii in range(i, M):
-                c0 = C[ii]
-                if not accumulate:
-                    c0[:] = 0
-                a0 = A[ii]
-                for k in range(K):
-                    x0 = a0[k]
-                    b0 = B[k]
-                    for j in range(N):
-                        c0[j] += x0 * b0[j]
+    M4 = M - M % 4
+    for i in range(0, M4, 4):
+        for k in range(0, K4, 4):
+            _axpy_4x4(a, i * K + k, K, 1, b, k * N, N, c, i * N, N, N, k == 0 and not accumulate)
+        if K4 < K:
+            _axpy_edge(a, i * K + K4, K, 1, 4, K - K4, b, K4 * N, N, c, i * N, N, N,
+                       K4 == 0 and not accumulate)
+    if M4 < M:
+        _axpy_edge(a, M4 * K, K, 1, M - M4, K, b, 0, N, c, M4 * N, N, N, not accumulate)
 
 
 @njit(cache=True, fastmath=_FM)
 def _gemm_abt(A, B, C):
-    """C[i, j] += sum_k A[i, k] * B[j, k]  (C += A @ B.T); A (M, K), B (N, K), C (M, N).
+    """C += A @ B.T; A (M, K), B (N, K), C (M, N), all C-contiguous.
 
-    Dot products along the contiguous last axis of both operands; suits a long
-    reduction (the weight gradient sums over every pixel). A 4x4 block of C is held
-    in 16 scalars, so each loaded number is used 4 times; LLVM turns the k loop into
-    vector FMAs with 16 vector accumulators and adds up each one at the end.
+    matmul's "dot" micro-kernel: a 4x4 block of C held in 16 scalars, each a dot
+    product along the contiguous last axis of both operands, so each loaded number
+    is used 4 times; it suits a long reduction (the weight gradient sums over every
+    pixel). Rows past an edge repeat the last one; their results are dropped.
     """
     M, K = A.shape
     N = B.shape[0]
-    M4 = M - M % 4
-    N4 = N - N % 4
-    for i in range(0, M4, 4):
-        a0 = A[i]
-        a1 = A[i + 1]
-        a2 = A[i + 2]
-        a3 = A[i + 3]
-        for j in range(0, N4, 4):
-            b0 = B[j]
-            b1 = B[j + 1]
-            b2 = B[j + 2]
-            b3 = B[j + 3]
-            c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = C.dtype.type(0)
-            c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = C.dtype.type(0)
-            for k in range(K):
-                x0 = a0[k]
-                x1 = a1[k]
-                x2 = a2[k]
-                x3 = a3[k]
-                y0 = b0[k]
-                y1 = b1[k]
-                y2 = b2[k]
-                y3 = b3[k]
-                c00 += x0 * y0
-                c01 += x0 * y1
-                c02 += x0 * y2
-                c03 += x0 * y3
-                c10 += x1 * y0
-                c11 += x1 * y1
-                c12 += x1 * y2
-                c13 += x1 * y3
-                c20 += x2 * y0
-                c21 += x2 * y1
-                c22 += x2 * y2
-                c23 += x2 * y3
-                c30 += x3 * y0
-                c31 += x3 * y1
-                c32 += x3 * y2
-                c33 += x3 * y3
-            C[i, j] += c00
-            C[i, j + 1] += c01
-            C[i, j + 2] += c02
-            C[i, j + 3] += c03
-            C[i + 1, j] += c10
-            C[i + 1, j + 1] += c11
-            C[i + 1, j + 2] += c12
-            C[i + 1, j + 3] += c13
-            C[i + 2, j] += c20
-            C[i + 2, j + 1] += c21
-            C[i + 2, j + 2] += c22
-            C[i + 2, j + 3] += c23
-            C[i + 3, j] += c30
-            C[i + 3, j + 1] += c31
-            C[i + 3, j + 2] += c32
-            C[i + 3, j + 3] += c33
-        for j in range(N4, N):  # leftover columns: 4x1 blocks
-            b0 = B[j]
-            c0 = c1 = c2 = c3 = C.dtype.type(0)
-            for k in range(K):
-                y0 = b0[k]
-                c0 += a0[k] * y0
-                c1 += a1[k] * y0
-                c2 += a2[k] * y0
-                c3 += a3[k] * y0
-            C[i, j] += c0
-            C[i + 1, j] += c1
-            C[i + 2, j] += c2
-            C[i + 3, j] += c3
-    for i in range(M4, M):  # leftover rows: one dot product per output
-        a0 = A[i]
-        for j in range(N):
-            b0 = B[j]
-            c0 = C.dtype.type(0)
-            for k in range(K):
-                c0 += a0[k] * b0[k]
-            C[i, j] += c0
+    a, b, c = A.reshape(-1), B.reshape(-1), C.reshape(-1)
+    z = C.dtype.type(0)
+    for i in range(0, M, 4):
+        pa0, pa1, pa2, pa3 = _four_rows(0, i, M - 1, K)
+        for j in range(0, N, 4):
+            pb0, pb1, pb2, pb3 = _four_rows(0, j, N - 1, K)
+            _dot_4x4(a, pa0, pa1, pa2, pa3, b, pb0, pb1, pb2, pb3, K,
+                     c, i * N + j, N, min(4, M - i), min(4, N - j), True, z)
 
 
 @njit(cache=True, inline="always")
@@ -533,7 +417,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     """y = conv2d(x, w) + b (NCHW; see the reference kernel for the exact definition)."""
     if not _native_dtype(x, w, b):
         return _ref.conv2d_forward(x, w, b, stride, padding, dilation, groups)
-    N, C, H, W, Cout, kH, kW, H_out, W_out = _ref._check(
+    N, C, H, W, Cout, kH, kW, H_out, W_out = conv_geometry(
         "conv2d_forward", x.shape, w.shape, stride, padding, dilation, groups)
     Cg, P = C // groups, H_out * W_out
     K = Cg * kH * kW
@@ -557,7 +441,7 @@ def conv2d_grad_input(gy, w, x_shape, stride, padding, dilation, groups):
     """dL/dx given dL/dy (same definition as the reference kernel)."""
     if not _native_dtype(gy, w):
         return _ref.conv2d_grad_input(gy, w, x_shape, stride, padding, dilation, groups)
-    N, C, H, W, Cout, kH, kW, H_out, W_out = _ref._check(
+    N, C, H, W, Cout, kH, kW, H_out, W_out = conv_geometry(
         "conv2d_grad_input", x_shape, w.shape, stride, padding, dilation, groups)
     _check_grad("conv2d_grad_input", gy, N, Cout, H_out, W_out)
     Cg, Cog, P = C // groups, Cout // groups, H_out * W_out
@@ -582,7 +466,7 @@ def conv2d_grad_weight(gy, x, w_shape, stride, padding, dilation, groups):
     """dL/dw given dL/dy (same definition as the reference kernel)."""
     if not _native_dtype(gy, x):
         return _ref.conv2d_grad_weight(gy, x, w_shape, stride, padding, dilation, groups)
-    N, C, H, W, Cout, kH, kW, H_out, W_out = _ref._check(
+    N, C, H, W, Cout, kH, kW, H_out, W_out = conv_geometry(
         "conv2d_grad_weight", x.shape, w_shape, stride, padding, dilation, groups)
     _check_grad("conv2d_grad_weight", gy, N, Cout, H_out, W_out)
     Cg, P = C // groups, H_out * W_out
@@ -616,7 +500,7 @@ def unfold(x, kernel_size, stride, padding, dilation):
     """Sliding blocks as columns, (N, C*kH*kW, L): as the reference kernel."""
     if not _native_dtype(x):
         return _ref.unfold(x, kernel_size, stride, padding, dilation)
-    H_out, W_out = _ref._unfold_check("unfold", x.shape, kernel_size, stride, padding, dilation)
+    H_out, W_out = unfold_geometry("unfold", x.shape, kernel_size, stride, padding, dilation)
     N, C, H, W = x.shape
     geo = _geometry(kernel_size[0], kernel_size[1], stride, padding, dilation, H_out, W_out)
     out = np.empty((N, C * kernel_size[0] * kernel_size[1], H_out * W_out), dtype=x.dtype)
@@ -629,77 +513,20 @@ def fold(cols, output_size, kernel_size, stride, padding, dilation):
     """Columns summed back into an image, (N, C, H, W): as the reference kernel."""
     if not _native_dtype(cols):
         return _ref.fold(cols, output_size, kernel_size, stride, padding, dilation)
+    C, H_out, W_out = fold_geometry(cols.shape, output_size, kernel_size, stride, padding, dilation)
+    N = cols.shape[0]
     H, W = (int(v) for v in output_size)
-    H_out, W_out = _ref._unfold_check("fold", (H, W), kernel_size, stride, padding, dilation)
-    kk = kernel_size[0] * kernel_size[1]
-    N, CK, L = cols.shape
-    if CK % kk or L != H_out * W_out:
-        raise ValueError(f"fold: input of shape {tuple(cols.shape)} does not fit kernel {tuple(kernel_size)} "
-                         f"and output size {(H, W)}: expected (N, C*{kk}, {H_out * W_out})")
     geo = _geometry(kernel_size[0], kernel_size[1], stride, padding, dilation, H_out, W_out)
-    out = np.empty((N, CK // kk, H, W), dtype=cols.dtype)
-    (dxp,) = _scratch(cols.dtype, 1, [(CK // kk, H + 2 * geo[4], W + 2 * geo[5])])
+    out = np.empty((N, C, H, W), dtype=cols.dtype)
+    (dxp,) = _scratch(cols.dtype, 1, [(C, H + 2 * geo[4], W + 2 * geo[5])])
     _fold_samples(np.ascontiguousarray(cols), out, dxp[0], geo, 0, N)  # a sum of copies: one thread
     return out
 
 
-# ----------------------------------------------------------------------------- im2col + GEMM variant
-
-def conv2d_forward_im2col_gemm(x, w, b, stride, padding, dilation, groups):
-    """The textbook alternative, for comparison: im2col of the whole batch + one GEMM.
-
-    Uses ``kernels/cpu/matmul.py``'s ``matmul`` when it is available, else np.matmul
-    (see ``GEMM_SOURCE``). Not registered as a kernel; the benchmark times it.
-    """
-    N, C, H, W, Cout, kH, kW, H_out, W_out = _ref._check(
-        "conv2d_forward", x.shape, w.shape, stride, padding, dilation, groups)
-    geo = _geometry(kH, kW, stride, padding, dilation, H_out, W_out)
-    Cg, Cog, P = C // groups, Cout // groups, H_out * W_out
-    K = Cg * kH * kW
-    x = np.ascontiguousarray(x)
-    cols = np.empty((groups, K, N * P), dtype=x.dtype)
-    xp = np.empty((Cg, H + 2 * geo[4], W + 2 * geo[5]), dtype=x.dtype)
-    _im2col_batch(x, xp, cols, geo)
-    mm = _own_matmul if _own_matmul is not None else np.matmul
-    w3 = np.ascontiguousarray(w).reshape(groups, Cog, K)
-    y = np.stack([mm(w3[g], cols[g]) for g in range(groups)])       # (G, Co_g, N*P)
-    y = y.reshape(groups, Cog, N, P).transpose(2, 0, 1, 3).reshape(N, Cout, H_out, W_out)
-    if b is not None:
-        y = y + b.reshape(1, Cout, 1, 1)
-    return np.ascontiguousarray(y)
-
-
-@njit(cache=True)
-def _im2col_batch(x, xp, cols, geo):
-    """cols[g, k, n*P + p] for the whole batch (k-major), one sample at a time."""
-    N, C = x.shape[:2]
-    G, K, NP = cols.shape
-    P = NP // N
-    Cg = C // G
-    for g in range(G):
-        for n in range(N):
-            _pad_into(x[n, g * Cg:(g + 1) * Cg], xp, geo[4], geo[5])
-            _im2col(xp, cols[g], geo, n * P)
-
-
-KERNELS = {
-    "conv2d_forward": conv2d_forward,
-    "conv2d_grad_input": conv2d_grad_input,
-    "conv2d_grad_weight": conv2d_grad_weight,
-    "conv2d_grad_bias": conv2d_grad_bias,
-    "unfold": unfold,
-    "fold": fold,
-}
+KERNELS = kernel_table("conv", globals())   # op name -> the function of that name above
 
 # Measured on the development machine (2 vCPUs): see docs/kernels-conv.md.
-PREFERRED = {
-    "conv2d_forward": "native",
-    "conv2d_grad_input": "native",
-    "conv2d_grad_weight": "native",
-    "conv2d_grad_bias": "native",
-    "unfold": "native",
-    "fold": "native",
-}
+PREFERRED = {op: "native" for op in KERNELS}
 
 
 def warmup(dtypes=(np.float32, np.float64)):

@@ -18,6 +18,7 @@ from numba import njit, prange
 
 from . import _runtime
 from .softmax import serial_below
+from .._families import kernel_table
 
 __all__ = ["embedding_forward", "embedding_backward", "KERNELS", "PREFERRED", "warmup"]
 
@@ -88,15 +89,9 @@ def embedding_backward(gy, indices, num_embeddings, padding_idx=None):
     return gw
 
 
-KERNELS = {
-    "embedding_forward": embedding_forward,
-    "embedding_backward": embedding_backward,
-}
+KERNELS = kernel_table("embedding", globals())   # op name -> the function of that name above
 
-PREFERRED = {
-    "embedding_forward": "native",
-    "embedding_backward": "native",
-}
+PREFERRED = {op: "native" for op in KERNELS}
 
 
 def warmup(dtypes=(np.float32, np.float64)):

@@ -47,7 +47,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import _runtime  # first: it may configure Numba before Numba is imported
+from .._contracts import check_matmul
 from numba import njit, prange  # noqa: E402
+from .._families import kernel_table
 
 __all__ = ["matmul", "naive_matmul", "KERNELS", "PREFERRED", "warmup"]
 
@@ -121,6 +123,13 @@ def _dot_4x4(A, pa0, pa1, pa2, pa3, B, pb0, pb1, pb2, pb3, kc, C, pc, ldc, mi, n
         _store_row(C, pc + 2 * ldc, nj, c20, c21, c22, c23, accumulate)
     if mi > 3:
         _store_row(C, pc + 3 * ldc, nj, c30, c31, c32, c33, accumulate)
+
+
+@njit(inline="always", **_JIT)
+def _four_rows(p, i, last, ld):
+    """Where rows i..i+3 of a matrix (first element at p, row stride ld) start, for the
+    dot kernel; rows past ``last`` repeat it (their results are dropped)."""
+    return p + i * ld, p + min(i + 1, last) * ld, p + min(i + 2, last) * ld, p + min(i + 3, last) * ld
 
 
 @njit(inline="always", **_JIT)
@@ -288,6 +297,27 @@ def _axpy_edge(A, pa, sam, sak, mr, ks, B, pb, ldb, C, pc, ldc, n, first):
                     c[j] += x * b[j]
 
 
+# ----------------------------------------------------------------------------- parallel tasks
+
+@njit(inline="always", **_JIT)
+def _task_count(nb, M, N, mc, nc):
+    """How many mc x nc blocks the nb matrices of C (M x N each) make: one task each."""
+    return nb * ((M + mc - 1) // mc) * ((N + nc - 1) // nc)
+
+
+@njit(inline="always", **_JIT)
+def _task(t, M, N, mc, nc):
+    """Task t as (batch entry, first row, end row, first column, end column) of C:
+    the blocks of each matrix row by row, matrix after matrix."""
+    mt = (M + mc - 1) // mc
+    nt = (N + nc - 1) // nc
+    bi = t // (mt * nt)
+    r = t - bi * (mt * nt)
+    i0 = (r // nt) * mc
+    j0 = (r - (r // nt) * nt) * nc
+    return bi, i0, min(i0 + mc, M), j0, min(j0 + nc, N)
+
+
 @njit(parallel=True, **_JIT)
 def _blocked_axpy(A, a_off, a_idx, sam, sak, B, b_off, b_idx, ldb, C, M, N, K, mc, nc, kcb):
     """C[b] = A[a_idx[b]] @ B[b_idx[b]] with rows of B contiguous along n.
@@ -297,18 +327,9 @@ def _blocked_axpy(A, a_off, a_idx, sam, sak, B, b_off, b_idx, ldb, C, M, N, K, m
     of C; inside, k goes in blocks of kcb (a multiple of 4) so that the kcb x nc
     block of B stays in L2 while 4 rows of C (in L1) are swept by _axpy_4x4.
     """
-    nb = a_idx.shape[0]
-    mt = (M + mc - 1) // mc
-    nt = (N + nc - 1) // nc
-    for t in prange(nb * mt * nt):
-        bi = t // (mt * nt)
-        r = t - bi * (mt * nt)
-        ti = r // nt
-        tj = r - ti * nt
-        i0 = ti * mc
-        i1 = min(i0 + mc, M)
-        j0 = tj * nc
-        n = min(nc, N - j0)
+    for t in prange(_task_count(a_idx.shape[0], M, N, mc, nc)):
+        bi, i0, i1, j0, j1 = _task(t, M, N, mc, nc)
+        n = j1 - j0
         pa = a_off[a_idx[bi]]
         pb = b_off[b_idx[bi]] + j0
         pc = bi * M * N + j0
@@ -336,18 +357,8 @@ def _blocked_dot(A, a_off, a_idx, lda, B, b_off, b_idx, ldb, C, M, N, K, mc, nc,
     ``b_off[q] + j*ldb``. Each task owns an mc x nc block of C; k goes in blocks of
     kcb so that the 4 columns of B of one micro-tile stay in L1 while _dot_4x4
     walks down the rows of A (whose mc x kcb block stays in L2)."""
-    nb = a_idx.shape[0]
-    mt = (M + mc - 1) // mc
-    nt = (N + nc - 1) // nc
-    for t in prange(nb * mt * nt):
-        bi = t // (mt * nt)
-        r = t - bi * (mt * nt)
-        ti = r // nt
-        tj = r - ti * nt
-        i0 = ti * mc
-        i1 = min(i0 + mc, M)
-        j0 = tj * nc
-        j1 = min(j0 + nc, N)
+    for t in prange(_task_count(a_idx.shape[0], M, N, mc, nc)):
+        bi, i0, i1, j0, j1 = _task(t, M, N, mc, nc)
         pa = a_off[a_idx[bi]]
         pb = b_off[b_idx[bi]]
         pc = bi * M * N
@@ -357,16 +368,10 @@ def _blocked_dot(A, a_off, a_idx, lda, B, b_off, b_idx, ldb, C, M, N, K, mc, nc,
             for j in range(j0, j1, 4):
                 nj = min(4, j1 - j)
                 # columns past the edge repeat the last one (their results are dropped)
-                pb0 = pb + j * ldb + k0
-                pb1 = pb + min(j + 1, N - 1) * ldb + k0
-                pb2 = pb + min(j + 2, N - 1) * ldb + k0
-                pb3 = pb + min(j + 3, N - 1) * ldb + k0
+                pb0, pb1, pb2, pb3 = _four_rows(pb + k0, j, N - 1, ldb)
                 for i in range(i0, i1, 4):
                     mi = min(4, i1 - i)
-                    pa0 = pa + i * lda + k0
-                    pa1 = pa + min(i + 1, M - 1) * lda + k0
-                    pa2 = pa + min(i + 2, M - 1) * lda + k0
-                    pa3 = pa + min(i + 3, M - 1) * lda + k0
+                    pa0, pa1, pa2, pa3 = _four_rows(pa + k0, i, M - 1, lda)
                     _dot_4x4(A, pa0, pa1, pa2, pa3, B, pb0, pb1, pb2, pb3, kc,
                              C, pc + i * N + j, N, mi, nj, accumulate, z)
 
@@ -484,34 +489,27 @@ def _even(n, block, multiple):
     return -(-size // multiple) * multiple
 
 
-def _check(a, b, op="matmul"):
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"{op}: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
-    ka = a.shape[-1]
-    kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
-    if ka != kb:
-        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be multiplied ({ka} != {kb})")
-
-
 def matmul(a, b):
     """``a @ b`` with NumPy semantics, computed by the blocked Numba GEMM.
 
     Operands may be any strided views: transposes are read in place or packed block
     by block, never copied whole by NumPy. float32 and float64 run natively (mixed
     operands are promoted as NumPy does); other dtypes go to ``np.matmul``.
+    The shapes are checked first, by ``_contracts.check_matmul``.
     """
-    if (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2
-            and a.size * b.shape[-1] <= SMALL_WORK and a.dtype == b.dtype
-            and a.shape[-1] == b.shape[-2]):
+    if type(a) is not np.ndarray:
+        a = np.asarray(a)
+    if type(b) is not np.ndarray:
+        b = np.asarray(b)
+    check_matmul(a, b)
+    if a.ndim == 2 and b.ndim == 2 and a.size * b.shape[-1] <= SMALL_WORK and a.dtype == b.dtype:
         # Tiny 2-D products (an RNN step, a 4x4 test): waking two Numba threads and planning
         # blocks costs more than the arithmetic, so one BLAS call (single-threaded under
         # our threading policy) does them. The blocked kernel is for real work; the tests
         # exercise it on small shapes too, through _matmul.
         return np.matmul(a, b)
-    if (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2
-            and a.dtype == b.dtype and b.shape[1] < AXPY_MIN_N <= a.shape[0]
-            and a.shape[1] >= DOT_MIN_K and a.strides[1] != a.itemsize and b.strides[1] == b.itemsize
-            and a.shape[1] == b.shape[0]):
+    if (a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and b.shape[1] < AXPY_MIN_N <= a.shape[0]
+            and a.shape[1] >= DOT_MIN_K and a.strides[1] != a.itemsize and b.strides[1] == b.itemsize):
         # (M, K) @ (K, N) with a long K, few columns N and A not contiguous along k:
         # the gradient of a Linear layer's weight, gy.T @ x, with more outputs than
         # inputs. The dot kernel would have to pack (transpose) both operands; the
@@ -528,12 +526,12 @@ SMALL_WORK = 32 * 32 * 32
 
 def _matmul(a, b, kernel):
     """matmul with the kernel forced to "dot" or "axpy" (None: let _plan choose).
-    The tests use this to check both kernels on every layout."""
+    The tests use this to check both kernels on every layout. The shapes must
+    already have passed ``check_matmul`` (``matmul`` checks them on entry)."""
     if type(a) is not np.ndarray:
         a = np.asarray(a)
     if type(b) is not np.ndarray:
         b = np.asarray(b)
-    _check(a, b)
     dt = a.dtype
     if dt != b.dtype:
         dt = np.result_type(a.dtype, b.dtype)
@@ -554,11 +552,7 @@ def _matmul(a, b, kernel):
     if a.ndim == 2 and b.ndim == 2:
         batch = ()
     else:
-        try:
-            batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-        except ValueError:
-            raise ValueError(f"matmul: batch dimensions of {a.shape} and {b.shape} "
-                             "cannot be broadcast together") from None
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     out = np.empty(batch + (M, N), dtype=dt)
     if out.size:
         if K == 0:
@@ -624,7 +618,7 @@ def naive_matmul(a, b):
     b = np.asarray(b)
     if a.ndim != 2 or b.ndim != 2:
         raise ValueError(f"naive_matmul: expects two 2-D arrays, got shapes {a.shape} and {b.shape}")
-    _check(a, b, "naive_matmul")
+    check_matmul(a, b, "naive_matmul")
     dt = np.result_type(a.dtype, b.dtype)
     out = np.zeros((a.shape[0], b.shape[1]), dtype=dt)
     if a.shape[1]:
@@ -632,8 +626,8 @@ def naive_matmul(a, b):
     return out
 
 
-KERNELS = {"matmul": matmul}
-PREFERRED = {"matmul": "native"}
+KERNELS = kernel_table("matmul", globals())   # op name -> the function of that name above
+PREFERRED = {op: "native" for op in KERNELS}
 
 
 def warmup(dtypes=(np.float32, np.float64)):

@@ -18,8 +18,10 @@ import numpy as np
 from numba import njit, prange
 
 from . import _runtime
+from .._arrays import as_rows
 from ..reference import norm as _ref
 from .softmax import FASTMATH, lane_dot, lane_sum, serial_below
+from .._families import kernel_table
 
 __all__ = ["layer_norm_forward", "layer_norm_backward", "KERNELS", "PREFERRED", "warmup"]
 
@@ -128,12 +130,11 @@ def layer_norm_forward(x, weight, bias, eps):
     if x.dtype not in (np.float32, np.float64):   # e.g. float16: the reference handles it
         return _ref.layer_norm_forward(x, weight, bias, eps)
     shape = x.shape
-    D = shape[-1]
-    x2 = np.ascontiguousarray(x).reshape(-1, D)
+    x2 = as_rows(x)
+    N, D = x2.shape
     dt = x2.dtype
     w, has_w = _param(weight, D, dt)
     b, has_b = _param(bias, D, dt)
-    N = x2.shape[0]
     y = np.empty_like(x2)
     mean = np.empty(N, dt)
     rstd = np.empty(N, dt)
@@ -149,11 +150,10 @@ def layer_norm_backward(gy, x, weight, mean, rstd):
     if x.dtype not in (np.float32, np.float64):
         return _ref.layer_norm_backward(gy, x, weight, mean, rstd)
     shape = x.shape
-    D = shape[-1]
-    x2 = np.ascontiguousarray(x).reshape(-1, D)
+    x2 = as_rows(x)
+    N, D = x2.shape
     dt = x2.dtype
-    N = x2.shape[0]
-    g2 = np.ascontiguousarray(gy, dtype=dt).reshape(N, D)
+    g2 = as_rows(gy, dt)
     w, has_w = _param(weight, D, dt)
     m = np.ascontiguousarray(mean, dtype=dt).reshape(N)
     r = np.ascontiguousarray(rstd, dtype=dt).reshape(N)
@@ -168,15 +168,9 @@ def layer_norm_backward(gy, x, weight, mean, rstd):
     return gx.reshape(shape), gw_part.sum(axis=0), gb_part.sum(axis=0)
 
 
-KERNELS = {
-    "layer_norm_forward": layer_norm_forward,
-    "layer_norm_backward": layer_norm_backward,
-}
+KERNELS = kernel_table("norm", globals())   # op name -> the function of that name above
 
-PREFERRED = {
-    "layer_norm_forward": "native",
-    "layer_norm_backward": "native",
-}
+PREFERRED = {op: "native" for op in KERNELS}
 
 
 def warmup(dtypes=(np.float32, np.float64)):

@@ -18,8 +18,10 @@ touch that plane.
 import numpy as np
 from numba import njit, prange
 
+from .._contracts import pool_geometry
 from ..reference import pool as _ref
 from . import _runtime
+from .._families import kernel_table
 
 
 @njit(cache=True)
@@ -207,7 +209,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
     """Returns ``(y, indices)`` exactly as the reference kernel does."""
     if not _native_dtype(x):
         return _ref.max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
-    H_out, W_out = _ref.pool_check("max_pool2d_forward", x.shape, kernel_size, stride, padding,
+    H_out, W_out = pool_geometry("max_pool2d_forward", x.shape, kernel_size, stride, padding,
                                    dilation, ceil_mode)
     N, C, H, W = x.shape
     y = np.empty((N * C, H_out, W_out), dtype=x.dtype)
@@ -245,7 +247,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include
     """The mean of every window (see the reference kernel for the divisor rule)."""
     if not _native_dtype(x):
         return _ref.avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad)
-    H_out, W_out = _ref.pool_check("avg_pool2d_forward", x.shape, kernel_size, stride, padding,
+    H_out, W_out = pool_geometry("avg_pool2d_forward", x.shape, kernel_size, stride, padding,
                                    (1, 1), ceil_mode)
     N, C, H, W = x.shape
     y = np.empty((N * C, H_out, W_out), dtype=x.dtype)
@@ -264,7 +266,7 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, ceil_mode, co
     if not _native_dtype(gy):
         return _ref.avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, ceil_mode,
                                         count_include_pad)
-    H_out, W_out = _ref.pool_check("avg_pool2d_backward", x_shape, kernel_size, stride, padding,
+    H_out, W_out = pool_geometry("avg_pool2d_backward", x_shape, kernel_size, stride, padding,
                                    (1, 1), ceil_mode)
     N, C, H, W = x_shape
     if tuple(gy.shape) != (N, C, H_out, W_out):
@@ -281,20 +283,10 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, ceil_mode, co
     return gx.reshape(N, C, H, W)
 
 
-KERNELS = {
-    "max_pool2d_forward": max_pool2d_forward,
-    "max_pool2d_backward": max_pool2d_backward,
-    "avg_pool2d_forward": avg_pool2d_forward,
-    "avg_pool2d_backward": avg_pool2d_backward,
-}
+KERNELS = kernel_table("pool", globals())   # op name -> the function of that name above
 
 # Measured on the development machine (2 vCPUs): see docs/kernels-conv.md.
-PREFERRED = {
-    "max_pool2d_forward": "native",
-    "max_pool2d_backward": "native",
-    "avg_pool2d_forward": "native",
-    "avg_pool2d_backward": "native",
-}
+PREFERRED = {op: "native" for op in KERNELS}
 
 
 def warmup(dtypes=(np.float32, np.float64)):

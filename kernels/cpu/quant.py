@@ -63,6 +63,8 @@ from . import _runtime  # first: it may configure Numba before Numba is imported
 from numba import njit, prange  # noqa: E402
 
 from ..reference import quant as _ref  # noqa: E402
+from .matmul import _store_row  # noqa: E402
+from .._families import kernel_table
 
 __all__ = ["qmatmul_int8", "qconv2d_int8", "KERNELS", "PREFERRED", "warmup"]
 
@@ -76,27 +78,6 @@ _JIT = dict(cache=True, nogil=True)
 
 
 # ----------------------------------------------------------------------------- micro-kernel
-
-@njit(inline="always", **_JIT)
-def _store(C, i, j, nj, v0, v1, v2, v3, first):
-    row = C[i, j:j + nj]
-    if first:
-        row[0] = v0
-        if nj > 1:
-            row[1] = v1
-        if nj > 2:
-            row[2] = v2
-        if nj > 3:
-            row[3] = v3
-    else:
-        row[0] += v0
-        if nj > 1:
-            row[1] += v1
-        if nj > 2:
-            row[2] += v2
-        if nj > 3:
-            row[3] += v3
-
 
 @njit(inline="always", **_JIT)
 def _block(A, B, C, i0, i1, j0, j1, K, kc):
@@ -150,13 +131,13 @@ def _block(A, B, C, i0, i1, j0, j1, K, kc):
                     c31 = np.int32(c31 + x3 * y1)
                     c32 = np.int32(c32 + x3 * y2)
                     c33 = np.int32(c33 + x3 * y3)
-                _store(C, i, j, nj, c00, c01, c02, c03, first)
+                _store_row(C[i], j, nj, c00, c01, c02, c03, not first)
                 if mi > 1:
-                    _store(C, i + 1, j, nj, c10, c11, c12, c13, first)
+                    _store_row(C[i + 1], j, nj, c10, c11, c12, c13, not first)
                 if mi > 2:
-                    _store(C, i + 2, j, nj, c20, c21, c22, c23, first)
+                    _store_row(C[i + 2], j, nj, c20, c21, c22, c23, not first)
                 if mi > 3:
-                    _store(C, i + 3, j, nj, c30, c31, c32, c33, first)
+                    _store_row(C[i + 3], j, nj, c30, c31, c32, c33, not first)
 
 
 @njit(inline="always", **_JIT)
@@ -435,14 +416,8 @@ def qconv2d_int8(x, w, x_zero_point, stride, padding, dilation, groups):
     return y.reshape(N, C_out, H_out, W_out)
 
 
-KERNELS = {
-    "qmatmul_int8": qmatmul_int8,
-    "qconv2d_int8": qconv2d_int8,
-}
-PREFERRED = {
-    "qmatmul_int8": "native",
-    "qconv2d_int8": "native",
-}
+KERNELS = kernel_table("quant", globals())   # op name -> the function of that name above
+PREFERRED = {op: "native" for op in KERNELS}
 
 
 def warmup():

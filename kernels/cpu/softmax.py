@@ -58,6 +58,7 @@ from numba.np.arrayobj import make_array, populate_array
 
 from . import _runtime
 from ..reference import softmax as _ref
+from .._families import kernel_table
 
 __all__ = ["serial_below", "fast_exp", "fmaximum", "stack_empty", "lane_sum", "lane_dot",
            "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
@@ -559,24 +560,10 @@ def cross_entropy_backward(grad_loss, logits, target, weight, ignore_index, labe
     return dx
 
 
-KERNELS = {
-    "softmax": softmax,
-    "log_softmax": log_softmax,
-    "softmax_backward": softmax_backward,
-    "log_softmax_backward": log_softmax_backward,
-    "cross_entropy_forward": cross_entropy_forward,
-    "cross_entropy_backward": cross_entropy_backward,
-}
+KERNELS = kernel_table("softmax", globals())   # op name -> the function of that name above
 
 # Measured with benchmarks/_bench_attention.py (see docs/kernels-attention.md).
-PREFERRED = {
-    "softmax": "native",
-    "log_softmax": "native",
-    "softmax_backward": "native",
-    "log_softmax_backward": "native",
-    "cross_entropy_forward": "native",
-    "cross_entropy_backward": "native",
-}
+PREFERRED = {op: "native" for op in KERNELS}
 
 
 def warmup(dtypes=(np.float32, np.float64)):

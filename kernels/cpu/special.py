@@ -3,6 +3,7 @@ import math
 
 import numba
 import numpy as np
+from .._families import kernel_table
 
 
 @numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)
@@ -18,8 +19,8 @@ def erf(x):
     return _erf(x)
 
 
-KERNELS = {"erf": erf}
-PREFERRED = {"erf": "native"}
+KERNELS = kernel_table("special", globals())   # op name -> the function of that name above
+PREFERRED = {op: "native" for op in KERNELS}
 
 
 def warmup(dtypes=(np.float32, np.float64)):

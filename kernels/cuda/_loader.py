@@ -22,6 +22,11 @@ How a source becomes a kernel:
    a RuntimeError naming the file and carrying NVRTC's log.
 3. :func:`get_function` takes one ``extern "C"`` kernel out of the module.
 
+The kernel families' wrappers launch through the helpers at the end of this file:
+:func:`on_gpu` (does this call run natively?), :func:`dtype_suffix` (kernels come in
+``_f32`` and ``_f64`` versions), :func:`launch_flat` (one thread per output element)
+and :func:`launch_rows` (one warp or one block per row).
+
 CuPy is imported only when a function here is called, so importing this module (and
 every kernel family) works on a machine without CuPy or without a GPU.
 """
@@ -31,8 +36,12 @@ import pathlib
 import re
 import threading
 
+import numpy as np
+
+from .._arrays import is_cupy
+
 __all__ = ["KERNEL_DIR", "BASE_OPTIONS", "source_path", "read_source", "get_module", "get_function",
-           "launch_1d", "clear_cache"]
+           "launch_1d", "on_gpu", "dtype_suffix", "launch_flat", "launch_rows", "clear_cache"]
 
 KERNEL_DIR = pathlib.Path(__file__).resolve().parent
 BASE_OPTIONS = ("-std=c++17",)
@@ -140,6 +149,47 @@ def launch_1d(n: int, block: int = 256) -> tuple:
         raise ValueError(f"launch_1d: n must be >= 0, got {n}")
     grid = max(1, min((n + block - 1) // block, 2 ** 31 - 1))
     return (grid,), (block,)
+
+
+def on_gpu(*arrays) -> bool:
+    """True when every array (``None`` skipped) is a CuPy array, all of them float32 or
+    all float64: the calls the float kernels run; anything else goes to the reference."""
+    dtypes = set()
+    for a in arrays:
+        if a is None:
+            continue
+        if not is_cupy(a):
+            return False
+        dtypes.add(a.dtype)
+    return len(dtypes) == 1 and dtypes.pop() in (np.float32, np.float64)
+
+
+def dtype_suffix(dtype) -> str:
+    """``"f32"`` or ``"f64"``: the suffix of a kernel's float32 or float64 version."""
+    return "f32" if dtype == np.float32 else "f64"
+
+
+def launch_flat(source: str, name: str, dtype, total: int, args: tuple, block: int = 256) -> None:
+    """Launch ``<name>_<f32|f64>`` of ``<source>.cu`` with one thread per element of
+    ``total`` (see :func:`launch_1d`)."""
+    grid, threads = launch_1d(total, block)
+    get_function(source, f"{name}_{dtype_suffix(dtype)}")(grid, threads, args)
+
+
+def launch_rows(source: str, name: str, dtype, rows: int, length: int, args: tuple, *,
+                warp_max: int, block_threads: int, warp_block: int) -> None:
+    """Launch a row kernel ``<name>_<f32|f64>_<warp|block>`` of ``<source>.cu`` over
+    ``rows`` rows of ``length`` values; ``(int64 rows, int32 length)`` follow ``args``.
+
+    Rows of up to ``warp_max`` values take one warp each, ``warp_block // 32`` rows per
+    block of ``warp_block`` threads; longer rows take a block of ``block_threads`` each.
+    """
+    if length <= warp_max:
+        mode, grid, block = "warp", (-(-rows // (warp_block // 32)),), (warp_block,)
+    else:
+        mode, grid, block = "block", (rows,), (block_threads,)
+    kernel = get_function(source, f"{name}_{dtype_suffix(dtype)}_{mode}")
+    kernel(grid, block, args + (np.int64(rows), np.int32(length)))
 
 
 def clear_cache() -> None:

@@ -29,6 +29,10 @@ import math
 import numpy as np
 
 from ..reference import attention as _ref
+from .._arrays import is_cupy
+from ._loader import dtype_suffix
+from .._contracts import sdpa_mask, sdpa_shapes
+from .._families import kernel_table
 
 __all__ = ["sdpa_forward", "sdpa_backward", "CONFIGS", "KERNELS", "PREFERRED"]
 
@@ -102,29 +106,17 @@ def _last_contiguous(cp, a):
 
 
 def _check(op, q, k, v):
-    for name, a in (("q", q), ("k", k), ("v", v)):
-        if a.ndim != 4:
-            raise ValueError(f"{op}: {name} must be 4-D (B, H, T, d), got shape {tuple(a.shape)}")
+    sdpa_shapes(op, q, k, v)
     if q.dtype.kind != "f" or k.dtype != q.dtype or v.dtype != q.dtype:
         raise TypeError(f"{op}: q, k, v must share one floating dtype; got {q.dtype}, {k.dtype}, {v.dtype}")
-    B, H, Tq, d = q.shape
-    Tk = k.shape[2]
-    if k.shape[:2] != (B, H) or v.shape[:3] != (B, H, Tk) or k.shape[3] != d:
-        raise ValueError(f"{op}: shapes q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)} do not match "
-                         "(need q (B, H, Tq, d), k (B, H, Tk, d), v (B, H, Tk, dv))")
 
 
 def _native(q, v):
     """(suffix, DMAX) when the CUDA kernels handle these arrays, else None (NumPy arrays,
     other dtypes, head dimensions of 0 or above 128: the reference kernel runs)."""
-    if type(q).__module__.split(".")[0] != "cupy":
+    if not is_cupy(q) or q.dtype not in (np.float32, np.float64):
         return None
-    if q.dtype == np.float32:
-        sfx = "f32"
-    elif q.dtype == np.float64:
-        sfx = "f64"
-    else:
-        return None
+    sfx = dtype_suffix(q.dtype)
     d, dv = q.shape[3], v.shape[3]
     if d == 0 or dv == 0:
         return None
@@ -143,12 +135,7 @@ def _mask_args(cp, op, mask, q, full):
         mask = cp.where(mask, 0.0, -np.inf).astype(q.dtype)
     elif mask.dtype != q.dtype:
         mask = mask.astype(q.dtype)
-    try:
-        ok = mask.ndim <= 4 and tuple(np.broadcast_shapes(mask.shape, full)) == full
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ValueError(f"{op}: mask of shape {tuple(mask.shape)} cannot be broadcast to (B, H, Tq, Tk) = {full}")
+    sdpa_mask(op, mask, tuple(full))
     m4 = mask.reshape((1,) * (4 - mask.ndim) + tuple(mask.shape))
     if any(s % m4.itemsize for s in m4.strides):
         m4 = cp.ascontiguousarray(m4)
@@ -239,17 +226,11 @@ def sdpa_backward(gout, q, k, v, out, lse, mask=None, is_causal=False, scale=Non
     return gq, gk, gv
 
 
-KERNELS = {
-    "sdpa_forward": sdpa_forward,
-    "sdpa_backward": sdpa_backward,
-}
+KERNELS = kernel_table("attention", globals())   # op name -> the function of that name above
 
 # Expected to beat the reference (which materialises B*H*Tq*Tk scores) everywhere;
 # to be confirmed on a GPU with benchmarks/cuda.py.
-PREFERRED = {
-    "sdpa_forward": "native",
-    "sdpa_backward": "native",
-}
+PREFERRED = {op: "native" for op in KERNELS}
 
 
 def warmup():

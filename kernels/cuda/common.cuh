@@ -19,11 +19,13 @@
 //   mg_inf<T>()                     +infinity of T (so -mg_inf<T>() is the max identity)
 //   mg_warp_sum(v) mg_warp_max(v)   reduce over the 32 lanes of a warp, every lane gets the result
 //                                   (all 32 lanes must be active)
-//   mg_block_sum(v, smem) mg_block_max(v, smem)
+//   mg_block_sum(v, smem) mg_block_max(v, smem) mg_block_reduce(v, smem, identity, warp_reduce)
 //                                   reduce over a 1-D block, every thread gets the result;
 //                                   blockDim.x must be a multiple of 32 (at most 1024),
 //                                   smem is a __shared__ T[32] scratch array; the calls
 //                                   contain __syncthreads(), so every thread must reach them
+//   mg_row_of<BLOCK>, MG_ROW_KERNEL_BEGIN, mg_row_sum<T, BLOCK>
+//                                   row kernels: one warp per row, or (BLOCK) one block per row
 //   MgVec<T, N>::type               float, float2, float4, double, double2 for (T, N)
 //   mg_load_vec<T, N>(dst, src)     N consecutive T from src into dst[0..N) with ONE vector
 //                                   load; src must be aligned to N * sizeof(T) bytes
@@ -81,36 +83,36 @@ template <typename T> MG_DEVICE T mg_warp_max(T v) {
     return v;
 }
 
-// Each warp reduces its values, lane 0 writes the warp's result to smem, warp 0
-// reduces those, and the total is broadcast through smem[0].
-template <typename T> MG_DEVICE T mg_block_sum(T v, T* smem) {
+// Each warp reduces its values with `warp_reduce` (a warp reduction such as MgWarpSum),
+// lane 0 writes the warp's result to smem, warp 0 reduces those (lanes past the last
+// warp bring `identity`), and the total is broadcast through smem[0].
+template <typename T, typename WarpReduce>
+MG_DEVICE T mg_block_reduce(T v, T* smem, T identity, WarpReduce warp_reduce) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = (blockDim.x + 31) >> 5;
-    v = mg_warp_sum(v);
+    v = warp_reduce(v);
     __syncthreads();  // smem may still be read by a previous call
     if (lane == 0) smem[warp] = v;
     __syncthreads();
     if (warp == 0) {
-        T r = lane < nwarps ? smem[lane] : T(0);
-        r = mg_warp_sum(r);
+        T r = lane < nwarps ? smem[lane] : identity;
+        r = warp_reduce(r);
         if (lane == 0) smem[0] = r;
     }
     __syncthreads();
     return smem[0];
 }
 
+struct MgWarpSum {
+    template <typename T> MG_DEVICE T operator()(T v) const { return mg_warp_sum(v); }
+};
+struct MgWarpMax {
+    template <typename T> MG_DEVICE T operator()(T v) const { return mg_warp_max(v); }
+};
+
+template <typename T> MG_DEVICE T mg_block_sum(T v, T* smem) { return mg_block_reduce(v, smem, T(0), MgWarpSum()); }
+
 template <typename T> MG_DEVICE T mg_block_max(T v, T* smem) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = (blockDim.x + 31) >> 5;
-    v = mg_warp_max(v);
-    __syncthreads();
-    if (lane == 0) smem[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        T r = lane < nwarps ? smem[lane] : -mg_inf<T>();
-        r = mg_warp_max(r);
-        if (lane == 0) smem[0] = r;
-    }
-    __syncthreads();
-    return smem[0];
+    return mg_block_reduce(v, smem, -mg_inf<T>(), MgWarpMax());
 }
 
 // ------------------------------------------------------------------ vector loads and stores
@@ -158,6 +160,15 @@ template <bool BLOCK> MG_DEVICE bool mg_row_of(long long rows, long long& row, i
     }
     return row < rows;
 }
+
+// The first statements of a row kernel (template parameters T and BLOCK, an argument
+// `rows`): a __shared__ scratch `red` for the row reductions, and this thread's `row`,
+// first column `c0` and column `step`; threads past the last row return.
+#define MG_ROW_KERNEL_BEGIN                   \
+    __shared__ T red[32];                     \
+    long long row;                            \
+    int c0, step;                             \
+    if (!mg_row_of<BLOCK>(rows, row, c0, step)) return
 
 // Sum over the threads that share a row: a warp, or (BLOCK) the whole block.
 template <typename T, bool BLOCK> MG_DEVICE T mg_row_sum(T v, T* red) {

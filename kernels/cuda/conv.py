@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._contracts import conv_geometry, fold_geometry, unfold_geometry
 from ..reference import conv as _ref
+from ._loader import launch_flat, on_gpu
+from .._families import kernel_table
 
 __all__ = ["conv2d_forward", "conv2d_grad_input", "conv2d_grad_weight", "unfold", "fold",
            "GEMM", "KERNELS", "PREFERRED"]
@@ -32,21 +35,6 @@ __all__ = ["conv2d_forward", "conv2d_grad_input", "conv2d_grad_weight", "unfold"
 GEMM = "cublas"          # or "minigrad": kernels/cuda/matmul.py
 COLS_LIMIT = 1 << 25     # elements of one chunk's patch matrix (128 MiB in float32)
 BLOCK = 256
-
-
-def _on_gpu(*arrays):
-    dts = set()
-    for a in arrays:
-        if a is None:
-            continue
-        if type(a).__module__.split(".")[0] != "cupy":
-            return False
-        dts.add(a.dtype)
-    return len(dts) == 1 and dts.pop() in (np.float32, np.float64)
-
-
-def _sfx(dtype):
-    return "f32" if dtype == np.float32 else "f64"
 
 
 def _matmul(a, b):
@@ -66,10 +54,8 @@ def _geo(C, H, W, G, kernel, stride, padding, dilation, Ho, Wo):
 
 
 def _launch(name, dtype, total, args):
-    from ._loader import get_function, launch_1d
-
-    grid, block = launch_1d(total, BLOCK)
-    get_function("conv", f"{name}_{_sfx(dtype)}")(grid, block, (*args[:2], np.int64(total), *args[2:]))
+    """Launch ``<name>_<f32|f64>`` with one thread per element; ``total`` follows the two array arguments."""
+    launch_flat("conv", name, dtype, total, (*args[:2], np.int64(total), *args[2:]), BLOCK)
 
 
 def _strides(*s):
@@ -82,11 +68,11 @@ def _chunk(N, per_sample):
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     """y = conv2d(x, w) + b (NCHW; see the reference kernel for the exact definition)."""
-    if not _on_gpu(x, w, b):
+    if not on_gpu(x, w, b):
         return _ref.conv2d_forward(x, w, b, stride, padding, dilation, groups)
     import cupy as cp
 
-    N, C, H, W, Cout, kH, kW, Ho, Wo = _ref._check("conv2d_forward", x.shape, w.shape, stride, padding,
+    N, C, H, W, Cout, kH, kW, Ho, Wo = conv_geometry("conv2d_forward", x.shape, w.shape, stride, padding,
                                                    dilation, groups)
     G, P = groups, Ho * Wo
     K = (C // G) * kH * kW
@@ -111,11 +97,11 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
 
 def conv2d_grad_input(gy, w, x_shape, stride, padding, dilation, groups):
     """dL/dx given dL/dy (same definition as the reference kernel)."""
-    if not _on_gpu(gy, w):
+    if not on_gpu(gy, w):
         return _ref.conv2d_grad_input(gy, w, x_shape, stride, padding, dilation, groups)
     import cupy as cp
 
-    N, C, H, W, Cout, kH, kW, Ho, Wo = _ref._check("conv2d_grad_input", tuple(x_shape), w.shape, stride, padding,
+    N, C, H, W, Cout, kH, kW, Ho, Wo = conv_geometry("conv2d_grad_input", tuple(x_shape), w.shape, stride, padding,
                                                    dilation, groups)
     if tuple(gy.shape) != (N, Cout, Ho, Wo):
         raise ValueError(f"conv2d_grad_input: gradient shape {tuple(gy.shape)} does not match "
@@ -138,11 +124,11 @@ def conv2d_grad_input(gy, w, x_shape, stride, padding, dilation, groups):
 
 def conv2d_grad_weight(gy, x, w_shape, stride, padding, dilation, groups):
     """dL/dw given dL/dy (same definition as the reference kernel)."""
-    if not _on_gpu(gy, x):
+    if not on_gpu(gy, x):
         return _ref.conv2d_grad_weight(gy, x, w_shape, stride, padding, dilation, groups)
     import cupy as cp
 
-    N, C, H, W, Cout, kH, kW, Ho, Wo = _ref._check("conv2d_grad_weight", x.shape, tuple(w_shape), stride, padding,
+    N, C, H, W, Cout, kH, kW, Ho, Wo = conv_geometry("conv2d_grad_weight", x.shape, tuple(w_shape), stride, padding,
                                                    dilation, groups)
     if tuple(gy.shape) != (N, Cout, Ho, Wo):
         raise ValueError(f"conv2d_grad_weight: gradient shape {tuple(gy.shape)} does not match "
@@ -169,11 +155,11 @@ def conv2d_grad_weight(gy, x, w_shape, stride, padding, dilation, groups):
 
 def unfold(x, kernel_size, stride, padding, dilation):
     """Sliding blocks as columns, (N, C*kH*kW, L): as the reference kernel."""
-    if not _on_gpu(x) or x.ndim != 4:
+    if not on_gpu(x) or x.ndim != 4:
         return _ref.unfold(x, kernel_size, stride, padding, dilation)
     import cupy as cp
 
-    Ho, Wo = _ref._unfold_check("unfold", x.shape, kernel_size, stride, padding, dilation)
+    Ho, Wo = unfold_geometry("unfold", x.shape, kernel_size, stride, padding, dilation)
     N, C, H, W = x.shape
     K, P = C * kernel_size[0] * kernel_size[1], Ho * Wo
     out = cp.empty((N, K, P), x.dtype)
@@ -186,18 +172,13 @@ def unfold(x, kernel_size, stride, padding, dilation):
 
 def fold(cols, output_size, kernel_size, stride, padding, dilation):
     """Columns summed back into an image, (N, C, H, W): as the reference kernel."""
-    if not _on_gpu(cols) or cols.ndim != 3:
+    if not on_gpu(cols) or cols.ndim != 3:
         return _ref.fold(cols, output_size, kernel_size, stride, padding, dilation)
     import cupy as cp
 
-    H, W = (int(v) for v in output_size)
-    Ho, Wo = _ref._unfold_check("fold", (H, W), kernel_size, stride, padding, dilation)
-    kk = kernel_size[0] * kernel_size[1]
+    C, Ho, Wo = fold_geometry(cols.shape, output_size, kernel_size, stride, padding, dilation)
     N, CK, L = cols.shape
-    if CK % kk or L != Ho * Wo:
-        raise ValueError(f"fold: input of shape {tuple(cols.shape)} does not fit kernel {tuple(kernel_size)} "
-                         f"and output size {(H, W)}: expected (N, C*{kk}, {Ho * Wo})")
-    C = CK // kk
+    H, W = (int(v) for v in output_size)
     out = cp.empty((N, C, H, W), cols.dtype)
     if out.size:
         _launch("col2im", cols.dtype, out.size, (cp.ascontiguousarray(cols), out,
@@ -206,17 +187,11 @@ def fold(cols, output_size, kernel_size, stride, padding, dilation):
     return out
 
 
-KERNELS = {
-    "conv2d_forward": conv2d_forward,
-    "conv2d_grad_input": conv2d_grad_input,
-    "conv2d_grad_weight": conv2d_grad_weight,
-    "unfold": unfold,
-    "fold": fold,
-}
+KERNELS = kernel_table("conv", globals())   # op name -> the function of that name above
 
 # The reference gathers patches with as_strided + a copy and scatters col2im with
 # kH*kW strided adds; these kernels do each in one pass. To be confirmed on a GPU.
-PREFERRED = {name: "native" for name in KERNELS}
+PREFERRED = {op: "native" for op in KERNELS}
 
 
 def warmup():

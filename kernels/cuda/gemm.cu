@@ -207,17 +207,13 @@ __device__ void gemm_body(const T* __restrict__ A, const T* __restrict__ B, T* _
                                                    sa0, sa1, sa2, sb0, sb1, sb2);                    \
     }
 
-MG_GEMM_KERNEL(sgemm_128_nn, float, 128, 128, 8, 8, 8, false, false, 2)
-MG_GEMM_KERNEL(sgemm_128_nt, float, 128, 128, 8, 8, 8, false, true, 2)
-MG_GEMM_KERNEL(sgemm_128_tn, float, 128, 128, 8, 8, 8, true, false, 2)
-MG_GEMM_KERNEL(sgemm_128_tt, float, 128, 128, 8, 8, 8, true, true, 2)
+// One kernel per layout pair of A and B: <PREFIX>_nn, _nt, _tn, _tt ('t': transposed).
+#define MG_GEMM_LAYOUTS(PREFIX, T, BM, BN, BK, TM, TN, MINB)                        \
+    MG_GEMM_KERNEL(PREFIX##_nn, T, BM, BN, BK, TM, TN, false, false, MINB)          \
+    MG_GEMM_KERNEL(PREFIX##_nt, T, BM, BN, BK, TM, TN, false, true, MINB)           \
+    MG_GEMM_KERNEL(PREFIX##_tn, T, BM, BN, BK, TM, TN, true, false, MINB)           \
+    MG_GEMM_KERNEL(PREFIX##_tt, T, BM, BN, BK, TM, TN, true, true, MINB)
 
-MG_GEMM_KERNEL(sgemm_64_nn, float, 64, 64, 8, 4, 4, false, false, 1)
-MG_GEMM_KERNEL(sgemm_64_nt, float, 64, 64, 8, 4, 4, false, true, 1)
-MG_GEMM_KERNEL(sgemm_64_tn, float, 64, 64, 8, 4, 4, true, false, 1)
-MG_GEMM_KERNEL(sgemm_64_tt, float, 64, 64, 8, 4, 4, true, true, 1)
-
-MG_GEMM_KERNEL(dgemm_64_nn, double, 64, 64, 8, 4, 4, false, false, 2)
-MG_GEMM_KERNEL(dgemm_64_nt, double, 64, 64, 8, 4, 4, false, true, 2)
-MG_GEMM_KERNEL(dgemm_64_tn, double, 64, 64, 8, 4, 4, true, false, 2)
-MG_GEMM_KERNEL(dgemm_64_tt, double, 64, 64, 8, 4, 4, true, true, 2)
+MG_GEMM_LAYOUTS(sgemm_128, float, 128, 128, 8, 8, 8, 2)
+MG_GEMM_LAYOUTS(sgemm_64, float, 64, 64, 8, 4, 4, 1)
+MG_GEMM_LAYOUTS(dgemm_64, double, 64, 64, 8, 4, 4, 2)

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._contracts import check_matmul
 from ..reference import matmul as _ref
+from .._families import kernel_table
 
 __all__ = ["matmul", "plan", "KERNELS", "PREFERRED"]
 
@@ -187,27 +189,14 @@ def _unpromote(out, squeeze):
     return out
 
 
-def _check(a, b):
-    """The reference's errors, raised before anything runs on the GPU."""
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
-    k_a = a.shape[-1]
-    k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
-    if k_a != k_b:
-        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied ({k_a} != {k_b})")
-    try:
-        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    except ValueError:
-        raise ValueError(f"matmul: batch dimensions of {a.shape} and {b.shape} "
-                         "cannot be broadcast together") from None
-
-
 def matmul(a, b):
-    """``a @ b`` with NumPy semantics, on the tiled CUDA GEMM for float32/float64 CuPy arrays."""
+    """``a @ b`` with NumPy semantics, on the tiled CUDA GEMM for float32/float64 CuPy arrays.
+
+    The shapes are checked first, by ``_contracts.check_matmul``."""
     cp = _cupy_arrays(a, b)
     if cp is None:
         return _ref.matmul(a, b)
-    _check(a, b)
+    check_matmul(a, b)  # before anything runs on the GPU
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         return _ref.matmul(a, b)
     if a.device.id != b.device.id:
@@ -240,8 +229,8 @@ def matmul(a, b):
         return _unpromote(out, squeeze)
 
 
-KERNELS = {"matmul": matmul}
-PREFERRED = {"matmul": "native"}
+KERNELS = kernel_table("matmul", globals())   # op name -> the function of that name above
+PREFERRED = {op: "native" for op in KERNELS}
 
 
 def warmup():

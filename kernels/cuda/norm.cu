@@ -24,10 +24,7 @@ template <typename T, bool BLOCK>
 MG_DEVICE void ln_fwd_impl(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b, int has_w,
                            int has_b, T eps, T* __restrict__ y, T* __restrict__ mean, T* __restrict__ rstd,
                            long long rows, int D) {
-    __shared__ T red[32];
-    long long row;
-    int c0, step;
-    if (!mg_row_of<BLOCK>(rows, row, c0, step)) return;
+    MG_ROW_KERNEL_BEGIN;
     const T* xr = x + row * D;
     T* yr = y + row * D;
     T s = T(0);
@@ -55,10 +52,7 @@ template <typename T, bool BLOCK>
 MG_DEVICE void ln_bwd_rows_impl(const T* __restrict__ gy, const T* __restrict__ x, const T* __restrict__ w,
                                 int has_w, const T* __restrict__ mean, const T* __restrict__ rstd,
                                 T* __restrict__ gx, long long rows, int D) {
-    __shared__ T red[32];
-    long long row;
-    int c0, step;
-    if (!mg_row_of<BLOCK>(rows, row, c0, step)) return;
+    MG_ROW_KERNEL_BEGIN;
     const T* gr = gy + row * D;
     const T* xr = x + row * D;
     T* out = gx + row * D;

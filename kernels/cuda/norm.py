@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._arrays import as_rows
 from ..reference import norm as _ref
+from ._loader import dtype_suffix, launch_rows, on_gpu
+from .._families import kernel_table
 
 __all__ = ["layer_norm_forward", "layer_norm_backward", "KERNELS", "PREFERRED"]
 
@@ -24,22 +27,9 @@ COL_ROWS = 64          # rows per chunk of the gw/gb column kernel (at least)
 MAX_CHUNKS = 1024      # at most this many partial sums per column
 
 
-def _on_gpu(x):
-    return type(x).__module__.split(".")[0] == "cupy" and x.dtype in (np.float32, np.float64) and x.ndim >= 1
-
-
-def _sfx(dtype):
-    return "f32" if dtype == np.float32 else "f64"
-
-
 def _row_launch(name, dtype, rows, D, args):
-    from ._loader import get_function
-
-    if D <= WARP_MAX_D:
-        mode, grid, block = "warp", (-(-rows // (WARP_BLOCK // 32)),), (WARP_BLOCK,)
-    else:
-        mode, grid, block = "block", (rows,), (BLOCK_THREADS,)
-    get_function("norm", f"{name}_{_sfx(dtype)}_{mode}")(grid, block, args + (np.int64(rows), np.int32(D)))
+    launch_rows("norm", name, dtype, rows, D, args,
+                warp_max=WARP_MAX_D, block_threads=BLOCK_THREADS, warp_block=WARP_BLOCK)
 
 
 def _param(cp, p, D, dt, x2):
@@ -53,15 +43,14 @@ def _param(cp, p, D, dt, x2):
 
 def layer_norm_forward(x, weight, bias, eps):
     """Returns ``(y, mean, rstd)``; ``weight``/``bias`` are (D,) arrays or None."""
-    if not _on_gpu(x):
+    if not (on_gpu(x) and x.ndim >= 1):
         return _ref.layer_norm_forward(x, weight, bias, eps)
     import cupy as cp
 
     shape = x.shape
-    D = shape[-1]
-    x2 = cp.ascontiguousarray(x).reshape(-1, D)
+    x2 = as_rows(x)
+    rows, D = x2.shape
     dt = x2.dtype
-    rows = x2.shape[0]
     w, has_w = _param(cp, weight, D, dt, x2)
     b, has_b = _param(cp, bias, D, dt, x2)
     y = cp.empty_like(x2)
@@ -76,20 +65,19 @@ def layer_norm_forward(x, weight, bias, eps):
 
 def layer_norm_backward(gy, x, weight, mean, rstd):
     """Returns ``(gx, gw, gb)``; gw and gb are (D,) sums over all rows."""
-    if not _on_gpu(x):
+    if not (on_gpu(x) and x.ndim >= 1):
         return _ref.layer_norm_backward(gy, x, weight, mean, rstd)
     import cupy as cp
 
     from ._loader import get_function
 
     shape = x.shape
-    D = shape[-1]
-    x2 = cp.ascontiguousarray(x).reshape(-1, D)
+    x2 = as_rows(x)
+    rows, D = x2.shape
     dt = x2.dtype
-    rows = x2.shape[0]
     if tuple(gy.shape) != tuple(shape):
         raise ValueError(f"layer_norm_backward: gradient shape {tuple(gy.shape)} does not match the input {tuple(shape)}")
-    g2 = cp.ascontiguousarray(gy, dtype=dt).reshape(rows, D)
+    g2 = as_rows(gy, dt)
     m = cp.ascontiguousarray(mean, dtype=dt).reshape(rows)
     r = cp.ascontiguousarray(rstd, dtype=dt).reshape(rows)
     w, has_w = _param(cp, weight, D, dt, x2)
@@ -102,7 +90,7 @@ def layer_norm_backward(gy, x, weight, mean, rstd):
     chunks = -(-rows // per)
     gw_part = cp.empty((chunks, D), dt)
     gb_part = cp.empty((chunks, D), dt)
-    get_function("norm", f"layer_norm_bwd_cols_{_sfx(dt)}")(
+    get_function("norm", f"layer_norm_bwd_cols_{dtype_suffix(dt)}")(
         (-(-D // 32), chunks), (32, 8),
         (g2, x2, m, r, gw_part, gb_part, np.int64(rows), np.int32(D), np.int64(per)))
     if chunks == 1:
@@ -110,15 +98,9 @@ def layer_norm_backward(gy, x, weight, mean, rstd):
     return gx.reshape(shape), gw_part.sum(axis=0), gb_part.sum(axis=0)
 
 
-KERNELS = {
-    "layer_norm_forward": layer_norm_forward,
-    "layer_norm_backward": layer_norm_backward,
-}
+KERNELS = kernel_table("norm", globals())   # op name -> the function of that name above
 
-PREFERRED = {
-    "layer_norm_forward": "native",
-    "layer_norm_backward": "native",
-}
+PREFERRED = {op: "native" for op in KERNELS}
 
 
 def warmup():

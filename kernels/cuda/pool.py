@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._contracts import pool_geometry
 from ..reference import pool as _ref
+from ._loader import launch_flat, on_gpu
+from .._families import kernel_table
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
            "KERNELS", "PREFERRED"]
@@ -21,32 +24,21 @@ __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "a
 BLOCK = 256
 
 
-def _on_gpu(a):
-    return type(a).__module__.split(".")[0] == "cupy" and a.dtype in (np.float32, np.float64)
-
-
-def _sfx(dtype):
-    return "f32" if dtype == np.float32 else "f64"
-
-
 def _geo(H, W, Ho, Wo, kernel_size, stride, padding, dilation):
     return tuple(np.int32(v) for v in (H, W, Ho, Wo, *kernel_size, *stride, *padding, *dilation))
 
 
 def _launch(name, dtype, total, args):
-    from ._loader import get_function, launch_1d
-
-    grid, block = launch_1d(total, BLOCK)
-    get_function("pool", f"{name}_{_sfx(dtype)}")(grid, block, args)
+    launch_flat("pool", name, dtype, total, args, BLOCK)
 
 
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
     """Returns ``(y, indices)`` exactly as the reference kernel does."""
-    if not _on_gpu(x):
+    if not on_gpu(x):
         return _ref.max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
     import cupy as cp
 
-    Ho, Wo = _ref.pool_check("max_pool2d_forward", x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    Ho, Wo = pool_geometry("max_pool2d_forward", x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     N, C, H, W = x.shape
     x = cp.ascontiguousarray(x)
     y = cp.empty((N, C, Ho, Wo), x.dtype)
@@ -59,7 +51,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
 
 def max_pool2d_backward(gy, indices, x_shape):
     """dL/dx: each gy goes to the input position its window's max came from."""
-    if not _on_gpu(gy):
+    if not on_gpu(gy):
         return _ref.max_pool2d_backward(gy, indices, x_shape)
     import cupy as cp
 
@@ -78,11 +70,11 @@ def max_pool2d_backward(gy, indices, x_shape):
 
 def avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad):
     """The mean of every window (see the reference kernel for the divisor rule)."""
-    if not _on_gpu(x):
+    if not on_gpu(x):
         return _ref.avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad)
     import cupy as cp
 
-    Ho, Wo = _ref.pool_check("avg_pool2d_forward", x.shape, kernel_size, stride, padding, (1, 1), ceil_mode)
+    Ho, Wo = pool_geometry("avg_pool2d_forward", x.shape, kernel_size, stride, padding, (1, 1), ceil_mode)
     N, C, H, W = x.shape
     x = cp.ascontiguousarray(x)
     y = cp.empty((N, C, Ho, Wo), x.dtype)
@@ -95,11 +87,11 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include
 
 def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, ceil_mode, count_include_pad):
     """dL/dx: each output gradient, divided by its window's count, added to every real tap."""
-    if not _on_gpu(gy):
+    if not on_gpu(gy):
         return _ref.avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, ceil_mode, count_include_pad)
     import cupy as cp
 
-    Ho, Wo = _ref.pool_check("avg_pool2d_backward", x_shape, kernel_size, stride, padding, (1, 1), ceil_mode)
+    Ho, Wo = pool_geometry("avg_pool2d_backward", x_shape, kernel_size, stride, padding, (1, 1), ceil_mode)
     N, C, H, W = x_shape
     if tuple(gy.shape) != (N, C, Ho, Wo):
         raise ValueError(f"avg_pool2d_backward: gradient shape {tuple(gy.shape)} does not match "
@@ -113,14 +105,9 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, ceil_mode, co
     return gx
 
 
-KERNELS = {
-    "max_pool2d_forward": max_pool2d_forward,
-    "max_pool2d_backward": max_pool2d_backward,
-    "avg_pool2d_forward": avg_pool2d_forward,
-    "avg_pool2d_backward": avg_pool2d_backward,
-}
+KERNELS = kernel_table("pool", globals())   # op name -> the function of that name above
 
-PREFERRED = {name: "native" for name in KERNELS}
+PREFERRED = {op: "native" for op in KERNELS}
 
 
 def warmup():

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._arrays import is_cupy
 from ..reference import quant as _ref
 from ..reference import conv as _conv
+from .._families import kernel_table
 
 __all__ = ["qmatmul_int8", "qconv2d_int8", "KERNELS", "PREFERRED", "warmup"]
 
@@ -23,13 +25,9 @@ TILE = 64
 MAX_GRID_Y = 65535
 
 
-def _on_gpu(*arrays):
-    return all(type(a).__module__.split(".")[0] == "cupy" for a in arrays)
-
-
 def qmatmul_int8(a, b_t):
     """``a @ b_t.T`` for int8 matrices, exact, as int32 (M, N)."""
-    if not _on_gpu(a, b_t):
+    if not all(map(is_cupy, (a, b_t))):
         return _ref.qmatmul_int8(a, b_t)
     M, N, K = _ref._check_qmatmul(a, b_t)
     import cupy as cp
@@ -55,7 +53,7 @@ def qmatmul_int8(a, b_t):
 
 def qconv2d_int8(x, w, x_zero_point, stride, padding, dilation, groups):
     """Integer convolution (see the reference for the contract): im2col + :func:`qmatmul_int8`."""
-    if not _on_gpu(x, w):
+    if not all(map(is_cupy, (x, w))):
         return _ref.qconv2d_int8(x, w, x_zero_point, stride, padding, dilation, groups)
     import cupy as cp
 
@@ -75,9 +73,9 @@ def qconv2d_int8(x, w, x_zero_point, stride, padding, dilation, groups):
     return cp.ascontiguousarray(acc.transpose(1, 0, 4, 2, 3).reshape(N, C_out, H_out, W_out))
 
 
-KERNELS = {"qmatmul_int8": qmatmul_int8, "qconv2d_int8": qconv2d_int8}
+KERNELS = kernel_table("quant", globals())   # op name -> the function of that name above
 # Not yet measured on a GPU: native by default, as every CUDA family.
-PREFERRED = {"qmatmul_int8": "native", "qconv2d_int8": "native"}
+PREFERRED = {op: "native" for op in KERNELS}
 
 
 def warmup():

@@ -30,50 +30,44 @@ template <typename T> MG_DEVICE T sm_warp_nanmax(T v) {
 }
 
 
+struct SmWarpNanMax {
+    template <typename T> MG_DEVICE T operator()(T v) const { return sm_warp_nanmax(v); }
+};
+
 template <typename T, bool BLOCK> MG_DEVICE T sm_row_max(T v, T* red) {
-    v = sm_warp_nanmax(v);
-    if (!BLOCK) return v;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-    __syncthreads();
-    if (lane == 0) red[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        T r = lane < nwarps ? red[lane] : -mg_inf<T>();
-        r = sm_warp_nanmax(r);
-        if (lane == 0) red[0] = r;
-    }
-    __syncthreads();
-    return red[0];
+    if (BLOCK) return mg_block_reduce(v, red, -mg_inf<T>(), SmWarpNanMax());
+    return sm_warp_nanmax(v);
 }
 
 
 template <typename T> MG_DEVICE T sm_finite_or_zero(T m) { return isfinite(m) ? m : T(0); }
 
-// (m, log s) of one row, m already replaced by 0 when not finite.
+// (m, s) of one row: its max m (replaced by 0 when not finite) and s = sum exp(x - m).
 template <typename T, bool BLOCK>
-MG_DEVICE void sm_shift_logsum(const T* __restrict__ xr, int C, int c0, int step, T* red, T& m, T& ls) {
+MG_DEVICE void sm_shift_sum(const T* __restrict__ xr, int C, int c0, int step, T* red, T& m, T& s) {
     T mx = -mg_inf<T>();
     for (int c = c0; c < C; c += step) mx = sm_nanmax(mx, xr[c]);
     m = sm_finite_or_zero(sm_row_max<T, BLOCK>(mx, red));
-    T s = T(0);
-    for (int c = c0; c < C; c += step) s += mg_exp(xr[c] - m);
-    ls = mg_log(mg_row_sum<T, BLOCK>(s, red));
+    T acc = T(0);
+    for (int c = c0; c < C; c += step) acc += mg_exp(xr[c] - m);
+    s = mg_row_sum<T, BLOCK>(acc, red);
+}
+
+// (m, log s) of one row, m already replaced by 0 when not finite.
+template <typename T, bool BLOCK>
+MG_DEVICE void sm_shift_logsum(const T* __restrict__ xr, int C, int c0, int step, T* red, T& m, T& ls) {
+    T s;
+    sm_shift_sum<T, BLOCK>(xr, C, c0, step, red, m, s);
+    ls = mg_log(s);
 }
 
 template <typename T, bool BLOCK, bool LOG>
 MG_DEVICE void softmax_fwd_impl(const T* __restrict__ x, T* __restrict__ y, long long rows, int C) {
-    __shared__ T red[32];
-    long long row;
-    int c0, step;
-    if (!mg_row_of<BLOCK>(rows, row, c0, step)) return;
+    MG_ROW_KERNEL_BEGIN;
     const T* xr = x + row * C;
     T* yr = y + row * C;
-    T mx = -mg_inf<T>();
-    for (int c = c0; c < C; c += step) mx = sm_nanmax(mx, xr[c]);
-    const T m = sm_finite_or_zero(sm_row_max<T, BLOCK>(mx, red));
-    T s = T(0);
-    for (int c = c0; c < C; c += step) s += mg_exp(xr[c] - m);
-    s = mg_row_sum<T, BLOCK>(s, red);
+    T m, s;
+    sm_shift_sum<T, BLOCK>(xr, C, c0, step, red, m, s);
     if (LOG) {
         const T ls = mg_log(s);
         for (int c = c0; c < C; c += step) yr[c] = (xr[c] - m) - ls;
@@ -85,10 +79,7 @@ MG_DEVICE void softmax_fwd_impl(const T* __restrict__ x, T* __restrict__ y, long
 template <typename T, bool BLOCK, bool LOG>
 MG_DEVICE void softmax_bwd_impl(const T* __restrict__ gy, const T* __restrict__ y, T* __restrict__ gx,
                                 long long rows, int C) {
-    __shared__ T red[32];
-    long long row;
-    int c0, step;
-    if (!mg_row_of<BLOCK>(rows, row, c0, step)) return;
+    MG_ROW_KERNEL_BEGIN;
     const T* gr = gy + row * C;
     const T* yr = y + row * C;
     T* out = gx + row * C;
@@ -117,10 +108,7 @@ MG_DEVICE void ce_fwd_impl(const T* __restrict__ x, const long long* __restrict_
                            const T* __restrict__ probs, const T* __restrict__ w, int has_w, int soft,
                            long long ignore_index, T eps, T* __restrict__ loss, double* __restrict__ lse,
                            long long rows, int C) {
-    __shared__ T red[32];
-    long long row;
-    int c0, step;
-    if (!mg_row_of<BLOCK>(rows, row, c0, step)) return;
+    MG_ROW_KERNEL_BEGIN;
     const T* xr = x + row * C;
     T m, ls;
     sm_shift_logsum<T, BLOCK>(xr, C, c0, step, red, m, ls);
@@ -165,10 +153,7 @@ MG_DEVICE void ce_bwd_impl(const T* __restrict__ g, const T* __restrict__ x, con
                            const T* __restrict__ probs, const T* __restrict__ w, int has_w, int soft,
                            long long ignore_index, T eps, const double* __restrict__ lse, T* __restrict__ dx,
                            long long rows, int C) {
-    __shared__ T red[32];
-    long long row;
-    int c0, step;
-    if (!mg_row_of<BLOCK>(rows, row, c0, step)) return;
+    MG_ROW_KERNEL_BEGIN;
     const T* xr = x + row * C;
     T* out = dx + row * C;
     const double L = lse[row];

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._arrays import as_rows, is_cupy
 from ..reference import softmax as _ref
+from ._loader import launch_rows, on_gpu
+from .._families import kernel_table
 
 __all__ = ["softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
            "cross_entropy_forward", "cross_entropy_backward", "KERNELS", "PREFERRED"]
@@ -25,40 +28,20 @@ BLOCK_THREADS = 512
 WARP_BLOCK = 128       # threads per block in warp mode (4 rows per block)
 
 
-def _on_gpu(*arrays):
-    """True when every array is a CuPy array of float32 (or every one float64)."""
-    dts = set()
-    for a in arrays:
-        if type(a).__module__.split(".")[0] != "cupy":
-            return False
-        dts.add(a.dtype)
-    return len(dts) == 1 and dts.pop() in (np.float32, np.float64)
-
-
-def _sfx(dtype):
-    return "f32" if dtype == np.float32 else "f64"
-
-
 def _launch(name, dtype, rows, C, args):
     """Launch ``<name>_<f32|f64>_<warp|block>`` over ``rows`` rows of length ``C``."""
-    from ._loader import get_function
-
-    if C <= WARP_MAX_C:
-        mode, grid, block = "warp", (-(-rows // (WARP_BLOCK // 32)),), (WARP_BLOCK,)
-    else:
-        mode, grid, block = "block", (rows,), (BLOCK_THREADS,)
-    get_function("softmax", f"{name}_{_sfx(dtype)}_{mode}")(grid, block, args + (np.int64(rows), np.int32(C)))
+    launch_rows("softmax", name, dtype, rows, C, args,
+                warp_max=WARP_MAX_C, block_threads=BLOCK_THREADS, warp_block=WARP_BLOCK)
 
 
 def _rows(cp, x):
-    """x as a C-contiguous (rows, C) array (a view when x already is contiguous)."""
-    C = x.shape[-1] if x.ndim else 1
-    x2 = cp.ascontiguousarray(x).reshape(-1, C)
-    return x2, x2.shape[0], C
+    """x as a C-contiguous (rows, C) array (a view when x already is contiguous), rows, C."""
+    x2 = as_rows(x)
+    return (x2, *x2.shape)
 
 
 def _softmax_impl(x, log):
-    if not _on_gpu(x) or x.ndim == 0:
+    if not on_gpu(x) or x.ndim == 0:
         return (_ref.log_softmax if log else _ref.softmax)(x)
     import cupy as cp
 
@@ -80,7 +63,7 @@ def log_softmax(x):
 
 
 def _softmax_backward_impl(gy, y, log):
-    if not _on_gpu(y) or y.ndim == 0 or type(gy).__module__.split(".")[0] != "cupy":
+    if not on_gpu(y) or y.ndim == 0 or not is_cupy(gy):
         return (_ref.log_softmax_backward if log else _ref.softmax_backward)(gy, y)
     import cupy as cp
 
@@ -132,7 +115,7 @@ def _ce_args(cp, op, logits, target, weight):
 
 def cross_entropy_forward(logits, target, weight=None, ignore_index=-100, label_smoothing=0.0):
     """Per-sample softmax cross-entropy; returns ``(loss (N,), lse (N,) float64)``."""
-    if not _on_gpu(logits):
+    if not on_gpu(logits):
         return _ref.cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing)
     import cupy as cp
 
@@ -150,7 +133,7 @@ def cross_entropy_forward(logits, target, weight=None, ignore_index=-100, label_
 
 def cross_entropy_backward(grad_loss, logits, target, weight, ignore_index, label_smoothing, lse):
     """d(sum_n grad_loss_n * loss_n) / d logits, shape (N, C); ``lse`` from the forward."""
-    if not _on_gpu(logits):
+    if not on_gpu(logits):
         return _ref.cross_entropy_backward(grad_loss, logits, target, weight, ignore_index, label_smoothing, lse)
     import cupy as cp
 
@@ -165,18 +148,11 @@ def cross_entropy_backward(grad_loss, logits, target, weight, ignore_index, labe
     return dx
 
 
-KERNELS = {
-    "softmax": softmax,
-    "log_softmax": log_softmax,
-    "softmax_backward": softmax_backward,
-    "log_softmax_backward": log_softmax_backward,
-    "cross_entropy_forward": cross_entropy_forward,
-    "cross_entropy_backward": cross_entropy_backward,
-}
+KERNELS = kernel_table("softmax", globals())   # op name -> the function of that name above
 
 # One pass per reduction instead of the reference's 4-6 separate CuPy kernels;
 # to be confirmed on a GPU with benchmarks/cuda.py.
-PREFERRED = {name: "native" for name in KERNELS}
+PREFERRED = {op: "native" for op in KERNELS}
 
 
 def warmup():

@@ -16,22 +16,14 @@ into one pass over memory.
 """
 import math
 
+from .._arrays import array_module
 from .special import erf as _erf
+from .._families import kernel_table
 
 _SQRT_HALF = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _C = 0.044715
-
-
-def _xp(x):
-    if type(x).__module__.split(".")[0] == "cupy":
-        import cupy
-
-        return cupy
-    import numpy
-
-    return numpy
 
 
 def _check(op, approximate):
@@ -42,7 +34,7 @@ def _check(op, approximate):
 def gelu(x, approximate="none"):
     """y = x Phi(x) elementwise, same shape and dtype as ``x`` (a float array)."""
     _check("gelu", approximate)
-    xp = _xp(x)
+    xp = array_module(x)
     if approximate == "tanh":
         u = (x + _C * x * x * x) * _SQRT_2_OVER_PI
         return (0.5 * x * (1.0 + xp.tanh(u))).astype(x.dtype, copy=False)
@@ -52,7 +44,7 @@ def gelu(x, approximate="none"):
 def gelu_backward(x, gy, approximate="none"):
     """gx = gy * GELU'(x), elementwise; ``x`` is the forward input, ``gy`` the output's gradient."""
     _check("gelu_backward", approximate)
-    xp = _xp(x)
+    xp = array_module(x)
     if approximate == "tanh":
         t = xp.tanh((x + _C * x * x * x) * _SQRT_2_OVER_PI)
         d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _SQRT_2_OVER_PI * (1.0 + 3.0 * _C * x * x)
@@ -62,4 +54,4 @@ def gelu_backward(x, gy, approximate="none"):
     return (gy * d).astype(x.dtype, copy=False)
 
 
-KERNELS = {"gelu": gelu, "gelu_backward": gelu_backward}
+KERNELS = kernel_table("activation", globals())   # op name -> the function of that name above

@@ -37,15 +37,8 @@ kernels walk it block by block instead (see ``docs/kernels-attention.md``).
 """
 import math
 
-
-def _array_module(a):
-    if type(a).__module__.split(".")[0] == "cupy":
-        import cupy
-
-        return cupy
-    import numpy
-
-    return numpy
+from .._arrays import array_module
+from .._families import kernel_table
 
 
 def default_scale(d):
@@ -57,7 +50,7 @@ def additive_mask(mask, dtype):
     """Turn a mask into the additive form: bool True -> 0, False -> -inf; floats cast to ``dtype``."""
     if mask is None:
         return None
-    xp = _array_module(mask)
+    xp = array_module(mask)
     if mask.dtype == bool:
         return xp.where(mask, 0.0, -xp.inf).astype(dtype)
     return mask.astype(dtype, copy=False)
@@ -65,7 +58,7 @@ def additive_mask(mask, dtype):
 
 def _scores(q, k, mask, is_causal, scale):
     """s = scale * q @ k^T + mask, with -inf above the diagonal when causal."""
-    xp = _array_module(q)
+    xp = array_module(q)
     s = xp.matmul(q, xp.swapaxes(k, -1, -2)) * q.dtype.type(scale)
     if mask is not None:
         s = s + additive_mask(mask, q.dtype)
@@ -86,7 +79,7 @@ def _probabilities(s, lse, xp):
 
 def sdpa_forward(q, k, v, mask=None, is_causal=False, scale=None):
     """Returns ``(out (B, H, Tq, dv), lse (B, H, Tq))``."""
-    xp = _array_module(q)
+    xp = array_module(q)
     if scale is None:
         scale = default_scale(q.shape[-1])
     s = _scores(q, k, mask, is_causal, scale)
@@ -103,7 +96,7 @@ def sdpa_forward(q, k, v, mask=None, is_causal=False, scale=None):
 
 def sdpa_backward(gout, q, k, v, out, lse, mask=None, is_causal=False, scale=None):
     """Returns ``(gq, gk, gv)`` for the gradient ``gout`` of ``out``."""
-    xp = _array_module(q)
+    xp = array_module(q)
     if scale is None:
         scale = default_scale(q.shape[-1])
     s = _scores(q, k, mask, is_causal, scale)
@@ -135,7 +128,4 @@ class _quiet:
         return False
 
 
-KERNELS = {
-    "sdpa_forward": sdpa_forward,
-    "sdpa_backward": sdpa_backward,
-}
+KERNELS = kernel_table("attention", globals())   # op name -> the function of that name above

@@ -31,47 +31,9 @@ Here the patches are gathered with a strided *view* (``as_strided``: no data is 
 until the reshape), and col2im is a loop over the ``kH*kW`` kernel offsets, each one a
 strided slice-add of a whole shifted grid at once.
 """
-
-
-def _array_module(a):
-    """numpy for NumPy arrays, cupy for CuPy arrays (without importing cupy otherwise)."""
-    if type(a).__module__.split(".")[0] == "cupy":
-        import cupy
-
-        return cupy
-    import numpy
-
-    return numpy
-
-
-def conv2d_output_size(size, kernel, stride, padding, dilation):
-    """Output length of a convolution along one axis (floor division, as PyTorch)."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def _check(op, x_shape, w_shape, stride, padding, dilation, groups):
-    """Validate shapes; return (N, C, H, W, C_out, kH, kW, H_out, W_out)."""
-    if len(x_shape) != 4 or len(w_shape) != 4:
-        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) and 4-D weight "
-                         f"(C_out, C_in/groups, kH, kW), got {tuple(x_shape)} and {tuple(w_shape)}")
-    N, C, H, W = x_shape
-    C_out, C_g, kH, kW = w_shape
-    if groups < 1 or C % groups or C_out % groups:
-        raise ValueError(f"{op}: groups={groups} must be >= 1 and divide both the input "
-                         f"channels ({C}) and the output channels ({C_out})")
-    if C_g * groups != C:
-        raise ValueError(f"{op}: input has {C} channels but weight {tuple(w_shape)} expects "
-                         f"{C_g * groups} (groups={groups})")
-    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
-        raise ValueError(f"{op}: stride {tuple(stride)} and dilation {tuple(dilation)} must be "
-                         f">= 1 and padding {tuple(padding)} >= 0")
-    H_out = conv2d_output_size(H, kH, stride[0], padding[0], dilation[0])
-    W_out = conv2d_output_size(W, kW, stride[1], padding[1], dilation[1])
-    if H_out < 1 or W_out < 1:
-        raise ValueError(f"{op}: input {tuple(x_shape)} padded by {tuple(padding)} is smaller than "
-                         f"the dilated kernel ({dilation[0] * (kH - 1) + 1}, {dilation[1] * (kW - 1) + 1}); "
-                         f"output would be {H_out}x{W_out}")
-    return N, C, H, W, C_out, kH, kW, H_out, W_out
+from .._arrays import array_module
+from .._contracts import conv_geometry, conv_output_size as conv2d_output_size, fold_geometry, unfold_geometry
+from .._families import kernel_table
 
 
 def _windows(xpad, kH, kW, stride, dilation, H_out, W_out):
@@ -81,7 +43,7 @@ def _windows(xpad, kH, kW, stride, dilation, H_out, W_out):
     Built from strides alone: moving one output pixel right moves ``stride_w`` input
     columns, moving one kernel tap right moves ``dil_w`` input columns.
     """
-    xp = _array_module(xpad)
+    xp = array_module(xpad)
     sN, sC, sH, sW = xpad.strides
     N, C = xpad.shape[:2]
     return xp.lib.stride_tricks.as_strided(
@@ -98,7 +60,7 @@ def im2col(x, kernel_size, stride, padding, dilation, groups=1):
     sample n sees, in (channel, kernel row, kernel column) order, the same order as a
     row of ``w.reshape(C_out, -1)``.
     """
-    xp = _array_module(x)
+    xp = array_module(x)
     kH, kW = kernel_size
     N, C, H, W = x.shape
     ph, pw = padding
@@ -117,7 +79,7 @@ def col2im(dcols, x_shape, kernel_size, stride, padding, dilation, groups=1):
 
     ``dcols`` is (G, N*H_out*W_out, C_g*kH*kW); returns an array of ``x_shape``.
     """
-    xp = _array_module(dcols)
+    xp = array_module(dcols)
     kH, kW = kernel_size
     N, C, H, W = x_shape
     ph, pw = padding
@@ -141,8 +103,8 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
 
     ``stride``, ``padding``, ``dilation`` are (h, w) pairs of ints; ``b`` may be None.
     """
-    xp = _array_module(x)
-    N, C, H, W, C_out, kH, kW, H_out, W_out = _check(
+    xp = array_module(x)
+    N, C, H, W, C_out, kH, kW, H_out, W_out = conv_geometry(
         "conv2d_forward", x.shape, w.shape, stride, padding, dilation, groups)
     cols = im2col(x, (kH, kW), stride, padding, dilation, groups)   # (G, NP, K)
     wmat = w.reshape(groups, C_out // groups, -1)                    # (G, Co_g, K)
@@ -163,20 +125,20 @@ def _gy_matrix(gy, groups):
 
 def conv2d_grad_input(gy, w, x_shape, stride, padding, dilation, groups):
     """dL/dx given dL/dy: ``col2im(gy_mat @ wmat)``."""
-    N, C, H, W, C_out, kH, kW, H_out, W_out = _check(
+    N, C, H, W, C_out, kH, kW, H_out, W_out = conv_geometry(
         "conv2d_grad_input", x_shape, w.shape, stride, padding, dilation, groups)
     if tuple(gy.shape) != (N, C_out, H_out, W_out):
         raise ValueError(f"conv2d_grad_input: gradient shape {tuple(gy.shape)} does not match "
                          f"the output shape {(N, C_out, H_out, W_out)}")
     wmat = w.reshape(groups, C_out // groups, -1)           # (G, Co_g, K)
     dcols = _gy_matrix(gy, groups) @ wmat                   # (G, NP, K)
-    return _array_module(gy).ascontiguousarray(
+    return array_module(gy).ascontiguousarray(
         col2im(dcols, x_shape, (kH, kW), stride, padding, dilation, groups))
 
 
 def conv2d_grad_weight(gy, x, w_shape, stride, padding, dilation, groups):
     """dL/dw given dL/dy: ``gy_mat^T @ cols`` (summed over every output pixel)."""
-    N, C, H, W, C_out, kH, kW, H_out, W_out = _check(
+    N, C, H, W, C_out, kH, kW, H_out, W_out = conv_geometry(
         "conv2d_grad_weight", x.shape, w_shape, stride, padding, dilation, groups)
     if tuple(gy.shape) != (N, C_out, H_out, W_out):
         raise ValueError(f"conv2d_grad_weight: gradient shape {tuple(gy.shape)} does not match "
@@ -191,30 +153,15 @@ def conv2d_grad_bias(gy):
     return gy.sum(axis=(0, 2, 3))
 
 
-def _unfold_check(op, x_shape, kernel_size, stride, padding, dilation):
-    """Validate unfold/fold geometry; return (H_out, W_out)."""
-    for name, v, lo in (("kernel_size", kernel_size, 1), ("stride", stride, 1),
-                        ("dilation", dilation, 1), ("padding", padding, 0)):
-        if len(v) != 2 or min(v) < lo:
-            raise ValueError(f"{op}: {name} must be a pair of ints >= {lo}, got {tuple(v)}")
-    H, W = x_shape[-2:]
-    H_out = conv2d_output_size(H, kernel_size[0], stride[0], padding[0], dilation[0])
-    W_out = conv2d_output_size(W, kernel_size[1], stride[1], padding[1], dilation[1])
-    if H_out < 1 or W_out < 1:
-        raise ValueError(f"{op}: spatial size {(H, W)} padded by {tuple(padding)} is smaller than "
-                         f"the dilated kernel: {H_out}x{W_out} blocks")
-    return H_out, W_out
-
-
 def unfold(x, kernel_size, stride, padding, dilation):
     """Every sliding block of ``x`` (N, C, H, W) as a column: (N, C*kH*kW, H_out*W_out).
 
     Column ``p`` lists the block of output pixel p in (channel, kernel row, kernel
     column) order, as ``torch.nn.functional.unfold``: im2col with groups=1, transposed.
     """
-    xp = _array_module(x)
+    xp = array_module(x)
     N, C = x.shape[:2]
-    H_out, W_out = _unfold_check("unfold", x.shape, kernel_size, stride, padding, dilation)
+    H_out, W_out = unfold_geometry("unfold", x.shape, kernel_size, stride, padding, dilation)
     cols = im2col(x, kernel_size, stride, padding, dilation, 1)[0]      # (N*P, C*kH*kW)
     cols = cols.reshape(N, H_out * W_out, -1).transpose(0, 2, 1)
     return xp.ascontiguousarray(cols)
@@ -225,24 +172,12 @@ def fold(cols, output_size, kernel_size, stride, padding, dilation):
 
     ``cols`` is (N, C*kH*kW, L) with L the number of blocks that fit in ``output_size``.
     """
-    xp = _array_module(cols)
-    kH, kW = kernel_size
+    xp = array_module(cols)
+    C, H_out, W_out = fold_geometry(cols.shape, output_size, kernel_size, stride, padding, dilation)
     N, CK, L = cols.shape
-    H_out, W_out = _unfold_check("fold", tuple(output_size), kernel_size, stride, padding, dilation)
-    if CK % (kH * kW) or L != H_out * W_out:
-        raise ValueError(f"fold: input of shape {tuple(cols.shape)} does not fit kernel {tuple(kernel_size)} "
-                         f"and output size {tuple(output_size)}: expected (N, C*{kH * kW}, {H_out * W_out})")
-    C = CK // (kH * kW)
     dcols = cols.transpose(0, 2, 1).reshape(1, N * L, CK)
     return xp.ascontiguousarray(col2im(dcols, (N, C) + tuple(output_size), kernel_size, stride, padding,
                                        dilation, 1))
 
 
-KERNELS = {
-    "conv2d_forward": conv2d_forward,
-    "conv2d_grad_input": conv2d_grad_input,
-    "conv2d_grad_weight": conv2d_grad_weight,
-    "conv2d_grad_bias": conv2d_grad_bias,
-    "unfold": unfold,
-    "fold": fold,
-}
+KERNELS = kernel_table("conv", globals())   # op name -> the function of that name above

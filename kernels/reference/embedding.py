@@ -11,27 +11,19 @@ k gradients, which is why a plain ``gw[indices] = gy`` (last write wins) is wron
 and ``add.at`` (unbuffered, so repeats accumulate) is right. The row ``padding_idx``
 (if not None) gets no gradient, as in PyTorch: it stays the "blank" vector.
 """
-
-
-def _array_module(a):
-    if type(a).__module__.split(".")[0] == "cupy":
-        import cupy
-
-        return cupy
-    import numpy
-
-    return numpy
+from .._arrays import array_module
+from .._families import kernel_table
 
 
 def embedding_forward(weight, indices):
     """``weight[indices]``: (num_embeddings, D) table, integer indices of any shape."""
-    xp = _array_module(weight)
+    xp = array_module(weight)
     return xp.take(weight, indices, axis=0)
 
 
 def embedding_backward(gy, indices, num_embeddings, padding_idx=None):
     """Scatter-add ``gy`` (indices.shape + (D,)) into a (num_embeddings, D) gradient."""
-    xp = _array_module(gy)
+    xp = array_module(gy)
     D = gy.shape[-1]
     gw = xp.zeros((num_embeddings, D), dtype=gy.dtype)
     xp.add.at(gw, indices.reshape(-1), gy.reshape(-1, D))
@@ -40,7 +32,4 @@ def embedding_backward(gy, indices, num_embeddings, padding_idx=None):
     return gw
 
 
-KERNELS = {
-    "embedding_forward": embedding_forward,
-    "embedding_backward": embedding_backward,
-}
+KERNELS = kernel_table("embedding", globals())   # op name -> the function of that name above

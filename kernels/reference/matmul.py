@@ -16,22 +16,17 @@ CPU, a CUDA kernel on the GPU) are tested against. It delegates to the array's o
 ``@``: NumPy's (OpenBLAS or Accelerate) on the CPU, CuPy's (cuBLAS) on a GPU, so
 it needs no import of either library and runs wherever the arrays live.
 """
+from .._contracts import check_matmul
+from .._families import kernel_table
+
 
 
 def matmul(a, b):
-    """``a @ b`` with NumPy semantics; ``a`` and ``b`` are NumPy or CuPy arrays."""
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
-    k_a = a.shape[-1]
-    k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
-    if k_a != k_b:
-        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied ({k_a} != {k_b})")
-    try:
-        return a @ b
-    except ValueError:
-        # the only other way @ fails here: batch axes that do not broadcast
-        raise ValueError(f"matmul: batch dimensions of {a.shape} and {b.shape} "
-                         "cannot be broadcast together") from None
+    """``a @ b`` with NumPy semantics; ``a`` and ``b`` are NumPy or CuPy arrays.
+
+    The shapes are checked first, by ``_contracts.check_matmul``."""
+    check_matmul(a, b)
+    return a @ b
 
 
-KERNELS = {"matmul": matmul}
+KERNELS = kernel_table("matmul", globals())   # op name -> the function of that name above

@@ -18,21 +18,13 @@ Backward, with g the incoming gradient of y (one row) and gh = g * w::
 moves every xhat of its row). ``mean`` and ``rstd`` are returned by the forward
 (shape ``x.shape[:-1]``) so the backward does not recompute them.
 """
-
-
-def _array_module(a):
-    if type(a).__module__.split(".")[0] == "cupy":
-        import cupy
-
-        return cupy
-    import numpy
-
-    return numpy
+from .._arrays import array_module
+from .._families import kernel_table
 
 
 def layer_norm_forward(x, weight, bias, eps):
     """Returns ``(y, mean, rstd)``; ``weight``/``bias`` are (D,) arrays or None."""
-    xp = _array_module(x)
+    xp = array_module(x)
     mean = xp.mean(x, axis=-1, keepdims=True)
     xc = x - mean
     var = xp.mean(xc * xc, axis=-1, keepdims=True)
@@ -66,7 +58,7 @@ def _wide_rows(x, eps, wide, mean, rstd, y, xp):
 def layer_norm_backward(gy, x, weight, mean, rstd):
     """Returns ``(gx, gw, gb)``; gw and gb are (D,) sums over all rows (computed even
     when the op has no weight or bias: it simply does not use them)."""
-    xp = _array_module(x)
+    xp = array_module(x)
     mean = mean[..., None]
     rstd = rstd[..., None]
     xhat = (x - mean) * rstd
@@ -79,7 +71,4 @@ def layer_norm_backward(gy, x, weight, mean, rstd):
     return gx.astype(x.dtype, copy=False), gw, gb
 
 
-KERNELS = {
-    "layer_norm_forward": layer_norm_forward,
-    "layer_norm_backward": layer_norm_backward,
-}
+KERNELS = kernel_table("norm", globals())   # op name -> the function of that name above

@@ -14,45 +14,9 @@ return_indices=True)``). Its backward sends each output gradient to that one inp
 position; positions that were the max of several windows receive several contributions.
 Average pooling spreads each output gradient evenly over its window.
 """
-
-
-def _array_module(a):
-    if type(a).__module__.split(".")[0] == "cupy":
-        import cupy
-
-        return cupy
-    import numpy
-
-    return numpy
-
-
-def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode):
-    """Output length of a pooling window along one axis (PyTorch's rule)."""
-    out = (size + 2 * padding - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)) // stride + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1  # the last window would start in the padding: drop it
-    return out
-
-
-def pool_check(op, x_shape, kernel_size, stride, padding, dilation, ceil_mode):
-    """Validate a pooling call; return (H_out, W_out)."""
-    if len(x_shape) != 4:
-        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {tuple(x_shape)}")
-    H, W = x_shape[2:]
-    for name, v, lo in (("kernel_size", kernel_size, 1), ("stride", stride, 1),
-                        ("dilation", dilation, 1), ("padding", padding, 0)):
-        if len(v) != 2 or min(v) < lo:
-            raise ValueError(f"{op}: {name} must be a pair of ints >= {lo}, got {tuple(v)}")
-    if padding[0] > kernel_size[0] // 2 or padding[1] > kernel_size[1] // 2:
-        raise ValueError(f"{op}: padding {tuple(padding)} must be at most half the kernel size "
-                         f"{tuple(kernel_size)}")
-    H_out = pool_output_size(H, kernel_size[0], stride[0], padding[0], dilation[0], ceil_mode)
-    W_out = pool_output_size(W, kernel_size[1], stride[1], padding[1], dilation[1], ceil_mode)
-    if H_out < 1 or W_out < 1:
-        raise ValueError(f"{op}: input {tuple(x_shape)} is too small for kernel {tuple(kernel_size)} "
-                         f"(padding {tuple(padding)}, dilation {tuple(dilation)}): output would be "
-                         f"{H_out}x{W_out}")
-    return H_out, W_out
+from .._arrays import array_module
+from .._contracts import pool_geometry, pool_output_size  # noqa: F401  (pool_output_size: part of this module's surface)
+from .._families import kernel_table
 
 
 def _padded_windows(x, value, kernel_size, stride, padding, dilation, H_out, W_out):
@@ -61,7 +25,7 @@ def _padded_windows(x, value, kernel_size, stride, padding, dilation, H_out, W_o
     Pads ``padding`` on the top/left and enough on the bottom/right for every window
     (ceil mode can make the last window hang past the usual padding).
     """
-    xp = _array_module(x)
+    xp = array_module(x)
     N, C, H, W = x.shape
     (kH, kW), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     need_h = (H_out - 1) * sh + dh * (kH - 1) + 1   # padded height every window fits in
@@ -87,9 +51,9 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
     The first maximum in row-major window order wins ties; a NaN in a window wins over
     every number (the first NaN, if several).
     """
-    xp = _array_module(x)
+    xp = array_module(x)
     N, C, H, W = x.shape
-    H_out, W_out = pool_check("max_pool2d_forward", x.shape, kernel_size, stride, padding, dilation,
+    H_out, W_out = pool_geometry("max_pool2d_forward", x.shape, kernel_size, stride, padding, dilation,
                               ceil_mode)
     # padding never wins: -inf, or the smallest value of an integer dtype
     low = -xp.inf if x.dtype.kind == "f" else False if x.dtype.kind == "b" else xp.iinfo(x.dtype).min
@@ -116,7 +80,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
 
 def max_pool2d_backward(gy, indices, x_shape):
     """dL/dx: scatter-add ``gy`` to the input positions in ``indices`` (per plane)."""
-    xp = _array_module(gy)
+    xp = array_module(gy)
     N, C, H, W = x_shape
     # offset every plane's flat index by its plane number, then one weighted bincount
     # over the whole input does the scatter-add (repeated indices add up).
@@ -148,9 +112,9 @@ def _avg_divisors(xp, H, W, H_out, W_out, kernel_size, stride, padding, count_in
 
 def avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad):
     """The mean of every window (zero padding; see :func:`_avg_divisors` for the count)."""
-    xp = _array_module(x)
+    xp = array_module(x)
     N, C, H, W = x.shape
-    H_out, W_out = pool_check("avg_pool2d_forward", x.shape, kernel_size, stride, padding, (1, 1),
+    H_out, W_out = pool_geometry("avg_pool2d_forward", x.shape, kernel_size, stride, padding, (1, 1),
                               ceil_mode)
     win = _padded_windows(x, 0, kernel_size, stride, padding, (1, 1), H_out, W_out)
     div = _avg_divisors(xp, H, W, H_out, W_out, kernel_size, stride, padding, count_include_pad, x.dtype)
@@ -159,9 +123,9 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include
 
 def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, ceil_mode, count_include_pad):
     """dL/dx: each output gradient, divided by its window's count, added to every tap."""
-    xp = _array_module(gy)
+    xp = array_module(gy)
     N, C, H, W = x_shape
-    H_out, W_out = pool_check("avg_pool2d_backward", x_shape, kernel_size, stride, padding, (1, 1),
+    H_out, W_out = pool_geometry("avg_pool2d_backward", x_shape, kernel_size, stride, padding, (1, 1),
                               ceil_mode)
     (kH, kW), (sh, sw), (ph, pw) = kernel_size, stride, padding
     g = gy / _avg_divisors(xp, H, W, H_out, W_out, kernel_size, stride, padding, count_include_pad,
@@ -175,9 +139,4 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, ceil_mode, co
     return xp.ascontiguousarray(gxpad[:, :, ph:ph + H, pw:pw + W])
 
 
-KERNELS = {
-    "max_pool2d_forward": max_pool2d_forward,
-    "max_pool2d_backward": max_pool2d_backward,
-    "avg_pool2d_forward": avg_pool2d_forward,
-    "avg_pool2d_backward": avg_pool2d_backward,
-}
+KERNELS = kernel_table("pool", globals())   # op name -> the function of that name above

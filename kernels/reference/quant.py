@@ -32,14 +32,13 @@ convolution.
 """
 import numpy as np
 
+from .._arrays import array_module
+from .._contracts import conv_geometry
 from . import conv as _conv
+from .._families import kernel_table
 
 #: the longest row (K) an int32 accumulator can sum exactly: K * 128 * 128 < 2**31
 MAX_K = (2 ** 31 - 1) // (128 * 128)
-
-
-def _xp(a):
-    return _conv._array_module(a)
 
 
 def _check_int8(op, **arrays):
@@ -81,7 +80,7 @@ def weight_row_sums(w):
 
 def _check_qconv(x, w, x_zero_point, stride, padding, dilation, groups):
     _check_int8("qconv2d_int8", x=x, w=w)
-    geo = _conv._check("qconv2d_int8", x.shape, w.shape, stride, padding, dilation, groups)
+    geo = conv_geometry("qconv2d_int8", x.shape, w.shape, stride, padding, dilation, groups)
     K = w.shape[1] * w.shape[2] * w.shape[3]
     if K > MAX_K:
         raise ValueError(f"qconv2d_int8: a patch of {K} numbers is too long for exact int32 "
@@ -103,7 +102,7 @@ def qconv2d_int8(x, w, x_zero_point, stride, padding, dilation, groups):
     """
     (N, C, H, W, C_out, kH, kW, H_out, W_out), zp = _check_qconv(x, w, x_zero_point, stride, padding,
                                                                   dilation, groups)
-    xp = _xp(x)
+    xp = array_module(x)
     ph, pw = padding
     xpad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=np.int8(zp))
     # im2col on the padded input (padding 0 now): (G, N*H_out*W_out, C_g*kH*kW)
@@ -116,7 +115,4 @@ def qconv2d_int8(x, w, x_zero_point, stride, padding, dilation, groups):
     return xp.ascontiguousarray(acc.astype(np.int32))
 
 
-KERNELS = {
-    "qmatmul_int8": qmatmul_int8,
-    "qconv2d_int8": qconv2d_int8,
-}
+KERNELS = kernel_table("quant", globals())   # op name -> the function of that name above

@@ -45,16 +45,8 @@ gradient of each row's loss::
 Each is "softmax minus target", weighted: the classic reason to fuse the two.
 Reducing the per-sample losses (mean, sum) is the op's job.
 """
-
-
-def _array_module(a):
-    if type(a).__module__.split(".")[0] == "cupy":
-        import cupy
-
-        return cupy
-    import numpy
-
-    return numpy
+from .._arrays import array_module
+from .._families import kernel_table
 
 
 def _shift_logsum(x, xp):
@@ -67,7 +59,7 @@ def _shift_logsum(x, xp):
 
 def softmax(x):
     """exp(x - m) / sum(exp(x - m)) over the last axis, m = the row max."""
-    xp = _array_module(x)
+    xp = array_module(x)
     m = xp.max(x, axis=-1, keepdims=True)
     e = xp.exp(x - xp.where(xp.isfinite(m), m, 0))
     return e / xp.sum(e, axis=-1, keepdims=True)
@@ -79,20 +71,20 @@ def log_softmax(x):
     Written this way, not as x - logsumexp(x): x - m is exact, while logsumexp(x)
     of logits near 1e4 is rounded to float32's spacing there (1e-3), an error that
     x - logsumexp(x) would carry into every result."""
-    xp = _array_module(x)
+    xp = array_module(x)
     m, ls = _shift_logsum(x, xp)
     return (x - m) - ls
 
 
 def softmax_backward(gy, y):
     """Gradient of softmax: y * (gy - sum(gy * y)) over the last axis."""
-    xp = _array_module(y)
+    xp = array_module(y)
     return y * (gy - xp.sum(gy * y, axis=-1, keepdims=True))
 
 
 def log_softmax_backward(gy, y):
     """Gradient of log_softmax: gy - exp(y) * sum(gy) over the last axis."""
-    xp = _array_module(y)
+    xp = array_module(y)
     return gy - xp.exp(y) * xp.sum(gy, axis=-1, keepdims=True)
 
 
@@ -107,7 +99,7 @@ def cross_entropy_forward(logits, target, weight=None, ignore_index=-100, label_
     ``weight`` is None or (C,) class weights. Indices are assumed valid
     (in [0, C) or equal to ``ignore_index``); the op checks them.
     """
-    xp = _array_module(logits)
+    xp = array_module(logits)
     N, C = logits.shape
     eps = float(label_smoothing)
     w = _class_weights(weight, C, logits.dtype, xp)
@@ -132,7 +124,7 @@ def cross_entropy_forward(logits, target, weight=None, ignore_index=-100, label_
 
 def cross_entropy_backward(grad_loss, logits, target, weight, ignore_index, label_smoothing, lse):
     """d(sum_n grad_loss_n * loss_n) / d logits, shape (N, C); ``lse`` from the forward."""
-    xp = _array_module(logits)
+    xp = array_module(logits)
     N, C = logits.shape
     eps = float(label_smoothing)
     w = _class_weights(weight, C, logits.dtype, xp)
@@ -155,11 +147,4 @@ def cross_entropy_backward(grad_loss, logits, target, weight, ignore_index, labe
     return dx.astype(logits.dtype, copy=False)
 
 
-KERNELS = {
-    "softmax": softmax,
-    "log_softmax": log_softmax,
-    "softmax_backward": softmax_backward,
-    "log_softmax_backward": log_softmax_backward,
-    "cross_entropy_forward": cross_entropy_forward,
-    "cross_entropy_backward": cross_entropy_backward,
-}
+KERNELS = kernel_table("softmax", globals())   # op name -> the function of that name above

@@ -7,6 +7,7 @@ slow, but exact, which is what a reference is for.
 import math
 
 import numpy as np
+from .._families import kernel_table
 
 _erf_scalar = np.frompyfunc(math.erf, 1, 1)
 
@@ -21,4 +22,4 @@ def erf(x):
                       else np.asarray(x).dtype)
 
 
-KERNELS = {"erf": erf}
+KERNELS = kernel_table("special", globals())   # op name -> the function of that name above
