@@ -24,7 +24,7 @@ from _attention_helpers import ATOL, GRAD_ATOL, GRAD_RTOL, RTOL, T, _check_grads
 pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched")  # torch's note on bool + float masks
 
 
-# ------------------------------------------------------------- masks used below
+# ----------------------------------------------------------------------------- masks used below
 
 def _masks(rng, kind, N, H, L, S, dtype=np.float64):
     """(attn_mask, key_padding_mask, is_causal) as NumPy arrays, MHA convention (True = hidden).
@@ -53,7 +53,7 @@ def _masks(rng, kind, N, H, L, S, dtype=np.float64):
 MASK_KINDS = ["none", "bool2d", "float3d", "kpm", "floatkpm", "bool2d+kpm", "causal", "causal+kpm"]
 
 
-# -------------------------------------------------------------------- gradcheck
+# ----------------------------------------------------------------------------- gradcheck
 
 @settings(max_examples=8, deadline=None)
 @given(N=st.integers(1, 2), L=st.integers(1, 3), S=st.integers(1, 3), H=st.sampled_from([1, 2]),
@@ -84,7 +84,7 @@ def test_mha_gradcheck(N, L, S, H, kind, need_weights, batch_first, mode, seed):
         assert minigrad.gradcheck(fn, inputs, atol=1e-6, rtol=1e-4)
 
 
-# -------------------------------------------------------------------- behaviour
+# ----------------------------------------------------------------------------- behaviour
 
 def test_need_weights_paths_agree(kernel_set):
     """The explicit-softmax path and the fused kernel give the same output."""
@@ -161,7 +161,7 @@ def test_mha_init_matches_torch_statistics():
     assert (sep.q_proj_weight.shape, sep.k_proj_weight.shape, sep.v_proj_weight.shape) == ((8, 8), (8, 3), (8, 5))
 
 
-# ----------------------------------------------------------------------- errors
+# ----------------------------------------------------------------------------- errors
 
 @pytest.mark.parametrize("make, exc, match", [
     (lambda: MultiheadAttention(10, 3), ValueError, "divisible"),
@@ -177,7 +177,7 @@ def test_errors(make, exc, match):
         make()
 
 
-# --------------------------------------------------------------- PyTorch oracle
+# ----------------------------------------------------------------------------- PyTorch oracle
 
 MHA_CASES = [
     # (mode, kdim, vdim, bias, add_bias_kv, add_zero_attn, batch_first)

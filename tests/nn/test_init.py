@@ -8,6 +8,8 @@ import minigrad
 from minigrad import nn
 from minigrad.nn import init
 
+from _nn_helpers import oracle, torch
+
 
 def test_calculate_gain_values_and_errors():
     assert init.calculate_gain("linear") == 1.0
@@ -117,3 +119,27 @@ def test_zero_element_tensors_are_a_no_op():
     t = minigrad.zeros(0, 3)
     assert init.kaiming_uniform_(t) is t
     assert init.normal_(t) is t
+
+
+# ----------------------------------------------------------------------------- PyTorch oracle
+
+@oracle
+@pytest.mark.parametrize("fn,kw", [
+    ("xavier_uniform_", {}), ("xavier_normal_", {"gain": 2.0}), ("kaiming_uniform_", {}),
+    ("kaiming_normal_", {"mode": "fan_out", "nonlinearity": "relu"}),
+    ("kaiming_uniform_", {"a": 0.2, "nonlinearity": "leaky_relu"}),
+])
+def test_init_std_matches_torch(fn, kw):
+    t = torch.empty(400, 50, 3)
+    getattr(torch.nn.init, fn)(t, **kw)
+    m = minigrad.zeros(400, 50, 3)
+    getattr(nn.init, fn)(m, **kw)
+    assert m.numpy().std() == pytest.approx(t.numpy().std(), rel=0.03)
+    assert np.abs(m.numpy()).max() <= np.abs(t.numpy()).max() * 1.3
+
+
+@oracle
+@pytest.mark.parametrize("nl,param", [("linear", None), ("conv2d", None), ("sigmoid", None), ("tanh", None),
+                                      ("relu", None), ("leaky_relu", None), ("leaky_relu", 0.3), ("selu", None)])
+def test_calculate_gain_matches_torch(nl, param):
+    assert nn.init.calculate_gain(nl, param) == pytest.approx(torch.nn.init.calculate_gain(nl, param))

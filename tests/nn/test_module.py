@@ -1,4 +1,6 @@
-"""Module mechanics: registration, naming, state_dict / load_state_dict, modes, hooks, copies."""
+"""Module mechanics (minigrad/nn/module.py): registration, naming, state_dict / load_state_dict
+(and what it says about a pruned or unpruned checkpoint), modes, hooks, copies, second
+derivatives through a model; PyTorch as an oracle for names, shapes, reprs and weights."""
 import copy
 import pickle
 
@@ -6,7 +8,12 @@ import numpy as np
 import pytest
 
 import minigrad
+import minigrad as mg
 from minigrad import nn
+import minigrad.nn.functional as F
+from minigrad.compress import prune
+
+from _nn_helpers import ATOL, RTOL, copy_weights, oracle, randn, t64, torch
 
 
 class Block(nn.Module):
@@ -282,3 +289,148 @@ def test_parameter_basics():
     assert repr(p).startswith("Parameter containing:\ntensor(")
     with pytest.raises(RuntimeError, match="floating-point"):
         nn.Parameter(minigrad.tensor([1, 2]))
+
+
+# ----------------------------------------------------------------------------- loading a pruned or unpruned checkpoint
+
+def _net():
+    return nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+
+
+def _assert_unchanged(model, before):
+    after = _snapshot(model)
+    assert list(after) == list(before)
+    for k in before:
+        np.testing.assert_array_equal(after[k], before[k])
+
+
+def test_pruned_checkpoint_into_unpruned_model_names_the_fix():
+    mg.manual_seed(0)
+    pruned = _net()
+    prune.l1_unstructured(pruned[0], "weight", amount=0.5)
+    plain = _net()
+    before = _snapshot(plain)
+    with pytest.raises(RuntimeError) as info:
+        plain.load_state_dict(pruned.state_dict())
+    msg = str(info.value)
+    assert 'Missing key(s) in state_dict: "0.weight"' in msg
+    assert "comes from a pruned model" in msg and '"0.weight"' in msg
+    assert "minigrad.compress.prune.load_state_dict(model, state_dict)" in msg
+    assert "This model is pruned" not in msg
+    _assert_unchanged(plain, before)
+    assert not prune.is_pruned(plain)
+    # the advice works
+    prune.load_state_dict(plain, pruned.state_dict())
+    x = mg.randn(5, 4)
+    np.testing.assert_allclose(plain(x).numpy(), pruned(x).numpy(), rtol=1e-6)
+
+
+def test_unpruned_checkpoint_into_pruned_model_names_the_fix():
+    mg.manual_seed(1)
+    model = _net()
+    prune.l1_unstructured(model[2], "weight", amount=0.5)
+    before = _snapshot(model)
+    with pytest.raises(RuntimeError) as info:
+        model.load_state_dict(_net().state_dict())
+    msg = str(info.value)
+    assert "This model is pruned" in msg and '"2.weight"' in msg
+    assert "prune.remove" in msg
+    assert "comes from a pruned model" not in msg
+    _assert_unchanged(model, before)
+    assert prune.is_pruned(model)
+
+
+def test_several_pruned_parameters_are_all_named():
+    src = _net()
+    prune.l1_unstructured(src[0], "weight", amount=0.25)
+    prune.l1_unstructured(src[2], "weight", amount=0.25)
+    with pytest.raises(RuntimeError, match=r'pruned model \("0\.weight", "2\.weight"'):
+        _net().load_state_dict(src.state_dict())
+
+
+def test_no_hint_for_an_ordinary_mismatch():
+    sd = _net().state_dict()
+    sd["0.weight_orig"] = sd.pop("0.weight")  # an _orig key but no _mask: not pruning
+    with pytest.raises(RuntimeError) as info:
+        _net().load_state_dict(sd)
+    msg = str(info.value)
+    assert "Missing key(s)" in msg and "pruned" not in msg
+
+
+def test_non_strict_load_still_reports_the_keys_without_raising():
+    src = _net()
+    prune.l1_unstructured(src[0], "weight", amount=0.5)
+    dst = _net()
+    w0 = dst[0].weight.numpy().copy()
+    missing, unexpected = dst.load_state_dict(src.state_dict(), strict=False)
+    assert missing == ["0.weight"]
+    assert sorted(unexpected) == ["0.weight_mask", "0.weight_orig"]
+    np.testing.assert_array_equal(dst[0].weight.numpy(), w0)  # nothing to copy it from
+    np.testing.assert_array_equal(dst[0].bias.numpy(), src[0].bias.numpy())
+
+
+# ----------------------------------------------------------------------------- gradcheck
+
+def test_second_order_through_a_small_model():
+    """Gradient penalties need double backward: check it through Linear + Tanh + MSE."""
+    minigrad.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)).double()
+    x = t64(np.random.default_rng(1).normal(size=(2, 3)))
+    target = t64(np.zeros((2, 1)), grad=False)
+    minigrad.gradgradcheck(lambda a: F.mse_loss(model(a), target), (x,))
+
+
+# ----------------------------------------------------------------------------- PyTorch oracle
+
+def _pair_models():
+    ours = nn.Sequential(
+        nn.Linear(6, 8), nn.BatchNorm1d(8), nn.GELU(), nn.Dropout(0.2),
+        nn.Sequential(nn.Linear(8, 8, bias=False), nn.LayerNorm(8), nn.Tanh()),
+        nn.ModuleList([nn.Linear(8, 8), nn.SiLU()]), nn.ModuleDict({"head": nn.Linear(8, 3)}),
+    )
+    theirs = torch.nn.Sequential(
+        torch.nn.Linear(6, 8), torch.nn.BatchNorm1d(8), torch.nn.GELU(), torch.nn.Dropout(0.2),
+        torch.nn.Sequential(torch.nn.Linear(8, 8, bias=False), torch.nn.LayerNorm(8), torch.nn.Tanh()),
+        torch.nn.ModuleList([torch.nn.Linear(8, 8), torch.nn.SiLU()]),
+        torch.nn.ModuleDict({"head": torch.nn.Linear(8, 3)}),
+    )
+    return ours, theirs
+
+
+@oracle
+def test_names_shapes_repr_of_a_nested_model():
+    ours, theirs = _pair_models()
+    assert [(n, tuple(p.shape)) for n, p in ours.named_parameters()] == \
+        [(n, tuple(p.shape)) for n, p in theirs.named_parameters()]
+    assert [(n, tuple(b.shape)) for n, b in ours.named_buffers()] == \
+        [(n, tuple(b.shape)) for n, b in theirs.named_buffers()]
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert [n for n, _ in ours.named_modules()] == [n for n, _ in theirs.named_modules()]
+    assert [n for n, _ in ours.named_children()] == [n for n, _ in theirs.named_children()]
+    assert repr(ours) == repr(theirs)
+
+
+@oracle
+def test_weights_round_trip_both_ways():
+    ours, theirs = _pair_models()
+    copy_weights(ours, theirs)
+    x = randn(5, 6)
+
+    def run(o, t):
+        h = o[:5](minigrad.tensor(x))
+        th = t[:5](torch.tensor(x))
+        h = o[6]["head"](o[5][1](o[5][0](h)))
+        th = t[6]["head"](t[5][1](t[5][0](th)))
+        return h.numpy(), th.detach().numpy()
+
+    ours.eval()
+    theirs.eval()
+    a, b = run(ours, theirs)
+    np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+    # minigrad -> torch: perturb ours, load into a fresh torch model
+    for p in ours.parameters():
+        minigrad.nn.init.normal_(p, 0, 0.3)
+    fresh = _pair_models()[1].eval()
+    fresh.load_state_dict({k: torch.tensor(np.array(v.numpy())) for k, v in ours.state_dict().items()})
+    a, b = run(ours, fresh)
+    np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)

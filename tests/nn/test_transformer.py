@@ -27,7 +27,7 @@ from _attention_helpers import GRAD_ATOL, GRAD_RTOL, RTOL, T, _check_grads, _loa
 pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched")  # torch's note on bool + float masks
 
 
-# -------------------------------------------------------------------- gradcheck
+# ----------------------------------------------------------------------------- gradcheck
 
 @settings(max_examples=4, deadline=None)
 @given(norm_first=st.booleans(), activation=st.sampled_from(["relu", "gelu"]), seed=st.integers(0, 2 ** 16),
@@ -75,7 +75,7 @@ def test_embedding_and_positional_gradcheck():
     assert np.all(emb.weight.grad.array[4] == 2) and np.all(emb.weight.grad.array[2] == 2)
 
 
-# -------------------------------------------------------------------- behaviour
+# ----------------------------------------------------------------------------- behaviour
 
 def test_causal_layers_ignore_the_future():
     rng = np.random.default_rng(2)
@@ -133,7 +133,7 @@ def test_positional_encoding_values_and_layouts():
         pe(minigrad.zeros(11, 1, 6))
 
 
-# ----------------------------------------------------------------------- errors
+# ----------------------------------------------------------------------------- errors
 
 @pytest.mark.parametrize("make, exc, match", [
     (lambda: TransformerEncoderLayer(4, 2, activation="tanh"), RuntimeError, "activation"),
@@ -144,7 +144,7 @@ def test_errors(make, exc, match):
         make()
 
 
-# --------------------------------------------------------------- PyTorch oracle
+# ----------------------------------------------------------------------------- PyTorch oracle
 
 def _layer_io(rng, batch_first, N, L, E):
     shape = (N, L, E) if batch_first else (L, N, E)

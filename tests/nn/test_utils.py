@@ -1,10 +1,14 @@
-"""nn.utils (gradient clipping, vectors) and nn.summary."""
+"""nn.utils (minigrad/nn/utils.py): gradient clipping, parameters as one vector; PyTorch as an oracle."""
 import numpy as np
 import pytest
 
 import minigrad
 from minigrad import nn
 
+from _nn_helpers import copy_weights, oracle, randn, torch
+
+
+# ----------------------------------------------------------------------------- behaviour
 
 def _model_with_grads():
     minigrad.manual_seed(0)
@@ -69,36 +73,32 @@ def test_parameters_vector_round_trip():
         nn.utils.vector_to_parameters(minigrad.zeros(9), m.parameters())
 
 
-class TwoInputs(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.a = nn.Linear(3, 4)
-        self.b = nn.Linear(5, 4)
-        self.bias = nn.Parameter(minigrad.zeros(4))
+# ----------------------------------------------------------------------------- PyTorch oracle
 
-    def forward(self, x, y):
-        return self.a(x) + self.b(y) + self.bias
-
-
-def test_summary_table_counts_and_leaves_model_untouched():
-    model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
-    model[4].weight.requires_grad_(False)
-    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
-    lines = []
-    text = nn.summary(model, (2, 8), print_fn=lines.append)
-    assert lines == [text]
-    assert "Linear" in text and "BatchNorm1d" in text and "(2, 16)" in text and "(2, 3)" in text
-    assert "Total params: 227" in text  # 8*16+16 + 2*16 + 16*3+3
-    assert "Trainable params: 179" in text and "Non-trainable params: 48" in text
-    assert model.training and all(m.training for m in model.modules())
-    for k, v in model.state_dict().items():  # no running-stat update, no counter bump
-        np.testing.assert_array_equal(v.numpy(), before[k])
-    assert not model[0]._forward_hooks  # hooks removed
+@oracle
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, float("inf")])
+@pytest.mark.parametrize("max_norm", [0.1, 1e6])
+def test_clip_grad_norm_matches_torch(norm_type, max_norm):
+    ours, theirs = nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    copy_weights(ours, theirs)
+    x = randn(6, 4)
+    (ours(minigrad.tensor(x)) ** 2).sum().backward()
+    (theirs(torch.tensor(x)) ** 2).sum().backward()
+    n = nn.utils.clip_grad_norm_(ours.parameters(), max_norm, norm_type)
+    tn = torch.nn.utils.clip_grad_norm_(theirs.parameters(), max_norm, norm_type)
+    assert float(n) == pytest.approx(float(tn), rel=1e-5)
+    for p, tp in zip(ours.parameters(), theirs.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-5, atol=1e-7)
 
 
-def test_summary_multiple_inputs_and_silence(capsys):
-    text = nn.summary(TwoInputs(), [(1, 3), (1, 5)], print_fn=None)
-    assert capsys.readouterr().out == ""
-    assert "Total params: 44" in text and "(own parameters)" in text
-    nn.summary(nn.Linear(2, 2), (1, 2))
-    assert "Total params: 6" in capsys.readouterr().out
+@oracle
+def test_clip_grad_value_matches_torch():
+    ours, theirs = nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    copy_weights(ours, theirs)
+    x = randn(6, 4) * 5
+    (ours(minigrad.tensor(x)) ** 2).sum().backward()
+    (theirs(torch.tensor(x)) ** 2).sum().backward()
+    nn.utils.clip_grad_value_(ours.parameters(), 0.5)
+    torch.nn.utils.clip_grad_value_(theirs.parameters(), 0.5)
+    for p, tp in zip(ours.parameters(), theirs.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-6)
