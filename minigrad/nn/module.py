@@ -26,8 +26,8 @@ import numpy as np
 
 from minigrad import _checks
 from minigrad.autograd import RemovableHandle, no_grad
-from minigrad.backend import Device, to_device
-from minigrad.tensor import Tensor
+from minigrad.backend import to_device
+from minigrad.tensor import Tensor, parse_to_args
 from minigrad.nn.parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle"]
@@ -479,13 +479,7 @@ class Module:
     def to(self, *args, dtype=None, device=None):
         """Move parameters and buffers to a device and/or cast floating-point ones to a
         dtype: ``model.to("cuda")``, ``model.to(minigrad.float64)``. In place; returns self."""
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype, device = a.dtype, a.device
-            elif isinstance(a, (str, Device)):
-                device = a
-            elif a is not None:
-                dtype = a
+        dtype, device = parse_to_args(args, dtype, device)
         if dtype is not None:
             dtype = np.dtype(dtype)
             if dtype.kind != "f":

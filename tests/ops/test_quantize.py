@@ -10,7 +10,7 @@ import minigrad
 from minigrad.compress import quantize as Q
 
 
-# ------------------------------------------------------ fake quantization (STE)
+# ----------------------------------------------------------------------------- fake quantization (STE)
 
 def test_fake_quantize_forward_and_straight_through_gradient():
     rng = np.random.default_rng(0)
