@@ -32,6 +32,11 @@ def train_classifier(model, optimizer, train, test, epochs, batch_size, progress
     return history, evaluate(tested, nn.CrossEntropyLoss(), test, metrics=["accuracy"])
 
 
+def accuracy_on(model, X, y):
+    """The accuracy of ``model`` on ``(X, y)`` (evaluated in batches of 256)."""
+    return evaluate(model, nn.CrossEntropyLoss(), (X, y), metrics=["accuracy"], batch_size=256)["accuracy"]
+
+
 def classifier_results(name, what, history, model, t0, test, target, **values):
     """:func:`results` of a classifier: ``accuracy`` and ``test_loss`` on the test set,
     ``summary`` "test acc 97.5%", ``passed`` when the accuracy reaches ``target``

@@ -56,7 +56,8 @@ from minigrad.compress import distill as _distill
 from minigrad.compress import prune as _prune
 from minigrad.compress import quantize as _quant
 from minigrad.examples.cnn import SeedCNN, load_28x28
-from minigrad.train import evaluate, fit
+from minigrad.examples._common import accuracy_on
+from minigrad.train import fit
 
 __all__ = ["COLUMNS", "count_parameters", "state_bytes", "inference_ms", "measure",
            "run_compression", "compression_report", "check_targets", "format_report",
@@ -144,10 +145,6 @@ def inference_ms(model, X, repeats=5):
     return 1000.0 * statistics.median(times)
 
 
-def _accuracy(model, X, y):
-    return evaluate(model, nn.CrossEntropyLoss(), (X, y), metrics=["accuracy"], batch_size=256)["accuracy"]
-
-
 def measure(method, model, X_test, y_test, batch=256, repeats=5, **extra):
     """One report row for ``model``: ``method`` and the :data:`COLUMNS`, plus ``extra``."""
     timed = _permanent(model) if _prune.pruned_parameters(model) else model
@@ -155,7 +152,7 @@ def measure(method, model, X_test, y_test, batch=256, repeats=5, **extra):
     dense, sparse = state_bytes(model)
     row = {
         "method": method,
-        "accuracy": _accuracy(model, X_test, y_test),
+        "accuracy": accuracy_on(model, X_test, y_test),
         "params": params,
         "nonzero": nonzero,
         "bytes": dense,
@@ -234,7 +231,7 @@ def run_compression(level="quick", seed=0, progress=False, sparsities=(0.5, 0.8,
             seed=seed + 100 + step)
         model.eval()
         snapshots.append(copy.deepcopy(model))
-        return {"accuracy": _accuracy(model, X_test, y_test)}
+        return {"accuracy": accuracy_on(model, X_test, y_test)}
 
     history = _prune.iterative_prune(pruned, list(sparsities), fine_tune)
     for h, snap in zip(history, snapshots):
@@ -360,7 +357,7 @@ def digits_mlp_compression(progress=False, seed=0, level="default"):
     opt = optim.Adam(model.parameters(), lr=2e-3)
     history = fit(model, nn.CrossEntropyLoss(), opt, (X_train, y_train), epochs=epochs, batch_size=64,
                   progress=progress, seed=seed)
-    float_acc = _accuracy(model, X_test, y_test)
+    float_acc = accuracy_on(model, X_test, y_test)
     float_bytes = _quant.model_size_bytes(model)
     _prune.global_unstructured([(model[0], "weight"), (model[2], "weight")], amount=0.8)
     fit(model, nn.CrossEntropyLoss(), opt, (X_train, y_train), epochs=max(2, epochs // 4), batch_size=64,
@@ -369,7 +366,7 @@ def digits_mlp_compression(progress=False, seed=0, level="default"):
     _prune.remove(model[2], "weight")
     sparsity = _prune.sparsity(model, ("weight",))
     qmodel = _quant.quantize_ptq(model, X_train[:512])
-    acc = _accuracy(qmodel, X_test, y_test)
+    acc = accuracy_on(qmodel, X_test, y_test)
     _, sparse = state_bytes(qmodel)
     return {
         "name": "compressed digits MLP",

@@ -39,7 +39,8 @@ import numpy as np
 import minigrad
 from minigrad import nn, optim
 from minigrad.examples.cnn import SeedCNN, load_28x28
-from minigrad.train import evaluate, fit
+from minigrad.examples._common import accuracy_on
+from minigrad.train import fit
 
 __all__ = ["split_classes", "few_shot", "replace_head", "freeze_body", "trainable_parameters",
            "load_pretrained", "pretrain_finetune"]
@@ -134,10 +135,6 @@ def load_pretrained(model, path, exclude=()):
 
 # ----------------------------------------------------------------------------- the worked example
 
-def _accuracy(model, X, y):
-    return evaluate(model, nn.CrossEntropyLoss(), (X, y), metrics=["accuracy"], batch_size=256)["accuracy"]
-
-
 def pretrain_finetune(quick=True, seed=0, per_class=10, checkpoint=None, progress=False,
                       pretrain_epochs=None, finetune_epochs=None):
     """Pre-train the seed CNN on digits 0-4, fine-tune on ``per_class`` labels of each
@@ -171,7 +168,7 @@ def pretrain_finetune(quick=True, seed=0, per_class=10, checkpoint=None, progres
     pretrained = SeedCNN(num_classes=5)
     fit(pretrained, loss, optim.Adam(pretrained.parameters(), lr=1e-3), (A_train, a_train),
         epochs=pretrain_epochs, batch_size=32, progress=progress, seed=seed)
-    pretrain_acc = _accuracy(pretrained, A_test, a_test)
+    pretrain_acc = accuracy_on(pretrained, A_test, a_test)
 
     # 2. save atomically
     tmpdir = None
@@ -189,7 +186,7 @@ def pretrain_finetune(quick=True, seed=0, per_class=10, checkpoint=None, progres
         freeze_body(frozen)
         fit(frozen, loss, optim.Adam(trainable_parameters(frozen), lr=1e-2), (B_few, b_few),
             epochs=finetune_epochs, batch_size=10, progress=progress, seed=seed)
-        finetune_acc = _accuracy(frozen, B_test, b_test)
+        finetune_acc = accuracy_on(frozen, B_test, b_test)
 
         # 7. discriminative learning rates: all trainable, body slow, head fast
         minigrad.manual_seed(seed + 1)
@@ -201,7 +198,7 @@ def pretrain_finetune(quick=True, seed=0, per_class=10, checkpoint=None, progres
         opt = optim.Adam([{"params": body, "lr": 1e-4}, {"params": head.parameters(), "lr": 1e-2}])
         fit(disc, loss, opt, (B_few, b_few), epochs=finetune_epochs, batch_size=10, progress=progress,
             seed=seed)
-        disc_acc = _accuracy(disc, B_test, b_test)
+        disc_acc = accuracy_on(disc, B_test, b_test)
     finally:
         if tmpdir is not None:
             for name in os.listdir(tmpdir):
@@ -213,7 +210,7 @@ def pretrain_finetune(quick=True, seed=0, per_class=10, checkpoint=None, progres
     scratch = SeedCNN(num_classes=5)
     fit(scratch, loss, optim.Adam(scratch.parameters(), lr=1e-3), (B_few, b_few),
         epochs=finetune_epochs, batch_size=10, progress=progress, seed=seed)
-    scratch_acc = _accuracy(scratch, B_test, b_test)
+    scratch_acc = accuracy_on(scratch, B_test, b_test)
 
     return {
         "name": "transfer learning",
