@@ -9,9 +9,7 @@ import minigrad as mg
 import minigrad.kernels  # noqa: F401
 from minigrad.ops.conv import conv1d, conv2d, conv_transpose2d, fold, unfold
 from strategies import tensor
-
-MODES = ["reference", "native"]
-
+from _ops_helpers import MODES
 
 @st.composite
 def conv2d_configs(draw, max_side=6):

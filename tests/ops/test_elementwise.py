@@ -1,11 +1,12 @@
 """minigrad.ops.elementwise: gradcheck (float64, hypothesis-drawn shapes and values) for every
-elementwise op; type promotion of mixed-kind operands."""
+elementwise op; type promotion of mixed-kind operands; nan_to_num and lerp against PyTorch."""
 import numpy as np
 import pytest
 from hypothesis import assume, given, strategies as st
 
 import minigrad as mg
 from strategies import arrays, broadcast_pairs, shapes, tensor
+from _ops_helpers import _check, _pair, check_unary_against_torch, rng
 
 BINARY = {
     "add": lambda a, b: a + b,
@@ -184,3 +185,63 @@ def test_relu_double_backward_uses_tensor_path():
     (g,) = mg.grad((mg.relu(x) ** 2).sum(), x, create_graph=True)
     (h,) = mg.grad(g.sum(), x)
     assert g.tolist() == [0.0, 4.0, 6.0] and h.tolist() == [0.0, 2.0, 2.0]
+
+
+@given(data=st.data())
+def test_gradcheck_nan_to_num_repeat_interleave(data):
+    shape = data.draw(shapes(min_dims=1, max_dims=3))
+    x = tensor(data.draw(arrays(shape)))
+    mg.gradcheck(lambda t: t.nan_to_num(posinf=1.0), (x,))
+    dim = data.draw(st.integers(0, len(shape) - 1))
+    reps = data.draw(st.lists(st.integers(0, 3), min_size=shape[dim], max_size=shape[dim]))
+    mg.gradcheck(lambda t: t.repeat_interleave(mg.tensor(reps), dim=dim), (x,))
+    mg.gradcheck(lambda t: mg.repeat_interleave(t, 2), (x,))
+
+
+def test_nan_to_num_gradient_is_zero_where_replaced():
+    x = mg.tensor([1.0, float("nan"), float("inf"), -float("inf"), -2.0], dtype=mg.float64, requires_grad=True)
+    y = x.nan_to_num(nan=0.5, posinf=9.0, neginf=-9.0)
+    np.testing.assert_array_equal(y.numpy(), [1.0, 0.5, 9.0, -9.0, -2.0])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1, 0, 0, 0, 1])
+
+
+# ----------------------------------------------------------------------------- oracle
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("name,shape,args", [
+    ("nan_to_num", (3, 4), ()),
+])
+def test_oracle_unary(name, shape, args):
+    check_unary_against_torch(name, shape, args)
+
+
+@pytest.mark.oracle
+def test_oracle_lerp_and_repeat_interleave():
+    torch = pytest.importorskip("torch")
+    ins = [_pair(rng.standard_normal(s).astype(np.float32)) for s in [(3, 4), (4,), (3, 1)]]
+    _check(mg.lerp(*[p[0] for p in ins]), torch.lerp(*[p[1] for p in ins]), [p[0] for p in ins],
+           [p[1] for p in ins])
+    m, t = _pair(rng.standard_normal((3, 2)).astype(np.float32))
+    reps = np.array([2, 0, 3])
+    _check(m.repeat_interleave(mg.tensor(reps), dim=0), t.repeat_interleave(torch.tensor(reps), dim=0), [m], [t])
+    assert mg.repeat_interleave(mg.tensor([1, 0, 2])).tolist() == torch.repeat_interleave(torch.tensor([1, 0, 2])).tolist()
+    assert mg.repeat_interleave(mg.tensor([[1, 2], [3, 4]]), 2).tolist() == \
+        torch.repeat_interleave(torch.tensor([[1, 2], [3, 4]]), 2).tolist()
+
+
+@pytest.mark.oracle
+def test_oracle_nan_to_num_defaults():
+    torch = pytest.importorskip("torch")
+    a = np.array([np.nan, np.inf, -np.inf, 1.5], np.float32)
+    np.testing.assert_array_equal(mg.nan_to_num(mg.tensor(a)).numpy(), torch.nan_to_num(torch.tensor(a)).numpy())
+    np.testing.assert_array_equal(mg.nan_to_num(mg.tensor(a), 1.0, 2.0, -3.0).numpy(),
+                                  torch.nan_to_num(torch.tensor(a), 1.0, 2.0, -3.0).numpy())
+
+
+@pytest.mark.parametrize("call,err,match", [
+    (lambda: mg.lerp(mg.ones(2), mg.ones(2, dtype=mg.float64), 0.5), TypeError, "lerp: input and end must have the same dtype"),
+])
+def test_errors_name_the_op(call, err, match):
+    with pytest.raises(err, match=match):
+        call()

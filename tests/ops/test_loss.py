@@ -7,13 +7,7 @@ from hypothesis import given, strategies as st
 
 import minigrad as mg
 from minigrad.ops.loss import cross_entropy
-
-
-MODES = ["reference", "native"]
-
-
-def t64(a, requires_grad=True):
-    return mg.tensor(np.ascontiguousarray(a), dtype=mg.float64, requires_grad=requires_grad)
+from _ops_helpers import MODES, t64
 
 
 # ----------------------------------------------------------------------------- cross-entropy

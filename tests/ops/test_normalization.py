@@ -6,13 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 import minigrad as mg
 from minigrad.ops.normalization import layer_norm
-
-
-MODES = ["reference", "native"]
-
-
-def t64(a, requires_grad=True):
-    return mg.tensor(np.ascontiguousarray(a), dtype=mg.float64, requires_grad=requires_grad)
+from _ops_helpers import MODES, t64
 
 
 # ----------------------------------------------------------------------------- layer norm

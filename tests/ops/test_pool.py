@@ -9,9 +9,7 @@ import minigrad as mg
 import minigrad.kernels  # noqa: F401
 from minigrad.ops.pool import adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
 from strategies import distinct_arrays, tensor
-
-MODES = ["reference", "native"]
-
+from _ops_helpers import MODES
 
 @st.composite
 def pool_configs(draw, max_side=7):

@@ -1,9 +1,12 @@
-"""minigrad.ops.shape: gradcheck (float64, hypothesis-drawn) of the shape ops, and pad against NumPy."""
+"""minigrad.ops.shape: gradcheck (float64, hypothesis-drawn) of the shape ops, pad against NumPy,
+roll against PyTorch, and the errors bad input gets."""
 import numpy as np
+import pytest
 from hypothesis import given, strategies as st
 
 import minigrad as mg
 from strategies import arrays, shapes, tensor
+from _ops_helpers import check_unary_against_torch
 
 
 @given(data=st.data())
@@ -74,3 +77,24 @@ def test_pad_matches_numpy_modes():
     np.testing.assert_array_equal(mg.pad(t, (3, 1), mode="circular").numpy(),
                                   np.pad(x, ((0, 0), (3, 1)), mode="wrap"))
     np.testing.assert_array_equal(mg.pad(t, (-1, 1)).numpy(), np.pad(x[:, 1:], ((0, 0), (0, 1))))
+
+
+# ----------------------------------------------------------------------------- oracle
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("name,shape,args", [
+    ("roll", (3, 4), (2, 1)), ("roll", (3, 4), (-5,)), ("roll", (2, 3, 4), ((1, -2), (0, 2))),
+])
+def test_oracle_unary(name, shape, args):
+    check_unary_against_torch(name, shape, args)
+
+
+@pytest.mark.parametrize("call,err,match", [
+    (lambda: mg.roll(mg.ones(2, 3), (1, 2), 0), ValueError, "roll: shifts and dims must align"),
+    (lambda: mg.roll(mg.ones(2, 3), 1, 2), IndexError, "roll: dim 2"),
+    (lambda: mg.ones(3).repeat_interleave(mg.tensor([1, 2])), ValueError, "repeat_interleave: repeats must be"),
+    (lambda: mg.ones(3).repeat_interleave(-1), ValueError, "non-negative"),
+])
+def test_errors_name_the_op(call, err, match):
+    with pytest.raises(err, match=match):
+        call()
