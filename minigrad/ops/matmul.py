@@ -13,6 +13,7 @@ from minigrad.autograd import Function, is_grad_enabled, kernel_gradients
 import numpy as np
 
 from minigrad.backend import device_of, get_kernel
+from minigrad.kernels._contracts import check_matmul
 from minigrad.ops.shape import reshape, transpose
 
 
@@ -37,23 +38,11 @@ def matmul(input, other):
     """Matrix product with NumPy/PyTorch rules: 1-D operands are promoted to a matrix
     (and the added dimension removed afterwards); leading batch dims broadcast."""
     a, b = input, other
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
     _checks.same_device("matmul", a, b)
-    k_a = a.shape[-1]
-    k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
-    if k_a != k_b:
-        raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
-                         f"({k_a} != {k_b})")
+    check_matmul(a, b)
     if a.dtype != b.dtype:
         dt = np.result_type(a.dtype, b.dtype)
         a, b = a.to(dt), b.to(dt)
-    if a.ndim > 2 or b.ndim > 2:
-        try:
-            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-        except ValueError:
-            raise ValueError(f"matmul: batch dimensions of {tuple(a.shape)} and {tuple(b.shape)} "
-                             "cannot be broadcast together") from None
     if a.ndim == 1 and b.ndim == 1:
         return reshape(Matmul.apply(reshape(a, (1, -1)), reshape(b, (-1, 1))), ())
     if a.ndim == 1:
