@@ -749,7 +749,8 @@ def _update_metrics(metric_objs, out, target):
 
 def _train_epoch(model, loss_fn, optimizer, data, metric_objs, callbacks, bars, who):
     """One pass over the training batches, the model in ``train()`` mode. Returns the
-    epoch's logs (mean loss, metrics) and whether a per-batch callback asked to stop."""
+    epoch's logs (mean loss, metrics), the number of samples trained on, and whether a
+    per-batch callback asked to stop."""
     _set_mode(model, True)
     for m in metric_objs:
         m.reset()
