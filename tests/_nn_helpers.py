@@ -38,6 +38,23 @@ def copy_weights(ours, theirs):
     ours.load_state_dict(sd)
 
 
+def _compare_gradients(ours, theirs, out, tout, mins, tins, same_names=False):
+    """Backprop the same random cotangent through both outputs: the float inputs' and
+    every parameter's gradients must agree (and, with ``same_names``, the parameters' names)."""
+    g = randn(*out.shape)
+    out.backward(minigrad.tensor(g))
+    tout.backward(torch.tensor(g))
+    for m, t in zip(mins, tins):
+        if t.requires_grad:
+            np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=RTOL, atol=ATOL)
+    tparams = dict(theirs.named_parameters())
+    if same_names:
+        assert [n for n, _ in ours.named_parameters()] == list(tparams)
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), tparams[name].grad.numpy(), rtol=RTOL, atol=ATOL,
+                                   err_msg=name)
+
+
 def compare(ours, theirs, *inputs, train=True):
     """Run both modules on the same inputs, backprop the same cotangent, compare
     outputs, input gradients and parameter gradients."""
@@ -47,16 +64,7 @@ def compare(ours, theirs, *inputs, train=True):
     tins = [torch.tensor(a, requires_grad=a.dtype.kind == "f") for a in inputs]
     out, tout = ours(*mins), theirs(*tins)
     np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=RTOL, atol=ATOL)
-    g = rng.standard_normal(out.shape).astype(np.float32)
-    out.backward(minigrad.tensor(g))
-    tout.backward(torch.tensor(g))
-    for m, t in zip(mins, tins):
-        if t.requires_grad:
-            np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=RTOL, atol=ATOL)
-    tparams = dict(theirs.named_parameters())
-    for name, p in ours.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), tparams[name].grad.numpy(), rtol=RTOL, atol=ATOL,
-                                   err_msg=name)
+    _compare_gradients(ours, theirs, out, tout, mins, tins)
     return out, tout
 
 
@@ -72,16 +80,7 @@ def compare_with_repr(ours, theirs, *inputs, **kwargs):
     tkw = {k: torch.tensor(v, requires_grad=v.dtype.kind == "f") for k, v in kwargs.items()}
     tout = theirs(*tins, **tkw)
     np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=RTOL, atol=ATOL)
-    g = randn(*out.shape)
-    out.backward(mg.tensor(g))
-    tout.backward(torch.tensor(g))
-    for m, t in zip(mins, tins):
-        if t.requires_grad:
-            np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=RTOL, atol=ATOL)
-    tparams = dict(theirs.named_parameters())
-    assert [n for n, _ in ours.named_parameters()] == list(tparams)
-    for name, p in ours.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), tparams[name].grad.numpy(), rtol=RTOL, atol=ATOL, err_msg=name)
+    _compare_gradients(ours, theirs, out, tout, mins, tins, same_names=True)
     return out
 
 

@@ -28,7 +28,34 @@ def _index(idx, n, what):
     return idx % n
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: children named "0", "1", ..., their count,
+    iteration, appending, and renumbering after an insertion or a deletion."""
+
+    def _renumber(self, modules):
+        self._modules.clear()
+        for i, m in enumerate(modules):
+            self._modules[str(i)] = m
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        """Add ``module`` at the end; returns self."""
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        """Append each module of an iterable; returns self."""
+        for m in modules:
+            self.append(m)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """Modules applied one after another; ``Sequential(m1, m2)(x)`` is ``m2(m1(x))``.
 
     Children are named ``"0"``, ``"1"``... or, given an OrderedDict, by its keys.
@@ -69,27 +96,7 @@ class Sequential(Module):
             del self._modules[keys[_index(idx, len(keys), "Sequential")]]
         # keep the names 0..n-1 when they were numeric
         if all(k.isdigit() for k in self._modules):
-            items = list(self._modules.values())
-            self._modules.clear()
-            for i, m in enumerate(items):
-                self._modules[str(i)] = m
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        """Add ``module`` at the end. Returns self."""
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        """Append each module of an iterable; returns self."""
-        for m in modules:
-            self.append(m)
-        return self
+            self._renumber(list(self._modules.values()))
 
     def insert(self, index, module):
         """Insert ``module`` before position ``index`` (the modules are renumbered)."""
@@ -102,9 +109,7 @@ class Sequential(Module):
             index += n
         items = list(self._modules.values())
         items.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        self._renumber(items)
         return self
 
     def __add__(self, other):
@@ -113,7 +118,7 @@ class Sequential(Module):
         return Sequential(*self, *other)
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters are registered. It has no ``forward``:
     you decide how to call its elements."""
 
@@ -136,15 +141,7 @@ class ModuleList(Module):
             del items[idx]
         else:
             del items[_index(idx, len(items), "ModuleList")]
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
+        self._renumber(items)
 
     def __iadd__(self, modules):
         return self.extend(modules)
@@ -152,19 +149,12 @@ class ModuleList(Module):
     def __add__(self, other):
         return ModuleList(list(self) + list(other))
 
-    def append(self, module):
-        """Add ``module`` at the end; returns self."""
-        self.add_module(str(len(self)), module)
-        return self
-
     def extend(self, modules):
         """Append each module of an iterable (not a single module); returns self."""
         if isinstance(modules, Module) and not isinstance(modules, (ModuleList, Sequential)):
             raise TypeError("ModuleList.extend: expected an iterable of modules, got a single "
                             f"{type(modules).__name__}; use append")
-        for m in modules:
-            self.append(m)
-        return self
+        return super().extend(modules)
 
     def insert(self, index, module):
         """Insert ``module`` before position ``index`` (the modules are renumbered)."""

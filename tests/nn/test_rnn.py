@@ -219,6 +219,18 @@ def _torch_pair(torch, kind, I, H, **kw):
     return tm, mm_
 
 
+def _call_both(torch, tm, m, x_np, states_np, with_state, paired):
+    """Torch's module and ours on the same input, and on the same initial states when
+    ``with_state`` (as one (h, c) pair when ``paired``). Returns the inputs as tensors
+    (tx, mx, ts, ms) and the two results."""
+    tx, mx = torch.tensor(x_np, requires_grad=True), minigrad.tensor(x_np, requires_grad=True)
+    ts = [torch.tensor(s, requires_grad=True) for s in states_np]
+    ms = [minigrad.tensor(s, requires_grad=True) for s in states_np]
+    if with_state:
+        return tx, mx, ts, ms, tm(tx, tuple(ts) if paired else ts[0]), m(mx, tuple(ms) if paired else ms[0])
+    return tx, mx, ts, ms, tm(tx), m(mx)
+
+
 def _assert_same_grads(tm, m, x_pair, state_pairs, atol):
     """Our gradients equal torch's (rtol 1e-4): the input's, each (torch, ours) initial
     state's, and every parameter's."""
@@ -282,15 +294,7 @@ def test_oracle_networks(kind, num_layers, bidirectional, batch_first, with_stat
     x_np = rng.standard_normal(xshape).astype(np.float32)
     states_np = [rng.standard_normal(hshape).astype(np.float32) for _ in range(2 if kind == "LSTM" else 1)]
 
-    tx = torch.tensor(x_np, requires_grad=True)
-    mx = minigrad.tensor(x_np, requires_grad=True)
-    ts = [torch.tensor(s, requires_grad=True) for s in states_np]
-    ms = [minigrad.tensor(s, requires_grad=True) for s in states_np]
-    if with_state:
-        t_res = tm(tx, tuple(ts) if kind == "LSTM" else ts[0])
-        m_res = m(mx, tuple(ms) if kind == "LSTM" else ms[0])
-    else:
-        t_res, m_res = tm(tx), m(mx)
+    tx, mx, ts, ms, t_res, m_res = _call_both(torch, tm, m, x_np, states_np, with_state, kind == "LSTM")
     t_outs, m_outs = flat_outputs(kind, t_res), flat_outputs(kind, m_res)
     assert len(t_outs) == len(m_outs)
     # a loss that touches every output and every final state
@@ -318,14 +322,7 @@ def test_oracle_cells(kind, batched, with_state):
     x_np = rng.standard_normal((N, I) if batched else (I,)).astype(np.float32)
     hshape = (N, H) if batched else (H,)
     states_np = [rng.standard_normal(hshape).astype(np.float32) for _ in range(2 if kind == "LSTMCell" else 1)]
-    tx, mx = torch.tensor(x_np, requires_grad=True), minigrad.tensor(x_np, requires_grad=True)
-    ts = [torch.tensor(s, requires_grad=True) for s in states_np]
-    ms = [minigrad.tensor(s, requires_grad=True) for s in states_np]
-    if with_state:
-        t_out = tm(tx, tuple(ts) if kind == "LSTMCell" else ts[0])
-        m_out = m(mx, tuple(ms) if kind == "LSTMCell" else ms[0])
-    else:
-        t_out, m_out = tm(tx), m(mx)
+    tx, mx, ts, ms, t_out, m_out = _call_both(torch, tm, m, x_np, states_np, with_state, kind == "LSTMCell")
     t_out = t_out if isinstance(t_out, tuple) else (t_out,)
     m_out = m_out if isinstance(m_out, tuple) else (m_out,)
     weights = [rng.standard_normal(tuple(o.shape)).astype(np.float32) for o in t_out]
