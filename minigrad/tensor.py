@@ -480,6 +480,10 @@ class Tensor:
         """Linear interpolation ``self + weight * (end - self)`` (all three broadcast)."""
         return _ops.lerp(self, end, weight)
 
+    def logaddexp(self, other):
+        """``log(exp(self) + exp(other))``, elementwise with broadcasting, without overflow."""
+        return _ops.logaddexp(self, other)
+
     # -- elementwise functions
     def abs(self):
         """``|x|``, elementwise (``abs(x)``); the gradient at 0 is 0."""

@@ -24,7 +24,7 @@ from minigrad.ops.index import (  # noqa: F401
 )
 from minigrad.ops.matmul import matmul, mm, bmm, dot, outer, linear  # noqa: F401
 from minigrad.ops.convert import clone, cast, to_device  # noqa: F401
-from minigrad.ops.elementwise import nan_to_num, lerp  # noqa: F401
+from minigrad.ops.elementwise import nan_to_num, lerp, logaddexp  # noqa: F401
 from minigrad.ops.shape import roll  # noqa: F401
 from minigrad.ops.scan import cumprod, logcumsumexp, diff  # noqa: F401
 from minigrad.ops.sort import sort, argsort, topk, searchsorted, bucketize, isin  # noqa: F401

@@ -107,7 +107,7 @@ class _ConvGrad(Function):
     """The two gradients of conv2d that are (transposed) convolutions themselves, z = F(gy, other),
     ``other`` being the conv's weight or input. Forward runs the registry's ``kernel``;
     F is bilinear, so backward is two more convolutions, which each subclass names:
-    ``d_gy(g, other)`` and ``d_other(gy, g)``, g the gradient arriving at z."""
+    ``_d_gy(g, other)`` and ``_d_other(gy, g)``, g the gradient arriving at z."""
 
     kernel = None
 
@@ -122,7 +122,7 @@ class _ConvGrad(Function):
     def backward(ctx, g):
         gy, other = ctx.saved_tensors
         need_gy, need_other = ctx.needs_input_grad[:2]
-        return (ctx.d_gy(g, other) if need_gy else None), (ctx.d_other(gy, g) if need_other else None)
+        return (ctx._d_gy(g, other) if need_gy else None), (ctx._d_other(gy, g) if need_other else None)
 
 
 class Conv2dGradInput(_ConvGrad):
@@ -133,10 +133,10 @@ class Conv2dGradInput(_ConvGrad):
 
     kernel = "conv2d_grad_input"
 
-    def d_gy(ctx, g, w):
+    def _d_gy(ctx, g, w):
         return Conv2d.apply(g, w, None, *ctx.conf)
 
-    def d_other(ctx, gy, g):
+    def _d_other(ctx, gy, g):
         return Conv2dGradWeight.apply(gy, g, ctx.other_shape, *ctx.conf)
 
 
@@ -148,10 +148,10 @@ class Conv2dGradWeight(_ConvGrad):
 
     kernel = "conv2d_grad_weight"
 
-    def d_gy(ctx, h, x):
+    def _d_gy(ctx, h, x):
         return Conv2d.apply(x, h, None, *ctx.conf)
 
-    def d_other(ctx, gy, h):
+    def _d_other(ctx, gy, h):
         return Conv2dGradInput.apply(gy, h, ctx.other_shape, *ctx.conf)
 
 

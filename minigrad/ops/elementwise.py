@@ -236,6 +236,34 @@ def pow(input, exponent):
     return _binary(Pow, input, exponent, "pow")
 
 
+class LogAddExp(Function):
+    """z = log(exp(x) + exp(y));  dz/dx = 1 / (1 + exp(y - x)),  dz/dy = 1 / (1 + exp(x - y))
+
+    (the two derivatives are softmax([x, y]): they are positive and add up to 1)."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return xp_of(x).logaddexp(x, y)  # max(x, y) + log1p(exp(-|x - y|)): never overflows
+
+    @staticmethod
+    def backward(ctx, gz):
+        x, y = ctx.saved_tensors
+        nx, ny = ctx.needs_input_grad
+        gx = gz / (exp(y - x) + 1.0) if nx else None
+        gy = gz / (exp(x - y) + 1.0) if ny else None
+        return gx, gy
+
+
+def logaddexp(input, other):
+    """log(exp(input) + exp(other)), elementwise with broadcasting, computed without
+    overflow (``logaddexp(1000, 1000)`` is ``1000 + log 2``); floating-point tensors only."""
+    for t in (input, other):
+        if isinstance(t, Tensor) and t.dtype.kind != "f":
+            raise TypeError(f"logaddexp: needs floating-point tensors, got dtype {t.dtype}")
+    return _binary(LogAddExp, input, other, "logaddexp")
+
+
 # ----------------------------------------------------------------------------- unary math
 #
 # Most one-input ops share one shape: y = f(x) on arrays, and gx = gy * dy/dx written
@@ -243,36 +271,36 @@ def pow(input, exponent):
 # holds that forward and backward once; each op below gives its f and its gradient.
 
 class _Unary(Function):
-    """y = f(x);  gx = grad(gy, v), v the saved input x or (``saves = "y"``) the output y"""
+    """y = _f(x);  gx = _grad(gy, v), v the saved input x or (``saves = "y"``) the output y"""
 
     saves = "x"
 
     @staticmethod
-    def f(xp, x):
+    def _f(xp, x):
         """The forward on arrays (``xp`` is NumPy or CuPy)."""
         raise NotImplementedError
 
     @staticmethod
-    def grad(gy, v):
+    def _grad(gy, v):
         """gy * dy/dx, with Tensor ops; ``v`` is x or y as ``saves`` says."""
         raise NotImplementedError
 
     @staticmethod
     def forward(ctx, x):
-        y = ctx.f(xp_of(x), x)
+        y = ctx._f(xp_of(x), x)
         ctx.save_for_backward(y if ctx.saves == "y" else x)
         return y
 
     @staticmethod
     def backward(ctx, gy):
         (v,) = ctx.saved_tensors
-        return ctx.grad(gy, v)
+        return ctx._grad(gy, v)
 
 
 class Abs(_Unary):
     """y = |x|;  dy/dx = sign(x)  (0 at x = 0)"""
-    f = staticmethod(lambda xp, x: abs(x))
-    grad = staticmethod(lambda gy, x: gy * sign(x))
+    _f = staticmethod(lambda xp, x: abs(x))
+    _grad = staticmethod(lambda gy, x: gy * sign(x))
 
 
 def abs_(input):
@@ -283,8 +311,8 @@ def abs_(input):
 class Exp(_Unary):
     """y = exp(x);  dy/dx = exp(x) = y"""
     saves = "y"
-    f = staticmethod(lambda xp, x: xp.exp(x))
-    grad = staticmethod(lambda gy, y: gy * y)
+    _f = staticmethod(lambda xp, x: xp.exp(x))
+    _grad = staticmethod(lambda gy, y: gy * y)
 
 
 def exp(input):
@@ -294,8 +322,8 @@ def exp(input):
 
 class Log(_Unary):
     """y = log(x);  dy/dx = 1 / x"""
-    f = staticmethod(lambda xp, x: xp.log(x))
-    grad = staticmethod(lambda gy, x: gy / x)
+    _f = staticmethod(lambda xp, x: xp.log(x))
+    _grad = staticmethod(lambda gy, x: gy / x)
 
 
 def log(input):
@@ -305,8 +333,8 @@ def log(input):
 
 class Log1p(_Unary):
     """y = log(1 + x);  dy/dx = 1 / (1 + x)"""
-    f = staticmethod(lambda xp, x: xp.log1p(x))
-    grad = staticmethod(lambda gy, x: gy / (x + 1.0))
+    _f = staticmethod(lambda xp, x: xp.log1p(x))
+    _grad = staticmethod(lambda gy, x: gy / (x + 1.0))
 
 
 def log1p(input):
@@ -317,8 +345,8 @@ def log1p(input):
 class Sqrt(_Unary):
     """y = sqrt(x);  dy/dx = 1 / (2 sqrt(x)) = 0.5 / y"""
     saves = "y"
-    f = staticmethod(lambda xp, x: xp.sqrt(x))
-    grad = staticmethod(lambda gy, y: gy * 0.5 / y)
+    _f = staticmethod(lambda xp, x: xp.sqrt(x))
+    _grad = staticmethod(lambda gy, y: gy * 0.5 / y)
 
 
 def sqrt(input):
@@ -329,8 +357,8 @@ def sqrt(input):
 class Rsqrt(_Unary):
     """y = 1 / sqrt(x);  dy/dx = -0.5 x**(-3/2) = -0.5 y**3"""
     saves = "y"
-    f = staticmethod(lambda xp, x: (1.0 / xp.sqrt(x)).astype(x.dtype, copy=False))
-    grad = staticmethod(lambda gy, y: gy * (y * y * y) * -0.5)
+    _f = staticmethod(lambda xp, x: (1.0 / xp.sqrt(x)).astype(x.dtype, copy=False))
+    _grad = staticmethod(lambda gy, y: gy * (y * y * y) * -0.5)
 
 
 def rsqrt(input):
@@ -340,8 +368,8 @@ def rsqrt(input):
 
 class Sin(_Unary):
     """y = sin(x);  dy/dx = cos(x)"""
-    f = staticmethod(lambda xp, x: xp.sin(x))
-    grad = staticmethod(lambda gy, x: gy * cos(x))
+    _f = staticmethod(lambda xp, x: xp.sin(x))
+    _grad = staticmethod(lambda gy, x: gy * cos(x))
 
 
 def sin(input):
@@ -351,8 +379,8 @@ def sin(input):
 
 class Cos(_Unary):
     """y = cos(x);  dy/dx = -sin(x)"""
-    f = staticmethod(lambda xp, x: xp.cos(x))
-    grad = staticmethod(lambda gy, x: -gy * sin(x))
+    _f = staticmethod(lambda xp, x: xp.cos(x))
+    _grad = staticmethod(lambda gy, x: -gy * sin(x))
 
 
 def cos(input):
@@ -363,8 +391,8 @@ def cos(input):
 class Tanh(_Unary):
     """y = tanh(x);  dy/dx = 1 - y**2"""
     saves = "y"
-    f = staticmethod(lambda xp, x: xp.tanh(x))
-    grad = staticmethod(lambda gy, y: gy * (1.0 - y * y))
+    _f = staticmethod(lambda xp, x: xp.tanh(x))
+    _grad = staticmethod(lambda gy, y: gy * (1.0 - y * y))
 
 
 def tanh(input):
@@ -381,8 +409,8 @@ def _sigmoid_array(xp, x):
 class Sigmoid(_Unary):
     """y = 1 / (1 + exp(-x));  dy/dx = y (1 - y)"""
     saves = "y"
-    f = staticmethod(_sigmoid_array)
-    grad = staticmethod(lambda gy, y: gy * y * (1.0 - y))
+    _f = staticmethod(_sigmoid_array)
+    _grad = staticmethod(lambda gy, y: gy * y * (1.0 - y))
 
 
 def sigmoid(input):
@@ -397,8 +425,8 @@ def _silu_grad(gy, x):
 
 class Silu(_Unary):
     """y = x sigmoid(x);  dy/dx = s (1 + x (1 - s)),  s = sigmoid(x)"""
-    f = staticmethod(lambda xp, x: x * _sigmoid_array(xp, x))
-    grad = staticmethod(_silu_grad)
+    _f = staticmethod(lambda xp, x: x * _sigmoid_array(xp, x))
+    _grad = staticmethod(_silu_grad)
 
 
 def silu(input):
@@ -408,8 +436,8 @@ def silu(input):
 
 class Erf(_Unary):
     """y = erf(x);  dy/dx = 2 / sqrt(pi) exp(-x**2)"""
-    f = staticmethod(lambda xp, x: get_kernel("erf", device_of(x))(x))
-    grad = staticmethod(lambda gy, x: gy * exp(-(x * x)) * (2.0 / math.sqrt(math.pi)))
+    _f = staticmethod(lambda xp, x: get_kernel("erf", device_of(x))(x))
+    _grad = staticmethod(lambda gy, x: gy * exp(-(x * x)) * (2.0 / math.sqrt(math.pi)))
 
 
 def erf(input):

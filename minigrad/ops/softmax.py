@@ -30,12 +30,12 @@ __all__ = ["softmax", "log_softmax"]
 class _RowOp(Function):
     """y = the ``kernel`` applied to each row (the last axis); backward: the kernel
     ``<kernel>_backward``, or under ``create_graph=True`` the same formula in Tensor ops
-    (``grad``), so that double backward works."""
+    (``_grad``), so that double backward works."""
 
     kernel = None
 
     @staticmethod
-    def grad(g, y):
+    def _grad(g, y):
         """gx from the incoming gradient and the output, with Tensor ops."""
         raise NotImplementedError
 
@@ -49,20 +49,20 @@ class _RowOp(Function):
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
         if is_grad_enabled():  # create_graph: differentiable Tensor ops
-            return ctx.grad(g, y)
+            return ctx._grad(g, y)
         return kernel_gradients(ctx, get_kernel(ctx.kernel + "_backward", device_of(y.array))(g.array, y.array))
 
 
 class Softmax(_RowOp):
     """y = softmax(x) over the last axis;  gx = y * (g - sum(g * y, last axis))"""
     kernel = "softmax"
-    grad = staticmethod(lambda g, y: y * (g - _sum(g * y, dim=-1, keepdim=True)))
+    _grad = staticmethod(lambda g, y: y * (g - _sum(g * y, dim=-1, keepdim=True)))
 
 
 class LogSoftmax(_RowOp):
     """y = log_softmax(x) over the last axis;  gx = g - exp(y) * sum(g, last axis)"""
     kernel = "log_softmax"
-    grad = staticmethod(lambda g, y: g - exp(y) * _sum(g, dim=-1, keepdim=True))
+    _grad = staticmethod(lambda g, y: g - exp(y) * _sum(g, dim=-1, keepdim=True))
 
 
 def _along(fn, input, dim, dtype, op):

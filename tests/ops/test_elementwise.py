@@ -245,3 +245,45 @@ def test_oracle_nan_to_num_defaults():
 def test_errors_name_the_op(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+# ----------------------------------------------------------------------------- logaddexp
+
+@given(data=st.data())
+def test_logaddexp_gradcheck_broadcast(data):
+    sa, sb = data.draw(broadcast_pairs())
+    a, b = data.draw(arrays(sa, -5.0, 5.0)), data.draw(arrays(sb, -5.0, 5.0))
+    mg.gradcheck(mg.logaddexp, (tensor(a), tensor(b)))
+    mg.gradgradcheck(mg.logaddexp, (tensor(a), tensor(b)))
+
+
+def test_logaddexp_values_without_overflow_and_errors():
+    x = mg.tensor([1000.0, -1000.0, 0.0, -np.inf], requires_grad=True)
+    y = mg.tensor([1000.0, -1000.0, np.log(3.0), 0.0], requires_grad=True)
+    z = mg.logaddexp(x, y)
+    assert z.dtype == mg.float32
+    np.testing.assert_allclose(z.detach().numpy(), [1000 + np.log(2), -1000 + np.log(2), np.log(4), 0.0], rtol=1e-6)
+    z.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.5, 0.5, 0.25, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(y.grad.numpy(), [0.5, 0.5, 0.75, 1.0], rtol=1e-6)
+    assert x.logaddexp(2.0).shape == (4,)
+    with pytest.raises(TypeError, match="logaddexp: needs floating-point"):
+        mg.logaddexp(mg.tensor([1, 2]), mg.tensor([3, 4]))
+    with pytest.raises(ValueError, match=r"logaddexp: shapes \(2, 3\) and \(4,\) cannot be broadcast"):
+        mg.logaddexp(mg.ones(2, 3), mg.ones(4))
+
+
+@pytest.mark.oracle
+def test_logaddexp_against_torch():
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(3).standard_normal((3, 1, 4)) * 30
+    b = np.random.default_rng(4).standard_normal((5, 1)) * 30
+    g = np.random.default_rng(5).standard_normal((3, 5, 4))
+    ma, mb = mg.tensor(a, requires_grad=True), mg.tensor(b, requires_grad=True)
+    ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    mz, tz = mg.logaddexp(ma, mb), torch.logaddexp(ta, tb)
+    mz.backward(mg.tensor(g))
+    tz.backward(torch.tensor(g))
+    np.testing.assert_allclose(mz.numpy(), tz.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ma.grad.numpy(), ta.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(mb.grad.numpy(), tb.grad.numpy(), rtol=1e-10, atol=1e-12)
