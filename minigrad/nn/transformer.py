@@ -330,7 +330,36 @@ def _seq_axis(x, batch_first):
     return 1 if batch_first else 0
 
 
-class PositionalEncoding(Module):
+class _PositionTable(Module):
+    """What the two positional encodings share: their sizes (checked), the rows of a
+    (max_len, d_model) table added to a sequence, then dropout, and the repr."""
+
+    def __init__(self, d_model, max_len, batch_first):
+        super().__init__()
+        if d_model <= 0 or max_len <= 0:
+            raise ValueError(f"{type(self).__name__}: d_model and max_len must be positive, got {d_model}, {max_len}")
+        self.d_model = d_model
+        self.max_len = max_len
+        self.batch_first = batch_first
+
+    def _add_rows(self, x, table, cast=False):
+        """``x`` plus row t of ``table`` at every position t (cast to x's dtype if asked), then dropout."""
+        axis = _seq_axis(x, self.batch_first)
+        T = x.shape[axis]
+        if T > self.max_len:
+            raise ValueError(f"{type(self).__name__}: sequence length {T} exceeds max_len={self.max_len}")
+        pe = table[:T]
+        if cast and pe.dtype != x.dtype:
+            pe = pe.to(x.dtype)
+        if x.ndim == 3:
+            pe = pe.unsqueeze(1 if axis == 0 else 0)
+        return self.dropout(x + pe)
+
+    def extra_repr(self):
+        return f"d_model={self.d_model}, max_len={self.max_len}, batch_first={self.batch_first}"
+
+
+class PositionalEncoding(_PositionTable):
     """Add fixed sinusoidal position vectors, then dropout (the original Transformer's)::
 
         pe[t, 2i]     = sin(t / 10000^(2i / d_model))
@@ -346,12 +375,7 @@ class PositionalEncoding(Module):
     """
 
     def __init__(self, d_model, dropout=0.1, max_len=5000, batch_first=False):
-        super().__init__()
-        if d_model <= 0 or max_len <= 0:
-            raise ValueError(f"PositionalEncoding: d_model and max_len must be positive, got {d_model}, {max_len}")
-        self.d_model = d_model
-        self.max_len = max_len
-        self.batch_first = batch_first
+        super().__init__(d_model, max_len, batch_first)
         self.dropout = Dropout(dropout)
         pos = np.arange(max_len, dtype=np.float64)[:, None]
         freq = np.exp(-math.log(10000.0) * np.arange(0, d_model, 2, dtype=np.float64) / d_model)
@@ -361,22 +385,10 @@ class PositionalEncoding(Module):
         self.register_buffer("pe", Tensor(pe.astype(np.float32)), persistent=False)
 
     def forward(self, x):
-        axis = _seq_axis(x, self.batch_first)
-        T = x.shape[axis]
-        if T > self.max_len:
-            raise ValueError(f"PositionalEncoding: sequence length {T} exceeds max_len={self.max_len}")
-        pe = self.pe[:T]
-        if pe.dtype != x.dtype:
-            pe = pe.to(x.dtype)
-        if x.ndim == 3:
-            pe = pe.unsqueeze(1 if axis == 0 else 0)
-        return self.dropout(x + pe)
-
-    def extra_repr(self):
-        return f"d_model={self.d_model}, max_len={self.max_len}, batch_first={self.batch_first}"
+        return self._add_rows(x, self.pe, cast=True)
 
 
-class LearnedPositionalEncoding(Module):
+class LearnedPositionalEncoding(_PositionTable):
     """Add a learned vector per position (GPT's choice), then dropout.
 
     Parameter ``weight`` (max_len, d_model), initialised N(0, 0.02^2). Input as
@@ -384,12 +396,7 @@ class LearnedPositionalEncoding(Module):
     """
 
     def __init__(self, d_model, dropout=0.1, max_len=512, batch_first=False, device=None, dtype=None):
-        super().__init__()
-        if d_model <= 0 or max_len <= 0:
-            raise ValueError(f"LearnedPositionalEncoding: d_model and max_len must be positive, got {d_model}, {max_len}")
-        self.d_model = d_model
-        self.max_len = max_len
-        self.batch_first = batch_first
+        super().__init__(d_model, max_len, batch_first)
         self.weight = Parameter(creation.zeros(max_len, d_model, dtype=dtype, device=device))
         self.dropout = Dropout(dropout)
         self.reset_parameters()
@@ -399,14 +406,4 @@ class LearnedPositionalEncoding(Module):
         init.normal_(self.weight, 0.0, 0.02)
 
     def forward(self, x):
-        axis = _seq_axis(x, self.batch_first)
-        T = x.shape[axis]
-        if T > self.max_len:
-            raise ValueError(f"LearnedPositionalEncoding: sequence length {T} exceeds max_len={self.max_len}")
-        pe = self.weight[:T]
-        if x.ndim == 3:
-            pe = pe.unsqueeze(1 if axis == 0 else 0)
-        return self.dropout(x + pe)
-
-    def extra_repr(self):
-        return f"d_model={self.d_model}, max_len={self.max_len}, batch_first={self.batch_first}"
+        return self._add_rows(x, self.weight)
