@@ -615,9 +615,10 @@ def _deliver(leaf, g, capture, captured, create_graph, owned):
 
 
 def _sum_to(g, shape, node):
-    """Undo broadcasting: sum ``g`` over the axes that were broadcast to reach its shape."""
+    """Undo broadcasting: sum ``g`` over the axes that were broadcast to reach its shape
+    (the one shared helper, :func:`minigrad.ops.shape.sum_to`, as ``Tensor.sum_to_size``)."""
     try:
-        return _shape_ops.sum_to(g, shape)
+        return g.sum_to_size(shape)
     except ValueError:
         raise RuntimeError(
             f"{node.name()}: backward returned a gradient of shape {g.shape} for an input of "
@@ -700,7 +701,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     return tuple(result)
 
 
-# The import circle, closed here at the bottom: Tensor's methods run Functions, and the
-# engine makes Tensors and sums broadcast gradients with an op.
+# Tensor's methods run Functions and the engine makes Tensors: the one import of the
+# circle, at the bottom, once Function exists.
 from minigrad.tensor import Tensor  # noqa: E402
-from minigrad.ops import shape as _shape_ops  # noqa: E402
