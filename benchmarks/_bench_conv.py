@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 from numba import njit  # noqa: E402
 
 import minigrad  # noqa: E402
+from minigrad.kernels._contracts import conv_geometry  # noqa: E402
 from minigrad.kernels.cpu import conv as native  # noqa: E402
 from minigrad.kernels.cpu import matmul as native_matmul  # noqa: E402
 from minigrad.kernels.reference import conv as reference  # noqa: E402
@@ -51,7 +52,7 @@ CONF = ((1, 1), (1, 1), (1, 1), 1)        # stride, padding, dilation, groups
 def conv2d_forward_im2col_gemm(x, w, b, stride, padding, dilation, groups):
     """The textbook alternative to the fused kernels: im2col of the whole batch + one
     general GEMM per group (``kernels/cpu/matmul.py``'s ``matmul``), for comparison."""
-    N, C, H, W, Cout, kH, kW, H_out, W_out = reference._check(
+    N, C, H, W, Cout, kH, kW, H_out, W_out = conv_geometry(
         "conv2d_forward", x.shape, w.shape, stride, padding, dilation, groups)
     geo = native._geometry(kH, kW, stride, padding, dilation, H_out, W_out)
     Cg, Cog, P = C // groups, Cout // groups, H_out * W_out

@@ -22,7 +22,7 @@ timer in _common.py. Exits with a message (status 0) when there is no usable GPU
 
 ``--smoke`` runs every part once on tiny sizes, to check that the script works. With
 ``MINIGRAD_CUDA_EMULATOR=1`` it runs on the CUDA emulator (kernels/cuda/emulator), no
-GPU needed: tests/test_cuda_emulator.py does that, so the script is known to run
+GPU needed: tests/kernels/cuda/test_emulator.py does that, so the script is known to run
 before it is run on a GPU. Emulated times mean nothing.
 """
 from __future__ import annotations

@@ -194,7 +194,7 @@ __device__ void gemm_body(const T* __restrict__ A, const T* __restrict__ B, T* _
 // registers, 16 warps per multiprocessor, so one block's loads overlap the other's FMAs):
 // without it ptxas gives them 159 registers and only one block fits. The 64 x 64 float
 // kernels ask for nothing (ptxas gives them 63 registers, 4 blocks fit; an explicit 1 makes it
-// take 95). None of them spills (`nvcc -cubin -arch=sm_90 -Xptxas -v gemm.cu`; tests/test_cuda_cpu_only.py
+// take 95). None of them spills (`nvcc -cubin -arch=sm_90 -Xptxas -v gemm.cu`; tests/test_cuda.py
 // checks that no kernel spills). Not yet timed on a GPU.
 #define MG_GEMM_BOUNDS_1(threads) __launch_bounds__(threads)  /* no minimum: the compiler's choice */
 #define MG_GEMM_BOUNDS_2(threads) __launch_bounds__(threads, 2)

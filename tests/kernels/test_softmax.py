@@ -1,4 +1,4 @@
-"""Softmax / log-softmax / softmax-cross-entropy, layer norm and embedding kernels:
+"""Softmax / log-softmax / softmax-cross-entropy kernels (kernels/{reference,cpu}/softmax.py):
 Numba against the reference on hypothesis-drawn shapes (float64 to 1e-10, float32
 within 1e-5 relative to max(1, largest entry) of the float64 result), numerical
 stability for logits of 1e4, fast_exp's accuracy, and PyTorch's values.
@@ -8,27 +8,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 import minigrad.kernels  # noqa: F401  (maps kernels/ to minigrad.kernels)
-from minigrad.kernels.cpu import embedding as nat_emb
-from minigrad.kernels.cpu import norm as nat_norm
 from minigrad.kernels.cpu import softmax as nat_sm
-from minigrad.kernels.reference import embedding as ref_emb
-from minigrad.kernels.reference import norm as ref_norm
 from minigrad.kernels.reference import softmax as ref_sm
-
-SIZES = st.integers(1, 67)
-
-
-def _arr(rng, shape, dtype=np.float64, contiguous=True, scale=3.0):
-    a = rng.standard_normal(shape) * scale
-    if not contiguous and len(shape) >= 2:
-        a = np.asfortranarray(a)          # same values, column-major strides
-    return a.astype(dtype)
-
-
-def _rel(a, b):
-    if b.size == 0:
-        return 0.0
-    return float(np.max(np.abs(a.astype(np.float64) - b))) / max(1.0, float(np.max(np.abs(b))))
+from _kernel_cases import SIZES, _arr, _rel
 
 
 # ----------------------------------------------------------------------------- fast exp
@@ -192,102 +174,3 @@ def test_cross_entropy_against_torch(soft, weighted, eps):
         np.testing.assert_allclose(loss, tl.detach().numpy(), rtol=1e-10, atol=1e-12)
         dx = mod.cross_entropy_backward(g, x, t, w, -100, eps, lse)
         np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
-
-
-# ----------------------------------------------------------------------------- layer norm
-
-@given(rows=st.integers(0, 9), cols=SIZES, seed=st.integers(0, 2 ** 31), contiguous=st.booleans(),
-       affine=st.sampled_from(["both", "weight", "bias", "none"]), offset=st.sampled_from([0.0, 100.0]))
-def test_layer_norm_native_matches_reference(rows, cols, seed, contiguous, affine, offset):
-    rng = np.random.default_rng(seed)
-    x = _arr(rng, (rows, cols), contiguous=contiguous) + offset
-    w = rng.standard_normal(cols) if affine in ("both", "weight") else None
-    b = rng.standard_normal(cols) if affine in ("both", "bias") else None
-    g = _arr(rng, (rows, cols), contiguous=contiguous)
-    out = nat_norm.layer_norm_forward(x, w, b, 1e-5)
-    ref = ref_norm.layer_norm_forward(x, w, b, 1e-5)
-    for a, r in zip(out, ref):
-        assert a.shape == r.shape
-        np.testing.assert_allclose(a, r, rtol=0, atol=1e-10)
-    grads = nat_norm.layer_norm_backward(g, x, w, ref[1], ref[2])
-    rgrads = ref_norm.layer_norm_backward(g, x, w, ref[1], ref[2])
-    for a, r in zip(grads, rgrads):
-        assert a.shape == r.shape
-        np.testing.assert_allclose(a, r, rtol=0, atol=1e-10 * max(1.0, rows))
-
-
-@given(rows=st.integers(1, 9), cols=st.integers(2, 67), seed=st.integers(0, 2 ** 31))
-def test_layer_norm_float32_within_1e5(rows, cols, seed):
-    rng = np.random.default_rng(seed)
-    x = _arr(rng, (3, rows, cols), np.float32)
-    w = rng.standard_normal(cols).astype(np.float32)
-    b = rng.standard_normal(cols).astype(np.float32)
-    g = _arr(rng, (3, rows, cols), np.float32)
-    up = [a.astype(np.float64) for a in (x, w, b, g)]
-    y, mean, rstd = nat_norm.layer_norm_forward(x, w, b, 1e-5)
-    ry, rmean, rrstd = ref_norm.layer_norm_forward(up[0], up[1], up[2], 1e-5)
-    assert y.dtype == np.float32 and mean.shape == (3, rows)
-    assert _rel(y, ry) < 1e-5 and _rel(mean, rmean) < 1e-5 and _rel(rstd, rrstd) < 1e-5
-    gx, gw, gb = nat_norm.layer_norm_backward(g, x, w, mean, rstd)
-    rgx, rgw, rgb = ref_norm.layer_norm_backward(up[3], up[0], up[1], rmean, rrstd)
-    assert gx.dtype == gw.dtype == gb.dtype == np.float32
-    # gx = rstd * (a sum of O(|g w|) terms that nearly cancel): its float32 error
-    # scales with rstd * |g w|, which is large for rows whose values nearly coincide
-    scale = max(1.0, float(np.max(rrstd)) * float(np.max(np.abs(up[3] * up[1]))))
-    assert np.max(np.abs(gx - rgx)) / scale < 1e-5
-    assert _rel(gw, rgw) < 1e-5 and _rel(gb, rgb) < 1e-5
-
-
-@pytest.mark.oracle
-def test_layer_norm_against_torch():
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((4, 6, 10)) * 3 + 2
-    w, b = rng.standard_normal(10), rng.standard_normal(10)
-    g = rng.standard_normal(x.shape)
-    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    ty = torch.nn.functional.layer_norm(tx, (10,), tw, tb, 1e-5)
-    ty.backward(torch.tensor(g))
-    for mod in (ref_norm, nat_norm):
-        y, mean, rstd = mod.layer_norm_forward(x, w, b, 1e-5)
-        np.testing.assert_allclose(y, ty.detach().numpy(), atol=1e-10)
-        gx, gw, gb = mod.layer_norm_backward(g, x, w, mean, rstd)
-        for a, t in zip((gx, gw, gb), (tx, tw, tb)):
-            np.testing.assert_allclose(a, t.grad.numpy(), atol=1e-10)
-
-
-# ----------------------------------------------------------------------------- embedding
-
-@given(num=st.integers(1, 20), D=SIZES, idx_shape=st.lists(st.integers(0, 6), min_size=0, max_size=3),
-       seed=st.integers(0, 2 ** 31), pad=st.booleans())
-def test_embedding_native_matches_reference(num, D, idx_shape, seed, pad):
-    rng = np.random.default_rng(seed)
-    for dtype in (np.float64, np.float32):
-        w = rng.standard_normal((num, D)).astype(dtype)
-        idx = rng.integers(0, num, tuple(idx_shape))      # repeats are likely: they must add up
-        out = nat_emb.embedding_forward(w, idx)
-        assert out.shape == tuple(idx_shape) + (D,) and out.dtype == dtype
-        np.testing.assert_array_equal(out, ref_emb.embedding_forward(w, idx))
-        gy = rng.standard_normal(out.shape).astype(dtype)
-        pidx = int(rng.integers(0, num)) if pad else None
-        gw = nat_emb.embedding_backward(gy, idx, num, pidx)
-        rgw = ref_emb.embedding_backward(gy, idx, num, pidx)
-        assert gw.shape == (num, D) and gw.dtype == dtype
-        np.testing.assert_allclose(gw, rgw, rtol=0, atol=1e-10 if dtype == np.float64 else 1e-5)
-        if pidx is not None:
-            assert np.all(gw[pidx] == 0)
-
-
-def test_embedding_backward_accumulates_repeats():
-    gy = np.arange(8.0).reshape(4, 2)
-    idx = np.array([1, 1, 0, 1])
-    for mod in (ref_emb, nat_emb):
-        gw = mod.embedding_backward(gy, idx, 3, None)
-        np.testing.assert_array_equal(gw, [[4, 5], [0 + 2 + 6, 1 + 3 + 7], [0, 0]])
-
-
-def test_embedding_rejects_out_of_range():
-    with pytest.raises(IndexError, match="out of range"):
-        nat_emb.embedding_forward(np.zeros((3, 2)), np.array([0, 3]))
-    with pytest.raises(IndexError, match="out of range"):
-        nat_emb.embedding_backward(np.zeros((2, 2)), np.array([0, -1]), 3, None)

@@ -7,8 +7,6 @@ inputs. float64 must agree to 1e-10; float32 must stay within 1e-5 of the float6
 result relative to the size of the terms summed (|x| * |w| convolved). The float32
 test also forces the multi-thread path on tiny problems (half of the examples).
 """
-import contextlib
-
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -16,27 +14,7 @@ from hypothesis import given, settings, strategies as st
 import minigrad.kernels  # noqa: F401  (maps kernels/ to minigrad.kernels)
 from minigrad.kernels.cpu import conv as nat
 from minigrad.kernels.reference import conv as ref
-
-TILE = 4                  # the GEMM micro-tile is 4x4
-MAX_SIDE = 2 * TILE + 3   # sizes 1 .. 2 x tile + 3
-
-
-@st.composite
-def conv_cases(draw, max_side=MAX_SIDE):
-    """(x_shape, w_shape, stride, padding, dilation, groups) with at least 1 output pixel."""
-    groups = draw(st.integers(1, 3))
-    cin_g = draw(st.integers(1, 3))
-    cout_g = draw(st.integers(1, MAX_SIDE if groups == 1 else 4))
-    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
-    min_h = max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0])
-    min_w = max(1, dilation[1] * (kw - 1) + 1 - 2 * padding[1])
-    h = draw(st.integers(min_h, max(min_h, max_side)))
-    w = draw(st.integers(min_w, max(min_w, max_side)))
-    n = draw(st.integers(1, 3))
-    return (n, groups * cin_g, h, w), (groups * cout_g, cin_g, kh, kw), stride, padding, dilation, groups
+from _kernel_cases import threshold_zero, conv_cases
 
 
 def _array(rng, shape, dtype=np.float64, contiguous=True):
@@ -47,16 +25,9 @@ def _array(rng, shape, dtype=np.float64, contiguous=True):
     return big[..., ::2]          # every other column: same values layout, strided memory
 
 
-@contextlib.contextmanager
 def parallel(on):
     """Force the multi-thread path even for tiny problems (``on``), or leave the default."""
-    old = nat.PARALLEL_MIN_FLOPS
-    if on:
-        nat.PARALLEL_MIN_FLOPS = 0
-    try:
-        yield
-    finally:
-        nat.PARALLEL_MIN_FLOPS = old
+    return threshold_zero(nat, "PARALLEL_MIN_FLOPS", on)
 
 
 def _grads(mod, x, w, b, gy, conf):

@@ -95,20 +95,23 @@ CUDA_REQUESTS = {
 }
 
 
-@pytest.mark.parametrize("what", sorted(CUDA_REQUESTS))
-def test_cuda_without_cupy_says_how_to_install(no_cupy, what):
-    with pytest.raises(RuntimeError) as info:
-        CUDA_REQUESTS[what]()
-    msg = str(info.value)
-    assert "CuPy is not installed" in msg and "pip install minigrad[cuda12]" in msg, msg
+# Every way of asking for "cuda" says why it cannot: no CuPy (and how to install it), or
+# CuPy without a usable GPU. (setup: the fixture that fakes the machine)
+WHY_NO_CUDA = {
+    "without_cupy_says_how_to_install": ("no_cupy", ("CuPy is not installed", "pip install minigrad[cuda12]")),
+    "with_cupy_but_no_gpu_says_so": ("cupy_without_gpu", ("no CUDA GPU is usable", "no CUDA-capable device")),
+}
 
 
 @pytest.mark.parametrize("what", sorted(CUDA_REQUESTS))
-def test_cuda_with_cupy_but_no_gpu_says_so(cupy_without_gpu, what):
+@pytest.mark.parametrize("case", sorted(WHY_NO_CUDA))
+def test_cuda_request(request, case, what):
+    setup, phrases = WHY_NO_CUDA[case]
+    request.getfixturevalue(setup)
     with pytest.raises(RuntimeError) as info:
         CUDA_REQUESTS[what]()
     msg = str(info.value)
-    assert "no CUDA GPU is usable" in msg and "no CUDA-capable device" in msg, msg
+    assert all(p in msg for p in phrases), msg
 
 
 def test_cuda_queries_do_not_raise_without_a_gpu(no_cupy):

@@ -194,7 +194,7 @@ def test_install_and_uninstall_restore_the_loader_and_modules():
 
 def _run_emulated(args, timeout, **env):
     """``python *args`` from the repository root, with MINIGRAD_CUDA_EMULATOR=1 (and ``env``)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     return subprocess.run([sys.executable, *args], cwd=root, env=dict(os.environ, MINIGRAD_CUDA_EMULATOR="1", **env),
                           capture_output=True, text=True, check=False, timeout=timeout)
 

@@ -5,8 +5,6 @@ Max pooling must agree exactly (values and argmax indices, ties and NaN included
 average pooling to 1e-10 in float64 and 1e-5 in float32. Half of the examples force
 the multi-thread path (in float32, the dtype whose parallel drivers warmup() builds).
 """
-import contextlib
-
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -14,36 +12,12 @@ from hypothesis import given, settings, strategies as st
 import minigrad.kernels  # noqa: F401  (maps kernels/ to minigrad.kernels)
 from minigrad.kernels.cpu import pool as nat
 from minigrad.kernels.reference import pool as ref
-
-MAX_SIDE = 11
-
-
-@st.composite
-def pool_cases(draw):
-    """(x_shape, kernel, stride, padding, dilation, ceil_mode, count_include_pad), valid for torch."""
-    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    p = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
-    d = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    ceil_mode, include_pad = draw(st.booleans()), draw(st.booleans())
-    min_h = max(1, d[0] * (k[0] - 1) + 1 - 2 * p[0])
-    min_w = max(1, d[1] * (k[1] - 1) + 1 - 2 * p[1])
-    h = draw(st.integers(min_h, max(min_h, MAX_SIDE)))
-    w = draw(st.integers(min_w, max(min_w, MAX_SIDE)))
-    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 3)), h, w)
-    return shape, k, s, p, d, ceil_mode, include_pad
+from _kernel_cases import threshold_zero, pool_cases
 
 
-@contextlib.contextmanager
 def parallel(on):
     """Force the multi-thread path even for tiny inputs (``on``), or leave the default."""
-    old = nat.PARALLEL_MIN_TAPS
-    if on:
-        nat.PARALLEL_MIN_TAPS = 0
-    try:
-        yield
-    finally:
-        nat.PARALLEL_MIN_TAPS = old
+    return threshold_zero(nat, "PARALLEL_MIN_TAPS", on)
 
 
 def _values(rng, shape, ties, dtype=np.float64, contiguous=True):
