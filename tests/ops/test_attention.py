@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import minigrad as mg
+import minigrad.nn.functional as F
 from minigrad.ops.attention import scaled_dot_product_attention as sdpa
-from _ops_helpers import MODES, t64
+from _ops_helpers import A, check_zero_size, MODES, t64
 
 @st.composite
 def sdpa_cases(draw):
@@ -210,3 +211,55 @@ def test_float_mask_gradient_against_torch():
     sdpa(mq, mk, mv, attn_mask=mm).sum().backward()
     for ours, theirs in ((mq, tq), (mk, tk), (mv, tv), (mm, tm)):
         np.testing.assert_allclose(ours.grad.array, theirs.grad.numpy(), rtol=1e-9, atol=1e-11)
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+# NaN/inf and huge values, zero-size dimensions, arguments refused with the op named.
+#
+# NaN, inf, huge
+
+def test_attention_propagates_nan_and_inf_query_rows(kernel_set):
+    q = np.random.default_rng(0).standard_normal((1, 1, 3, 4)).astype(np.float32)
+    q[0, 0, 1, 2] = np.nan
+    q[0, 0, 2, 0] = np.inf
+    k = np.ones((1, 1, 3, 4), np.float32)
+    v = np.arange(12, dtype=np.float32).reshape(1, 1, 3, 4)
+    qt = mg.tensor(q, requires_grad=True)
+    out = F.scaled_dot_product_attention(qt, mg.tensor(k), mg.tensor(v))
+    o = A(out)[0, 0]
+    assert np.allclose(o[0], [4, 5, 6, 7]) and np.isnan(o[1]).all() and np.isnan(o[2]).all()
+    out.sum().backward()
+    assert np.isnan(A(qt.grad)[0, 0, 1:]).all() and np.isfinite(A(qt.grad)[0, 0, 0]).all()
+
+
+def test_attention_propagates_nan_in_a_float_mask(kernel_set):
+    q = mg.tensor(np.ones((1, 1, 2, 4), np.float32))
+    mask = np.zeros((2, 2), np.float32)
+    mask[0, 1] = np.nan
+    o = A(F.scaled_dot_product_attention(q, q, q, attn_mask=mg.tensor(mask)))[0, 0]
+    assert np.isnan(o[0]).all() and np.allclose(o[1], 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_attention_huge_queries_give_finite_gradients(kernel_set, dtype):
+    for seed in range(4):
+        r = np.random.default_rng(seed)
+        q = mg.tensor((r.standard_normal((2, 2, 5, 8)) * 1e30).astype(dtype), requires_grad=True)
+        k = mg.tensor(r.standard_normal((2, 2, 6, 8)).astype(dtype), requires_grad=True)
+        v = mg.tensor(r.standard_normal((2, 2, 6, 8)).astype(dtype), requires_grad=True)
+        F.scaled_dot_product_attention(q, k, v).sum().backward()
+        for t in (q, k, v):
+            assert np.isfinite(A(t.grad)).all()
+
+
+# ----------------------------------------------------------------------------- zero-size dimensions
+
+ZERO_SIZE = [
+    ("sdpa 0 keys", lambda q, k, v: F.scaled_dot_product_attention(q, k, v), [(1, 2, 3, 4), (1, 2, 0, 4), (1, 2, 0, 4)],
+     (1, 2, 3, 4)),
+]
+
+
+@pytest.mark.parametrize("name, fn, shapes, out", ZERO_SIZE, ids=[c[0] for c in ZERO_SIZE])
+def test_zero_size_dimensions(kernel_set, name, fn, shapes, out):
+    check_zero_size(fn, shapes, out)

@@ -6,10 +6,11 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 import minigrad as mg
+import minigrad.nn.functional as F
 import minigrad.kernels  # noqa: F401
 from minigrad.ops.conv import conv1d, conv2d, conv_transpose2d, fold, unfold
 from strategies import tensor
-from _ops_helpers import MODES
+from _ops_helpers import A, check_raises_naming, check_zero_size, MODES
 
 @st.composite
 def conv2d_configs(draw, max_side=6):
@@ -252,3 +253,37 @@ def test_conv1d_same_and_unfold_fold_match_torch(mode):
         np.testing.assert_allclose(
             fold(cols, (7, 6), (3, 2), dilation=(1, 2), padding=1, stride=(2, 1)).array,
             F.fold(tcols, (7, 6), (3, 2), dilation=(1, 2), padding=1, stride=(2, 1)).numpy(), atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+# NaN/inf and huge values, zero-size dimensions, arguments refused with the op named.
+#
+# zero-size dimensions
+
+ZERO_SIZE = [
+    ("conv1d batch 0", lambda x, w: F.conv1d(x, w), [(0, 3, 5), (4, 3, 2)], (0, 4, 4)),
+    ("conv2d batch 0", lambda x, w: F.conv2d(x, w), [(0, 3, 5, 5), (4, 3, 2, 2)], (0, 4, 4, 4)),
+    ("conv2d 0 in-channels", lambda x, w: F.conv2d(x, w), [(2, 0, 5, 5), (4, 0, 2, 2)], (2, 4, 4, 4)),
+    ("conv_transpose2d batch 0", lambda x, w: F.conv_transpose2d(x, w), [(0, 3, 5, 5), (3, 4, 2, 2)], (0, 4, 6, 6)),
+]
+
+
+@pytest.mark.parametrize("name, fn, shapes, out", ZERO_SIZE, ids=[c[0] for c in ZERO_SIZE])
+def test_zero_size_dimensions(kernel_set, name, fn, shapes, out):
+    check_zero_size(fn, shapes, out)
+
+
+def test_conv2d_over_no_channels_is_its_bias(kernel_set):
+    y = F.conv2d(mg.tensor(np.ones((2, 0, 5, 5), np.float32)), mg.tensor(np.ones((4, 0, 2, 2), np.float32)),
+                 mg.tensor(np.arange(4, dtype=np.float32)))
+    assert y.shape == (2, 4, 4, 4) and np.array_equal(A(y)[0, :, 0, 0], [0, 1, 2, 3])
+
+
+ERRORS = [
+    ("conv2d", lambda: F.conv2d(mg.ones(1, 3, 5, 5), mg.ones(0, 3, 2, 2)), ValueError),
+]
+
+
+@pytest.mark.parametrize("op, call, err", ERRORS, ids=[f"{c[0]}-{i}" for i, c in enumerate(ERRORS)])
+def test_bad_arguments_raise_naming_the_op(kernel_set, op, call, err):
+    check_raises_naming(op, call, err)

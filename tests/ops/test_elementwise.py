@@ -1,12 +1,15 @@
 """minigrad.ops.elementwise: gradcheck (float64, hypothesis-drawn shapes and values) for every
 elementwise op; type promotion of mixed-kind operands; nan_to_num and lerp against PyTorch."""
+import math
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, strategies as st
 
 import minigrad as mg
+import minigrad.nn.functional as F
 from strategies import arrays, broadcast_pairs, shapes, tensor
-from _ops_helpers import _check, _pair, check_unary_against_torch, rng
+from _ops_helpers import A, _check, check_unary_against_torch, _pair, rng
 
 BINARY = {
     "add": lambda a, b: a + b,
@@ -287,3 +290,19 @@ def test_logaddexp_against_torch():
     np.testing.assert_allclose(mz.numpy(), tz.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(ma.grad.numpy(), ta.grad.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(mb.grad.numpy(), tb.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+# NaN/inf and huge values, zero-size dimensions, arguments refused with the op named.
+
+def test_gelu_tanh_of_inf(kernel_set):
+    y = F.gelu(mg.tensor(np.array([np.inf, 1.0, np.nan], np.float32)), approximate="tanh")
+    assert A(y)[0] == np.inf and np.isnan(A(y)[2])
+
+
+def test_pow_gradient_at_zero_to_the_zero():
+    x = mg.tensor(np.array([0.0, 0.0, 2.0]), requires_grad=True)
+    y = mg.tensor(np.array([0.0, 1.0, 0.0]), requires_grad=True)
+    (x ** y).sum().backward()
+    assert np.array_equal(A(x.grad), [0.0, 1.0, 0.0])
+    assert np.allclose(A(y.grad), [0.0, 0.0, math.log(2)])

@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 import minigrad as mg
+import minigrad.nn.functional as F
 from minigrad.ops.embedding import embedding
-from _ops_helpers import MODES, t64
+from _ops_helpers import check_zero_size, MODES, t64
 
 
 # ----------------------------------------------------------------------------- embedding
@@ -65,3 +66,18 @@ def test_embedding_against_torch(mode, padding_idx):
         y.backward(mg.tensor(g))
     np.testing.assert_array_equal(y.array, ty.detach().numpy())
     np.testing.assert_allclose(mw.grad.array, tw.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+# NaN/inf and huge values, zero-size dimensions, arguments refused with the op named.
+#
+# zero-size dimensions
+
+ZERO_SIZE = [
+    ("embedding no indices", lambda w: F.embedding(mg.tensor(np.zeros(0, np.int64)), w), [(5, 3)], (0, 3)),
+]
+
+
+@pytest.mark.parametrize("name, fn, shapes, out", ZERO_SIZE, ids=[c[0] for c in ZERO_SIZE])
+def test_zero_size_dimensions(kernel_set, name, fn, shapes, out):
+    check_zero_size(fn, shapes, out)

@@ -5,6 +5,7 @@ from hypothesis import given, strategies as st
 
 import minigrad as mg
 from strategies import arrays, shapes, tensor
+from _ops_helpers import check_raises_naming, _x
 
 
 @given(data=st.data())
@@ -58,3 +59,23 @@ def test_scatter_add_and_one_hot():
     assert oh.dtype == mg.int64 and oh.tolist() == [[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0]]
     with pytest.raises(ValueError, match="num_classes"):
         mg.one_hot(mg.tensor([5]), 3)
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+# NaN/inf and huge values, zero-size dimensions, arguments refused with the op named.
+#
+# errors name the op
+
+ERRORS = [
+    ("index", lambda: _x()[::0], ValueError),
+    ("scatter_add", lambda: mg.zeros(3).scatter_add(0, mg.tensor(np.array([0, 5])), mg.ones(2)), IndexError),
+    ("scatter_add", lambda: mg.zeros(3).scatter_add(0, mg.tensor(np.array([0, -1])), mg.ones(2)), IndexError),
+    ("scatter_add", lambda: mg.zeros(3).scatter_add(0, mg.tensor(np.array([0, 1, 2])), mg.ones(2)), ValueError),
+    ("scatter_add", lambda: mg.zeros(3, 2).scatter_add(0, mg.tensor(np.array([0, 1])), mg.ones(3, 2)), ValueError),
+    ("index_select", lambda: mg.tensor(np.arange(3.0)).index_select(0, mg.tensor(np.array([-1]))), IndexError),
+]
+
+
+@pytest.mark.parametrize("op, call, err", ERRORS, ids=[f"{c[0]}-{i}" for i, c in enumerate(ERRORS)])
+def test_bad_arguments_raise_naming_the_op(kernel_set, op, call, err):
+    check_raises_naming(op, call, err)

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 import minigrad as mg
+import minigrad.nn.functional as F
 from minigrad.ops.loss import cross_entropy
-from _ops_helpers import MODES, t64
+from _ops_helpers import check_zero_size, MODES, t64
 
 
 # ----------------------------------------------------------------------------- cross-entropy
@@ -148,3 +149,19 @@ def test_cross_entropy_float32_against_torch_large_batch():
     assert loss.dtype == mg.float32 and mx.grad.dtype == mg.float32
     np.testing.assert_allclose(loss.item(), tl.item(), rtol=1e-5)
     np.testing.assert_allclose(mx.grad.array, tx.grad.numpy(), rtol=1e-4, atol=1e-7)
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+# NaN/inf and huge values, zero-size dimensions, arguments refused with the op named.
+#
+# zero-size dimensions
+
+ZERO_SIZE = [
+    ("cross_entropy batch 0", lambda x: F.cross_entropy(x, mg.tensor(np.zeros(0, np.int64)), reduction="sum"),
+     [(0, 3)], ()),
+]
+
+
+@pytest.mark.parametrize("name, fn, shapes, out", ZERO_SIZE, ids=[c[0] for c in ZERO_SIZE])
+def test_zero_size_dimensions(kernel_set, name, fn, shapes, out):
+    check_zero_size(fn, shapes, out)

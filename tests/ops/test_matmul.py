@@ -1,9 +1,12 @@
 """minigrad.ops.matmul: gradcheck (float64, hypothesis-drawn) of matmul and the fused linear op."""
 import numpy as np
+import pytest
 from hypothesis import given, strategies as st
 
 import minigrad as mg
+import minigrad.nn.functional as F
 from strategies import arrays, shapes, tensor
+from _ops_helpers import A, check_zero_size
 
 
 @given(data=st.data())
@@ -37,3 +40,25 @@ def test_linear_fused_op(data):
     np.testing.assert_allclose(mg.linear(x, w, b).numpy(), x.numpy() @ w.numpy().T + b.numpy(), rtol=1e-12)
     if len(lead) <= 1:
         mg.gradgradcheck(lambda x, w, b: mg.linear(x, w, b).tanh(), (x, w, b))
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+# NaN/inf and huge values, zero-size dimensions, arguments refused with the op named.
+#
+# zero-size dimensions
+
+ZERO_SIZE = [
+    ("linear 0 in-features", lambda x, w, b: F.linear(x, w, b), [(2, 0), (3, 0), (3,)], (2, 3)),
+    ("linear 0 in-features 3-D", lambda x, w: F.linear(x, w), [(2, 2, 0), (3, 0)], (2, 2, 3)),
+]
+
+
+@pytest.mark.parametrize("name, fn, shapes, out", ZERO_SIZE, ids=[c[0] for c in ZERO_SIZE])
+def test_zero_size_dimensions(kernel_set, name, fn, shapes, out):
+    check_zero_size(fn, shapes, out)
+
+
+def test_linear_with_no_inputs_is_its_bias(kernel_set):
+    y = F.linear(mg.tensor(np.ones((2, 0), np.float32)), mg.tensor(np.ones((3, 0), np.float32)),
+                 mg.tensor(np.arange(3, dtype=np.float32)))
+    assert np.array_equal(A(y), [[0, 1, 2], [0, 1, 2]])

@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import minigrad as mg
+import minigrad.nn.functional as F
 from minigrad.ops.normalization import layer_norm
-from _ops_helpers import MODES, t64
+from _ops_helpers import A, check_zero_size, MODES, t64
 
 
 # ----------------------------------------------------------------------------- layer norm
@@ -97,3 +98,30 @@ def test_layer_norm_against_torch(mode, affine, norm, dtype):
     for ours, theirs in ((mx, tx), (mw, tw), (mb, tb)):
         if ours is not None:
             np.testing.assert_allclose(ours.grad.array, theirs.grad.numpy(), **tol)
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+# NaN/inf and huge values, zero-size dimensions, arguments refused with the op named.
+
+@pytest.mark.parametrize("scale", [1e19, 1e25, 1e36])
+def test_layer_norm_of_huge_values(kernel_set, scale):
+    r = np.random.default_rng(0).standard_normal((3, 7))
+    x = mg.tensor((r * scale).astype(np.float32), requires_grad=True)
+    y = F.layer_norm(x, (7,))
+    expect = (r - r.mean(1, keepdims=True)) / r.std(1, keepdims=True)
+    assert np.allclose(A(y), expect, atol=1e-4)
+    (y * mg.tensor(np.arange(21, dtype=np.float32).reshape(3, 7))).sum().backward()
+    assert np.isfinite(A(x.grad)).all()
+
+
+# ----------------------------------------------------------------------------- zero-size dimensions
+
+ZERO_SIZE = [
+    ("layer_norm empty rows", lambda x: F.layer_norm(x, (0,)), [(3, 0)], (3, 0)),
+    ("layer_norm no rows", lambda x: F.layer_norm(x, (4,)), [(0, 4)], (0, 4)),
+]
+
+
+@pytest.mark.parametrize("name, fn, shapes, out", ZERO_SIZE, ids=[c[0] for c in ZERO_SIZE])
+def test_zero_size_dimensions(kernel_set, name, fn, shapes, out):
+    check_zero_size(fn, shapes, out)

@@ -7,9 +7,10 @@ from hypothesis import assume, given, settings, strategies as st
 
 import minigrad as mg
 import minigrad.kernels  # noqa: F401
+import minigrad.nn.functional as F
 from minigrad.ops.pool import adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
 from strategies import distinct_arrays, tensor
-from _ops_helpers import MODES
+from _ops_helpers import check_zero_size, MODES
 
 @st.composite
 def pool_configs(draw, max_side=7):
@@ -187,3 +188,25 @@ def test_pool1d_matches_torch(mode):
         np.testing.assert_array_equal(i.array, ti.numpy())
         np.testing.assert_allclose(avg_pool1d(tensor(x), 4, 3, 2, True, False).array,
                                    F.avg_pool1d(torch.tensor(x), 4, 3, 2, True, False).numpy(), atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+# NaN/inf and huge values, zero-size dimensions, arguments refused with the op named.
+#
+# zero-size dimensions
+
+ZERO_SIZE = [
+    ("max_pool1d batch 0", lambda x: F.max_pool1d(x, 2), [(0, 3, 6)], (0, 3, 3)),
+    ("max_pool2d batch 0", lambda x: F.max_pool2d(x, 2), [(0, 3, 6, 6)], (0, 3, 3, 3)),
+    ("avg_pool2d batch 0", lambda x: F.avg_pool2d(x, 2), [(0, 3, 6, 6)], (0, 3, 3, 3)),
+]
+
+
+@pytest.mark.parametrize("name, fn, shapes, out", ZERO_SIZE, ids=[c[0] for c in ZERO_SIZE])
+def test_zero_size_dimensions(kernel_set, name, fn, shapes, out):
+    check_zero_size(fn, shapes, out)
+
+
+def test_max_pool2d_of_integers_with_padding(kernel_set):
+    y = F.max_pool2d(mg.tensor(np.arange(16).reshape(1, 1, 4, 4)), 2, padding=1)
+    assert np.array_equal(np.asarray(y.array)[0, 0], [[0, 2, 3], [8, 10, 11], [12, 14, 15]])

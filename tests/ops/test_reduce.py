@@ -5,6 +5,7 @@ from hypothesis import given, strategies as st
 
 import minigrad as mg
 from strategies import arrays, distinct_arrays, shapes, tensor
+from _ops_helpers import A, check_raises_naming, _x
 
 
 def dims_of(data, ndim, allow_none=True, allow_tuple=True):
@@ -88,3 +89,42 @@ def test_logsumexp_finite_for_huge_logits():
     np.testing.assert_allclose(y.numpy(), [1e4, 1e4 + np.log(3)], rtol=1e-6)
     y.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [[1, 0, 0], [1 / 3] * 3], rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+# NaN/inf and huge values, zero-size dimensions, arguments refused with the op named.
+
+def test_var_std_of_huge_equal_values():
+    x = mg.full((4,), 3e38)
+    assert float(x.var().item()) == 0.0 and float(x.std().item()) == 0.0
+    assert np.all(A(mg.full((2, 4), 3e38).var(1)) == 0)
+
+
+@pytest.mark.parametrize("fn, err", [("amax", RuntimeError), ("amin", RuntimeError)])
+def test_amax_amin_of_empty_tensors_name_the_op(fn, err):
+    x = mg.tensor(np.ones((0, 3), np.float32))
+    with pytest.raises(err, match=fn):
+        getattr(x, fn)()
+    with pytest.raises(IndexError, match=fn):
+        getattr(x, fn)(dim=0)
+    assert getattr(x, fn)(dim=1).shape == (0,)
+
+
+# ----------------------------------------------------------------------------- errors name the op
+
+ERRORS = [
+    ("all", lambda: _x().all(dim=5), IndexError),
+    ("any", lambda: _x().any(dim=5), IndexError),
+    ("count_nonzero", lambda: mg.count_nonzero(_x(), dim=5), IndexError),
+    ("std", lambda: _x().std(dim=5), IndexError),
+    ("var", lambda: mg.tensor(np.arange(3)).var(), TypeError),
+]
+
+
+@pytest.mark.parametrize("op, call, err", ERRORS, ids=[f"{c[0]}-{i}" for i, c in enumerate(ERRORS)])
+def test_bad_arguments_raise_naming_the_op(kernel_set, op, call, err):
+    check_raises_naming(op, call, err)
+
+
+def test_logsumexp_of_bool_and_int_like_pytorch():
+    assert abs(float(mg.logsumexp(mg.tensor(np.array([True, False])), dim=0).item()) - 1.3132616) < 1e-6

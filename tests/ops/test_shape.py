@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 import minigrad as mg
+import minigrad.nn.functional as F
 from strategies import arrays, shapes, tensor
-from _ops_helpers import check_unary_against_torch
+from _ops_helpers import check_raises_naming, check_unary_against_torch, _x
 
 
 @given(data=st.data())
@@ -98,3 +99,29 @@ def test_oracle_unary(name, shape, args):
 def test_errors_name_the_op(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+# NaN/inf and huge values, zero-size dimensions, arguments refused with the op named.
+
+def test_unflatten_with_minus_one():
+    x = mg.tensor(np.ones((2, 0), np.float32))
+    assert x.unflatten(1, (-1, 3)).shape == (2, 0, 3)
+    with pytest.raises(ValueError, match="unflatten"):
+        x.unflatten(1, (0, -1))
+
+
+# ----------------------------------------------------------------------------- errors name the op
+
+ERRORS = [
+    ("flip", lambda: _x().flip((0, 0)), ValueError),
+    ("repeat", lambda: _x().repeat(-1, 2), ValueError),
+    ("split", lambda: mg.ones(3).split([4, -1]), ValueError),
+    ("pad", lambda: F.pad(mg.ones(2, 3), (1.5, 1)), TypeError),
+    ("pad", lambda: F.pad(mg.ones(2, 3), (-2, -2)), ValueError),
+]
+
+
+@pytest.mark.parametrize("op, call, err", ERRORS, ids=[f"{c[0]}-{i}" for i, c in enumerate(ERRORS)])
+def test_bad_arguments_raise_naming_the_op(kernel_set, op, call, err):
+    check_raises_naming(op, call, err)

@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import minigrad as mg
+import minigrad.nn.functional as F
 from minigrad.ops.softmax import log_softmax, softmax
-from _ops_helpers import MODES, t64
+from _ops_helpers import check_zero_size, MODES, t64
 
 
 # ----------------------------------------------------------------------------- softmax
@@ -80,3 +81,20 @@ def test_softmax_against_torch(mode, dim):
             y.backward(mg.tensor(g))
         np.testing.assert_allclose(y.array, ty.detach().numpy(), rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(mx.grad.array, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+# NaN/inf and huge values, zero-size dimensions, arguments refused with the op named.
+#
+# zero-size dimensions
+
+ZERO_SIZE = [
+    ("softmax empty rows", lambda x: F.softmax(x, dim=-1), [(3, 0)], (3, 0)),
+    ("log_softmax empty rows", lambda x: F.log_softmax(x, dim=-1), [(3, 0)], (3, 0)),
+    ("softmax no rows", lambda x: F.softmax(x, dim=-1), [(0, 3)], (0, 3)),
+]
+
+
+@pytest.mark.parametrize("name, fn, shapes, out", ZERO_SIZE, ids=[c[0] for c in ZERO_SIZE])
+def test_zero_size_dimensions(kernel_set, name, fn, shapes, out):
+    check_zero_size(fn, shapes, out)
