@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from minigrad.autograd import Function
 from minigrad.backend import xp_of
-from minigrad.tensor import Tensor
 
 __all__ = ["FakeQuantizeFunction"]
 
@@ -30,9 +29,10 @@ class FakeQuantizeFunction(Function):
         xp = xp_of(x)
         q = xp.rint(x / scale.astype(x.dtype)) + zero_point
         inside = (q >= qmin) & (q <= qmax)
-        ctx.inside = inside
+        ctx.save_for_backward(inside)
         return ((xp.clip(q, qmin, qmax) - zero_point) * scale.astype(x.dtype)).astype(x.dtype)
 
     @staticmethod
     def backward(ctx, gy):
-        return gy * Tensor(ctx.inside.astype(gy.dtype))
+        (inside,) = ctx.saved_tensors
+        return gy * inside.to(gy.dtype)

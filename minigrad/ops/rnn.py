@@ -26,7 +26,7 @@ Functions are tested against them.
 """
 from __future__ import annotations
 
-from minigrad.autograd import Function
+from minigrad.autograd import Function, kernel_gradients
 from minigrad.backend import device_of, get_kernel, xp_of
 from minigrad.ops.shape import reshape
 
@@ -69,7 +69,8 @@ def _sigmoid_halves(xp, sizes, dtype):
 
 
 def _layer_grads(ctx, dX, dU, dh0, hs, h0, xp, mm, dc0=None):
-    """The gradients every fused layer returns, from the per-step gradients it computed.
+    """The gradients every fused layer returns (as Tensors, first order only: see
+    ``kernel_gradients``), from the per-step gradients it computed.
 
     dX: gradient of xw (time-major);  dU: gradient of u_t = h_{t-1} W^T + b (time-major;
     equal to dX except for the GRU);  hs: the hidden states h_1..h_L (time-major).
@@ -86,7 +87,7 @@ def _layer_grads(ctx, dX, dU, dh0, hs, h0, xp, mm, dc0=None):
     grads = (dxw, dw, db, dh0 if need_h0 else None)
     if dc0 is not None:
         grads = grads + (dc0 if ctx.needs_input_grad[4] else None,)
-    return grads
+    return kernel_gradients(ctx, *grads)
 
 
 # ============================================================================ fused layers
