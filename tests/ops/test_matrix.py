@@ -2,7 +2,7 @@
 float64 inputs, the PyTorch oracle, and the errors bad input gets."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 import minigrad as mg
 from strategies import arrays, distinct_arrays, shapes, tensor
@@ -88,6 +88,9 @@ def test_gradcheck_cdist(data):
     both = data.draw(distinct_arrays(bsz + (pr + r, m)))
     x1, x2 = tensor(both[..., :pr, :]), tensor(both[..., pr:, :] + 0.5)
     p = data.draw(st.sampled_from([1.0, 2.0, 3.0, float("inf")]))
+    if p == float("inf") and m > 1:  # two near-equal largest |differences| are a kink: no finite difference
+        top = np.sort(np.abs(x1.array[..., :, None, :] - x2.array[..., None, :, :]), axis=-1)
+        assume((top[..., -1] - top[..., -2]).min() > 1e-3)
     mg.gradcheck(lambda a, b: mg.cdist(a, b, p=p), (x1, x2))
 
 
