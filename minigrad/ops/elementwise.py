@@ -268,7 +268,7 @@ def logaddexp(input, other):
 #
 # Most one-input ops share one shape: y = f(x) on arrays, and gx = gy * dy/dx written
 # with Tensor ops (so it differentiates again), dy/dx expressed in x or in y. _Unary
-# holds that forward and backward once; each op below gives its f and its gradient.
+# holds that forward and backward once; each op below gives only _f and _grad.
 
 class _Unary(Function):
     """y = _f(x);  gx = _grad(gy, v), v the saved input x or (``saves = "y"``) the output y"""
