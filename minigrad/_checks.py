@@ -21,7 +21,7 @@ import numpy as np
 
 from minigrad.backend import device_of
 
-__all__ = ["dim", "dims", "integer", "sizes", "index_array", "padding", "positive", "same_device",
+__all__ = ["dim", "dims", "integer", "count", "sizes", "index_array", "padding", "positive", "same_device",
            "names_errors", "name_errors_in"]
 
 
@@ -33,6 +33,16 @@ def integer(value, op, name):
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{op}: {name} must be an integer, got {value!r} ({type(value).__name__})")
+    return int(value)
+
+
+def count(value, op, name, minimum=1):
+    """A number of things (a batch size, epochs, samples, replicas, pixels) as an int;
+    ValueError naming ``op`` and ``name`` unless ``value`` is an integer >= ``minimum``
+    (a bool or a float is refused too)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
+        rule = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
+        raise ValueError(f"{op}: {name} must be {rule}, got {value!r}")
     return int(value)
 
 

@@ -62,6 +62,7 @@ from minigrad.data import DataLoader, Dataset, Subset, TensorDataset
 from minigrad.data import _tensors
 from minigrad.metrics import _count_correct
 from minigrad.tensor import Tensor
+from minigrad import _checks
 
 __all__ = ["fit", "evaluate", "predict", "History", "progress_range", "progress_write"]
 
@@ -669,11 +670,9 @@ def _check_fit_arguments(loss, optimizer, epochs, batch_size, progress, who):
     if not hasattr(optimizer, "step") or not hasattr(optimizer, "zero_grad"):
         raise TypeError(f"{who}: optimizer must be a minigrad.optim optimizer (with step and zero_grad), "
                         f"got {type(optimizer).__name__}")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"{who}: epochs must be an integer >= 0, got {epochs!r}")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-                                   or batch_size < 1):
-        raise ValueError(f"{who}: batch_size must be a positive integer or None, got {batch_size!r}")
+    _checks.count(epochs, who, "epochs", minimum=0)
+    if batch_size is not None:
+        _checks.count(batch_size, who, "batch_size")
     if progress not in (True, False, "epochs", "batches"):
         raise ValueError(f"{who}: progress must be True, False, 'epochs' or 'batches', got {progress!r}")
     return loss_fn

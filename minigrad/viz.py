@@ -31,6 +31,7 @@ import numpy as np
 
 from minigrad.autograd import Function
 from minigrad.tensor import Tensor
+from minigrad import _checks
 
 __all__ = ["to_dot", "to_svg", "draw_graph", "GraphDrawing"]
 
@@ -106,8 +107,7 @@ def _check_common(who, roots_arg, rankdir, max_nodes):
     roots = _roots(roots_arg, who)
     if rankdir not in _RANKDIRS:
         raise ValueError(f"{who}: rankdir must be one of {_RANKDIRS}, got {rankdir!r}")
-    if isinstance(max_nodes, bool) or not isinstance(max_nodes, (int, np.integer)) or max_nodes < 1:
-        raise ValueError(f"{who}: max_nodes must be a positive integer, got {max_nodes!r}")
+    _checks.count(max_nodes, who, "max_nodes")
     return roots
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from . import _tensors
 from ._random import as_generator
 from .dataset import Subset, TensorDataset
+from minigrad import _checks
 
 __all__ = ["DataLoader", "default_collate", "to_device"]
 
@@ -166,9 +167,7 @@ class DataLoader:
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False,
                  collate_fn=None, generator=None, num_workers=0, device=None, sampler=None):
-        if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
+        _checks.count(batch_size, "DataLoader", "batch_size")
         if num_workers != 0:
             raise ValueError(f"DataLoader: num_workers={num_workers!r} is not supported; minigrad "
                              f"loads batches in the main process (use num_workers=0)")

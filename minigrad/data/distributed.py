@@ -23,6 +23,8 @@ import math
 
 import numpy as np
 
+from minigrad import _checks
+
 __all__ = ["DistributedSampler"]
 
 
@@ -56,8 +58,7 @@ class DistributedSampler:
                 num_replicas = dist.get_world_size() if initialized else 1
             if rank is None:
                 rank = dist.get_rank() if initialized else 0
-        if not _is_int(num_replicas) or num_replicas < 1:
-            raise ValueError(f"{who}: num_replicas must be a positive integer, got {num_replicas!r}")
+        _checks.count(num_replicas, who, "num_replicas")
         if not _is_int(rank) or not 0 <= rank < num_replicas:
             raise ValueError(f"{who}: rank must be an integer in [0, {num_replicas - 1}] for num_replicas="
                              f"{num_replicas}, got {rank!r}")

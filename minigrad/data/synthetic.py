@@ -14,14 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from ._random import as_generator
+from minigrad import _checks
 
 __all__ = ["make_regression", "make_blobs", "make_moons", "make_spirals"]
 
 
 def _check_n(n, who):
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{who}: n must be a positive integer, got {n!r}")
-    return int(n)
+    return _checks.count(n, who, "n")
 
 
 def make_regression(n=100, w=2.0, b=1.0, noise=0.1, n_features=None, x_range=(-1.0, 1.0),
@@ -124,9 +123,7 @@ def make_spirals(n=300, classes=3, turns=1.0, noise=0.2, seed=None, dtype=np.flo
     a hidden layer of ~100 units separates it. Returns ``(X, y)``, points shuffled.
     """
     n = _check_n(n, "make_spirals")
-    if int(classes) != classes or classes < 1:
-        raise ValueError(f"make_spirals: classes must be a positive integer, got {classes!r}")
-    classes = int(classes)
+    classes = _checks.count(classes, "make_spirals", "classes")
     rng = as_generator(seed, "make_spirals", "seed")
     counts = [n // classes + (i < n % classes) for i in range(classes)]
     xs, ys = [], []

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import _tensors
 from ._random import as_generator
+from minigrad import _checks
 
 __all__ = ["Transform", "Compose", "ToArray", "ToTensor", "Normalize", "RandomShift",
            "RandomCrop", "RandomHorizontalFlip", "Lambda", "Resize", "resize"]
@@ -45,9 +46,7 @@ def _image_batch(x, who):
 
 def _non_negative_int(value, who, name):
     """``value`` as an int; an error naming ``who`` and ``name`` unless it is a whole number >= 0."""
-    if int(value) != value or value < 0:
-        raise ValueError(f"{who}: {name} must be a non-negative integer, got {value!r}")
-    return int(value)
+    return _checks.count(value, who, name, minimum=0)
 
 
 class Transform:

@@ -27,6 +27,7 @@ import numbers
 from collections import Counter
 
 from minigrad.optim.optimizer import Optimizer
+from minigrad import _checks
 
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR",
            "CosineAnnealingLR", "LinearLR", "OneCycleLR", "ReduceLROnPlateau"]
@@ -51,9 +52,7 @@ def _per_group(name, what, optimizer, value):
 
 def _check_int(name, what, value, low):
     """Raise ValueError unless ``value`` is an integer ``>= low`` (0 or 1)."""
-    if not isinstance(value, numbers.Integral) or value < low:
-        rule = "a positive integer" if low == 1 else f"an integer >= {low}"
-        raise ValueError(f"{name}: {what} must be {rule}, got {value!r}")
+    _checks.count(value, name, what, minimum=low)
 
 
 class LRScheduler:
