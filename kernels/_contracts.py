@@ -34,7 +34,8 @@ import numpy as np
 from ._arrays import array_module as _xp
 
 __all__ = ["checked", "check_matmul", "conv_output_size", "pool_output_size", "conv_geometry",
-           "unfold_geometry", "fold_geometry", "pool_geometry", "sdpa_shapes", "sdpa_mask", "CONTRACTS"]
+           "unfold_geometry", "fold_geometry", "pool_geometry", "sdpa_shapes", "sdpa_mask", "sdpa_backward_shapes",
+           "ce_shapes", "ln_params", "max_pool_backward_shapes", "check_grad_shape", "check_approximate", "CONTRACTS"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -54,6 +55,18 @@ def _same_shape(op, names, *arrays):
     if any(s != shapes[0] for s in shapes):
         got = ", ".join(f"{n} {s}" for n, s in zip(names, shapes))
         raise ValueError(f"{op}: {' and '.join(names)} must have the same shape, got {got}")
+
+
+def check_grad_shape(op, gy, want):
+    """The gradient a backward kernel receives has the forward output's shape ``want``."""
+    if _shape(gy) != tuple(want):
+        raise ValueError(f"{op}: gradient shape {_shape(gy)} does not match the output shape {tuple(want)}")
+
+
+def check_approximate(op, approximate):
+    """GELU's ``approximate`` argument: "none" (the exact form) or "tanh"."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"{op}: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
 def _pair(op, name, v, lo):
@@ -213,13 +226,15 @@ def _softmax(x):
 
 def _softmax_backward(op):
     def check(gy, y):
-        _same_shape(op, ("gy", "y"), gy, y)
+        check_grad_shape(op, gy, _shape(y))
         if y.size == 0:
             return (_xp(y).empty_like(y),)
     return check
 
 
-def _ce_common(op, logits, target, weight, ignore_index):
+def ce_shapes(op, logits, target, weight):
+    """Check cross-entropy's shapes: logits (N, C), target (N,) class indices or (N, C)
+    probabilities, weight (C,) or None; return (N, C)."""
     _ndim(op, "logits", logits, 2)
     N, C = logits.shape
     if getattr(target, "ndim", None) == 2:
@@ -229,9 +244,15 @@ def _ce_common(op, logits, target, weight, ignore_index):
         _ndim(op, "target", target, 1)
         if target.shape[0] != N:
             raise ValueError(f"{op}: target has {target.shape[0]} entries for {N} rows of logits")
-        _range(op, "target", target, 0, C, allowed=int(ignore_index))
     if weight is not None and _shape(weight) != (C,):
         raise ValueError(f"{op}: weight must have shape ({C},), got {_shape(weight)}")
+    return N, C
+
+
+def _ce_common(op, logits, target, weight, ignore_index):
+    N, C = ce_shapes(op, logits, target, weight)
+    if getattr(target, "ndim", None) != 2:
+        _range(op, "target", target, 0, C, allowed=int(ignore_index))
     return N, C
 
 
@@ -257,15 +278,20 @@ def _ce_backward(grad_loss, logits, target, weight, ignore_index, label_smoothin
 
 # -- layer norm
 
+def ln_params(op, x_shape, weight, bias=None):
+    """Layer norm's weight and bias (each optional) have one element per entry of the last dim."""
+    D = x_shape[-1]
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.size != D:
+            raise ValueError(f"{op}: {name} must have {D} elements (the last dim of x {tuple(x_shape)}), "
+                             f"got shape {_shape(p)}")
+
+
 def _ln_forward(x, weight, bias, eps):
     op = "layer_norm_forward"
     if getattr(x, "ndim", 0) < 1:
         raise ValueError(f"{op}: x must have at least 1 dim (..., D), got shape {_shape(x)}")
-    D = x.shape[-1]
-    for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and p.size != D:
-            raise ValueError(f"{op}: {name} must have {D} elements (the last dim of x {_shape(x)}), "
-                             f"got shape {_shape(p)}")
+    ln_params(op, _shape(x), weight, bias)
     if not eps >= 0:
         raise ValueError(f"{op}: eps must be >= 0, got {eps!r}")
     if x.size == 0:   # no rows, or rows of nothing: an empty y, and statistics of nothing
@@ -277,15 +303,14 @@ def _ln_forward(x, weight, bias, eps):
 
 def _ln_backward(gy, x, weight, mean, rstd):
     op = "layer_norm_backward"
-    _same_shape(op, ("gy", "x"), gy, x)
+    check_grad_shape(op, gy, _shape(x))
     rows = _shape(x)[:-1]
     for name, a in (("mean", mean), ("rstd", rstd)):
         if a.size != math.prod(rows):
             raise ValueError(f"{op}: {name} must have one entry per row of x {_shape(x)} "
                              f"({math.prod(rows)}), got shape {_shape(a)}")
+    ln_params(op, _shape(x), weight)
     D = x.shape[-1]
-    if weight is not None and weight.size != D:
-        raise ValueError(f"{op}: weight must have {D} elements, got shape {_shape(weight)}")
     if x.size == 0:
         xp = _xp(x)
         return ((xp.zeros_like(x), xp.zeros(D, x.dtype), xp.zeros(D, x.dtype)),)
@@ -344,15 +369,22 @@ def _sdpa_forward(q, k, v, mask=None, is_causal=False, scale=None):
         return ((xp.zeros((B, H, Tq, dv), q.dtype), xp.full((B, H, Tq), -xp.inf, q.dtype)),)
 
 
+def sdpa_backward_shapes(gout, out, lse, want):
+    """Check the forward results given to attention's backward: gout and out (B, H, Tq, dv)
+    = ``want``, lse (B, H, Tq)."""
+    op = "sdpa_backward"
+    for name, a in (("gout", gout), ("out", out)):
+        if _shape(a) != tuple(want):
+            raise ValueError(f"{op}: {name} must have shape (B, H, Tq, dv) = {tuple(want)}, got {_shape(a)}")
+    if _shape(lse) != tuple(want[:3]):
+        raise ValueError(f"{op}: lse must have shape (B, H, Tq) = {tuple(want[:3])}, got {_shape(lse)}")
+
+
 def _sdpa_backward(gout, q, k, v, out, lse, mask=None, is_causal=False, scale=None):
     op = "sdpa_backward"
     B, H, Tq, Tk, dv = sdpa_shapes(op, q, k, v)
     sdpa_mask(op, mask, (B, H, Tq, Tk))
-    for name, a in (("gout", gout), ("out", out)):
-        if _shape(a) != (B, H, Tq, dv):
-            raise ValueError(f"{op}: {name} must have shape (B, H, Tq, dv) = {(B, H, Tq, dv)}, got {_shape(a)}")
-    if _shape(lse) != (B, H, Tq):
-        raise ValueError(f"{op}: lse must have shape (B, H, Tq) = {(B, H, Tq)}, got {_shape(lse)}")
+    sdpa_backward_shapes(gout, out, lse, (B, H, Tq, dv))
     if Tk == 0 or q.size == 0 or v.size == 0:
         xp = _xp(q)
         return ((xp.zeros_like(q), xp.zeros_like(k), xp.zeros_like(v)),)
@@ -378,8 +410,7 @@ def _conv_grad_input(gy, w, x_shape, stride, padding, dilation, groups):
     op = "conv2d_grad_input"
     N, C, _, _, C_out, _, _, H_out, W_out = conv_geometry(op, tuple(x_shape), _shape(w), stride, padding,
                                                           dilation, groups)
-    if _shape(gy) != (N, C_out, H_out, W_out):
-        raise ValueError(f"{op}: gy must have shape {(N, C_out, H_out, W_out)}, got {_shape(gy)}")
+    check_grad_shape(op, gy, (N, C_out, H_out, W_out))
     if N == 0 or C == 0:
         return (_xp(gy).zeros(tuple(x_shape), gy.dtype),)
 
@@ -388,8 +419,7 @@ def _conv_grad_weight(gy, x, w_shape, stride, padding, dilation, groups):
     op = "conv2d_grad_weight"
     N, C, _, _, C_out, _, _, H_out, W_out = conv_geometry(op, _shape(x), tuple(w_shape), stride, padding,
                                                           dilation, groups)
-    if _shape(gy) != (N, C_out, H_out, W_out):
-        raise ValueError(f"{op}: gy must have shape {(N, C_out, H_out, W_out)}, got {_shape(gy)}")
+    check_grad_shape(op, gy, (N, C_out, H_out, W_out))
     if N == 0 or C == 0:
         return (_xp(gy).zeros(tuple(w_shape), gy.dtype),)
 
@@ -427,15 +457,22 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
         return ((xp.zeros((N, C, H_out, W_out), x.dtype), xp.zeros((N, C, H_out, W_out), xp.int64)),)
 
 
-def _max_pool_backward(gy, indices, x_shape):
+def max_pool_backward_shapes(gy, indices, x_shape):
+    """Check max pooling's backward shapes: gy and indices (N, C, H_out, W_out) for an
+    input of x_shape (N, C, H, W)."""
     op = "max_pool2d_backward"
     if len(tuple(x_shape)) != 4:
         raise ValueError(f"{op}: x_shape must be (N, C, H, W), got {tuple(x_shape)}")
-    N, C, H, W = x_shape
     _ndim(op, "gy", gy, 4)
     _same_shape(op, ("gy", "indices"), gy, indices)
-    if gy.shape[:2] != (N, C):
+    if gy.shape[:2] != tuple(x_shape[:2]):
         raise ValueError(f"{op}: gy {_shape(gy)} and x_shape {tuple(x_shape)} disagree on (N, C)")
+
+
+def _max_pool_backward(gy, indices, x_shape):
+    op = "max_pool2d_backward"
+    max_pool_backward_shapes(gy, indices, x_shape)
+    N, C, H, W = x_shape
     _range(op, "indices", indices, -1, H * W)   # -1: a window that saw no input element
     if gy.size == 0 or H * W == 0:
         return (_xp(gy).zeros(tuple(x_shape), gy.dtype),)
@@ -452,26 +489,14 @@ def _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_
 def _avg_pool_backward(gy, x_shape, kernel_size, stride, padding, ceil_mode, count_include_pad):
     op = "avg_pool2d_backward"
     H_out, W_out = pool_geometry(op, tuple(x_shape), kernel_size, stride, padding, (1, 1), ceil_mode)
-    want = tuple(x_shape[:2]) + (H_out, W_out)
-    if _shape(gy) != want:
-        raise ValueError(f"{op}: gy must have shape {want}, got {_shape(gy)}")
+    check_grad_shape(op, gy, tuple(x_shape[:2]) + (H_out, W_out))
     if gy.size == 0:
         return (_xp(gy).zeros(tuple(x_shape), gy.dtype),)
 
 
-# -- int8
-
-def _qmatmul(a, b_t):
-    op = "qmatmul_int8"
-    _ndim(op, "a", a, 2)
-    _ndim(op, "b_t", b_t, 2)
-    if a.shape[1] != b_t.shape[1]:
-        raise ValueError(f"{op}: a {_shape(a)} and b_t {_shape(b_t)} must share their last dim")
-
-
-def _qconv(x, w, x_zero_point, stride, padding, dilation, groups):
-    conv_geometry("qconv2d_int8", _shape(x), _shape(w), stride, padding, dilation, groups)
-
+# -- int8: the quant kernels of every set check their arguments first thing with the
+# reference's _check_qmatmul / _check_qconv (int8 dtypes, the exact-accumulation limit),
+# so they have no contract here.
 
 # -- elementwise
 
@@ -508,8 +533,6 @@ CONTRACTS = {
     "max_pool2d_backward": _max_pool_backward,
     "avg_pool2d_forward": _avg_pool_forward,
     "avg_pool2d_backward": _avg_pool_backward,
-    "qmatmul_int8": _qmatmul,
-    "qconv2d_int8": _qconv,
     "gelu_backward": _gelu_backward,
 }
 

@@ -31,6 +31,7 @@ from numba import njit, prange
 from . import _runtime  # noqa: F401  (configures threads before Numba kernels run)
 from .softmax import FASTMATH, fast_exp, serial_below
 from ..reference import activation as _ref
+from .._contracts import check_approximate
 from .._families import kernel_table
 
 __all__ = ["gelu", "gelu_backward", "KERNELS", "PREFERRED", "warmup"]
@@ -166,11 +167,8 @@ _BWD = {(_NONE, np.float32): _gelu_bwd_f32, (_NONE, np.float64): _gelu_bwd_f64,
 
 
 def _mode(op, approximate):
-    if approximate == "none":
-        return _NONE
-    if approximate == "tanh":
-        return _TANH
-    raise ValueError(f"{op}: approximate must be 'none' or 'tanh', got {approximate!r}")
+    check_approximate(op, approximate)
+    return _TANH if approximate == "tanh" else _NONE
 
 
 def gelu(x, approximate="none"):

@@ -38,7 +38,7 @@ keeps it to time both.
 import numpy as np
 from numba import njit, prange
 
-from .._contracts import conv_geometry, fold_geometry, unfold_geometry
+from .._contracts import check_grad_shape, conv_geometry, fold_geometry, unfold_geometry
 from ..reference import conv as _ref
 from . import _runtime
 from .matmul import _axpy_4x4, _axpy_edge, _dot_4x4, _four_rows
@@ -407,12 +407,6 @@ def _geometry(kH, kW, stride, padding, dilation, H_out, W_out):
             int(dilation[0]), int(dilation[1]), int(H_out), int(W_out))
 
 
-def _check_grad(op, gy, N, Cout, H_out, W_out):
-    if tuple(gy.shape) != (N, Cout, H_out, W_out):
-        raise ValueError(f"{op}: gradient shape {tuple(gy.shape)} does not match the output "
-                         f"shape {(N, Cout, H_out, W_out)}")
-
-
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     """y = conv2d(x, w) + b (NCHW; see the reference kernel for the exact definition)."""
     if not _native_dtype(x, w, b):
@@ -443,7 +437,7 @@ def conv2d_grad_input(gy, w, x_shape, stride, padding, dilation, groups):
         return _ref.conv2d_grad_input(gy, w, x_shape, stride, padding, dilation, groups)
     N, C, H, W, Cout, kH, kW, H_out, W_out = conv_geometry(
         "conv2d_grad_input", x_shape, w.shape, stride, padding, dilation, groups)
-    _check_grad("conv2d_grad_input", gy, N, Cout, H_out, W_out)
+    check_grad_shape("conv2d_grad_input", gy, (N, Cout, H_out, W_out))
     Cg, Cog, P = C // groups, Cout // groups, H_out * W_out
     K = Cg * kH * kW
     geo = _geometry(kH, kW, stride, padding, dilation, H_out, W_out)
@@ -468,7 +462,7 @@ def conv2d_grad_weight(gy, x, w_shape, stride, padding, dilation, groups):
         return _ref.conv2d_grad_weight(gy, x, w_shape, stride, padding, dilation, groups)
     N, C, H, W, Cout, kH, kW, H_out, W_out = conv_geometry(
         "conv2d_grad_weight", x.shape, w_shape, stride, padding, dilation, groups)
-    _check_grad("conv2d_grad_weight", gy, N, Cout, H_out, W_out)
+    check_grad_shape("conv2d_grad_weight", gy, (N, Cout, H_out, W_out))
     Cg, P = C // groups, H_out * W_out
     K = Cg * kH * kW
     geo = _geometry(kH, kW, stride, padding, dilation, H_out, W_out)

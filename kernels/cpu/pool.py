@@ -18,7 +18,7 @@ touch that plane.
 import numpy as np
 from numba import njit, prange
 
-from .._contracts import pool_geometry
+from .._contracts import check_grad_shape, max_pool_backward_shapes, pool_geometry
 from ..reference import pool as _ref
 from . import _runtime
 from .._families import kernel_table
@@ -228,10 +228,8 @@ def max_pool2d_backward(gy, indices, x_shape):
     """dL/dx: each gy goes to the input position its window's max came from."""
     if not _native_dtype(gy):
         return _ref.max_pool2d_backward(gy, indices, x_shape)
+    max_pool_backward_shapes(gy, indices, x_shape)
     N, C, H, W = x_shape
-    if gy.shape != indices.shape or tuple(gy.shape[:2]) != (N, C):
-        raise ValueError(f"max_pool2d_backward: gradient {tuple(gy.shape)} and indices "
-                         f"{tuple(indices.shape)} do not match the input {tuple(x_shape)}")
     gx = np.zeros((N * C, H * W), dtype=gy.dtype)
     g2 = np.ascontiguousarray(gy).reshape(N * C, -1)
     i2 = np.ascontiguousarray(indices, dtype=np.int64).reshape(N * C, -1)
@@ -269,9 +267,7 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, ceil_mode, co
     H_out, W_out = pool_geometry("avg_pool2d_backward", x_shape, kernel_size, stride, padding,
                                    (1, 1), ceil_mode)
     N, C, H, W = x_shape
-    if tuple(gy.shape) != (N, C, H_out, W_out):
-        raise ValueError(f"avg_pool2d_backward: gradient shape {tuple(gy.shape)} does not match "
-                         f"the output shape {(N, C, H_out, W_out)}")
+    check_grad_shape("avg_pool2d_backward", gy, (N, C, H_out, W_out))
     gx = np.zeros((N * C, H, W), dtype=gy.dtype)
     g3 = np.ascontiguousarray(gy).reshape(N * C, H_out, W_out)
     geo = tuple(int(v) for v in (*kernel_size, *stride, *padding, bool(count_include_pad)))

@@ -58,6 +58,7 @@ from numba.np.arrayobj import make_array, populate_array
 
 from . import _runtime
 from ..reference import softmax as _ref
+from .._contracts import ce_shapes
 from .._families import kernel_table
 
 __all__ = ["serial_below", "fast_exp", "fmaximum", "stack_empty", "lane_sum", "lane_dot",
@@ -508,8 +509,7 @@ def _ce_backward(g, x, target, t, w, soft, ignore_index, eps, lse, dx, chunk):
 
 
 def _ce_args(op, logits, target, weight):
-    if logits.ndim != 2:
-        raise ValueError(f"{op}: expected logits of shape (N, C), got {logits.shape}")
+    ce_shapes(op, logits, target, weight)
     x = np.ascontiguousarray(logits)
     N, C = x.shape
     w = np.ones(C, x.dtype) if weight is None else np.ascontiguousarray(weight, dtype=x.dtype)

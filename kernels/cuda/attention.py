@@ -31,7 +31,7 @@ import numpy as np
 from ..reference import attention as _ref
 from .._arrays import is_cupy
 from ._loader import dtype_suffix
-from .._contracts import sdpa_mask, sdpa_shapes
+from .._contracts import sdpa_backward_shapes, sdpa_mask, sdpa_shapes
 from .._families import kernel_table
 
 __all__ = ["sdpa_forward", "sdpa_backward", "CONFIGS", "KERNELS", "PREFERRED"]
@@ -192,9 +192,7 @@ def sdpa_backward(gout, q, k, v, out, lse, mask=None, is_causal=False, scale=Non
     sfx, dmax = nat
     B, H, Tq, d = q.shape
     Tk, dv = k.shape[2], v.shape[3]
-    if tuple(gout.shape) != (B, H, Tq, dv) or tuple(out.shape) != (B, H, Tq, dv) or tuple(lse.shape) != (B, H, Tq):
-        raise ValueError(f"sdpa_backward: gout {tuple(gout.shape)}, out {tuple(out.shape)} and lse "
-                         f"{tuple(lse.shape)} must be {(B, H, Tq, dv)}, {(B, H, Tq, dv)} and {(B, H, Tq)}")
+    sdpa_backward_shapes(gout, out, lse, (B, H, Tq, dv))
     if scale is None:
         scale = 1.0 / math.sqrt(d)
     dt = q.dtype

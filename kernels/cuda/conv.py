@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._contracts import conv_geometry, fold_geometry, unfold_geometry
+from .._contracts import check_grad_shape, conv_geometry, fold_geometry, unfold_geometry
 from ..reference import conv as _ref
 from ._loader import launch_flat, on_gpu
 from .._families import kernel_table
@@ -103,9 +103,7 @@ def conv2d_grad_input(gy, w, x_shape, stride, padding, dilation, groups):
 
     N, C, H, W, Cout, kH, kW, Ho, Wo = conv_geometry("conv2d_grad_input", tuple(x_shape), w.shape, stride, padding,
                                                    dilation, groups)
-    if tuple(gy.shape) != (N, Cout, Ho, Wo):
-        raise ValueError(f"conv2d_grad_input: gradient shape {tuple(gy.shape)} does not match "
-                         f"the output shape {(N, Cout, Ho, Wo)}")
+    check_grad_shape("conv2d_grad_input", gy, (N, Cout, Ho, Wo))
     G, P = groups, Ho * Wo
     K = (C // G) * kH * kW
     gy = cp.ascontiguousarray(gy)
@@ -130,9 +128,7 @@ def conv2d_grad_weight(gy, x, w_shape, stride, padding, dilation, groups):
 
     N, C, H, W, Cout, kH, kW, Ho, Wo = conv_geometry("conv2d_grad_weight", x.shape, tuple(w_shape), stride, padding,
                                                    dilation, groups)
-    if tuple(gy.shape) != (N, Cout, Ho, Wo):
-        raise ValueError(f"conv2d_grad_weight: gradient shape {tuple(gy.shape)} does not match "
-                         f"the output shape {(N, Cout, Ho, Wo)}")
+    check_grad_shape("conv2d_grad_weight", gy, (N, Cout, Ho, Wo))
     G, P = groups, Ho * Wo
     Cog, K = Cout // G, (C // G) * kH * kW
     x = cp.ascontiguousarray(x)

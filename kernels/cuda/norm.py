@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._arrays import as_rows
+from .._contracts import check_grad_shape, ln_params
 from ..reference import norm as _ref
 from ._loader import dtype_suffix, launch_rows, on_gpu
 from .._families import kernel_table
@@ -35,10 +36,7 @@ def _row_launch(name, dtype, rows, D, args):
 def _param(cp, p, D, dt, x2):
     if p is None:
         return x2, np.int32(0)              # a dummy pointer, never read
-    p = cp.ascontiguousarray(cp.asarray(p), dtype=dt).reshape(-1)
-    if p.size != D:
-        raise ValueError(f"layer_norm: weight/bias has {p.size} entries, expected {D} (the last axis)")
-    return p, np.int32(1)
+    return cp.ascontiguousarray(cp.asarray(p), dtype=dt).reshape(-1), np.int32(1)
 
 
 def layer_norm_forward(x, weight, bias, eps):
@@ -48,6 +46,7 @@ def layer_norm_forward(x, weight, bias, eps):
     import cupy as cp
 
     shape = x.shape
+    ln_params("layer_norm_forward", x.shape, weight, bias)
     x2 = as_rows(x)
     rows, D = x2.shape
     dt = x2.dtype
@@ -75,8 +74,8 @@ def layer_norm_backward(gy, x, weight, mean, rstd):
     x2 = as_rows(x)
     rows, D = x2.shape
     dt = x2.dtype
-    if tuple(gy.shape) != tuple(shape):
-        raise ValueError(f"layer_norm_backward: gradient shape {tuple(gy.shape)} does not match the input {tuple(shape)}")
+    check_grad_shape("layer_norm_backward", gy, shape)
+    ln_params("layer_norm_backward", shape, weight)
     g2 = as_rows(gy, dt)
     m = cp.ascontiguousarray(mean, dtype=dt).reshape(rows)
     r = cp.ascontiguousarray(rstd, dtype=dt).reshape(rows)

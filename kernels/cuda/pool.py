@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._contracts import pool_geometry
+from .._contracts import check_grad_shape, max_pool_backward_shapes, pool_geometry
 from ..reference import pool as _ref
 from ._loader import launch_flat, on_gpu
 from .._families import kernel_table
@@ -55,10 +55,8 @@ def max_pool2d_backward(gy, indices, x_shape):
         return _ref.max_pool2d_backward(gy, indices, x_shape)
     import cupy as cp
 
+    max_pool_backward_shapes(gy, indices, x_shape)
     N, C, H, W = x_shape
-    if tuple(gy.shape) != tuple(indices.shape) or tuple(gy.shape[:2]) != (N, C):
-        raise ValueError(f"max_pool2d_backward: gradient {tuple(gy.shape)} and indices "
-                         f"{tuple(indices.shape)} do not match the input {tuple(x_shape)}")
     gx = cp.zeros((N, C, H, W), gy.dtype)
     g = cp.ascontiguousarray(gy)
     ind = cp.ascontiguousarray(cp.asarray(indices), dtype=np.int64)
@@ -93,9 +91,7 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, ceil_mode, co
 
     Ho, Wo = pool_geometry("avg_pool2d_backward", x_shape, kernel_size, stride, padding, (1, 1), ceil_mode)
     N, C, H, W = x_shape
-    if tuple(gy.shape) != (N, C, Ho, Wo):
-        raise ValueError(f"avg_pool2d_backward: gradient shape {tuple(gy.shape)} does not match "
-                         f"the output shape {(N, C, Ho, Wo)}")
+    check_grad_shape("avg_pool2d_backward", gy, (N, C, Ho, Wo))
     g = cp.ascontiguousarray(gy)
     gx = cp.empty((N, C, H, W), gy.dtype)
     if gx.size:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._arrays import as_rows, is_cupy
+from .._contracts import ce_shapes, check_grad_shape
 from ..reference import softmax as _ref
 from ._loader import launch_rows, on_gpu
 from .._families import kernel_table
@@ -67,9 +68,7 @@ def _softmax_backward_impl(gy, y, log):
         return (_ref.log_softmax_backward if log else _ref.softmax_backward)(gy, y)
     import cupy as cp
 
-    if tuple(gy.shape) != tuple(y.shape):
-        raise ValueError(f"{'log_' if log else ''}softmax_backward: gradient shape {tuple(gy.shape)} "
-                         f"does not match the output shape {tuple(y.shape)}")
+    check_grad_shape(f"{'log_' if log else ''}softmax_backward", gy, y.shape)
     y2, rows, C = _rows(cp, y)
     g2, _, _ = _rows(cp, gy.astype(y.dtype, copy=False))
     gx = cp.empty_like(y2)
@@ -91,24 +90,16 @@ def log_softmax_backward(gy, y):
 # ----------------------------------------------------------------------------- cross-entropy
 
 def _ce_args(cp, op, logits, target, weight):
-    if logits.ndim != 2:
-        raise ValueError(f"{op}: expected logits of shape (N, C), got {tuple(logits.shape)}")
+    target = cp.asarray(target)
+    ce_shapes(op, logits, target, weight)
     x = cp.ascontiguousarray(logits)
-    N, C = x.shape
     if weight is None:
         w, has_w = x, np.int32(0)                 # a dummy pointer, never read
     else:
         w, has_w = cp.ascontiguousarray(cp.asarray(weight), dtype=x.dtype).reshape(-1), np.int32(1)
-        if w.size != C:
-            raise ValueError(f"{op}: weight has {w.size} entries, expected one per class ({C})")
-    target = cp.asarray(target)
     if target.ndim == 2:
-        if tuple(target.shape) != (N, C):
-            raise ValueError(f"{op}: probability targets of shape {tuple(target.shape)} do not match logits {(N, C)}")
         probs, idx, soft = cp.ascontiguousarray(target, dtype=x.dtype), cp.zeros(1, np.int64), np.int32(1)
     else:
-        if target.shape != (N,):
-            raise ValueError(f"{op}: index targets of shape {tuple(target.shape)} do not match logits {(N, C)}")
         probs, idx, soft = x, cp.ascontiguousarray(target, dtype=np.int64), np.int32(0)
     return x, idx, probs, w, has_w, soft
 

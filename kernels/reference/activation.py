@@ -17,6 +17,7 @@ into one pass over memory.
 import math
 
 from .._arrays import array_module
+from .._contracts import check_approximate
 from .special import erf as _erf
 from .._families import kernel_table
 
@@ -26,14 +27,9 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _C = 0.044715
 
 
-def _check(op, approximate):
-    if approximate not in ("none", "tanh"):
-        raise ValueError(f"{op}: approximate must be 'none' or 'tanh', got {approximate!r}")
-
-
 def gelu(x, approximate="none"):
     """y = x Phi(x) elementwise, same shape and dtype as ``x`` (a float array)."""
-    _check("gelu", approximate)
+    check_approximate("gelu", approximate)
     xp = array_module(x)
     if approximate == "tanh":
         u = (x + _C * x * x * x) * _SQRT_2_OVER_PI
@@ -43,7 +39,7 @@ def gelu(x, approximate="none"):
 
 def gelu_backward(x, gy, approximate="none"):
     """gx = gy * GELU'(x), elementwise; ``x`` is the forward input, ``gy`` the output's gradient."""
-    _check("gelu_backward", approximate)
+    check_approximate("gelu_backward", approximate)
     xp = array_module(x)
     if approximate == "tanh":
         t = xp.tanh((x + _C * x * x * x) * _SQRT_2_OVER_PI)

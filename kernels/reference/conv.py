@@ -32,7 +32,8 @@ until the reshape), and col2im is a loop over the ``kH*kW`` kernel offsets, each
 strided slice-add of a whole shifted grid at once.
 """
 from .._arrays import array_module
-from .._contracts import conv_geometry, conv_output_size as conv2d_output_size, fold_geometry, unfold_geometry
+from .._contracts import check_grad_shape, conv_geometry, conv_output_size as conv2d_output_size, fold_geometry
+from .._contracts import unfold_geometry
 from .._families import kernel_table
 
 
@@ -127,9 +128,7 @@ def conv2d_grad_input(gy, w, x_shape, stride, padding, dilation, groups):
     """dL/dx given dL/dy: ``col2im(gy_mat @ wmat)``."""
     N, C, H, W, C_out, kH, kW, H_out, W_out = conv_geometry(
         "conv2d_grad_input", x_shape, w.shape, stride, padding, dilation, groups)
-    if tuple(gy.shape) != (N, C_out, H_out, W_out):
-        raise ValueError(f"conv2d_grad_input: gradient shape {tuple(gy.shape)} does not match "
-                         f"the output shape {(N, C_out, H_out, W_out)}")
+    check_grad_shape("conv2d_grad_input", gy, (N, C_out, H_out, W_out))
     wmat = w.reshape(groups, C_out // groups, -1)           # (G, Co_g, K)
     dcols = _gy_matrix(gy, groups) @ wmat                   # (G, NP, K)
     return array_module(gy).ascontiguousarray(
@@ -140,9 +139,7 @@ def conv2d_grad_weight(gy, x, w_shape, stride, padding, dilation, groups):
     """dL/dw given dL/dy: ``gy_mat^T @ cols`` (summed over every output pixel)."""
     N, C, H, W, C_out, kH, kW, H_out, W_out = conv_geometry(
         "conv2d_grad_weight", x.shape, w_shape, stride, padding, dilation, groups)
-    if tuple(gy.shape) != (N, C_out, H_out, W_out):
-        raise ValueError(f"conv2d_grad_weight: gradient shape {tuple(gy.shape)} does not match "
-                         f"the output shape {(N, C_out, H_out, W_out)}")
+    check_grad_shape("conv2d_grad_weight", gy, (N, C_out, H_out, W_out))
     cols = im2col(x, (kH, kW), stride, padding, dilation, groups)   # (G, NP, K)
     gw = _gy_matrix(gy, groups).transpose(0, 2, 1) @ cols            # (G, Co_g, K)
     return gw.reshape(w_shape)
