@@ -833,7 +833,15 @@ def fit(model, loss, optimizer, train, epochs=1, batch_size=32, validation_split
     data; the logged values are averaged over all ranks (so every rank's ``history``
     and callbacks see the same numbers), and only rank 0 draws progress bars.
     """
-    who = "fit"
+    return _fit(model, loss, optimizer, train, epochs, batch_size, validation_split, validation_data, metrics,
+                callbacks, progress, shuffle, scheduler, seed, who="fit")
+
+
+def _fit(model, loss, optimizer, train, epochs, batch_size, validation_split, validation_data, metrics,
+         callbacks, progress, shuffle, scheduler, seed, who):
+    """The loop of :func:`fit`; ``who`` is the function the user called (``fit``, or a
+    function that trains through this loop, such as ``compress.distill``), which every
+    error message names."""
     loss_fn = _check_fit_arguments(loss, optimizer, epochs, batch_size, progress, who)
     metric_objs = _make_metrics(metrics, who)
     val_metric_objs = _make_metrics(metrics, who, prefix="val_")

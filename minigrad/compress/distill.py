@@ -38,7 +38,7 @@ from minigrad.data import DataLoader, Dataset
 from minigrad.data.dataloader import default_collate
 from minigrad.tensor import Tensor
 from minigrad.nn.module import Module
-from minigrad.train import evaluate, fit
+from minigrad.train import _fit, evaluate, fit
 from minigrad.nn import functional as F
 from minigrad.ops import reduce as _red
 
@@ -171,19 +171,33 @@ class DistillationLoss(Module):
         return f"temperature={self.temperature:g}, alpha={self.alpha:g}, reduction={self.reduction!r}"
 
 
-class _StudentBesideTeacher(Module):
-    """What :func:`fit` trains when distilling: the student, whose output on a batch
-    comes paired with the teacher's output on the same inputs, ``(student_logits,
-    teacher_logits)``. The teacher runs first, under ``no_grad``; it is not a
-    submodule, so ``fit`` neither trains it nor switches it to ``train()`` mode."""
+class _StudentBesideTeacher:
+    """What the training loop trains when distilling: the student, whose output on a
+    batch comes paired with the teacher's output on the same inputs, ``(student_logits,
+    teacher_logits)``. The teacher runs first, under ``no_grad``; only the student's
+    parameters are trained and only the student is switched between ``train()`` and
+    ``eval()``. (A plain object, not a Module: an error inside the student keeps the
+    student's own name.)"""
 
     def __init__(self, student, teacher):
-        super().__init__()
-        self.student = student
-        object.__setattr__(self, "teacher", teacher)
-        object.__setattr__(self, "training", bool(getattr(student, "training", True)))
+        self.student, self.teacher = student, teacher
 
-    def forward(self, *inputs):
+    @property
+    def training(self):
+        return getattr(self.student, "training", True)
+
+    def train(self, mode=True):
+        if hasattr(self.student, "train"):
+            self.student.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def parameters(self):
+        return self.student.parameters()
+
+    def __call__(self, *inputs):
         """``inputs`` -> ``(student logits, teacher logits)``."""
         with no_grad():
             teacher_logits = self.teacher(*inputs)
@@ -266,8 +280,6 @@ def distill(teacher, student, loader, optimizer, epochs=1, temperature=4.0, alph
     for what, m in (("teacher", teacher), ("student", student)):
         if not callable(m):
             raise TypeError(f"{who}: {what} must be a Module (callable), got {type(m).__name__}")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"{who}: epochs must be an integer >= 0, got {epochs!r}")
     kd = DistillationLoss(temperature, alpha, ignore_index=ignore_index)
     labelled = _is_labelled(loader, has_target)
     data = loader if labelled else _with_placeholder_targets(loader, ignore_index, batch_size, shuffle, seed)
@@ -280,8 +292,9 @@ def distill(teacher, student, loader, optimizer, epochs=1, temperature=4.0, alph
     if hasattr(teacher, "eval"):
         teacher.eval()
     try:
-        history = fit(_StudentBesideTeacher(student, teacher), loss, optimizer, data, epochs=epochs,
-                      batch_size=batch_size, shuffle=shuffle, seed=seed, callbacks=validation, progress=False)
+        history = _fit(_StudentBesideTeacher(student, teacher), loss, optimizer, data, epochs, batch_size,
+                       validation_split=None, validation_data=None, metrics=(), callbacks=validation,
+                       progress=False, shuffle=shuffle, scheduler=None, seed=seed, who=who)
     finally:
         if hasattr(teacher, "train"):
             teacher.train(bool(t_mode))
