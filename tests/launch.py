@@ -1,6 +1,6 @@
 """Run a script of distributed/mpi_scripts/ as an MPI job (``mpiexec -n P python script``)
 and collect its output: the helper of the tests that launch MPI jobs
-(tests/distributed/test_collectives.py, tests/nn/test_parallel.py).
+(tests/distributed/test_collectives.py, tests/nn/test_parallel.py, tests/examples/test_distributed.py).
 
 Each job script runs many cases in one job (process start-up dominates the time) and
 prints ``PASS <rank> <case>``; a test checks that every rank passed its case."""
