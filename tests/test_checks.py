@@ -1,6 +1,6 @@
 """The shared argument checks of minigrad/_checks.py, one by one: what each accepts,
 and the error (type and message naming the op) for what it refuses. The sweep of every
-public op against hostile inputs, which relies on these, is tests/hostile/test_public_api_sweep.py."""
+public op against hostile inputs, which relies on these, is tests/project/test_public_api_sweep.py."""
 import numpy as np
 import pytest
 

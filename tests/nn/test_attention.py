@@ -17,9 +17,12 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import minigrad
+import minigrad as mg
+from minigrad import nn
 from minigrad.nn.attention import MultiheadAttention
 
 from _attention_helpers import ATOL, GRAD_ATOL, GRAD_RTOL, RTOL, T, _check_grads, _load, _tmask
+from _ops_helpers import A, check_raises_naming
 
 pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched")  # torch's note on bool + float masks
 
@@ -175,6 +178,27 @@ def test_mha_init_matches_torch_statistics():
 def test_errors(make, exc, match):
     with pytest.raises(exc, match=match):
         make()
+
+
+ERRORS = [
+    ("MultiheadAttention", lambda: nn.MultiheadAttention(4, 2)(*[mg.tensor(np.ones((2, 1, 4)))] * 3), TypeError),
+]
+
+
+@pytest.mark.parametrize("op, call, err", ERRORS, ids=[f"{c[0]}-{i}" for i, c in enumerate(ERRORS)])
+def test_bad_arguments_raise_naming_the_op(kernel_set, op, call, err):
+    check_raises_naming(op, call, err)
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+
+def test_multihead_attention_with_no_keys(kernel_set):
+    mha = nn.MultiheadAttention(8, 2, batch_first=True)
+    q = mg.tensor(np.ones((2, 3, 8), np.float32))
+    k = mg.tensor(np.ones((2, 0, 8), np.float32))
+    y, w = mha(q, k, k)
+    assert y.shape == (2, 3, 8) and w.shape == (2, 3, 0)
+    assert np.allclose(A(y), A(mha.out_proj.bias))  # attention over nothing is 0, then the bias
 
 
 # ----------------------------------------------------------------------------- PyTorch oracle

@@ -6,6 +6,8 @@ import pytest
 import minigrad as mg
 from minigrad import nn
 
+from _ops_helpers import check_raises_naming
+
 LAYERS = [
     ("Conv2d", dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=1, groups=2)),
     ("Conv2d", dict(in_channels=4, out_channels=6, kernel_size=(3, 2), padding="same", padding_mode="reflect")),
@@ -87,3 +89,15 @@ def test_seed_cnn_shapes():
     assert out.shape == (2, 10)
     out.sum().backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+# ----------------------------------------------------------------------------- errors name the op
+
+ERRORS = [
+    ("conv2d", lambda: nn.Conv2d(3, 4, 0)(mg.ones(1, 3, 5, 5)), ValueError),
+]
+
+
+@pytest.mark.parametrize("op, call, err", ERRORS, ids=[f"{c[0]}-{i}" for i, c in enumerate(ERRORS)])
+def test_bad_arguments_raise_naming_the_op(kernel_set, op, call, err):
+    check_raises_naming(op, call, err)

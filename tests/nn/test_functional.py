@@ -14,6 +14,7 @@ import minigrad.nn.functional as F
 from minigrad import gradcheck
 
 from _nn_helpers import ATOL, FAST, REDUCTIONS, RTOL, classes, dims, oracle, randn, rng, seeds, t64, torch
+from _ops_helpers import A, _x, check_raises_naming
 from strategies import arrays, tensor
 
 TF = None if torch is None else torch.nn.functional
@@ -194,6 +195,37 @@ def test_l1_l2_penalty_example_from_the_docs():
     w = model.weight.numpy()
     expected = base.weight.grad.numpy() + 2e-2 * w + 1e-3 * np.sign(w)
     np.testing.assert_allclose(model.weight.grad.numpy(), expected, rtol=1e-5, atol=1e-7)
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+
+def test_nll_loss_ignores_nan_in_other_classes():
+    x = mg.tensor(np.array([[0.0, np.nan, 1.0], [1.0, 2.0, 3.0]]), requires_grad=True)
+    loss = F.nll_loss(x, mg.tensor(np.array([0, 2])))
+    loss.backward()
+    assert float(loss.item()) == -1.5
+    assert np.array_equal(A(x.grad), [[-0.5, 0, 0], [0, 0, -0.5]])
+
+
+@pytest.mark.parametrize("x, t, what", [([0.5, np.nan], [1.0, 0.0], "input"), ([0.5, 0.3], [2.0, 0.0], "target"),
+                                        ([0.5, 0.3], [-0.5, 0.0], "target"), ([0.5, 0.3], [np.nan, 0.0], "target")])
+def test_binary_cross_entropy_refuses_values_outside_0_1(x, t, what):
+    with pytest.raises(ValueError, match=f"binary_cross_entropy: all elements of {what}"):
+        F.binary_cross_entropy(mg.tensor(np.array(x)), mg.tensor(np.array(t)))
+
+
+# ----------------------------------------------------------------------------- errors name the op
+
+ERRORS = [
+    ("batch_norm", lambda: F.batch_norm(_x(), mg.zeros(3), mg.ones(3), training=True, momentum=None), TypeError),
+    ("batch_norm", lambda: F.batch_norm(_x(), None, None, training=True, eps=0), ValueError),
+    ("mse_loss", lambda: F.mse_loss(mg.tensor(np.array([True])), mg.tensor(np.array([False]))), TypeError),
+]
+
+
+@pytest.mark.parametrize("op, call, err", ERRORS, ids=[f"{c[0]}-{i}" for i, c in enumerate(ERRORS)])
+def test_bad_arguments_raise_naming_the_op(kernel_set, op, call, err):
+    check_raises_naming(op, call, err)
 
 
 # ----------------------------------------------------------------------------- gradcheck

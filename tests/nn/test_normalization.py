@@ -11,6 +11,7 @@ import minigrad.nn.functional as F
 from minigrad import gradcheck
 
 from _nn_helpers import FAST, compare, compare_with_repr, copy_weights, dims, oracle, randn, rng, seeds, t64, torch
+from _ops_helpers import A
 
 
 # ----------------------------------------------------------------------------- behaviour
@@ -41,6 +42,14 @@ def test_batchnorm_cumulative_average_when_momentum_none():
         bn(minigrad.tensor(x))
     np.testing.assert_allclose(bn.running_mean.numpy(), np.mean([x.mean(0) for x in xs], axis=0), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_batch_norm_layer_with_momentum_none_keeps_a_cumulative_average():
+    bn = nn.BatchNorm1d(3, momentum=None)
+    x = np.random.default_rng(0).random((4, 3)).astype(np.float32)
+    bn(mg.tensor(x))
+    bn(mg.tensor(2 * x))
+    assert np.allclose(A(bn.running_mean), (x.mean(0) + 2 * x.mean(0)) / 2, atol=1e-6)
 
 
 def test_batchnorm_without_running_stats_uses_batch_stats_in_eval():

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import minigrad
+import minigrad as mg
 from minigrad import nn
 from minigrad.nn import rnn as rnn_mod
 
@@ -205,6 +206,17 @@ def test_bad_arguments_raise_clear_errors():
         c(minigrad.randn(2, 5))
     with pytest.raises(ValueError, match=r"expected \(2, 4\)"):
         c(minigrad.randn(2, 3), (minigrad.zeros(2, 4), minigrad.zeros(3, 4)))
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+
+@pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU"])
+def test_recurrent_layers_with_batch_0(kernel_set, cls):
+    layer = getattr(nn, cls)(4, 5, batch_first=True)
+    x = mg.tensor(np.ones((0, 3, 4), np.float32), requires_grad=True)
+    y, _ = layer(x)
+    y.sum().backward()
+    assert y.shape == (0, 3, 5) and x.grad.shape == (0, 3, 4)
 
 
 # ----------------------------------------------------------------------------- PyTorch as the oracle

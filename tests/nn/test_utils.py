@@ -1,11 +1,15 @@
 """nn.utils (minigrad/nn/utils.py): gradient clipping, parameters as one vector; PyTorch as an oracle."""
+import math
+
 import numpy as np
 import pytest
 
 import minigrad
+import minigrad as mg
 from minigrad import nn
 
 from _nn_helpers import copy_weights, oracle, randn, torch
+from _ops_helpers import A
 
 
 # ----------------------------------------------------------------------------- behaviour
@@ -71,6 +75,16 @@ def test_parameters_vector_round_trip():
     assert np.all(m.weight.numpy() == 1) and np.all(m.bias.numpy() == 1)
     with pytest.raises(ValueError, match="9 elements"):
         nn.utils.vector_to_parameters(minigrad.zeros(9), m.parameters())
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+
+def test_clip_grad_norm_with_a_nan_gradient_makes_every_gradient_nan():
+    a, b = nn.Parameter(mg.tensor([1.0, 2.0])), nn.Parameter(mg.tensor([3.0, 4.0]))
+    a.grad, b.grad = mg.tensor([np.nan, 1.0]), mg.tensor([3.0, 4.0])
+    total = nn.utils.clip_grad_norm_([a, b], 1.0)
+    assert math.isnan(float(total.item()))
+    assert np.isnan(A(a.grad)).all() and np.isnan(A(b.grad)).all()
 
 
 # ----------------------------------------------------------------------------- PyTorch oracle

@@ -4,7 +4,7 @@ The list of ops comes from the public API itself (the functions of ``minigrad.op
 ``minigrad.nn.functional``, the Module classes of ``minigrad.nn``): an op that takes
 one tensor is swept automatically, every other one needs a recipe below (how to call
 it around one hostile tensor) or a reason in ``NOT_SWEPT``; a test fails when a new
-public op has neither. For each op and each input of :func:`_inputs.variants`
+public op has neither. For each op and each input of :func:`_hostile_inputs.variants`
 (dtypes, zero-size, 0-d, transposed/reversed/stride-0/read-only memory, NaN/inf, 1e30)
 the forward (and, for float inputs, the backward) must return or raise an allowed
 error naming the op.
@@ -19,7 +19,7 @@ import minigrad.nn as nn
 import minigrad.nn.functional as F
 import minigrad.ops as ops
 
-from _inputs import check_call, layer_names, names_of, variants
+from _hostile_inputs import check_call, layer_names, names_of, variants
 
 # NumPy warns about overflow and invalid values on these inputs; the results are what is tested
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -139,7 +139,7 @@ RECIPES = {
 NOT_SWEPT = {
     "is_tensor": "takes any object, never raises",
     "numel": "reads a shape",
-    "to_device": "moves memory; devices are tested in tests/test_transfer.py",
+    "to_device": "moves memory; devices are tested in tests/examples/test_transfer.py",
     "cat": "takes a list; called through stack/split recipes' inverses in tests/ops",
     "stack": "takes a list; tested in tests/ops",
     "concat": "alias of cat", "concatenate": "alias of cat",
@@ -207,7 +207,7 @@ def _layer_variants(shape):
 
 def test_every_public_op_and_layer_is_swept():
     missing = [k for k in FUNCTIONS if k not in UNARY and k not in RECIPES and k not in NOT_SWEPT]
-    assert not missing, f"public ops with no recipe in tests/hostile/test_public_api_sweep.py: {missing}"
+    assert not missing, f"public ops with no recipe in tests/project/test_public_api_sweep.py: {missing}"
     classes = [k for k, v in vars(nn).items() if isinstance(v, type) and issubclass(v, nn.Module)]
     missing = [k for k in classes if k not in LAYERS and k not in LAYERS_NOT_SWEPT]
     assert not missing, f"public layers with no recipe: {missing}"
