@@ -41,7 +41,7 @@ from numba import njit, prange
 from .._contracts import check_grad_shape, conv_geometry, fold_geometry, unfold_geometry
 from ..reference import conv as _ref
 from . import _runtime
-from .matmul import _axpy_4x4, _axpy_edge, _dot_4x4, _four_rows
+from .matmul import _axpy_4x4, _axpy_edge, _dot_4x1, _dot_4x4, _four_rows
 from .._families import kernel_table
 
 # Floating-point flags for the GEMM loops: allow reassociation (needed to vectorize a
@@ -67,8 +67,10 @@ def _gemm_ab(A, B, C, accumulate):
     K4 = K - K % 4
     M4 = M - M % 4
     for i in range(0, M4, 4):
+        c0, c1, c2, c3 = C[i], C[i + 1], C[i + 2], C[i + 3]
         for k in range(0, K4, 4):
-            _axpy_4x4(a, i * K + k, K, 1, b, k * N, N, c, i * N, N, N, k == 0 and not accumulate)
+            _axpy_4x4(a, i * K + k, K, 1, B[k], B[k + 1], B[k + 2], B[k + 3], c0, c1, c2, c3,
+                      k == 0 and not accumulate)
         if K4 < K:
             _axpy_edge(a, i * K + K4, K, 1, 4, K - K4, b, K4 * N, N, c, i * N, N, N,
                        K4 == 0 and not accumulate)
@@ -83,18 +85,24 @@ def _gemm_abt(A, B, C):
     matmul's "dot" micro-kernel: a 4x4 block of C held in 16 scalars, each a dot
     product along the contiguous last axis of both operands, so each loaded number
     is used 4 times; it suits a long reduction (the weight gradient sums over every
-    pixel). Rows past an edge repeat the last one; their results are dropped.
+    pixel). Rows past the last one repeat it (their results are dropped); the
+    columns left over after the 4-wide tiles take matmul's 4x1 tile.
     """
     M, K = A.shape
     N = B.shape[0]
     a, b, c = A.reshape(-1), B.reshape(-1), C.reshape(-1)
     z = C.dtype.type(0)
+    N4 = N - N % 4
     for i in range(0, M, 4):
+        mi = min(4, M - i)
         pa0, pa1, pa2, pa3 = _four_rows(0, i, M - 1, K)
-        for j in range(0, N, 4):
+        for j in range(0, N4, 4):
             pb0, pb1, pb2, pb3 = _four_rows(0, j, N - 1, K)
-            _dot_4x4(a, pa0, pa1, pa2, pa3, b, pb0, pb1, pb2, pb3, K,
-                     c, i * N + j, N, min(4, M - i), min(4, N - j), True, z)
+            _dot_4x4(a, pa0, pa1, pa2, pa3, b, pb0, pb1, pb2, pb3, K, c, i * N + j, N, mi, 4, True, z)
+        for j in range(N4, N):   # 1-3 lone columns (a 1-channel 3x3 layer has 9): 4x1 tiles
+            col = _dot_4x1(a, pa0, pa1, pa2, pa3, b, j * K, K, z)
+            for r in range(mi):
+                C[i + r, j] += col[r]
 
 
 @njit(cache=True, inline="always")

@@ -133,6 +133,25 @@ def _four_rows(p, i, last, ld):
 
 
 @njit(inline="always", **_JIT)
+def _dot_4x1(A, pa0, pa1, pa2, pa3, B, pb, kc, z):
+    """The 4 dot products of rows pa0..pa3 of A with the one column of B at pb, over kc
+    elements of k (contiguous in both): the dot kernel's tile for a last lone column."""
+    a0 = A[pa0:pa0 + kc]
+    a1 = A[pa1:pa1 + kc]
+    a2 = A[pa2:pa2 + kc]
+    a3 = A[pa3:pa3 + kc]
+    b = B[pb:pb + kc]
+    c0 = c1 = c2 = c3 = z
+    for k in range(kc):
+        y = b[k]
+        c0 += a0[k] * y
+        c1 += a1[k] * y
+        c2 += a2[k] * y
+        c3 += a3[k] * y
+    return c0, c1, c2, c3
+
+
+@njit(inline="always", **_JIT)
 def _store_row(C, p, nj, v0, v1, v2, v3, accumulate):
     row = C[p:p + nj]
     if accumulate:
@@ -223,14 +242,15 @@ def _pack(X, x_off, sr, sl, R, L, P, ld):
 # ----------------------------------------------------------------------------- the "axpy" kernel
 
 @njit(inline="always", **_JIT)
-def _axpy_4x4(A, pa, sam, sak, B, pb, ldb, C, pc, ldc, n, first):
-    """C[0:4, 0:n] (+)= A[0:4, 0:4] @ B[0:4, 0:n], sweeping along the rows of C.
+def _axpy_4x4(A, pa, sam, sak, b0, b1, b2, b3, c0, c1, c2, c3, first):
+    """(c0, c1, c2, c3) (+)= A[0:4, 0:4] @ (b0, b1, b2, b3), sweeping along 4 rows of C.
 
     The 16 numbers of A are loaded once into registers; then every step j reads
-    one element from each of 4 rows of B and updates 4 rows of C. LLVM vectorises
-    the j loop: per vector of C columns, 4 loads of B, 4 loads + 4 stores of C and
-    16 FMAs. Element (r, s) of A is ``A[pa + r*sam + s*sak]`` (any strides), row s
-    of B starts at ``pb + s*ldb`` and row r of C at ``pc + r*ldc``.
+    one element from each of the 4 rows b0..b3 of B and updates the 4 rows c0..c3 of
+    C (row views of equal length; the caller slices the rows of C once for all the
+    k-steps of a block). LLVM vectorises the j loop: per vector of C columns, 4 loads
+    of B, 4 loads + 4 stores of C and 16 FMAs. Element (r, s) of A is
+    ``A[pa + r*sam + s*sak]`` (any strides).
     """
     a00 = A[pa]
     a01 = A[pa + sak]
@@ -251,14 +271,7 @@ def _axpy_4x4(A, pa, sam, sak, B, pb, ldb, C, pc, ldc, n, first):
     a31 = A[p + sak]
     a32 = A[p + 2 * sak]
     a33 = A[p + 3 * sak]
-    b0 = B[pb:pb + n]
-    b1 = B[pb + ldb:pb + ldb + n]
-    b2 = B[pb + 2 * ldb:pb + 2 * ldb + n]
-    b3 = B[pb + 3 * ldb:pb + 3 * ldb + n]
-    c0 = C[pc:pc + n]
-    c1 = C[pc + ldc:pc + ldc + n]
-    c2 = C[pc + 2 * ldc:pc + 2 * ldc + n]
-    c3 = C[pc + 3 * ldc:pc + 3 * ldc + n]
+    n = c0.shape[0]
     if first:
         for j in range(n):
             x0 = b0[j]
@@ -279,6 +292,12 @@ def _axpy_4x4(A, pa, sam, sak, B, pb, ldb, C, pc, ldc, n, first):
             c1[j] += a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
             c2[j] += a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
             c3[j] += a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
+
+
+@njit(inline="always", **_JIT)
+def _four_slices(C, p, ld, n):
+    """Rows 0..3 of n elements of a matrix in the flat buffer C (first at p, row stride ld)."""
+    return C[p:p + n], C[p + ld:p + ld + n], C[p + 2 * ld:p + 2 * ld + n], C[p + 3 * ld:p + 3 * ld + n]
 
 
 @njit(inline="always", **_JIT)
@@ -338,9 +357,10 @@ def _blocked_axpy(A, a_off, a_idx, sam, sak, B, b_off, b_idx, ldb, C, M, N, K, m
             kq = k0 + (k1 - k0) // 4 * 4  # end of the whole groups of 4 k-steps
             i = i0
             while i + 4 <= i1:
+                c0, c1, c2, c3 = _four_slices(C, pc + i * N, N, n)
                 for k in range(k0, kq, 4):
-                    _axpy_4x4(A, pa + i * sam + k * sak, sam, sak, B, pb + k * ldb, ldb,
-                              C, pc + i * N, N, n, k == 0)
+                    b0, b1, b2, b3 = _four_slices(B, pb + k * ldb, ldb, n)
+                    _axpy_4x4(A, pa + i * sam + k * sak, sam, sak, b0, b1, b2, b3, c0, c1, c2, c3, k == 0)
                 if kq < k1:
                     _axpy_edge(A, pa + i * sam + kq * sak, sam, sak, 4, k1 - kq, B, pb + kq * ldb, ldb,
                                C, pc + i * N, N, n, kq == 0)
