@@ -32,6 +32,10 @@ import os
 
 import numpy as np
 
+from minigrad.io import save
+from minigrad.nn.parallel import data_parallel_group
+from minigrad.optim.lr_scheduler import ReduceLROnPlateau
+
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "LRSchedulerCallback",
            "LambdaCallback", "TerminateOnNaN"]
 
@@ -249,10 +253,7 @@ class ModelCheckpoint(Callback):
             raise ValueError(f"ModelCheckpoint: cannot fill in the path {self.path!r} ({type(e).__name__}: "
                              f"{e}); it may use {{epoch}} and the logged values: "
                              f"{', '.join(sorted(logs))}") from None
-        from minigrad.io import save
-        from minigrad.train import _ddp_group
-
-        group = _ddp_group(self.model)   # data-parallel: save the wrapped model's weights, from rank 0
+        group = data_parallel_group(self.model)   # data-parallel: save the wrapped model's weights, from rank 0
         state = (self.model.module if group is not None else self.model).state_dict()
         if self.save_optimizer:
             state = {"model": state, "optimizer": self.optimizer.state_dict(), "epoch": epoch + 1}
@@ -288,8 +289,6 @@ class LRSchedulerCallback(Callback):
         self.scheduler = scheduler
         self.interval = interval
         self.monitor = monitor
-        from minigrad.optim.lr_scheduler import ReduceLROnPlateau
-
         self.plateau = isinstance(scheduler, ReduceLROnPlateau)
         if self.plateau and interval == "batch":
             raise ValueError("LRSchedulerCallback: ReduceLROnPlateau watches a value logged once per "

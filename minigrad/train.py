@@ -57,10 +57,14 @@ from contextlib import contextmanager
 import numpy as np
 
 from minigrad.autograd import no_grad
-from minigrad.callbacks import Callback, LRSchedulerCallback, overrides
-from minigrad.data import DataLoader, Dataset, Subset, TensorDataset
+from minigrad.backend import xp_of
+from minigrad.callbacks import Callback, LRSchedulerCallback, _resolve_mode, overrides
+from minigrad.data import DataLoader, Dataset, DistributedSampler, Subset, TensorDataset
+from minigrad.data._random import as_generator
 from minigrad.data import _tensors
 from minigrad.metrics import _count_correct
+from minigrad.nn import functional as F
+from minigrad.nn.parallel import data_parallel_group
 from minigrad.tensor import Tensor
 from minigrad import _checks
 
@@ -120,8 +124,6 @@ class History:
 
     def best(self, key="val_loss", mode="auto"):
         """``(epoch, value)`` of the best epoch for ``key`` (min, or max for accuracy-like keys)."""
-        from minigrad.callbacks import _resolve_mode
-
         vals = np.asarray(self[key], dtype=np.float64)
         if _resolve_mode(mode, key, "History.best") == "min":
             i = int(np.nanargmin(vals))
@@ -336,8 +338,6 @@ def _resolve_loss(loss, who, required=True):
         if fname is None:
             raise ValueError(f"{who}: unknown loss {loss!r}; known names: {', '.join(sorted(_LOSS_NAMES))}, "
                              f"or pass a function / nn loss module loss(output, target)")
-        from minigrad.nn import functional as F
-
         fn = getattr(F, fname, None)
         if fn is None:
             raise ValueError(f"{who}: loss {loss!r} needs minigrad.nn.functional.{fname}, which this "
@@ -451,29 +451,13 @@ def _mover(model):
     return move
 
 
-def _ddp_group(model):
-    """The process group when ``model`` is a DistributedDataParallel in a job of more
-    than one process (then ``fit`` shards the data and averages the logs), else None."""
-    if type(model).__name__ != "DistributedDataParallel":
-        return None
-    from minigrad.nn.parallel import DistributedDataParallel
-
-    if isinstance(model, DistributedDataParallel) and model._group.size > 1:
-        return model._group
-    return None
-
-
 def _ddp_loaders(group, train_data, val_data, batch_size, shuffle, seed, who):
     """Under DDP: a loader over this rank's share of the training data (a
     DistributedSampler: equal shares, a new common order each epoch) and this rank's
     contiguous slice of the validation data. A DataLoader passed in is used as it is."""
-    from minigrad.data import DistributedSampler
-
     if isinstance(train_data, DataLoader):
         return train_data, None, val_data
     if seed is None:  # one order for all ranks: rank 0 draws the seed
-        from minigrad.data._random import as_generator
-
         seed = group.allgather_object(int(as_generator(None).integers(2**31)))[0]
     sampler = DistributedSampler(train_data, num_replicas=group.size, rank=group.rank, shuffle=shuffle, seed=seed)
     if len(sampler) == 0:
@@ -690,7 +674,7 @@ class _FitData:
             val_data = _as_dataset(validation_data, who, model, "validation_data")
         elif validation_split is not None and not (type(validation_split) in (int, float) and validation_split == 0):
             train_data, val_data = _split_last(train_data, validation_split, who)
-        self.group = _ddp_group(model)
+        self.group = data_parallel_group(model)
         self.sampler = None
         if self.group is not None:  # data-parallel: each rank trains and validates on its own share
             self.loader, self.sampler, val_data = _ddp_loaders(self.group, train_data, val_data, batch_size,
@@ -968,7 +952,5 @@ def predict(model, X, batch_size=256):
         raise ValueError(f"{who}: no samples to predict")
     if len(outs) == 1:
         return outs[0]
-    from minigrad.backend import xp_of
-
     first = outs[0].array
     return Tensor(xp_of(first).concatenate([o.array for o in outs]))

@@ -331,3 +331,12 @@ def _reachable_leaves(out):
             continue
         stack.extend(nxt for nxt, _ in getattr(node, "next_functions", ()))
     return found
+
+
+def data_parallel_group(model):
+    """The process group when ``model`` is a :class:`DistributedDataParallel` in a job of
+    more than one process (then ``fit`` shards the data and averages the logs, and
+    ``ModelCheckpoint`` saves the wrapped model from rank 0), else None."""
+    if isinstance(model, DistributedDataParallel) and model._group.size > 1:
+        return model._group
+    return None
