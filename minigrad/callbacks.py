@@ -32,7 +32,7 @@ import os
 
 import numpy as np
 
-from minigrad.io import save
+from minigrad import io as _io
 from minigrad.nn.parallel import data_parallel_group
 from minigrad.optim.lr_scheduler import ReduceLROnPlateau
 
@@ -258,7 +258,7 @@ class ModelCheckpoint(Callback):
         if self.save_optimizer:
             state = {"model": state, "optimizer": self.optimizer.state_dict(), "epoch": epoch + 1}
         if group is None or group.rank == 0:
-            save(state, path)
+            _io.save(state, path)
         if group is not None:
             group.barrier()              # the other ranks wait until the file is complete
         self.saved.append(path)

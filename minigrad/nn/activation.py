@@ -11,6 +11,7 @@ from minigrad import creation
 from minigrad.nn import functional as F
 from minigrad.nn.module import Module
 from minigrad.nn.parameter import Parameter
+from minigrad.nn import init as _init
 
 __all__ = ["ReLU", "ReLU6", "Hardtanh", "Sigmoid", "Tanh", "GELU", "SiLU", "LeakyReLU", "ELU", "Softplus",
            "LogSigmoid", "Softmax", "LogSoftmax", "Softmin", "Mish", "Hardswish", "Hardsigmoid", "PReLU"]
@@ -217,8 +218,6 @@ class PReLU(Module):
 
     def reset_parameters(self):
         """Set every slope back to ``init``."""
-        from minigrad.nn import init as _init
-
         _init.constant_(self.weight, self.init)
 
     def forward(self, input):

@@ -24,6 +24,7 @@ from minigrad.ops import elementwise as _ew
 from minigrad.ops import reduce as _red
 from minigrad.ops import shape as _shape
 from minigrad.ops.matmul import matmul as _matmul, linear as _linear_op
+from minigrad.ops.index import gather as _gather, scatter_add as _scatter_add
 from minigrad.ops.index import one_hot  # noqa: F401  (re-exported as F.one_hot)
 from minigrad.ops.shape import pad  # noqa: F401  (re-exported as F.pad)
 
@@ -36,6 +37,9 @@ from minigrad.ops.conv import conv1d, conv2d, conv_transpose2d, unfold, fold  # 
 from minigrad.ops.pool import (max_pool1d, max_pool2d, avg_pool1d, avg_pool2d,  # noqa: F401
                                adaptive_avg_pool2d)
 from minigrad.ops.attention import scaled_dot_product_attention  # noqa: F401
+# Functions that live beside their layers in a sibling file of nn/ (spatial.py), exposed
+# here under PyTorch's names (F.dropout2d, F.interpolate, F.pixel_shuffle, F.pixel_unshuffle).
+from minigrad.nn.spatial import dropout2d, interpolate, pixel_shuffle, pixel_unshuffle  # noqa: F401
 
 __all__ = [
     "conv1d", "conv2d", "conv_transpose2d", "unfold", "fold", "max_pool1d", "max_pool2d", "avg_pool1d",
@@ -440,10 +444,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     _, w_rows, valid = _nll_mask(idx, c, w, ignore_index, input.dtype, "nll_loss")
     # pick input[row, target] (a gather, not a product with a one-hot matrix: a NaN in
     # another class must not leak in through 0 * NaN), weighted; ignored rows give 0
-    from minigrad.ops.index import gather
-
     safe = xp_of(w_rows).where(valid, idx.reshape(-1), 0).reshape(-1, 1)
-    picked = _shape.reshape(gather(_to_rows(input), 1, Tensor(safe)), (-1,))
+    picked = _shape.reshape(_gather(_to_rows(input), 1, Tensor(safe)), (-1,))
     per_row = -_ew.where(Tensor(valid), picked * Tensor(w_rows), 0.0)
     if reduction == "none":
         return _shape.reshape(per_row, tuple(idx.shape))
@@ -582,10 +584,6 @@ def kl_div(input, target, reduction="mean", log_target=False):
     return _reduce(loss, reduction, "kl_div")
 
 
-# Functions whose layers live in a sibling file of nn/ (spatial.py), exposed here
-# under PyTorch's names (F.dropout2d, F.interpolate).
-from minigrad.nn.spatial import dropout2d, interpolate  # noqa: E402,F401
-
 __all__ += ["dropout2d", "interpolate"]
 
 
@@ -594,7 +592,6 @@ __all__ += ["dropout2d", "interpolate"]
 # PixelShuffle, PixelUnshuffle, EmbeddingBag, CosineSimilarity, PairwiseDistance and
 # TripletMarginLoss: compositions of ops, so autograd derives every gradient)
 
-from minigrad.ops.index import gather as _gather, scatter_add as _scatter_add  # noqa: E402
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
@@ -665,39 +662,6 @@ def hardsigmoid(input, inplace=False):
 def hardswish(input, inplace=False):
     """``x * hardsigmoid(x)``: 0 below -3, x above 3, ``x (x + 3) / 6`` between (MobileNetV3)."""
     return input * (_ew.clamp(input + 3.0, 0.0, 6.0) / 6.0)
-
-
-def _shuffle_dims(input, factor, op, name):
-    if not isinstance(factor, (int, np.integer)) or factor <= 0:
-        raise ValueError(f"{op}: {name} must be a positive int, got {factor!r}")
-    if input.ndim < 3:
-        raise ValueError(f"{op}: expected input of shape (*, C, H, W), got {tuple(input.shape)}")
-    return tuple(input.shape[:-3]), input.shape[-3:], int(factor)
-
-
-def pixel_shuffle(input, upscale_factor):
-    """Rearrange (*, C r^2, H, W) into (*, C, H r, W r): each group of r^2 channels becomes
-    an r x r block of pixels (sub-pixel convolution upsampling)."""
-    lead, (c, h, w), r = _shuffle_dims(input, upscale_factor, "pixel_shuffle", "upscale_factor")
-    if c % (r * r):
-        raise ValueError(f"pixel_shuffle: the {c} channels of input {tuple(input.shape)} must be divisible by "
-                         f"upscale_factor^2 = {r * r}")
-    b = len(lead)
-    x = _shape.reshape(input, lead + (c // (r * r), r, r, h, w))
-    x = _shape.permute(x, tuple(range(b)) + (b, b + 3, b + 1, b + 4, b + 2))
-    return _shape.reshape(x, lead + (c // (r * r), h * r, w * r))
-
-
-def pixel_unshuffle(input, downscale_factor):
-    """The inverse of :func:`pixel_shuffle`: (*, C, H r, W r) -> (*, C r^2, H, W)."""
-    lead, (c, h, w), r = _shuffle_dims(input, downscale_factor, "pixel_unshuffle", "downscale_factor")
-    if h % r or w % r:
-        raise ValueError(f"pixel_unshuffle: height {h} and width {w} of input {tuple(input.shape)} must be "
-                         f"divisible by downscale_factor {r}")
-    b = len(lead)
-    x = _shape.reshape(input, lead + (c, h // r, r, w // r, r))
-    x = _shape.permute(x, tuple(range(b)) + (b, b + 2, b + 4, b + 1, b + 3))
-    return _shape.reshape(x, lead + (c * r * r, h // r, w // r))
 
 
 def _bags(input, offsets, include_last_offset):

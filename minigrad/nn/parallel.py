@@ -47,6 +47,10 @@ import contextlib
 import numpy as np
 
 from minigrad.nn.module import Module
+from minigrad import distributed as dist
+from minigrad.autograd import is_grad_enabled
+from minigrad.backend import xp_of
+from minigrad.tensor import Tensor
 
 __all__ = ["DistributedDataParallel"]
 
@@ -103,8 +107,6 @@ class DistributedDataParallel(Module):
     def __init__(self, module, device_ids=None, output_device=None, broadcast_buffers=True,
                  bucket_cap_mb=None, find_unused_parameters=False):
         super().__init__()
-        from minigrad import distributed as dist
-
         who = "DistributedDataParallel"
         if not isinstance(module, Module):
             raise TypeError(f"{who}: module must be a minigrad nn.Module, got {type(module).__name__}")
@@ -176,8 +178,6 @@ class DistributedDataParallel(Module):
     def _make_buckets(self, named):
         params = [p for _, p in named][::-1]   # backward produces the last layers' gradients first
         buckets, current, size, cap = [], [], 0, min(FIRST_BUCKET_CAP_MB, self.bucket_cap_mb) * 2**20
-        from minigrad.backend import xp_of
-
         for p in params:
             nbytes = p.array.nbytes
             if current and (size + nbytes > cap or p.array.dtype != current[0].array.dtype
@@ -194,8 +194,6 @@ class DistributedDataParallel(Module):
     def forward(self, *args, **kwargs):
         """Run the wrapped module (after syncing buffers); the next backward averages
         the gradients across ranks unless inside :meth:`no_sync`."""
-        from minigrad.autograd import is_grad_enabled
-
         g = self._group
         if self._grads_seen and self._expect_reduction:
             missing = [self._names[id(p)] for b in self._buckets for p in b.params if id(p) not in self._ready]
@@ -272,8 +270,6 @@ class DistributedDataParallel(Module):
 
     def _finish(self):
         """Every bucket is on its way: wait, average, write back into ``.grad``."""
-        from minigrad.tensor import Tensor
-
         p_world = self._group.size
         for b in self._buckets:
             b.work.wait()
@@ -304,8 +300,6 @@ def _broadcast_into(group, t):
 def _reachable_leaves(out):
     """ids of the leaf tensors the graph of ``out`` (a Tensor or a tuple/list/dict of
     them) reaches: the parameters this forward used."""
-    from minigrad.tensor import Tensor
-
     roots = []
 
     def collect(o):

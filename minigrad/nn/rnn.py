@@ -69,6 +69,7 @@ from minigrad.ops.index import select, getitem
 from minigrad.ops.rnn import (  # noqa: F401
     RNNLayer, LSTMLayer, GRULayer, _gru_step, _input_projection, _lstm_step, _rnn_step, _steps,
 )
+from minigrad.nn.functional import dropout as _dropout
 
 __all__ = ["RNNCellBase", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNN", "LSTM", "GRU"]
 
@@ -432,8 +433,6 @@ class RNNBase(Module):
                     finals[j].append(last[j])
             x = outs[0] if D == 1 else cat(outs, dim=-1)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                from minigrad.nn.functional import dropout as _dropout
-
                 x = _dropout(x, p=self.dropout, training=True)
         output = x if batched else squeeze(x, 1)
         finals = [stack(f, dim=0) for f in finals]

@@ -15,10 +15,12 @@ import numpy as np
 from minigrad import random as _random
 from minigrad.backend import to_device
 from minigrad.nn.module import Module
+from minigrad.ops import shape as _shape
 from minigrad.ops.index import index_select
 from minigrad.tensor import Tensor
 
-__all__ = ["Dropout2d", "Upsample", "PixelShuffle", "PixelUnshuffle", "dropout2d", "interpolate"]
+__all__ = ["Dropout2d", "Upsample", "PixelShuffle", "PixelUnshuffle", "dropout2d", "interpolate", "pixel_shuffle",
+           "pixel_unshuffle"]
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
@@ -119,6 +121,40 @@ class Upsample(Module):
         return f"scale_factor={self.scale_factor}, mode='{self.mode}'" if self.size is None else f"size={self.size}"
 
 
+def _shuffle_dims(input, factor, op, name):
+    if not isinstance(factor, (int, np.integer)) or factor <= 0:
+        raise ValueError(f"{op}: {name} must be a positive int, got {factor!r}")
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected input of shape (*, C, H, W), got {tuple(input.shape)}")
+    return tuple(input.shape[:-3]), input.shape[-3:], int(factor)
+
+
+def pixel_shuffle(input, upscale_factor):
+    """Rearrange (*, C r^2, H, W) into (*, C, H r, W r): each group of r^2 channels becomes
+    an r x r block of pixels (sub-pixel convolution upsampling)."""
+    lead, (c, h, w), r = _shuffle_dims(input, upscale_factor, "pixel_shuffle", "upscale_factor")
+    if c % (r * r):
+        raise ValueError(f"pixel_shuffle: the {c} channels of input {tuple(input.shape)} must be divisible by "
+                         f"upscale_factor^2 = {r * r}")
+    b = len(lead)
+    x = _shape.reshape(input, lead + (c // (r * r), r, r, h, w))
+    x = _shape.permute(x, tuple(range(b)) + (b, b + 3, b + 1, b + 4, b + 2))
+    return _shape.reshape(x, lead + (c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """The inverse of :func:`pixel_shuffle`: (*, C, H r, W r) -> (*, C r^2, H, W)."""
+    lead, (c, h, w), r = _shuffle_dims(input, downscale_factor, "pixel_unshuffle", "downscale_factor")
+    if h % r or w % r:
+        raise ValueError(f"pixel_unshuffle: height {h} and width {w} of input {tuple(input.shape)} must be "
+                         f"divisible by downscale_factor {r}")
+    b = len(lead)
+    x = _shape.reshape(input, lead + (c, h // r, r, w // r, r))
+    x = _shape.permute(x, tuple(range(b)) + (b, b + 2, b + 4, b + 1, b + 3))
+    return _shape.reshape(x, lead + (c * r * r, h // r, w // r))
+
+
+
 class PixelShuffle(Module):
     """(*, C r^2, H, W) -> (*, C, H r, W r): each group of r^2 channels becomes an r x r
     block of pixels (``r = upscale_factor``); no parameters."""
@@ -128,8 +164,6 @@ class PixelShuffle(Module):
         self.upscale_factor = upscale_factor
 
     def forward(self, input):
-        from minigrad.nn.functional import pixel_shuffle
-
         return pixel_shuffle(input, self.upscale_factor)
 
     def extra_repr(self):
@@ -145,8 +179,6 @@ class PixelUnshuffle(Module):
         self.downscale_factor = downscale_factor
 
     def forward(self, input):
-        from minigrad.nn.functional import pixel_unshuffle
-
         return pixel_unshuffle(input, self.downscale_factor)
 
     def extra_repr(self):

@@ -17,6 +17,7 @@ import numpy as np
 from minigrad.autograd import no_grad
 from minigrad.backend import to_device, xp_of
 from minigrad.tensor import Tensor
+from minigrad.ops.shape import cat, reshape
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters"]
 
@@ -73,8 +74,6 @@ def clip_grad_value_(parameters, clip_value):
 
 def parameters_to_vector(parameters):
     """All parameters flattened and joined into one 1-D tensor (part of the graph)."""
-    from minigrad.ops.shape import cat, reshape
-
     params = _param_list(parameters, "parameters_to_vector")
     if not params:
         raise ValueError("parameters_to_vector: got no parameters")
