@@ -132,17 +132,9 @@ def bench_attention(args, torch, causal):
     res["native"] = (_common.time_ms(lambda: nat_attn.sdpa_forward(q, k, v, None, causal, None), args),
                      _common.time_ms(lambda: nat_attn.sdpa_backward(g, q, k, v, out, lse, None, causal, None), args))
     mq, mk, mv = (minigrad.tensor(a, requires_grad=True) for a in (q, k, v))
-    mg_g = minigrad.tensor(g)
-
-    def op_fwd():
-        with minigrad.no_grad():
-            scaled_dot_product_attention(mq, mk, mv, is_causal=causal)
-
-    def op_fwd_bwd():
-        scaled_dot_product_attention(mq, mk, mv, is_causal=causal).backward(mg_g)
-        mq.grad = mk.grad = mv.grad = None
-    t_f = _common.time_ms(op_fwd, args)
-    res["op+autograd"] = (t_f, _common.time_ms(op_fwd_bwd, args) - t_f)
+    res["op+autograd"] = _common.autograd_fwd_bwd_ms(
+        args, minigrad.no_grad, lambda: scaled_dot_product_attention(mq, mk, mv, is_causal=causal),
+        minigrad.tensor(g), (mq, mk, mv))
     with _runtime.blas_threads(getattr(args, "threads", None)):
         _, p = np_attention_forward(q, k, v, causal)
         res["numpy"] = (_common.time_ms(lambda: np_attention_forward(q, k, v, causal), args),
@@ -150,18 +142,9 @@ def bench_attention(args, torch, causal):
     if torch is not None:
         _common.pause()
         tq, tk, tv = (torch.from_numpy(a).requires_grad_(True) for a in (q, k, v))
-        tg = torch.from_numpy(g)
         sdpa = torch.nn.functional.scaled_dot_product_attention
-
-        def t_fwd():
-            with torch.no_grad():
-                sdpa(tq, tk, tv, is_causal=causal)
-
-        def t_fwd_bwd():
-            sdpa(tq, tk, tv, is_causal=causal).backward(tg)
-            tq.grad = tk.grad = tv.grad = None
-        t_f = _common.time_ms(t_fwd, args)
-        res["torch"] = (t_f, _common.time_ms(t_fwd_bwd, args) - t_f)
+        res["torch"] = _common.autograd_fwd_bwd_ms(
+            args, torch.no_grad, lambda: sdpa(tq, tk, tv, is_causal=causal), torch.from_numpy(g), (tq, tk, tv))
     return _rows(f"sdpa {B}x{H}x{T}x{D_HEAD}" + (" causal" if causal else ""), res)
 
 
@@ -180,16 +163,8 @@ def bench_cross_entropy(args, torch, N, C):
     if torch is not None:
         tx = torch.from_numpy(x).requires_grad_(True)
         tt = torch.from_numpy(t)
-
-        def t_fwd():
-            with torch.no_grad():
-                torch.nn.functional.cross_entropy(tx, tt)
-
-        def t_fwd_bwd():
-            torch.nn.functional.cross_entropy(tx, tt).backward()
-            tx.grad = None
-        t_f = _common.time_ms(t_fwd, args)
-        res["torch"] = (t_f, _common.time_ms(t_fwd_bwd, args) - t_f)
+        res["torch"] = _common.autograd_fwd_bwd_ms(
+            args, torch.no_grad, lambda: torch.nn.functional.cross_entropy(tx, tt), None, (tx,))
     return _rows(f"cross_entropy {N}x{C}", res)
 
 
@@ -203,17 +178,8 @@ def bench_softmax(args, torch, N, C):
                      _common.time_ms(lambda: y * (g - (g * y).sum(-1, keepdims=True)), args))}
     if torch is not None:
         tx = torch.from_numpy(x).requires_grad_(True)
-        tg = torch.from_numpy(g)
-
-        def t_fwd():
-            with torch.no_grad():
-                torch.softmax(tx, -1)
-
-        def t_fwd_bwd():
-            torch.softmax(tx, -1).backward(tg)
-            tx.grad = None
-        t_f = _common.time_ms(t_fwd, args)
-        res["torch"] = (t_f, _common.time_ms(t_fwd_bwd, args) - t_f)
+        res["torch"] = _common.autograd_fwd_bwd_ms(
+            args, torch.no_grad, lambda: torch.softmax(tx, -1), torch.from_numpy(g), (tx,))
     return _rows(f"softmax {N}x{C}", res)
 
 
@@ -231,17 +197,9 @@ def bench_layer_norm(args, torch, N, D):
     if torch is not None:
         tx = torch.from_numpy(x).requires_grad_(True)
         tw, tb = torch.from_numpy(w).requires_grad_(True), torch.from_numpy(b).requires_grad_(True)
-        tg = torch.from_numpy(g)
-
-        def t_fwd():
-            with torch.no_grad():
-                torch.nn.functional.layer_norm(tx, (D,), tw, tb)
-
-        def t_fwd_bwd():
-            torch.nn.functional.layer_norm(tx, (D,), tw, tb).backward(tg)
-            tx.grad = tw.grad = tb.grad = None
-        t_f = _common.time_ms(t_fwd, args)
-        res["torch"] = (t_f, _common.time_ms(t_fwd_bwd, args) - t_f)
+        res["torch"] = _common.autograd_fwd_bwd_ms(
+            args, torch.no_grad, lambda: torch.nn.functional.layer_norm(tx, (D,), tw, tb), torch.from_numpy(g),
+            (tx, tw, tb))
     return _rows(f"layer_norm {N}x{D}", res)
 
 
@@ -261,17 +219,8 @@ def bench_embedding(args, torch, N, V, D):
     if torch is not None:
         tw = torch.from_numpy(w).requires_grad_(True)
         ti = torch.from_numpy(idx)
-        tg = torch.from_numpy(g)
-
-        def t_fwd():
-            with torch.no_grad():
-                torch.nn.functional.embedding(ti, tw)
-
-        def t_fwd_bwd():
-            torch.nn.functional.embedding(ti, tw).backward(tg)
-            tw.grad = None
-        t_f = _common.time_ms(t_fwd, args)
-        res["torch"] = (t_f, _common.time_ms(t_fwd_bwd, args) - t_f)
+        res["torch"] = _common.autograd_fwd_bwd_ms(
+            args, torch.no_grad, lambda: torch.nn.functional.embedding(ti, tw), torch.from_numpy(g), (tw,))
     return _rows(f"embedding {N} of {V}x{D}", res)
 
 
@@ -293,15 +242,6 @@ def run(args):
     return rows
 
 
-def main(argv=None):
-    args, malloc = _common.kernel_script_args(__doc__, argv)
-    _common.print_header("minigrad attention / softmax / layer-norm / embedding benchmark (float32)")
-    print(f"malloc thresholds: {malloc}")
-    print("x numpy, x torch: time / that library's time (< 1: minigrad is faster)\n")
-    rows = run(args)
-    _common.print_table(rows)
-    return rows
-
-
 if __name__ == "__main__":
-    main()
+    _common.kernel_script_main(__doc__, "minigrad attention / softmax / layer-norm / embedding benchmark (float32)",
+                               "x numpy, x torch: time / that library's time (< 1: minigrad is faster)", run)

@@ -115,17 +115,9 @@ def run(args):
         mx = minigrad.tensor(x, requires_grad=need_gx)
         mw = minigrad.tensor(w, requires_grad=True)
         mb = minigrad.tensor(b, requires_grad=True)
-        mgy = minigrad.tensor(gy)
-
-        def op_fwd():
-            with minigrad.no_grad():
-                minigrad.ops.conv.conv2d(mx, mw, mb, padding=1)
-
-        def op_fwd_bwd():
-            minigrad.ops.conv.conv2d(mx, mw, mb, padding=1).backward(mgy)
-            mw.grad = mb.grad = mx.grad = None
-        t_f = _common.time_ms(op_fwd, args)
-        results["op+autograd"] = (t_f, _common.time_ms(op_fwd_bwd, args) - t_f)
+        results["op+autograd"] = _common.autograd_fwd_bwd_ms(
+            args, minigrad.no_grad, lambda: minigrad.ops.conv.conv2d(mx, mw, mb, padding=1),
+            minigrad.tensor(gy), (mw, mb, mx))
 
         f, bw = _kernel_pass(reference, x, w, b, gy, need_gx)
         results["reference"] = (_common.time_ms(f, args), _common.time_ms(bw, args))
@@ -137,17 +129,9 @@ def run(args):
             tx = torch.from_numpy(x).requires_grad_(need_gx)
             tw = torch.from_numpy(w).requires_grad_(True)
             tb = torch.from_numpy(b).requires_grad_(True)
-            tgy = torch.from_numpy(gy)
-
-            def t_fwd():
-                with torch.no_grad():
-                    torch.nn.functional.conv2d(tx, tw, tb, padding=1)
-
-            def t_fwd_bwd():
-                torch.nn.functional.conv2d(tx, tw, tb, padding=1).backward(tgy)
-                tw.grad = tb.grad = tx.grad = None
-            t_f = _common.time_ms(t_fwd, args)
-            results["torch"] = (t_f, _common.time_ms(t_fwd_bwd, args) - t_f)
+            results["torch"] = _common.autograd_fwd_bwd_ms(
+                args, torch.no_grad, lambda: torch.nn.functional.conv2d(tx, tw, tb, padding=1),
+                torch.from_numpy(gy), (tw, tb, tx))
 
         t_ref = results.get("torch")
         for impl, (t_f, t_b) in results.items():
@@ -163,15 +147,6 @@ def run(args):
     return rows
 
 
-def main(argv=None):
-    args, malloc = _common.kernel_script_args(__doc__, argv)
-    _common.print_header("minigrad conv2d benchmark (float32, batch 64, 3x3, padding 1)")
-    print(f"malloc thresholds: {malloc}")
-    print("x torch: time / PyTorch's time (< 1: faster than PyTorch)\n")
-    rows = run(args)
-    _common.print_table(rows)
-    return rows
-
-
 if __name__ == "__main__":
-    main()
+    _common.kernel_script_main(__doc__, "minigrad conv2d benchmark (float32, batch 64, 3x3, padding 1)",
+                               "x torch: time / PyTorch's time (< 1: faster than PyTorch)", run)

@@ -226,6 +226,39 @@ def time_ms(fn, args):
     return med * 1e3
 
 
+def autograd_fwd_bwd_ms(args, no_grad, forward, grad_out, leaves):
+    """(forward ms, backward ms) of an op in an autograd framework; minigrad and PyTorch
+    spell every call the same way, so pass that framework's ``no_grad``.
+
+    The forward, ``forward()``, is timed under ``no_grad()``; the backward is the time of
+    ``forward().backward(grad_out)`` less the forward's, the ``leaves``' gradients cleared
+    after each step."""
+
+    def fwd():
+        with no_grad():
+            forward()
+
+    def fwd_bwd():
+        forward().backward(grad_out)
+        for leaf in leaves:
+            leaf.grad = None
+
+    t_fwd = time_ms(fwd, args)
+    return t_fwd, time_ms(fwd_bwd, args) - t_fwd
+
+
+def kernel_script_main(description, title, legend, run, argv=None):
+    """A kernel script run alone: its options (``kernel_script_args``), the machine, the
+    ``legend`` of the ratio columns, then the table of ``run(args)``'s rows, returned."""
+    args, malloc = kernel_script_args(description, argv)
+    print_header(title)
+    print(f"malloc thresholds: {malloc}")
+    print(legend + "\n")
+    rows = run(args)
+    print_table(rows)
+    return rows
+
+
 def kernel_script_args(description, argv=None):
     """Parse the options every kernel script takes (--quick, --threads, --verbose,
     --default-malloc), apply the malloc and thread settings, and return
