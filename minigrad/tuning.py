@@ -320,12 +320,9 @@ def _matmul_cases(full=True):
         ("char LM FFN 2048x64 @ 64x256", 2048, 64, 256, "nt"),
         ("char LM FFN bwd 64x2048 @ 2048x256", 64, 2048, 256, "tn"),
         ("conv2 GEMM 64x288 @ 288x12544", 64, 288, 12544, "nn"),
-        ("square 256", 256, 256, 256, "nn"),
-        ("square 512", 512, 512, 512, "nn"),
-        ("square 1024", 1024, 1024, 1024, "nn"),
     ]
-    if full:
-        shapes.append(("square 2048", 2048, 2048, 2048, "nn"))
+    squares = (256, 512, 1024, 2048) if full else (256, 512, 1024)
+    shapes += [(f"square {n}", n, n, n, "nn") for n in squares]
     return [("matmul", label, lambda M=M, K=K, N=N, lay=lay: _matmul_case(M, K, N, lay))
             for label, M, K, N, lay in shapes]
 
