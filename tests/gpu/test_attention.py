@@ -14,6 +14,7 @@ cp = pytest.importorskip("cupy")
 
 from minigrad.kernels.cuda import attention as gpu_att  # noqa: E402
 from _gpu_kernels import GPU_SETTINGS, _host, _dev, _close, _rel  # noqa: E402
+from _kernel_cases import check_sdpa_forward_rejects_bad_inputs  # noqa: E402
 
 
 # around the tiles: 32 (float64 and d128 key tiles) and 64 (float32 query/key tiles)
@@ -52,6 +53,9 @@ def _attention_inputs(c, dtype):
     elif c["mask_kind"] == "float":
         mask = rng.standard_normal(c["mask_shape"]).astype(dtype)
         mask[rng.random(c["mask_shape"]) < 0.2] = -np.inf
+    if c["layout"] == "broadcast":  # make batch entries equal so a stride-0 view has the same values
+        for a in (q, k, v):
+            a[:] = a[:1]
     return q, k, v, gout, mask
 
 
@@ -77,19 +81,17 @@ def _run_gpu_attention(q, k, v, gout, mask, c):
     return out, lse, grads
 
 
-def _broadcastable(c, q, k, v):
-    if c["layout"] == "broadcast":  # make batch entries equal so a stride-0 view has the same values
-        for a in (q, k, v):
-            a[:] = a[:1]
+def _run_drawn_case(c, dtype):
+    """A drawn case's host inputs (q, k, v, gout, mask), its description, and the GPU's
+    (out, lse, (gq, gk, gv)) for them."""
+    q, k, v, gout, mask = _attention_inputs(c, dtype)
+    return (q, k, v, gout, mask), _attention_case_str(c, dtype), _run_gpu_attention(q, k, v, gout, mask, c)
 
 
 @GPU_SETTINGS
 @given(c=attention_cases())
 def test_attention_float64_matches_reference(c):
-    q, k, v, gout, mask = _attention_inputs(c, np.float64)
-    _broadcastable(c, q, k, v)
-    case = _attention_case_str(c, np.float64)
-    out, lse, grads = _run_gpu_attention(q, k, v, gout, mask, c)
+    (q, k, v, gout, mask), case, (out, lse, grads) = _run_drawn_case(c, np.float64)
     rout, rlse = ref_att.sdpa_forward(q, k, v, mask, c["causal"], c["scale"])
     _close("sdpa_forward out", out, rout, 1e-10, case)
     _close("sdpa_forward lse", lse, rlse, 1e-10, case)
@@ -102,10 +104,7 @@ def test_attention_float64_matches_reference(c):
 @GPU_SETTINGS
 @given(c=attention_cases())
 def test_attention_float32_within_1e5_of_float64(c):
-    q, k, v, gout, mask = _attention_inputs(c, np.float32)
-    _broadcastable(c, q, k, v)
-    case = _attention_case_str(c, np.float32)
-    out, lse, grads = _run_gpu_attention(q, k, v, gout, mask, c)
+    (q, k, v, gout, mask), case, (out, lse, grads) = _run_drawn_case(c, np.float32)
     assert out.dtype == np.float32 and lse.dtype == np.float32, case
     up = [a.astype(np.float64) for a in (q, k, v, gout)]
     m64 = mask.astype(np.float64) if mask is not None and mask.dtype != bool else mask
@@ -197,15 +196,7 @@ def test_attention_long_sequence_float32(causal):
 
 
 def test_attention_bad_inputs_raise():
-    x = cp.zeros((1, 1, 3, 4))
-    with pytest.raises(ValueError, match="sdpa_forward"):
-        gpu_att.sdpa_forward(x, cp.zeros((1, 1, 3, 5)), x, None, False, None)
-    with pytest.raises(ValueError, match="4-D"):
-        gpu_att.sdpa_forward(x[0], x[0], x[0], None, False, None)
-    with pytest.raises(TypeError, match="dtype"):
-        gpu_att.sdpa_forward(x.astype(np.float32), x, x, None, False, None)
-    with pytest.raises(ValueError, match="broadcast"):
-        gpu_att.sdpa_forward(x, x, x, cp.zeros((2, 3)), False, None)
+    check_sdpa_forward_rejects_bad_inputs(gpu_att.sdpa_forward, cp)
 
 
 def test_attention_through_the_op_matches_cpu():

@@ -3,6 +3,7 @@ tests (tests/gpu): hypothesis strategies of valid geometries, random arrays, err
 import contextlib
 
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 
 SIZES = st.integers(1, 67)
@@ -23,18 +24,20 @@ def _rel(a, b):
 
 
 @st.composite
-def pool_cases(draw, max_side=11):
-    """(x_shape, kernel, stride, padding, dilation, ceil_mode, count_include_pad), valid for torch."""
-    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+def pool_cases(draw, max_side=11, max_kernel=4, max_dilation=3, max_nc=3):
+    """(x_shape, kernel, stride, padding, dilation, ceil_mode, count_include_pad), valid for torch:
+    sides up to ``max_side`` (or the window's extent), kernel sides up to ``max_kernel``,
+    dilations up to ``max_dilation``, batch and channels up to ``max_nc``."""
+    k = (draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel)))
     s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     p = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
-    d = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    d = (draw(st.integers(1, max_dilation)), draw(st.integers(1, max_dilation)))
     ceil_mode, include_pad = draw(st.booleans()), draw(st.booleans())
     min_h = max(1, d[0] * (k[0] - 1) + 1 - 2 * p[0])
     min_w = max(1, d[1] * (k[1] - 1) + 1 - 2 * p[1])
     h = draw(st.integers(min_h, max(min_h, max_side)))
     w = draw(st.integers(min_w, max(min_w, max_side)))
-    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 3)), h, w)
+    shape = (draw(st.integers(1, max_nc)), draw(st.integers(1, max_nc)), h, w)
     return shape, k, s, p, d, ceil_mode, include_pad
 
 
@@ -57,6 +60,21 @@ def conv_cases(draw, max_side=11, max_cout=11):
     w = draw(st.integers(min_w, max(min_w, max_side)))
     n = draw(st.integers(1, 3))
     return (n, groups * cin_g, h, w), (groups * cout_g, cin_g, kh, kw), stride, padding, dilation, groups
+
+
+def check_sdpa_forward_rejects_bad_inputs(sdpa_forward, xp):
+    """An attention kernel's ``sdpa_forward`` (arrays of the module ``xp``: NumPy or CuPy)
+    raises on mismatched head sizes, a rank other than 4, mixed dtypes and a mask that does
+    not broadcast."""
+    x = xp.zeros((1, 1, 3, 4))
+    with pytest.raises(ValueError, match="sdpa_forward"):
+        sdpa_forward(x, xp.zeros((1, 1, 3, 5)), x, None, False, None)
+    with pytest.raises(ValueError, match="4-D"):
+        sdpa_forward(x[0], x[0], x[0], None, False, None)
+    with pytest.raises(TypeError, match="dtype"):
+        sdpa_forward(x.astype(np.float32), x, x, None, False, None)
+    with pytest.raises(ValueError, match="broadcast"):
+        sdpa_forward(x, x, x, xp.zeros((2, 3)), False, None)
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 import minigrad.kernels  # noqa: F401  (maps kernels/ to minigrad.kernels)
 from minigrad.kernels.cpu import attention as nat
 from minigrad.kernels.reference import attention as ref
+from _kernel_cases import check_sdpa_forward_rejects_bad_inputs
 
 # Sizes up to 2 blocks + 3, so every kernel meets full blocks, partial blocks and tails.
 MAX_T = 2 * nat.KEY_BLOCK + 3
@@ -173,15 +174,7 @@ def test_causal_with_more_queries_than_keys_and_large_scores():
 
 
 def test_bad_shapes_and_dtypes_raise():
-    x = np.zeros((1, 1, 3, 4))
-    with pytest.raises(ValueError, match="sdpa_forward"):
-        nat.sdpa_forward(x, np.zeros((1, 1, 3, 5)), x, None, False, None)
-    with pytest.raises(ValueError, match="4-D"):
-        nat.sdpa_forward(x[0], x[0], x[0], None, False, None)
-    with pytest.raises(TypeError, match="dtype"):
-        nat.sdpa_forward(x.astype(np.float32), x, x, None, False, None)
-    with pytest.raises(ValueError, match="broadcast"):
-        nat.sdpa_forward(x, x, x, np.zeros((2, 3)), False, None)
+    check_sdpa_forward_rejects_bad_inputs(nat.sdpa_forward, np)
 
 
 def test_empty_keys_and_queries():

@@ -11,18 +11,17 @@ import minigrad.nn.functional as F
 from minigrad.ops.pool import adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
 from strategies import distinct_arrays, tensor
 from _ops_helpers import check_zero_size, MODES
+from _kernel_cases import pool_cases
 
-@st.composite
-def pool_configs(draw, max_side=7):
-    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    p = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
-    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    min_h = max(1, d[0] * (k[0] - 1) + 1 - 2 * p[0])
-    min_w = max(1, d[1] * (k[1] - 1) + 1 - 2 * p[1])
-    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2)),
-             draw(st.integers(min_h, max(min_h, max_side))), draw(st.integers(min_w, max(min_w, max_side))))
-    return shape, dict(kernel_size=k, stride=s, padding=p, ceil_mode=draw(st.booleans())), d
+
+def pool_configs(max_side=7):
+    """The kernel tests' pooling cases at the op tests' smaller sizes (kernel sides up to 3,
+    dilations up to 2, batch and channels up to 2), as (x shape, the pooling keywords,
+    dilation). The tests draw count_include_pad themselves."""
+    def as_config(case):
+        shape, k, s, p, d, ceil_mode, _ = case
+        return shape, dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil_mode), d
+    return pool_cases(max_side=max_side, max_kernel=3, max_dilation=2, max_nc=2).map(as_config)
 
 
 @pytest.mark.parametrize("mode", MODES)
