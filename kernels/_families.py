@@ -4,7 +4,8 @@ A family is one module per kernel set (``reference/conv.py``, ``cpu/conv.py``,
 ``cuda/conv.py``) defining ``KERNELS`` (op name -> function, one signature per op
 across sets, made by :func:`kernel_table` from the op names in ``OPS``), and for the
 native sets ``PREFERRED`` (op name -> "native" or
-"reference", which one is faster, as measured) and ``warmup()``. A set need not have
+"reference", which one is faster, as measured; both made by :func:`native_tables`) and
+``warmup()``. A set need not have
 every family: a missing native kernel falls back to the reference one in the registry.
 Every kernel collected here runs behind its entry check (``_contracts.checked``).
 """
@@ -35,6 +36,16 @@ def kernel_table(family, namespace):
     """A family module's ``KERNELS``: each op of ``family`` for which ``namespace`` (the
     module's ``globals()``) defines a function of that name -> that function."""
     return {op: namespace[op] for op in OPS[family] if op in namespace}
+
+
+def native_tables(family, namespace, prefer_reference=()):
+    """A native family module's ``(KERNELS, PREFERRED)``: its kernels as
+    :func:`kernel_table` finds them, and for each op which kernel the registry uses by
+    default: "native", or "reference" for the ops in ``prefer_reference`` (where the
+    NumPy/BLAS version was measured faster). The measurement behind the choice is
+    written beside the call."""
+    kernels = kernel_table(family, namespace)
+    return kernels, {op: "reference" if op in prefer_reference else "native" for op in kernels}
 
 
 def collect(package):

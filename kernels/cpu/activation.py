@@ -32,7 +32,7 @@ from . import _runtime  # noqa: F401  (configures threads before Numba kernels r
 from .softmax import FASTMATH, fast_exp, serial_below
 from ..reference import activation as _ref
 from .._contracts import check_approximate
-from .._families import kernel_table
+from .._families import native_tables
 
 __all__ = ["gelu", "gelu_backward", "KERNELS", "PREFERRED", "warmup"]
 
@@ -196,8 +196,7 @@ def gelu_backward(x, gy, approximate="none"):
     return out
 
 
-KERNELS = kernel_table("activation", globals())   # op name -> the function of that name above
-PREFERRED = {op: "native" for op in KERNELS}
+KERNELS, PREFERRED = native_tables("activation", globals())   # every op above; native unless measured slower
 
 
 def warmup(dtypes=(np.float32, np.float64)):

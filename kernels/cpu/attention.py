@@ -59,7 +59,7 @@ from . import _runtime
 from ..reference import attention as _ref
 from .softmax import FASTMATH, fast_exp, fmaximum, lane_dot, lane_sum, serial_below, stack_empty
 from .._contracts import sdpa_mask, sdpa_shapes
-from .._families import kernel_table
+from .._families import native_tables
 
 __all__ = ["sdpa_forward", "sdpa_backward", "KERNELS", "PREFERRED", "warmup"]
 
@@ -513,10 +513,8 @@ def sdpa_backward(gout, q, k, v, out, lse, mask=None, is_causal=False, scale=Non
     return gq, gk, gv
 
 
-KERNELS = kernel_table("attention", globals())   # op name -> the function of that name above
-
 # Measured with benchmarks/_bench_attention.py (see docs/kernels-attention.md).
-PREFERRED = {op: "native" for op in KERNELS}
+KERNELS, PREFERRED = native_tables("attention", globals())   # every op above; native unless measured slower
 
 
 def warmup(dtypes=(np.float32, np.float64)):

@@ -42,7 +42,7 @@ from .._contracts import check_grad_shape, conv_geometry, fold_geometry, unfold_
 from ..reference import conv as _ref
 from . import _runtime
 from .matmul import _axpy_4x4, _axpy_edge, _dot_4x1, _dot_4x4, _four_rows
-from .._families import kernel_table
+from .._families import native_tables
 
 # Floating-point flags for the GEMM loops: allow reassociation (needed to vectorize a
 # sum) and fused multiply-add, but keep NaN/inf semantics (no "nnan"/"ninf").
@@ -525,10 +525,8 @@ def fold(cols, output_size, kernel_size, stride, padding, dilation):
     return out
 
 
-KERNELS = kernel_table("conv", globals())   # op name -> the function of that name above
-
 # Measured on the development machine (2 vCPUs): see docs/kernels-conv.md.
-PREFERRED = {op: "native" for op in KERNELS}
+KERNELS, PREFERRED = native_tables("conv", globals())   # every op above; native unless measured slower
 
 
 def warmup(dtypes=(np.float32, np.float64)):

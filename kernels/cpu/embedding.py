@@ -18,7 +18,7 @@ from numba import njit, prange
 
 from . import _runtime
 from .softmax import serial_below
-from .._families import kernel_table
+from .._families import native_tables
 
 __all__ = ["embedding_forward", "embedding_backward", "KERNELS", "PREFERRED", "warmup"]
 
@@ -89,9 +89,7 @@ def embedding_backward(gy, indices, num_embeddings, padding_idx=None):
     return gw
 
 
-KERNELS = kernel_table("embedding", globals())   # op name -> the function of that name above
-
-PREFERRED = {op: "native" for op in KERNELS}
+KERNELS, PREFERRED = native_tables("embedding", globals())   # every op above; native unless measured slower
 
 
 def warmup(dtypes=(np.float32, np.float64)):

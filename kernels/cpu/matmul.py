@@ -49,7 +49,7 @@ import numpy as np
 from . import _runtime  # first: it may configure Numba before Numba is imported
 from .._contracts import check_matmul
 from numba import njit, prange  # noqa: E402
-from .._families import kernel_table
+from .._families import native_tables
 
 __all__ = ["matmul", "naive_matmul", "KERNELS", "PREFERRED", "warmup"]
 
@@ -646,8 +646,7 @@ def naive_matmul(a, b):
     return out
 
 
-KERNELS = kernel_table("matmul", globals())   # op name -> the function of that name above
-PREFERRED = {op: "native" for op in KERNELS}
+KERNELS, PREFERRED = native_tables("matmul", globals())   # every op above; native unless measured slower
 
 
 def warmup(dtypes=(np.float32, np.float64)):

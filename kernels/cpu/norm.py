@@ -21,7 +21,7 @@ from . import _runtime
 from .._arrays import as_rows
 from ..reference import norm as _ref
 from .softmax import FASTMATH, lane_dot, lane_sum, serial_below
-from .._families import kernel_table
+from .._families import native_tables
 
 __all__ = ["layer_norm_forward", "layer_norm_backward", "KERNELS", "PREFERRED", "warmup"]
 
@@ -168,9 +168,7 @@ def layer_norm_backward(gy, x, weight, mean, rstd):
     return gx.reshape(shape), gw_part.sum(axis=0), gb_part.sum(axis=0)
 
 
-KERNELS = kernel_table("norm", globals())   # op name -> the function of that name above
-
-PREFERRED = {op: "native" for op in KERNELS}
+KERNELS, PREFERRED = native_tables("norm", globals())   # every op above; native unless measured slower
 
 
 def warmup(dtypes=(np.float32, np.float64)):

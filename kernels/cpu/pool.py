@@ -21,7 +21,7 @@ from numba import njit, prange
 from .._contracts import check_grad_shape, max_pool_backward_shapes, pool_geometry
 from ..reference import pool as _ref
 from . import _runtime
-from .._families import kernel_table
+from .._families import native_tables
 
 
 @njit(cache=True)
@@ -279,10 +279,8 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, ceil_mode, co
     return gx.reshape(N, C, H, W)
 
 
-KERNELS = kernel_table("pool", globals())   # op name -> the function of that name above
-
 # Measured on the development machine (2 vCPUs): see docs/kernels-conv.md.
-PREFERRED = {op: "native" for op in KERNELS}
+KERNELS, PREFERRED = native_tables("pool", globals())   # every op above; native unless measured slower
 
 
 def warmup(dtypes=(np.float32, np.float64)):

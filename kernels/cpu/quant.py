@@ -64,7 +64,7 @@ from numba import njit, prange  # noqa: E402
 
 from ..reference import quant as _ref  # noqa: E402
 from .matmul import _store_row  # noqa: E402
-from .._families import kernel_table
+from .._families import native_tables
 
 __all__ = ["qmatmul_int8", "qconv2d_int8", "KERNELS", "PREFERRED", "warmup"]
 
@@ -416,8 +416,7 @@ def qconv2d_int8(x, w, x_zero_point, stride, padding, dilation, groups):
     return y.reshape(N, C_out, H_out, W_out)
 
 
-KERNELS = kernel_table("quant", globals())   # op name -> the function of that name above
-PREFERRED = {op: "native" for op in KERNELS}
+KERNELS, PREFERRED = native_tables("quant", globals())   # every op above; native unless measured slower
 
 
 def warmup():

@@ -59,7 +59,7 @@ from numba.np.arrayobj import make_array, populate_array
 from . import _runtime
 from ..reference import softmax as _ref
 from .._contracts import ce_shapes
-from .._families import kernel_table
+from .._families import native_tables
 
 __all__ = ["serial_below", "fast_exp", "fmaximum", "stack_empty", "lane_sum", "lane_dot",
            "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
@@ -560,10 +560,8 @@ def cross_entropy_backward(grad_loss, logits, target, weight, ignore_index, labe
     return dx
 
 
-KERNELS = kernel_table("softmax", globals())   # op name -> the function of that name above
-
 # Measured with benchmarks/_bench_attention.py (see docs/kernels-attention.md).
-PREFERRED = {op: "native" for op in KERNELS}
+KERNELS, PREFERRED = native_tables("softmax", globals())   # every op above; native unless measured slower
 
 
 def warmup(dtypes=(np.float32, np.float64)):

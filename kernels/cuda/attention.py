@@ -32,7 +32,7 @@ from ..reference import attention as _ref
 from .._arrays import is_cupy
 from ._loader import dtype_suffix
 from .._contracts import sdpa_backward_shapes, sdpa_mask, sdpa_shapes
-from .._families import kernel_table
+from .._families import native_tables
 
 __all__ = ["sdpa_forward", "sdpa_backward", "CONFIGS", "KERNELS", "PREFERRED"]
 
@@ -224,11 +224,9 @@ def sdpa_backward(gout, q, k, v, out, lse, mask=None, is_causal=False, scale=Non
     return gq, gk, gv
 
 
-KERNELS = kernel_table("attention", globals())   # op name -> the function of that name above
-
 # Expected to beat the reference (which materialises B*H*Tq*Tk scores) everywhere;
 # to be confirmed on a GPU with benchmarks/cuda.py.
-PREFERRED = {op: "native" for op in KERNELS}
+KERNELS, PREFERRED = native_tables("attention", globals())   # every op above; native unless measured slower
 
 
 def warmup():

@@ -27,7 +27,7 @@ import numpy as np
 from .._contracts import check_grad_shape, conv_geometry, fold_geometry, unfold_geometry
 from ..reference import conv as _ref
 from ._loader import launch_flat, on_gpu
-from .._families import kernel_table
+from .._families import native_tables
 
 __all__ = ["conv2d_forward", "conv2d_grad_input", "conv2d_grad_weight", "unfold", "fold",
            "GEMM", "KERNELS", "PREFERRED"]
@@ -183,11 +183,9 @@ def fold(cols, output_size, kernel_size, stride, padding, dilation):
     return out
 
 
-KERNELS = kernel_table("conv", globals())   # op name -> the function of that name above
-
 # The reference gathers patches with as_strided + a copy and scatters col2im with
 # kH*kW strided adds; these kernels do each in one pass. To be confirmed on a GPU.
-PREFERRED = {op: "native" for op in KERNELS}
+KERNELS, PREFERRED = native_tables("conv", globals())   # every op above; native unless measured slower
 
 
 def warmup():

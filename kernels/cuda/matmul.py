@@ -27,7 +27,7 @@ import numpy as np
 
 from .._contracts import check_matmul
 from ..reference import matmul as _ref
-from .._families import kernel_table
+from .._families import native_tables
 
 __all__ = ["matmul", "plan", "KERNELS", "PREFERRED"]
 
@@ -229,8 +229,7 @@ def matmul(a, b):
         return _unpromote(out, squeeze)
 
 
-KERNELS = kernel_table("matmul", globals())   # op name -> the function of that name above
-PREFERRED = {op: "native" for op in KERNELS}
+KERNELS, PREFERRED = native_tables("matmul", globals())   # every op above; native unless measured slower
 
 
 def warmup():

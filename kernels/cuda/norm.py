@@ -17,7 +17,7 @@ from .._arrays import as_rows
 from .._contracts import check_grad_shape, ln_params
 from ..reference import norm as _ref
 from ._loader import dtype_suffix, launch_rows, on_gpu
-from .._families import kernel_table
+from .._families import native_tables
 
 __all__ = ["layer_norm_forward", "layer_norm_backward", "KERNELS", "PREFERRED"]
 
@@ -97,9 +97,7 @@ def layer_norm_backward(gy, x, weight, mean, rstd):
     return gx.reshape(shape), gw_part.sum(axis=0), gb_part.sum(axis=0)
 
 
-KERNELS = kernel_table("norm", globals())   # op name -> the function of that name above
-
-PREFERRED = {op: "native" for op in KERNELS}
+KERNELS, PREFERRED = native_tables("norm", globals())   # every op above; native unless measured slower
 
 
 def warmup():

@@ -16,7 +16,7 @@ import numpy as np
 from .._contracts import check_grad_shape, max_pool_backward_shapes, pool_geometry
 from ..reference import pool as _ref
 from ._loader import launch_flat, on_gpu
-from .._families import kernel_table
+from .._families import native_tables
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
            "KERNELS", "PREFERRED"]
@@ -101,9 +101,7 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, ceil_mode, co
     return gx
 
 
-KERNELS = kernel_table("pool", globals())   # op name -> the function of that name above
-
-PREFERRED = {op: "native" for op in KERNELS}
+KERNELS, PREFERRED = native_tables("pool", globals())   # every op above; native unless measured slower
 
 
 def warmup():

@@ -17,7 +17,7 @@ import numpy as np
 from .._arrays import is_cupy
 from ..reference import quant as _ref
 from ..reference import conv as _conv
-from .._families import kernel_table
+from .._families import native_tables
 
 __all__ = ["qmatmul_int8", "qconv2d_int8", "KERNELS", "PREFERRED", "warmup"]
 
@@ -73,9 +73,8 @@ def qconv2d_int8(x, w, x_zero_point, stride, padding, dilation, groups):
     return cp.ascontiguousarray(acc.transpose(1, 0, 4, 2, 3).reshape(N, C_out, H_out, W_out))
 
 
-KERNELS = kernel_table("quant", globals())   # op name -> the function of that name above
 # Not yet measured on a GPU: native by default, as every CUDA family.
-PREFERRED = {op: "native" for op in KERNELS}
+KERNELS, PREFERRED = native_tables("quant", globals())   # every op above; native unless measured slower
 
 
 def warmup():

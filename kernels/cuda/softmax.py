@@ -19,7 +19,7 @@ from .._arrays import as_rows, is_cupy
 from .._contracts import ce_shapes, check_grad_shape
 from ..reference import softmax as _ref
 from ._loader import launch_rows, on_gpu
-from .._families import kernel_table
+from .._families import native_tables
 
 __all__ = ["softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
            "cross_entropy_forward", "cross_entropy_backward", "KERNELS", "PREFERRED"]
@@ -139,11 +139,9 @@ def cross_entropy_backward(grad_loss, logits, target, weight, ignore_index, labe
     return dx
 
 
-KERNELS = kernel_table("softmax", globals())   # op name -> the function of that name above
-
 # One pass per reduction instead of the reference's 4-6 separate CuPy kernels;
 # to be confirmed on a GPU with benchmarks/cuda.py.
-PREFERRED = {op: "native" for op in KERNELS}
+KERNELS, PREFERRED = native_tables("softmax", globals())   # every op above; native unless measured slower
 
 
 def warmup():
