@@ -36,7 +36,7 @@ def use(mode):
 
 #: CPU seconds each kernel family took to compile for one dtype into an empty cache
 #: (AMD EPYC, 2 cores; see benchmarks/cold_start.py), for the time estimates shown
-COMPILE_SECONDS = {"matmul": 8, "conv": 30, "pool": 12, "attention": 14, "softmax": 16, "norm": 6,
+COMPILE_SECONDS = {"matmul": 8, "conv": 30, "pool": 12, "attention": 47, "softmax": 16, "norm": 6,
                    "embedding": 3, "quant": 20, "special": 1, "activation": 6}
 
 
@@ -114,15 +114,30 @@ def _child_env():
     return env
 
 
-def _spawn(families, dtypes, processes=1):
+#: what a background compilation runs: each family in the given order, then the
+#: marker of the whole set; it prints each family's name once that family is compiled
+_BACKGROUND_CODE = """
+import sys, minigrad.kernels as k
+families, dtypes = sys.argv[1].split(','), sys.argv[2].split(',')
+for family in families:
+    k.warmup(families=[family], dtypes=dtypes, processes=1)
+    print(family, flush=True)
+k.warmup(families=families, dtypes=dtypes, processes=1)
+"""
+
+
+def _spawn(families, dtypes, processes=1, report=False):
     import subprocess
     import sys
 
-    code = ("import sys, minigrad.kernels as k; "
-            "k.warmup(families=sys.argv[1].split(','), dtypes=sys.argv[2].split(','), processes=int(sys.argv[3]))")
-    return subprocess.Popen([sys.executable, "-c", code, ",".join(families), ",".join(dtypes), str(processes)],
-                            env=_child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    if report:
+        args, out = [_BACKGROUND_CODE, ",".join(families), ",".join(dtypes)], subprocess.PIPE
+    else:
+        code = ("import sys, minigrad.kernels as k; k.warmup(families=sys.argv[1].split(','), "
+                "dtypes=sys.argv[2].split(','), processes=int(sys.argv[3]))")
+        args, out = [code, ",".join(families), ",".join(dtypes), str(processes)], subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, "-c", *args], env=_child_env(), stdin=subprocess.DEVNULL,
+                            stdout=out, stderr=subprocess.DEVNULL, text=report or None)
 
 
 def _split(mods, n):
@@ -205,14 +220,43 @@ def _run(mods, np_dtypes, verbose):
 
 
 class BackgroundWarmup:
-    """:func:`warmup` running in another process; see :func:`warmup_in_background`."""
+    """:func:`warmup` running in another process; see :func:`warmup_in_background`.
+
+    The families compile one after the other, in the order given; :meth:`next_compiled`
+    hands over each one's name as soon as it is in the cache, so that a caller can
+    start using a family's native kernels while the next family compiles."""
 
     def __init__(self, dtypes=("float32",), families=None):
+        import queue
+        import threading
+
         self.dtypes = _dtype_names(dtypes)
-        self.families = [_family(m) for m in _modules(families)]
+        _modules(families)   # checks the names
+        self.families = list(dict.fromkeys(families)) if families is not None else \
+            [_family(m) for m in _modules(None)]
         self.estimate = estimate_compile_seconds(self.dtypes, self.families, 1)
         self.started = time.perf_counter()
-        self._proc = _spawn(self.families, self.dtypes, processes=1)
+        self._compiled = queue.Queue()
+        self._proc = _spawn(self.families, self.dtypes, processes=1, report=True)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            for line in self._proc.stdout:
+                if line.strip() in self.families:
+                    self._compiled.put(line.strip())
+        finally:
+            self._compiled.put(None)
+
+    def next_compiled(self, timeout=None):
+        """Wait for the next family to be compiled and return its name; None once the
+        process has ended (or after ``timeout`` seconds without one)."""
+        import queue
+
+        try:
+            return self._compiled.get(timeout=timeout)
+        except queue.Empty:
+            return None
 
     def done(self):
         """True once the kernels are compiled into the cache (or the process failed)."""
@@ -245,7 +289,8 @@ class BackgroundWarmup:
 def warmup_in_background(dtypes=("float32",), families=None):
     """Start compiling the native kernels in a separate process and return at once.
 
-    Returns a :class:`BackgroundWarmup` (``done()``, ``wait()``, ``stop()``). Meanwhile
+    ``families``: which, in the order to compile them (default all). Returns a
+    :class:`BackgroundWarmup` (``done()``, ``wait()``, ``stop()``, ``next_compiled()``). Meanwhile
     run on the NumPy reference kernels (``minigrad.kernels.use("reference")``) so that
     this process compiles nothing, and switch back once ``done()``::
 

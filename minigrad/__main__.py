@@ -20,8 +20,8 @@ Subcommands are argparse sub-parsers: a new one (``compress``, say) is a functio
 The demo's first line (stderr) says what it trains and about how long it takes on
 this machine. On a machine where the native kernels were never compiled, it compiles
 them in a background process (once per machine, cached in ``~/.cache/minigrad``) while
-the first systems run on the NumPy reference kernels, and switches to the native ones
-when they are ready (``MINIGRAD_DEMO_COMPILE=lazy``: compile on first use instead).
+the first systems run on the NumPy reference kernels, and switches each kernel family
+to its native kernels as soon as that family is compiled (``MINIGRAD_DEMO_COMPILE=lazy``: compile on first use instead).
 
 Progress bars go to stderr and the table to stdout, so ``minigrad demo > out.txt``
 keeps just the results. The exit status is 0 when every system reached its target
@@ -152,7 +152,7 @@ def _plan_line(chosen, level, compiler):
             f"about {max(1, round(est))} s on this machine")
     if compiler is not None:
         text += (f"; compiling the native kernels in the background meanwhile (once per machine, "
-                 f"about {compiler.estimate:.0f} s of one core: the NumPy reference kernels run until then)")
+                 f"about {compiler.estimate:.0f} s of one core: each kernel family runs on the NumPy reference kernels until it is compiled)")
     return text
 
 
@@ -166,10 +166,20 @@ def _quiet_unless(progress):
     return _runtime.quiet()
 
 
+#: the kernel families in the order the demo compiles them, each used as soon as it is
+#: compiled: matmul (a few seconds), then the seed CNN's conv and pool (its reference
+#: convolution is about 8x slower than the native one), the cross-entropy (the digits
+#: MLP before it is short, and its reference version is close to the native one), the
+#: Transformers' kernels, and last the int8 GEMM of the last system
+DEMO_FAMILIES = ("matmul", "conv", "pool", "softmax", "embedding", "norm", "attention", "activation", "quant",
+                 "special")
+
+
 def _start_background_compile():
-    """When the native kernels were never compiled here, compile them in another process
-    and run on the reference kernels meanwhile (the first results appear at once instead
-    of after minutes of compilation). Returns the BackgroundWarmup or None.
+    """When the native kernels were never compiled here, compile them in another process,
+    family by family, and run each family's ops on the reference kernels until its
+    native ones are compiled (the first results appear at once instead of after
+    minutes of compilation). Returns the BackgroundWarmup or None.
 
     Only for a run of several systems with progress shown (one system, or a run
     that prints only the table, compiles on first use as any program does);
@@ -177,40 +187,65 @@ def _start_background_compile():
     import os
 
     from minigrad import backend, kernels
+    from minigrad.kernels._families import FAMILIES
 
     if backend.kernel_mode() is not None or os.environ.get("MINIGRAD_DEMO_COMPILE", "background") != "background":
         return None
+    families = [f for f in DEMO_FAMILIES if f in FAMILIES] + [f for f in FAMILIES if f not in DEMO_FAMILIES]
     try:
         if kernels.is_warm():
             return None
-        compiler = kernels.warmup_in_background()
+        compiler = kernels.warmup_in_background(families=families)
     except Exception:  # no Numba, no subprocesses: compile lazily as usual
         return None
-    backend.set_kernel_mode("reference")
+    compiler.held = set(families)
+    for family in families:
+        _serve(family, "reference")
     import threading
 
-    # switch to the native kernels as soon as they are compiled, even in the middle of
-    # a system's training (kernels are pure functions: the next op simply uses them)
+    # switch each family to its native kernels as soon as they are compiled, even in the
+    # middle of a system's training (kernels are pure functions: the next op simply uses them)
     watcher = threading.Thread(target=_switch_when_compiled, args=(compiler,), daemon=True)
     watcher.start()
     return compiler
 
 
-def _switch_when_compiled(compiler):
+def _serve(family, kind):
+    """Run the ops of one kernel family on the reference kernels ("reference"), or
+    give them back their usual choice (None)."""
     from minigrad import backend
+    from minigrad.kernels._families import OPS
+
+    for op in OPS[family]:
+        if kind == "reference":
+            backend._cpu_choices[op] = "reference"
+        else:
+            backend._cpu_choices.pop(op, None)   # resolved again from the tuning record
+
+
+def _switch_when_compiled(compiler):
     from minigrad.kernels.cpu import _runtime
 
-    compiler.wait()
-    if getattr(compiler, "stopped", False) or backend.kernel_mode() != "reference":
-        return
-    backend.set_kernel_mode(None)
-    _runtime.say(f"minigrad: native kernels {'compiled' if compiler.ok() else 'not compiled (they compile on first use)'}"
-                 f" after {time.perf_counter() - compiler.started:.0f} s; switching to them")
+    while True:
+        family = compiler.next_compiled()
+        if family is None or getattr(compiler, "stopped", False):
+            break
+        compiler.held.discard(family)
+        _serve(family, None)
+        _runtime.say(f"minigrad: {family} kernels compiled after {time.perf_counter() - compiler.started:.0f} s; "
+                     f"switching to them")
+    if compiler.held and not getattr(compiler, "stopped", False):
+        _release(compiler)
+        _runtime.say("minigrad: the other native kernels were not compiled; they compile on first use")
+
+
+def _release(compiler):
+    for family in list(compiler.held):
+        compiler.held.discard(family)
+        _serve(family, None)
 
 
 def _finish_background_compile(compiler, progress):
-    from minigrad import backend
-
     if compiler is None:
         return
     compiler.stopped = True
@@ -219,8 +254,7 @@ def _finish_background_compile(compiler, progress):
         if progress:
             print("minigrad: stopped the background compilation; the next run goes on from where it stopped",
                   file=sys.stderr, flush=True)
-    if backend.kernel_mode() == "reference":
-        backend.set_kernel_mode(None)
+    _release(compiler)
 
 
 def run_demo(args):

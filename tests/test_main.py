@@ -136,3 +136,57 @@ def test_cold_start_of_the_readme_command(tmp_path):
     demo = results["python -m minigrad demo"]
     assert demo["exit"] == 0 and demo["wall_s"] > 0 and demo["first_result_s"] is not None
     assert 0 < demo["longest_silence_s"] <= demo["wall_s"]
+
+
+# ----------------------------------------------------------------------------- background compilation
+
+def test_demo_switches_each_kernel_family_once_it_is_compiled(monkeypatch):
+    """On a cold cache the demo compiles the families in another process, in the order
+    its systems need them, and runs each family's ops on the reference kernels only
+    until that family is compiled."""
+    import queue
+    import time
+
+    from minigrad import __main__ as cli
+    from minigrad import backend, kernels
+
+    if backend.kernel_mode() is not None:
+        pytest.skip("a kernel set is forced for the whole process")
+
+    class Compiler:   # stands in for kernels.BackgroundWarmup: the test says when a family is compiled
+        started = time.perf_counter()
+
+        def __init__(self, families):
+            self.families, self.compiled, self.stopped_calls = families, queue.Queue(), 0
+
+        def next_compiled(self, timeout=None):
+            return self.compiled.get(timeout=timeout)
+
+        def done(self):
+            return False
+
+        def stop(self):
+            self.stopped_calls += 1
+            self.compiled.put(None)
+
+    monkeypatch.setenv("MINIGRAD_QUIET", "1")
+    monkeypatch.delenv("MINIGRAD_DEMO_COMPILE", raising=False)
+    monkeypatch.setattr(kernels, "is_warm", lambda *a, **k: False)
+    monkeypatch.setattr(kernels, "warmup_in_background", lambda dtypes=("float32",), families=None: Compiler(families))
+    usual = {op: repr(backend.get_kernel(op)) for op in ("conv2d_forward", "max_pool2d_forward")}
+    reference = backend._table("reference", "cpu").KERNELS
+    compiler = cli._start_background_compile()
+    try:
+        assert compiler.families[:3] == ["matmul", "conv", "pool"]
+        assert backend.get_kernel("conv2d_forward") is reference["conv2d_forward"]
+        assert backend.get_kernel("max_pool2d_forward") is reference["max_pool2d_forward"]
+        compiler.compiled.put("conv")
+        deadline = time.perf_counter() + 10
+        while "conv" in compiler.held and time.perf_counter() < deadline:
+            time.sleep(0.01)
+        assert repr(backend.get_kernel("conv2d_forward")) == usual["conv2d_forward"]
+        assert backend.get_kernel("max_pool2d_forward") is reference["max_pool2d_forward"]
+    finally:
+        cli._finish_background_compile(compiler, progress=False)
+    assert compiler.stopped_calls == 1 and not compiler.held
+    assert repr(backend.get_kernel("max_pool2d_forward")) == usual["max_pool2d_forward"]
