@@ -36,7 +36,7 @@ def use(mode):
 
 #: CPU seconds each kernel family took to compile for one dtype into an empty cache
 #: (AMD EPYC, 2 cores; see benchmarks/cold_start.py), for the time estimates shown
-COMPILE_SECONDS = {"matmul": 8, "conv": 30, "pool": 12, "attention": 47, "softmax": 16, "norm": 6,
+COMPILE_SECONDS = {"matmul": 8, "conv": 30, "pool": 12, "attention": 40, "softmax": 16, "norm": 6,
                    "embedding": 3, "quant": 20, "special": 1, "activation": 6}
 
 
