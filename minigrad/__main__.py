@@ -216,11 +216,7 @@ def _serve(family, kind):
     from minigrad import backend
     from minigrad.kernels._families import OPS
 
-    for op in OPS[family]:
-        if kind == "reference":
-            backend._cpu_choices[op] = "reference"
-        else:
-            backend._cpu_choices.pop(op, None)   # resolved again from the tuning record
+    backend.hold_on_reference(OPS[family], hold=kind == "reference")
 
 
 def _switch_when_compiled(compiler):

@@ -319,6 +319,17 @@ def reload_kernel_choices() -> None:
     _cpu_choices.clear()
 
 
+def hold_on_reference(ops, hold=True) -> None:
+    """Run ``ops`` on the CPU's reference kernels until released (``hold=False`` gives
+    them back the measured choice). The demo holds a kernel family there while its
+    native kernels compile in the background, and releases it once they are ready."""
+    for op in ops:
+        if hold:
+            _cpu_choices[op] = "reference"
+        else:
+            _cpu_choices.pop(op, None)   # resolved again from the tuning record on next use
+
+
 def get_kernel(op: str, dev=cpu):
     """The kernel for ``op`` on device ``dev`` under the current mode."""
     dev_type = dev.type if isinstance(dev, Device) else device(dev).type
