@@ -45,16 +45,7 @@ def _cuda_available():
         return False
 
 
-# Tests that run a whole other suite in a child interpreter (the GPU suite on the CUDA
-# emulator) go last: by then the tests of this process have compiled the Numba kernels
-# into the shared on-disk cache, and the child loads them instead of compiling them again.
-RUN_LAST = ("tests/kernels/cuda/test_emulator.py",)
-
-
 def pytest_collection_modifyitems(config, items):
-    last = [item for item in items if item.nodeid.startswith(RUN_LAST)]
-    if last:
-        items[:] = [item for item in items if not item.nodeid.startswith(RUN_LAST)] + last
     if _cuda_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU and CuPy")
