@@ -48,7 +48,8 @@ def _pair(a, b, op):
             b = Tensor(b)
         else:
             b = _const_like(b, a)
-    _checks.same_device(op, a, b)
+    if type(a.array) is not np.ndarray or type(b.array) is not np.ndarray:  # two NumPy arrays: both on the CPU
+        _checks.same_device(op, a, b)
     return _promote(a, b)
 
 
