@@ -15,6 +15,21 @@ def test_integer_refuses_floats_and_bools():
             _checks.integer(bad, "op", "k")
 
 
+def test_count_accepts_whole_numbers_from_the_minimum_only():
+    assert _checks.count(3, "DataLoader", "batch_size") == 3
+    assert type(_checks.count(np.int64(2), "fit", "epochs", minimum=0)) is int
+    assert _checks.count(0, "fit", "epochs", minimum=0) == 0
+    with pytest.raises(ValueError, match=r"^DataLoader: batch_size must be a positive integer, got 0$"):
+        _checks.count(0, "DataLoader", "batch_size")
+    with pytest.raises(ValueError, match=r"^fit: epochs must be a non-negative integer, got -1$"):
+        _checks.count(-1, "fit", "epochs", minimum=0)
+    with pytest.raises(ValueError, match=r"an integer >= 2, got 1"):
+        _checks.count(1, "op", "n", minimum=2)
+    for bad in (2.0, True, "3", None):
+        with pytest.raises(ValueError, match="must be a positive integer"):
+            _checks.count(bad, "op", "n")
+
+
 def test_dim_wraps_negative_dims_and_names_the_valid_range():
     assert _checks.dim(-1, 3, "std") == 2
     assert _checks.dim(0, 0, "std") == 0  # a 0-d tensor counts as 1-d
