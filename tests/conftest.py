@@ -35,6 +35,15 @@ if EMULATED_CUDA:
 
     _emulator.install()
 
+    # On the emulator the CPU side of every GPU-vs-CPU comparison runs the NumPy reference
+    # kernels, also where a test asks for the native set: the native CPU kernels are checked
+    # against those same reference kernels in tests/kernels, and compiling them again here
+    # (a child interpreter, often with an empty Numba cache) would cost about two minutes
+    # of a run that is meant to check the CUDA kernels.
+    from minigrad import backend as _backend
+
+    _backend._tables[("native", "cpu")] = _backend._table("reference", "cpu")
+
 
 def _cuda_available():
     try:
