@@ -2,9 +2,10 @@
 catch the bugs it exists to catch, and the GPU test suite must pass on it.
 
 Each test compiles a few lines of CUDA with the host's g++ (skipped without one).
-``test_the_gpu_suite_passes_on_the_emulator`` runs ``tests/gpu`` in a subprocess with
-``MINIGRAD_CUDA_EMULATOR=1`` (and the race check): the only run of the real CUDA kernels
-(kernels/cuda/*.cu) a machine without a GPU can make.
+``test_the_gpu_suite_passes_on_the_emulator`` checks a run of ``tests/gpu`` in a subprocess
+with ``MINIGRAD_CUDA_EMULATOR=1`` (and the race check), started beside the other tests by
+``conftest.py`` here: the only run of the real CUDA kernels (kernels/cuda/*.cu) a machine
+without a GPU can make.
 """
 import os
 import subprocess
@@ -199,12 +200,12 @@ def _run_emulated(args, timeout, **env):
                           capture_output=True, text=True, check=False, timeout=timeout)
 
 
-def test_the_gpu_suite_passes_on_the_emulator():
+def test_the_gpu_suite_passes_on_the_emulator(emulated_gpu_suite):
     """tests/gpu, every CUDA kernel against its reference, in a fresh interpreter; with the
     race check on, so every launch also runs with its threads in reverse order and must
-    write the same values."""
-    r = _run_emulated(["-m", "pytest", "tests/gpu", "-q", "-p", "no:cacheprovider", "-x",
-                       "-W", "ignore::DeprecationWarning"], timeout=1200, MINIGRAD_CUDA_EMULATOR_RACECHECK="1")
+    write the same values. The run started beside this one when collection ended
+    (conftest.py here); this test checks its result."""
+    r = emulated_gpu_suite
     tail = (r.stdout + r.stderr)[-6000:]
     assert r.returncode == 0, f"the GPU suite failed on the emulator (exit {r.returncode}):\n{tail}"
     last = [line for line in r.stdout.splitlines() if " passed" in line]
