@@ -34,10 +34,11 @@ def use(mode):
     return use_kernels(mode)
 
 
-#: CPU seconds each kernel family took to compile for one dtype into an empty cache
-#: (AMD EPYC, 2 cores; see benchmarks/cold_start.py), for the time estimates shown
-COMPILE_SECONDS = {"matmul": 8, "conv": 30, "pool": 12, "attention": 40, "softmax": 16, "norm": 6,
-                   "embedding": 3, "quant": 20, "special": 1, "activation": 6}
+#: CPU seconds each kernel family took to compile for float32 into an empty cache
+#: (``warmup(verbose=True, processes=1)``, AMD EPYC Zen 4, 2 cores), for the time estimates
+#: shown and for sharing the work evenly between two compiling processes
+COMPILE_SECONDS = {"matmul": 9, "conv": 23, "pool": 7, "attention": 35, "softmax": 5, "norm": 4,
+                   "embedding": 1, "quant": 27, "special": 1, "activation": 3}
 
 
 def _dtype_names(dtypes):
@@ -162,8 +163,10 @@ def warmup(verbose=False, dtypes=("float32",), families=None, processes=None):
     Numba compiles on one core, so two processes nearly halve the wait.
 
     The first process on a machine pays the JIT cost and says so in one line on
-    stderr; later processes load the cached machine code (well under a second).
-    Returns the seconds it took.
+    stderr. Once that is done (a marker in the cache records it, keyed by the kernels'
+    source, Numba, Python and the CPU), ``warmup`` returns at once: each kernel then
+    loads its cached machine code on its first call (milliseconds), so a program pays
+    only for the kernels it uses. Returns the seconds it took.
     """
     import numpy as np
 
@@ -174,24 +177,25 @@ def warmup(verbose=False, dtypes=("float32",), families=None, processes=None):
     mods = _modules(families)
     np_dtypes = tuple(np.dtype(n).type for n in names)
     marker = _warm_marker(names, mods)
+    if os.path.exists(marker):
+        return time.perf_counter() - t0
     if processes is None:
         processes = min(2, os.cpu_count() or 1)
-    if not os.path.exists(marker):
-        est = estimate_compile_seconds(names, [_family(m) for m in mods], processes)
-        _runtime.say(f"minigrad: compiling the native CPU kernels for {' and '.join(names)} "
-                     f"(once per machine, about {est:.0f} s)")
-        groups = _split(mods, max(1, min(processes, len(mods))))
-        children = [_spawn([_family(m) for m in g], names) for g in groups[1:]]
-        try:
-            mods = groups[0] + [m for g in groups[1:] for m in g]   # this process: its own group first
-            with _runtime.quiet():
-                _run(groups[0], np_dtypes, verbose)
-                for c in children:
-                    c.wait()
-        finally:
+    est = estimate_compile_seconds(names, [_family(m) for m in mods], processes)
+    _runtime.say(f"minigrad: compiling the native CPU kernels for {' and '.join(names)} "
+                 f"(once per machine, about {est:.0f} s)")
+    groups = _split(mods, max(1, min(processes, len(mods))))
+    children = [_spawn([_family(m) for m in g], names) for g in groups[1:]]
+    try:
+        mods = groups[0] + [m for g in groups[1:] for m in g]   # this process: its own group first
+        with _runtime.quiet():
+            _run(groups[0], np_dtypes, verbose)
             for c in children:
-                if c.poll() is None:
-                    c.kill()
+                c.wait()
+    finally:
+        for c in children:
+            if c.poll() is None:
+                c.kill()
     with _runtime.quiet():
         _run(mods, np_dtypes, verbose)   # loads what the other processes compiled
     try:

@@ -651,11 +651,12 @@ KERNELS, PREFERRED = native_tables("matmul", globals())   # every op above; nati
 
 def warmup(dtypes=(np.float32, np.float64)):
     """Compile (or load from the on-disk cache) every specialisation matmul uses, for each of ``dtypes``."""
+    # through _matmul: shapes this small would go to BLAS through matmul, compiling nothing
     for dt in dtypes:
         x = np.ones((5, 20), dt)
-        matmul(x, x.T)            # in-place operands
-        matmul(x.T, x)            # packed operands
-        matmul(x[:, :3], x[:3])   # small k
-        y = np.ones((5, 70), dt)
-        matmul(y, y.T)            # the dot kernel
-        matmul(y.T, y)            # the dot kernel with packing
+        for kernel in ("dot", "axpy"):
+            _matmul(x, x.T, kernel)            # operands read in place
+            _matmul(x.T, x, kernel)            # operands packed first
+            _matmul(x[:, :3], x[:3], kernel)   # small k
+        y = np.ones((2, 5, 20), dt)
+        _matmul(y, x.T, None)                  # a batch
