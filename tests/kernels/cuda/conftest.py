@@ -18,7 +18,7 @@ import pytest
 TEST_NAME = "test_the_gpu_suite_passes_on_the_emulator"
 TIMEOUT = 1200   # seconds from the child's start
 
-_run = {}   # the one child of this session: proc, args, out, err, started
+_run = {}   # the one child of this pytest run: proc, args, out, err, started
 
 
 def _command(config):
