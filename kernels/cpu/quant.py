@@ -140,7 +140,7 @@ def _block(A, B, C, i0, i1, j0, j1, K, kc):
                     _store_row(C[i + 3], j, nj, c30, c31, c32, c33, not first)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)   # not inlined: the serial and the parallel GEMM share one compiled copy
 def _tile(A, B, C, t, nt, mc, nc, kc):
     """Block number t (row-major over an (M/mc) x (N/nc) grid) of C = A @ B^T."""
     M, K = A.shape
@@ -272,7 +272,7 @@ def _axpy_rows(wg, cols, out, init, K, P):
                 r0[p] = np.int32(r0[p] + a0 * np.int32(c[p]))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)   # not inlined: the serial and the parallel convolution share one compiled copy
 def _conv_samples(x, w3, init, zp, y, cols_t, cols, geo, lo, hi, use_dot):
     """y[n] for samples lo..hi: y[n, g] = init[g] + W_g (Co_g, K) @ patches, where
     init[g, o] = -z_x sum_k q_w[o, k]. The patches are gathered as columns (K, P)
