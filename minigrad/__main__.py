@@ -167,11 +167,13 @@ def _quiet_unless(progress):
 
 
 #: the kernel families in the order the demo compiles them, each used as soon as it is
-#: compiled: matmul (a few seconds), then the seed CNN's conv and pool (its reference
-#: convolution is about 8x slower than the native one), the cross-entropy (the digits
-#: MLP before it is short, and its reference version is close to the native one), the
-#: Transformers' kernels, and last the int8 GEMM of the last system
-DEMO_FAMILIES = ("matmul", "conv", "pool", "softmax", "embedding", "norm", "attention", "activation", "quant",
+#: compiled (seconds of one core on an AMD EPYC in brackets): first the seed CNN's pool
+#: (7; its reference max pool is about 13x slower than the native one) and conv (23;
+#: reference 3-20x slower), the cross-entropy (5), the Transformers' GELU (3; the
+#: reference erf calls math.erf once per element), layer norm and embedding (5) and
+#: attention (35; its reference is 2-4x slower); then matmul (9: the reference matmul is
+#: NumPy's BLAS, close to the native one at the demo's sizes) and the int8 GEMM (16)
+DEMO_FAMILIES = ("pool", "conv", "softmax", "activation", "norm", "embedding", "attention", "matmul", "quant",
                  "special")
 
 
