@@ -123,6 +123,25 @@ def test_demo_first_line_says_what_and_how_long(capsys):
     assert first.endswith(" s on this machine")
 
 
+def test_demo_first_line_counts_the_compilation_on_a_first_run(monkeypatch):
+    from minigrad import __main__ as cli
+    from minigrad.examples import DEMOS
+
+    monkeypatch.setattr(cli, "_speed_factor", lambda: 1.0)   # the same machine speed in both lines
+
+    class Compiler:
+        estimate = 104.0
+
+    chosen = cli._select(DEMOS, "default", None)
+    warm = cli._plan_line(chosen, "default", None)
+    cold = cli._plan_line(chosen, "default", Compiler())
+    warm_s = int(warm.rsplit("about ", 1)[1].split()[0])
+    first_s, later_s = (int(part.split()[0]) for part in cold.split("about ")[1:3])
+    assert "this first time" in cold and "compiling the native kernels in the background" in cold
+    assert first_s > later_s and first_s - later_s in (51, 52, 53), cold   # half of the 104 s compile
+    assert later_s == warm_s, (warm, cold)
+
+
 @pytest.mark.slow
 def test_cold_start_of_the_readme_command(tmp_path):
     """pip install . && python -m minigrad demo in a fresh venv with an empty Numba cache."""
