@@ -3,7 +3,7 @@ and collect its output: the helper of the tests that launch MPI jobs
 (tests/distributed/test_collectives.py, tests/nn/test_parallel.py, tests/examples/test_distributed.py).
 
 Each job script runs many cases in one job (process start-up dominates the time) and
-prints ``PASS <rank> <case>``; a test checks that every rank passed its case."""
+prints ``PASS <rank> <case>;``; a test checks that every rank passed its case."""
 import os
 import re
 import shutil
@@ -69,9 +69,10 @@ def run_job(script, n, *args, timeout=120):
 
 
 def passed_cases(output):
-    """``"<rank> <case>"`` for every ``PASS <rank> <case>`` line a script printed."""
+    """``"<rank> <case>"`` for every ``PASS <rank> <case>;`` a script printed."""
     # the ranks' lines reach mpiexec through separate pipes and may be glued together
-    return {f"{r} {name}" for r, name in re.findall(r"PASS (\d+) ([a-z0-9_]+)", output)}
+    # ("PASS 1 ring_backendmessage: ..."): the semicolon, not the line's end, ends a name
+    return {f"{r} {name}" for r, name in re.findall(r"PASS (\d+) ([a-z0-9_]+);", output)}
 
 
 # ----------------------------------------------------------------------------- one job per session, its cases as tests

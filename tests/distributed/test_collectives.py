@@ -16,7 +16,7 @@ import pytest
 
 import minigrad
 import minigrad.distributed as dist
-from launch import LAUNCH_VARS, job_tests, run_job
+from launch import LAUNCH_VARS, job_tests, passed_cases, run_job
 from minigrad import nn
 
 pytestmark = pytest.mark.distributed
@@ -119,3 +119,11 @@ def test_a_raising_rank_ends_the_job_with_its_message():
     assert re.search(r"\[rank 1\] ValueError: loss became NaN on purpose, on rank 1", out), out
     assert "not reached" not in out
     assert seconds < 30, f"the job took {seconds:.1f} s to end"
+
+
+def test_the_launcher_reads_pass_lines_glued_to_other_output():
+    """Ranks write through separate pipes: one rank's line can be glued to another's text."""
+    out = ("PASS 2 all_reduce;PASS 0 all_reduce;\n"
+           "PASS 1 ring_backend;message: all_reduce: the ranks disagree\nPASS 0 ring_backend;\n"
+           "FAIL 2 ring_backend: boom\n")
+    assert passed_cases(out) == {"2 all_reduce", "0 all_reduce", "1 ring_backend", "0 ring_backend"}
