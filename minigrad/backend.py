@@ -306,7 +306,7 @@ def _cpu_choice(op: str):
 
 def kernel_choices() -> dict:
     """Where the CPU's default kernel choices come from and what they are: ``{"source":
-    "tuned" | "shipped (<isa>)" | "fixed", "ops": {op: "native" | "reference" | [(log2
+    "tuned" | "shipped (<isa>, <n> thread[s])" | "fixed", "ops": {op: "native" | "reference" | [(log2
     work, choice), ...]}}`` (ops absent from ``ops`` use their module's PREFERRED)."""
     _cpu_choice("matmul")
     return {"source": _cpu_record[1], "ops": dict(_cpu_record[0])}

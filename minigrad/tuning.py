@@ -22,9 +22,14 @@ Where the record comes from, first match wins:
    (some seconds; the kernels must be compiled, which the first run does) and
    saves it in the user cache folder (``$MINIGRAD_TUNING_DIR``, else
    ``$XDG_CACHE_HOME/minigrad/tuning``, i.e. ``~/.cache/minigrad/tuning``), keyed
-   by CPU model, vector instruction set and minigrad version;
+   by CPU model, vector instruction set and minigrad version, and used while the
+   native kernels run on as many threads as when it was taken;
 2. a record shipped with minigrad for the CPU's instruction-set family
-   (``minigrad/_tuned_tables.py``: AVX-512, AVX2, ...), measured on such a CPU;
+   (``minigrad/_tuned_tables.py``: AVX-512, AVX2, ...), measured on such a CPU,
+   with one thread and with two: the one taken with the most threads not above the
+   number in use. Threads matter: the native kernels use them all, the reference
+   ones run NumPy with one BLAS thread (minigrad's thread policy), so a native
+   matmul that loses on one thread can win on two;
 3. otherwise each kernel module's fixed ``PREFERRED`` table.
 
 Nothing is timed at import or on the first op: tuning runs only when asked, so
@@ -42,7 +47,7 @@ import time
 import numpy as np
 
 __all__ = ["isa_family", "cpu_model", "machine_key", "tuning_dir", "record_path", "load_record",
-           "active_record", "choices_from_record", "choose", "tune", "save_record", "CASES", "work"]
+           "active_record", "shipped_record", "threads_in_use", "choices_from_record", "choose", "tune", "save_record", "CASES", "work"]
 
 
 # ----------------------------------------------------------------------------- the machine
@@ -157,17 +162,38 @@ def save_record(record, path: str | None = None) -> str:
     return path
 
 
-def active_record():
-    """(record, where it came from): this machine's tuned one, else the shipped one of its
-    instruction-set family, else (None, "fixed")."""
-    rec = load_record()
-    if rec is not None and rec.get("key") == machine_key():
-        return rec, "tuned"
+def threads_in_use() -> int:
+    """How many threads the native kernels run on (after minigrad's thread policy)."""
+    from minigrad.kernels.cpu import _runtime
+
+    _runtime.configure()
+    return _runtime.get_num_threads()
+
+
+def shipped_record(family: str, threads: int):
+    """The shipped record of ``family`` for ``threads`` threads: the one taken with the
+    most threads not above ``threads`` (the one-thread record when all have more), or None."""
     from minigrad import _tuned_tables
 
-    rec = _tuned_tables.RECORDS.get(isa_family())
+    records = [r for r in [_tuned_tables.RECORDS.get(family)] if r is not None]
+    records += [r for (f, _), r in sorted(_tuned_tables.THREADED_RECORDS.items()) if f == family]
+    if not records:
+        return None
+    fitting = [r for r in records if r.get("threads", 1) <= threads]
+    return max(fitting, key=lambda r: r.get("threads", 1)) if fitting else min(records, key=lambda r: r.get("threads", 1))
+
+
+def active_record():
+    """(record, where it came from): this machine's tuned one (when taken with the number
+    of threads now in use, or with no count saved), else the shipped one of its
+    instruction-set family for the threads in use, else (None, "fixed")."""
+    threads = threads_in_use()
+    rec = load_record()
+    if rec is not None and rec.get("key") == machine_key() and rec.get("threads", threads) == threads:
+        return rec, "tuned"
+    rec = shipped_record(isa_family(), threads)
     if rec is not None:
-        return rec, f"shipped ({isa_family()})"
+        return rec, f"shipped ({isa_family()}, {rec.get('threads', 1)} thread{'s' if rec.get('threads', 1) > 1 else ''})"
     return None, "fixed"
 
 

@@ -15,14 +15,21 @@ from minigrad import _tuned_tables, backend, tuning
 
 
 def _family_records():
-    return sorted(_tuned_tables.RECORDS.items())
+    """(family, record) for every shipped record: one thread and more."""
+    one = sorted(_tuned_tables.RECORDS.items())
+    more = [(family, rec) for (family, _), rec in sorted(_tuned_tables.THREADED_RECORDS.items())]
+    return one + more
+
+
+def _ids():
+    return [f"{family}-{rec.get('threads', 1)}t" for family, rec in _family_records()]
 
 
 def test_shipped_records_cover_the_common_families():
     assert {"x86_64-avx512", "x86_64-avx2"} <= set(_tuned_tables.RECORDS)
 
 
-@pytest.mark.parametrize("family,record", _family_records(), ids=[f for f, _ in _family_records()])
+@pytest.mark.parametrize("family,record", _family_records(), ids=_ids())
 def test_choice_never_slower_than_reference_on_benchmark_sizes(family, record):
     assert record["isa"] == family
     choices = tuning.choices_from_record(record)
@@ -36,7 +43,7 @@ def test_choice_never_slower_than_reference_on_benchmark_sizes(family, record):
             assert case["native_s"] <= case["reference_s"], (family, case)
 
 
-@pytest.mark.parametrize("family,record", _family_records(), ids=[f for f, _ in _family_records()])
+@pytest.mark.parametrize("family,record", _family_records(), ids=_ids())
 def test_shipped_records_name_every_benchmark_size(family, record):
     ref = backend._table("reference", "cpu").KERNELS
     want = {(op, label) for op, label, _ in tuning.CASES(ref, full=True)}
@@ -91,6 +98,45 @@ def test_registry_dispatches_by_the_tuned_record(tmp_path, monkeypatch):
             assert backend.get_kernel("matmul") is ref["matmul"]
     finally:
         backend.reload_kernel_choices()
+
+
+def test_shipped_records_cover_one_and_two_threads():
+    for family in ("x86_64-avx512", "x86_64-avx2"):
+        assert tuning.shipped_record(family, 1)["threads"] == 1
+        assert tuning.shipped_record(family, 2)["threads"] == 2
+        assert tuning.shipped_record(family, 16)["threads"] == 2   # the most threads not above 16
+    assert tuning.shipped_record("x86_64-sse", 2) is None
+
+
+def test_the_record_follows_the_threads_in_use(tmp_path, monkeypatch):
+    """A tuned record counts only with the thread count it was taken with; the shipped
+    record is the one for the threads in use."""
+    monkeypatch.setenv("MINIGRAD_TUNING_DIR", str(tmp_path))
+    monkeypatch.setattr(tuning, "isa_family", lambda: "x86_64-avx512")
+    rec = _record([{"op": "matmul", "case": "x", "work": 10.0, "native_s": 1.0, "reference_s": 2.0}])
+    rec["key"] = tuning.machine_key()
+    rec["threads"] = 2
+    tuning.save_record(rec)
+    monkeypatch.setattr(tuning, "threads_in_use", lambda: 2)
+    assert tuning.active_record()[1] == "tuned"
+    monkeypatch.setattr(tuning, "threads_in_use", lambda: 1)
+    got, source = tuning.active_record()
+    assert source == "shipped (x86_64-avx512, 1 thread)" and got["threads"] == 1
+    (tmp_path / tuning.record_path().rsplit("/", 1)[1]).unlink()
+    monkeypatch.setattr(tuning, "threads_in_use", lambda: 2)
+    got, source = tuning.active_record()
+    assert source == "shipped (x86_64-avx512, 2 threads)" and got["threads"] == 2
+
+
+def test_two_thread_records_put_large_matmuls_on_the_native_kernel_on_avx512():
+    """The measurement the two-thread records exist for: on 2 threads the native GEMM beat
+    the one-BLAS-thread reference at n = 512..2048 (AVX-512), where one thread lost."""
+    two = tuning.shipped_record("x86_64-avx512", 2)
+    one = tuning.shipped_record("x86_64-avx512", 1)
+    for rec, want in ((two, "native"), (one, "reference")):
+        ch = tuning.choices_from_record(rec)["matmul"]
+        for n in (1024, 2048):
+            assert tuning.choose(ch, 3 * math.log2(n)) == want, (rec["threads"], n)
 
 
 def test_a_record_of_another_machine_is_ignored(tmp_path, monkeypatch):
