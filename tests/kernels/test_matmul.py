@@ -278,6 +278,24 @@ def test_warmup_runs():
     nat.warmup()   # compiles or loads every specialisation; must not raise
 
 
+def test_warmup_compiles_the_blocked_kernels_for_both_dtypes():
+    """In a fresh interpreter, warmup() alone leaves the packing, dot and axpy kernels
+    compiled (or loaded) for float32 and float64: tiny products go to BLAS, so a warm-up
+    through matmul() with small shapes would compile none of them."""
+    code = ("import minigrad.kernels\n"
+            "from minigrad.kernels.cpu import matmul as m\n"
+            "m.warmup()\n"
+            "for f in (m._pack, m._blocked_dot, m._blocked_axpy):\n"
+            "    print(f.__name__, sorted({str(sig[0].dtype) for sig in f.signatures}))\n")
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.split("\n")[:3] == [f"{name} ['float32', 'float64']"
+                                       for name in ("_pack", "_blocked_dot", "_blocked_axpy")], r.stdout
+
+
 # ----------------------------------------------------------------------------- runtime helpers
 
 def test_aligned_empty_is_aligned():

@@ -78,6 +78,23 @@ def test_compile_into_the_cache_dir_with_one_notice_then_load(tmp_path):
     assert quiet.returncode == 0 and quiet.stdout.strip() == "[('embedding', 'float64')]" and quiet.stderr == ""
 
 
+def test_warmup_returns_at_once_when_the_cache_is_marked_warm(tmp_path, monkeypatch):
+    """With its marker in the cache, warmup() compiles and loads nothing (each kernel loads
+    on its first call); without it, it runs the families' warm-ups and then writes it."""
+    import minigrad.kernels as k
+
+    marker = tmp_path / "minigrad-warm-test"
+    ran = []
+    monkeypatch.setattr(k, "_warm_marker", lambda dtypes, mods: str(marker))
+    monkeypatch.setattr(k, "_run", lambda mods, dtypes, verbose: ran.append([k._family(m) for m in mods]))
+    monkeypatch.setenv("MINIGRAD_QUIET", "1")
+    k.warmup(families=["norm"], processes=1)
+    assert ran == [["norm"], ["norm"]] and marker.exists()
+    ran.clear()
+    assert k.warmup(families=["norm"], processes=1) < 1.0
+    assert ran == []
+
+
 @pytest.mark.slow
 def test_warmup_in_two_processes_then_warm(tmp_path):
     code = ("import minigrad, time\n"
