@@ -25,9 +25,10 @@ OPS = {
                 "cross_entropy_forward", "cross_entropy_backward"),
     "norm": ("layer_norm_forward", "layer_norm_backward"),
     "embedding": ("embedding_forward", "embedding_backward"),
-    "quant": ("qmatmul_int8", "qconv2d_int8"),
+    "quant": ("qmatmul_int8", "qconv2d_int8", "qlinear_float", "qconv2d_float"),
     "special": ("erf",),
     "activation": ("gelu", "gelu_backward"),
+    "rnn": ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward"),
 }
 FAMILIES = tuple(OPS)
 

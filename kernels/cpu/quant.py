@@ -63,10 +63,12 @@ from . import _runtime  # first: it may configure Numba before Numba is imported
 from numba import njit, prange  # noqa: E402
 
 from ..reference import quant as _ref  # noqa: E402
+from . import _simd  # noqa: E402
+from ._simd import LANES, vbroadcast, vdpbusd, vload, vstore_dequant, vzero  # noqa: E402
 from .matmul import _store_row  # noqa: E402
 from .._families import native_tables
 
-__all__ = ["qmatmul_int8", "qconv2d_int8", "KERNELS", "PREFERRED", "warmup"]
+__all__ = ["qmatmul_int8", "qconv2d_int8", "qlinear_float", "qconv2d_float", "KERNELS", "PREFERRED", "warmup"]
 
 MC, NC = 64, 64      # block of C per parallel task (shrunk until every thread has 2 tasks)
 KC = 2048            # k-block in int8 elements (bytes): 4 rows of B = 8 KiB stay in L1
@@ -416,11 +418,408 @@ def qconv2d_int8(x, w, x_zero_point, stride, padding, dilation, groups):
     return y.reshape(N, C_out, H_out, W_out)
 
 
+# ============================================================================ whole int8 layers
+#
+# qconv2d_float / qlinear_float: a quantized layer's forward from float32 to float32 in
+# one kernel call: quantize the input, the int8 product, and the way back to float32
+# (int32 + zero-point correction -> float32 * scale + bias, ReLU if fused), with no int8
+# or int32 array of the whole output ever written to memory.
+#
+# On CPUs with AVX-512 VNNI the product runs on ``vpdpbusd`` (``_simd.py``): 64 uint8 x
+# int8 multiply-adds per instruction. Its operands are int32 arrays whose elements hold
+# four consecutive k of one dot product: the weights as (R, Q) rows (Q = K/4 quads), the
+# activations as (Q, L) columns, so that one vector load gives 16 columns x 4 k and one
+# broadcast gives 4 k of one output row. A tile of 8 output rows x 32 columns keeps 16
+# accumulators in registers (``_vnni_tile``); the epilogue turns them into floats.
+# Elsewhere the same ops quantize in Numba, run the kernels above and convert back in
+# one pass (``_fallback_*``).
+
+RT, LT = 8, 32   # a VNNI tile: 8 output rows x 32 output columns (two 16-lane vectors)
+
+
+@njit(**_JIT)
+def _quantize_u8(v, scale, zp):
+    """The uint8 code (int8 code + 128) of float32 ``v``: rint(v / scale) + zp clamped to
+    [-128, 127], NaN -> zp; the float32 arithmetic of the reference ``quantize_input``."""
+    r = np.rint(v / scale) + np.float32(zp)
+    if r != r:
+        r = np.float32(zp)
+    r = min(max(r, np.float32(-128.0)), np.float32(127.0))
+    return np.uint8(np.int32(r) + 128)
+
+
+@njit(inline="always", **_JIT)
+def _emit_row(out, va, vb, o, rs, init, scale, bias, relu, seg):
+    """Output row o's two vectors as floats into out (``seg``: see ``_segments``)."""
+    a, m, b = init[o], scale[o], bias[o]
+    for s in range(seg[0, 0]):
+        vstore_dequant(out, o * rs + seg[0, 3 * s + 3], va, a, m, b, relu, seg[0, 3 * s + 1], seg[0, 3 * s + 2])
+    for s in range(seg[1, 0]):
+        vstore_dequant(out, o * rs + seg[1, 3 * s + 3], vb, a, m, b, relu, seg[1, 3 * s + 1], seg[1, 3 * s + 2])
+
+
+@njit(inline="always", **_JIT)
+def _vnni_tile(W, X, Q, L, r, l, nr, out, rs, init, scale, bias, relu, seg):
+    """The 8 x 32 tile of W @ X at rows r.., columns l.. (W, X: flat int32 quads, W's bytes
+    signed, X's unsigned), accumulated in 16 vector registers, then its first nr rows
+    converted to float straight from the registers (``_emit_row``)."""
+    a0 = vzero(); b0 = vzero(); a1 = vzero(); b1 = vzero()   # noqa: E702
+    a2 = vzero(); b2 = vzero(); a3 = vzero(); b3 = vzero()   # noqa: E702
+    a4 = vzero(); b4 = vzero(); a5 = vzero(); b5 = vzero()   # noqa: E702
+    a6 = vzero(); b6 = vzero(); a7 = vzero(); b7 = vzero()   # noqa: E702
+    w = r * Q
+    for q in range(Q):
+        x0 = vload(X, q * L + l)
+        x1 = vload(X, q * L + l + 16)
+        s = vbroadcast(W, w + q)
+        a0 = vdpbusd(a0, x0, s); b0 = vdpbusd(b0, x1, s)               # noqa: E702
+        s = vbroadcast(W, w + Q + q)
+        a1 = vdpbusd(a1, x0, s); b1 = vdpbusd(b1, x1, s)               # noqa: E702
+        s = vbroadcast(W, w + 2 * Q + q)
+        a2 = vdpbusd(a2, x0, s); b2 = vdpbusd(b2, x1, s)               # noqa: E702
+        s = vbroadcast(W, w + 3 * Q + q)
+        a3 = vdpbusd(a3, x0, s); b3 = vdpbusd(b3, x1, s)               # noqa: E702
+        s = vbroadcast(W, w + 4 * Q + q)
+        a4 = vdpbusd(a4, x0, s); b4 = vdpbusd(b4, x1, s)               # noqa: E702
+        s = vbroadcast(W, w + 5 * Q + q)
+        a5 = vdpbusd(a5, x0, s); b5 = vdpbusd(b5, x1, s)               # noqa: E702
+        s = vbroadcast(W, w + 6 * Q + q)
+        a6 = vdpbusd(a6, x0, s); b6 = vdpbusd(b6, x1, s)               # noqa: E702
+        s = vbroadcast(W, w + 7 * Q + q)
+        a7 = vdpbusd(a7, x0, s); b7 = vdpbusd(b7, x1, s)               # noqa: E702
+    _emit_row(out, a0, b0, r, rs, init, scale, bias, relu, seg)
+    if nr > 1:
+        _emit_row(out, a1, b1, r + 1, rs, init, scale, bias, relu, seg)
+    if nr > 2:
+        _emit_row(out, a2, b2, r + 2, rs, init, scale, bias, relu, seg)
+    if nr > 3:
+        _emit_row(out, a3, b3, r + 3, rs, init, scale, bias, relu, seg)
+    if nr > 4:
+        _emit_row(out, a4, b4, r + 4, rs, init, scale, bias, relu, seg)
+    if nr > 5:
+        _emit_row(out, a5, b5, r + 5, rs, init, scale, bias, relu, seg)
+    if nr > 6:
+        _emit_row(out, a6, b6, r + 6, rs, init, scale, bias, relu, seg)
+    if nr > 7:
+        _emit_row(out, a7, b7, r + 7, rs, init, scale, bias, relu, seg)
+
+
+@njit(inline="always", **_JIT)
+def _to_float(acc, init, scale, bias, relu):
+    """One output: float32(acc + init) * scale + bias, then ReLU (NaN stays NaN)."""
+    v = np.float32(np.int32(acc + init)) * scale + bias
+    if relu and v < 0:
+        v = np.float32(0.0)
+    return v
+
+
+@njit(inline="always", **_JIT)
+def _segments(p, n_cols, wide, width, seg):
+    """Where the 16 lanes of the vector of columns p..p+15 go: column c is pixel
+    (c // wide, c % wide) of an output ``width`` pixels wide, stored at
+    (c // wide) * width + c % wide; columns with c % wide >= width (junk) or c >= n_cols
+    are dropped. seg = [count, then (first lane, end lane, offset) per run of kept
+    lanes], the offset such that lane i of the run goes to offset + i."""
+    n = 0
+    lane = 0
+    end = min(LANES, n_cols - p)
+    while lane < end:
+        row, col = divmod(p + lane, wide)
+        k = min(end - lane, wide - col)
+        if col < width:
+            seg[3 * n + 1] = lane
+            seg[3 * n + 2] = lane + min(k, width - col)
+            seg[3 * n + 3] = row * width + col - lane
+            n += 1
+        lane += k
+    seg[0] = n
+
+
+@njit(**_JIT)
+def _vnni_gemm(W, X, Q, L, n_cols, r_lo, r_hi, n_rows, init, scale, bias, relu, out, rs, wide, width):
+    """Rows r_lo..r_hi (multiples of 8) of out = epilogue(W @ X): W (R8, Q) and X (Q, L)
+    flat int32 quads, L a multiple of 32; only rows < n_rows and columns < n_cols are
+    stored, row o from o * rs on (see ``_segments`` for the columns). Column tiles
+    outside, row tiles inside: a 32-column strip of X (Q x 128 bytes) stays in L1 while
+    the weights stream past it."""
+    seg = np.empty((2, 3 * LANES + 1), np.int64)
+    for l in range(0, n_cols, LT):
+        _segments(l, n_cols, wide, width, seg[0])
+        _segments(l + LANES, n_cols, wide, width, seg[1])
+        for r in range(r_lo, r_hi, RT):
+            _vnni_tile(W, X, Q, L, r, l, min(RT, n_rows - r), out, rs, init, scale, bias, relu, seg)
+
+
+@njit(**_JIT)
+def _quantize_planes(xn, scale, zp, ph, pw, u):
+    """u[c, ph:ph + H, pw:pw + W] = the uint8 codes of plane xn[c] (the border of u, the
+    padding, holds the zero point's code already). One loop per row: it vectorises."""
+    C, H, W = xn.shape
+    for c in range(C):
+        for h in range(H):
+            src = xn[c, h]
+            dst = u[c, ph + h, pw:pw + W]
+            for k in range(W):
+                dst[k] = _quantize_u8(src[k], scale, zp)
+
+
+@njit(inline="always", **_JIT)
+def _pack4(b0, b1, b2, b3):
+    return np.int32(b0) | (np.int32(b1) << 8) | (np.int32(b2) << 16) | (np.int32(b3) << 24)
+
+
+@njit(inline="always", **_JIT)
+def _patch_sources(q, K, kk, kW, c0, Hp, Wp, dh, dw, starts):
+    """starts[jj] = where, in the flat padded planes, patch entry k = 4q + jj of output
+    pixel (0, 0) is (k = (c, a, b) in the order of ``w.reshape(C_out, -1)``); an entry
+    past K repeats the last one (its weight is 0)."""
+    for jj in range(4):
+        k = min(4 * q + jj, K - 1)
+        c, t = divmod(k, kk)
+        a, b = divmod(t, kW)
+        starts[jj] = ((c0 + c) * Hp + a * dh) * Wp + b * dw
+
+
+@njit(**_JIT)
+def _quad_columns(flat, Hp, Wp, c0, cg, cols, geo, wide):
+    """cols[q, p] = patch entries k = 4q..4q+3 of output pixel p, their codes packed into
+    one int32 (entry 4q in the low byte): im2col by quads of k, from the padded planes
+    (C, Hp, Wp) stored flat in ``flat`` (plus one spare row), so no test for the image's
+    edge is needed.
+
+    With stride 1 (``wide``) pixel p is (p // Wp, p % Wp): every source is then the flat
+    planes shifted by a constant, and one long loop over p vectorises (the columns
+    p % Wp >= W_out are junk, computed and dropped by the epilogue). Otherwise p is
+    (p // W_out, p % W_out), one row of outputs at a time."""
+    kH, kW, sh, sw, ph, pw, dh, dw, H_out, W_out = geo
+    K = cg * kH * kW
+    st = np.empty(4, np.int64)
+    for q in range(cols.shape[0]):
+        _patch_sources(q, K, kH * kW, kW, c0, Hp, Wp, dh, dw, st)
+        row = cols[q]
+        if wide:
+            n = H_out * Wp
+            s0, s1, s2, s3 = flat[st[0]:st[0] + n], flat[st[1]:st[1] + n], flat[st[2]:st[2] + n], flat[st[3]:st[3] + n]
+            for p in range(n):
+                row[p] = _pack4(s0[p], s1[p], s2[p], s3[p])
+            continue
+        for i in range(H_out):
+            o = i * sh * Wp
+            for j in range(W_out):
+                s = o + j * sw
+                row[i * W_out + j] = _pack4(flat[st[0] + s], flat[st[1] + s], flat[st[2] + s], flat[st[3] + s])
+
+
+@njit(**_JIT)
+def _vnni_conv_samples(x, scale, zp, Wq, init, mult, bias, relu, y, u, Hp, Wp, cols, geo, lo, hi):
+    """y[n] (C_out, P) for samples lo..hi: quantize into the padded planes (u: flat, one
+    spare row), im2col in quads of k, VNNI GEMM per group with the float epilogue
+    (init/mult/bias by output channel)."""
+    G, R8, Q = Wq.shape
+    C = x.shape[1]
+    cog = y.shape[1] // G
+    P = y.shape[2]
+    L = cols.shape[1]
+    W_out = geo[9]
+    wide = geo[2] == 1 and geo[3] == 1
+    n_cols, stride = (geo[8] * Wp, Wp) if wide else (P, W_out)
+    planes = u[:C * Hp * Wp].reshape((C, Hp, Wp))
+    for n in range(lo, hi):
+        _quantize_planes(x[n], scale, zp, geo[4], geo[5], planes)
+        yn = y[n].ravel()
+        for g in range(G):
+            _quad_columns(u, Hp, Wp, g * (C // G), C // G, cols, geo, wide)
+            o = g * cog
+            _vnni_gemm(Wq[g].ravel(), cols.ravel(), Q, L, n_cols, 0, R8, cog, init[o:], mult[o:], bias[o:],
+                       relu, yn[o * P:], P, stride, W_out)
+
+
+@njit(parallel=True, **_JIT)
+def _vnni_conv_parallel(x, scale, zp, Wq, init, mult, bias, relu, y, u, Hp, Wp, cols, geo):
+    T = cols.shape[0]
+    for t in prange(T):
+        lo, hi = _chunk(x.shape[0], T, t)
+        _vnni_conv_samples(x, scale, zp, Wq, init, mult, bias, relu, y, u[t], Hp, Wp, cols[t], geo, lo, hi)
+
+
+@njit(**_JIT)
+def _quad_rows(x, scale, zp, u, cols):
+    """cols[q, m] = the uint8 codes of x[m, 4q:4q+4] as one int32 (past K: 0): each row
+    quantized into u (M, 4Q) bytes (vectorised), then the int32 view transposed."""
+    M, K = x.shape
+    u32 = u.view(np.int32)
+    for m in range(M):
+        src = x[m]
+        dst = u[m]
+        for k in range(K):
+            dst[k] = _quantize_u8(src[k], scale, zp)
+        dst[K:] = 0
+    for q in range(cols.shape[0]):
+        row = cols[q]
+        for m in range(M):
+            row[m] = u32[m, q]
+
+
+@njit(parallel=True, **_JIT)
+def _vnni_linear(x, scale, zp, Wq, init, mult, bias, relu, y_t, u, cols, T):
+    """y_t (N, M) = the float epilogue of Wq @ cols, output rows split over T tasks."""
+    R8, Q = Wq.shape
+    N, M = y_t.shape
+    _quad_rows(x, scale, zp, u, cols)
+    tiles = R8 // RT
+    for t in prange(T):
+        r_lo = t * tiles // T * RT
+        r_hi = (t + 1) * tiles // T * RT
+        _vnni_gemm(Wq.ravel(), cols.ravel(), Q, cols.shape[1], M, r_lo, r_hi, N, init, mult, bias, relu,
+                   y_t.ravel(), M, M, M)
+
+
+@njit(**_JIT)
+def _quantize_int8(x, scale, zp, out):
+    """out = the int8 codes of x (flat arrays)."""
+    for i in range(x.shape[0]):
+        out[i] = np.int8(np.int32(_quantize_u8(x[i], scale, zp)) - 128)
+
+
+@njit(**_JIT)
+def _dequantize_rows(acc, init, mult, bias, relu, out):
+    """out[r, :] = float32(acc[r, :] + init[r]) * mult[r] + bias[r] (ReLU if asked)."""
+    for r in range(acc.shape[0]):
+        a, m, b = init[r], mult[r], bias[r]
+        src = acc[r]
+        dst = out[r]
+        for j in range(src.shape[0]):
+            dst[j] = _to_float(src[j], a, m, b, relu)
+
+
+def _layer_params(n_out, init, out_scale, bias, rows):
+    """(init, mult, bias) as int32/float32 arrays of ``rows`` entries (zero past n_out)."""
+    i = np.zeros(rows, np.int32)
+    m = np.zeros(rows, np.float32)
+    b = np.zeros(rows, np.float32)
+    i[:n_out] = init
+    m[:n_out] = out_scale
+    if bias is not None:
+        b[:n_out] = bias
+    return i, m, b
+
+
+def _round_up(n, m):
+    return -(-n // m) * m
+
+
+def _weight_quads(w, groups):
+    """Conv weights (C_out, Cg, kH, kW) int8 -> (G, R8, Q) int32: each group's rows
+    ``w.reshape(C_out, K)`` padded with zeros to 4Q columns and R8 rows, 4 bytes per int32."""
+    C_out = w.shape[0]
+    K = w[0].size
+    cog = C_out // groups
+    wp = np.zeros((groups, _round_up(cog, RT), _round_up(K, 4)), np.int8)
+    wp[:, :cog, :K] = w.reshape(groups, cog, K)
+    return wp.view(np.int32)
+
+
+def qconv2d_float(x, x_scale, x_zero_point, w, out_scale, bias, stride, padding, dilation, groups, relu):
+    """A whole int8 Conv2d layer, float32 in and out; see the reference."""
+    x, w = np.asarray(x), np.asarray(w)
+    _ref._check_layer("qconv2d_float", x, out_scale, bias, w.shape[0] if w.ndim == 4 else -1)
+    (N, C, H, W, C_out, kH, kW, H_out, W_out), zp = _ref._check_qconv(np.broadcast_to(np.int8(0), x.shape), w,
+                                                                       x_zero_point, stride, padding, dilation,
+                                                                       groups)
+    geo = (int(kH), int(kW), int(stride[0]), int(stride[1]), int(padding[0]), int(padding[1]),
+           int(dilation[0]), int(dilation[1]), int(H_out), int(W_out))
+    init = (-(zp + 128) * _ref.weight_row_sums(w).astype(np.int64)).astype(np.int32)
+    if not _simd.has_vnni():
+        return _fallback_conv(x, x_scale, zp, w, out_scale, bias, stride, padding, dilation, groups, relu)
+    _runtime.configure()
+    P = H_out * W_out
+    Wq = _weight_quads(w, groups)
+    i, m, b = _layer_params(C_out, init, out_scale, bias, C_out + RT)
+    y = np.empty((N, C_out, P), np.float32)
+    T = 1 if N < 2 or N * C_out * P * Wq.shape[2] * 4 < SMALL_WORK else min(_runtime.get_num_threads(), N)
+    Hp, Wp = H + 2 * geo[4], W + 2 * geo[5]
+    # the planes, padded with the zero point's code, and one spare row: a stride-1 im2col
+    # reads past the last plane's edge for the junk columns (see _quad_columns)
+    u = _runtime.workspace("qconvf_planes", T * (C * Hp + 1) * Wp, np.uint8).reshape(T, (C * Hp + 1) * Wp)
+    u[...] = zp + 128
+    L = _round_up(max(P, H_out * Wp), LT)
+    cols = _runtime.workspace("qconvf_cols", T * Wq.shape[2] * L, np.int32).reshape(T, Wq.shape[2], L)
+    xc = np.ascontiguousarray(x)
+    _vnni_conv_parallel(xc, np.float32(x_scale), zp, Wq, i, m, b, bool(relu), y, u, Hp, Wp, cols, geo)
+    return y.reshape(N, C_out, H_out, W_out)
+
+
+def _fallback_conv(x, x_scale, zp, w, out_scale, bias, stride, padding, dilation, groups, relu):
+    """qconv2d_float without VNNI: Numba quantize, the int8 conv, one pass back to float."""
+    _runtime.configure()
+    xq = np.empty(x.size, np.int8)
+    _quantize_int8(np.ascontiguousarray(x).reshape(-1), np.float32(x_scale), zp, xq)
+    acc = qconv2d_int8(xq.reshape(x.shape), w, zp, stride, padding, dilation, groups)
+    N, C_out = acc.shape[:2]
+    # qconv2d_int8 already subtracted z_x * row sums: only the float conversion is left
+    i, m, b = _layer_params(C_out, 0, out_scale, bias, C_out)
+    y = np.empty(acc.shape, np.float32)
+    a3, y3 = acc.reshape(N, C_out, -1), y.reshape(N, C_out, -1)
+    for n in range(N):
+        _dequantize_rows(a3[n], i, m, b, bool(relu), y3[n])
+    return y
+
+
+def qlinear_float(x, x_scale, x_zero_point, w, out_scale, bias, relu):
+    """A whole int8 Linear layer, float32 in and out; see the reference."""
+    x, w = np.asarray(x), np.asarray(w)
+    if x.ndim != 2 or w.ndim != 2:
+        return _ref.qlinear_float(x, x_scale, x_zero_point, w, out_scale, bias, relu)   # raises its error
+    _ref._check_layer("qlinear_float", x, out_scale, bias, w.shape[0])
+    M, N, K = _ref._check_qmatmul(np.broadcast_to(np.int8(0), x.shape), w)   # shapes and K only
+    zp = int(x_zero_point)
+    rows = _ref.weight_row_sums(w).astype(np.int64)
+    if not _simd.has_vnni():
+        i, m, b = _layer_params(N, (-zp * rows).astype(np.int32), out_scale, bias, N)
+        _runtime.configure()
+        xq = np.empty(x.size, np.int8)
+        _quantize_int8(np.ascontiguousarray(x).reshape(-1), np.float32(x_scale), zp, xq)
+        acc = qmatmul_int8(xq.reshape(M, K), w)
+        y = np.empty((N, M), np.float32)
+        _dequantize_rows(np.ascontiguousarray(acc.T), i, m, b, bool(relu), y)
+        return np.ascontiguousarray(y.T)
+    _runtime.configure()
+    init = (-(zp + 128) * rows).astype(np.int32)
+    r8, Q = _round_up(N, RT), _round_up(K, 4) // 4
+    wp = np.zeros((r8, 4 * Q), np.int8)
+    wp[:N, :K] = w
+    Wq = wp.view(np.int32)
+    i, m, b = _layer_params(N, init, out_scale, bias, r8)
+    y_t = np.empty((N, M), np.float32)
+    threads = _runtime.get_num_threads()
+    T = 1 if M * N * K < SMALL_WORK else max(1, min(threads, r8 // RT))
+    cols = _runtime.workspace("qlinf_cols", Q * _round_up(M, LT), np.int32).reshape(Q, _round_up(M, LT))
+    u = _runtime.workspace("qlinf_codes", M * 4 * Q, np.uint8).reshape(M, 4 * Q)
+    _vnni_linear(np.ascontiguousarray(x), np.float32(x_scale), zp, Wq, i, m, b, bool(relu), y_t, u, cols, T)
+    return np.ascontiguousarray(y_t.T)
+
+
 KERNELS, PREFERRED = native_tables("quant", globals())   # every op above; native unless measured slower
 
 
 def warmup():
-    """Compile (or load from the on-disk cache) the int8 kernels' specialisations."""
+    """Compile (or load from the on-disk cache) the int8 kernels this CPU runs.
+
+    The quantized layers call the whole-layer kernels: on a CPU with AVX-512 VNNI those
+    need only the VNNI code (the int8 GEMM and convolution below compile on their first
+    direct call); elsewhere they run on the int8 GEMM and convolution, compiled here.
+    """
+    s = np.ones(3, np.float32)
+    w = np.ones((3, 2, 3, 3), np.int8)
+    a = np.ones((5, 20), np.int8)
+    qconv2d_float(np.ones((2, 2, 5, 5), np.float32), 0.1, 1, w, s, s, (1, 1), (1, 1), (1, 1), 1, True)
+    qlinear_float(np.ones((5, 20), np.float32), 0.1, 1, a[:3], s, None, False)
+    if not _simd.has_vnni():
+        _warm_int8_kernels()
+
+
+def _warm_int8_kernels():
+    """Compile the int8 GEMM and convolution drivers (both layouts, serial and parallel)."""
     a = np.ones((5, 20), np.int8)
     qmatmul_int8(a, a)
     _qgemm_serial(_offset_u8(a), _c_int8(a), np.empty((5, 5), np.int32), MC, NC, KC)

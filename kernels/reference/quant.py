@@ -115,4 +115,65 @@ def qconv2d_int8(x, w, x_zero_point, stride, padding, dilation, groups):
     return xp.ascontiguousarray(acc.astype(np.int32))
 
 
+
+
+# ----------------------------------------------------------------------------- whole int8 layers
+
+def quantize_input(x, scale, zero_point):
+    """``clamp(rint(x / scale) + zero_point, -128, 127)`` as int8, computed in float32
+    (as ``minigrad.compress.quantize.quantize_per_tensor`` does for float32 input).
+    NaN has no int8 code: it becomes the zero point (the code of 0.0)."""
+    xp = array_module(x)
+    q = xp.rint(x.astype(np.float32) / np.float32(scale)) + np.float32(int(zero_point))
+    q = xp.where(xp.isnan(q), np.float32(int(zero_point)), q)
+    return xp.clip(q, -128, 127).astype(np.int8)
+
+
+def _check_layer(op, x, scale, bias, n_out):
+    if x.dtype != np.float32:
+        raise TypeError(f"{op}: x must be float32, got dtype {x.dtype}")
+    for name, a in (("out_scale", scale), ("bias", bias)):
+        if a is not None and (a.dtype != np.float32 or a.shape != (n_out,)):
+            raise ValueError(f"{op}: {name} must be float32 of shape ({n_out},), got {a.dtype} {tuple(a.shape)}")
+
+
+def dequantize_output(acc, out_scale, bias, relu, channel_axis):
+    """``float32(acc) * out_scale[o] + bias[o]`` (o along ``channel_axis``), then
+    ``max(y, 0)`` when ``relu``: the int32 sums back to float32."""
+    shape = [1] * acc.ndim
+    shape[channel_axis] = -1
+    y = acc.astype(np.float32)
+    y *= out_scale.reshape(shape)
+    if bias is not None:
+        y += bias.reshape(shape)
+    if relu:
+        array_module(y).maximum(y, np.float32(0), out=y)
+    return y
+
+
+def qlinear_float(x, x_scale, x_zero_point, w, out_scale, bias, relu):
+    """A whole int8 Linear layer, float32 in and out: quantize ``x`` (M, K) with
+    (``x_scale``, ``x_zero_point``), ``acc = (q_x - z_x) @ w.T`` exactly in int32
+    (``w`` int8 (N, K), symmetric), then :func:`dequantize_output` with ``out_scale``
+    = s_x * s_w[o] (float32 (N,)), ``bias`` (float32 (N,) or None) and ``relu``."""
+    if x.ndim != 2 or w.ndim != 2:
+        raise ValueError(f"qlinear_float: expects 2-D x (M, K) and w (N, K), got shapes {tuple(x.shape)} "
+                         f"and {tuple(w.shape)}")
+    _check_layer("qlinear_float", x, out_scale, bias, w.shape[0])
+    xq = quantize_input(x, x_scale, x_zero_point)
+    acc = qmatmul_int8(xq, w)
+    acc -= np.int32(int(x_zero_point)) * weight_row_sums(w)     # wraps like int32: exact
+    return dequantize_output(acc, out_scale, bias, relu, 1)
+
+
+def qconv2d_float(x, x_scale, x_zero_point, w, out_scale, bias, stride, padding, dilation, groups, relu):
+    """A whole int8 Conv2d layer, float32 in and out: quantize ``x`` (N, C, H, W),
+    :func:`qconv2d_int8` (padding with the zero point), then :func:`dequantize_output`
+    per output channel (``out_scale``, ``bias``: float32 (C_out,)), ReLU if asked."""
+    _check_layer("qconv2d_float", x, out_scale, bias, w.shape[0] if w.ndim == 4 else -1)
+    acc = qconv2d_int8(quantize_input(x, x_scale, x_zero_point), w, x_zero_point, stride, padding, dilation,
+                       groups)
+    return dequantize_output(acc, out_scale, bias, relu, 1)
+
+
 KERNELS = kernel_table("quant", globals())   # op name -> the function of that name above

@@ -92,6 +92,7 @@ __all__ = [
     "MinMaxObserver", "MovingAverageMinMaxObserver", "PerChannelMinMaxObserver", "FakeQuantize",
     "QATLinear", "QATConv2d", "QuantizedLinear", "QuantizedConv2d",
     "prepare", "convert", "quantize_ptq", "prepare_qat", "model_size_bytes", "size_report",
+    "fuse_modules", "ConvReLU2d", "LinearReLU",
 ]
 
 _QRANGES = {"int8": (-128, 127), "uint8": (0, 255)}
@@ -501,6 +502,7 @@ class _QuantizedLayer(Module):
         self.register_buffer("bias", Tensor(np.zeros(out_channels, dtype=np.float32)) if bias else None)
         self.register_buffer("input_scale", Tensor(np.array(1.0, dtype=np.float32)))
         self.register_buffer("input_zero_point", Tensor(np.array(0, dtype=np.int32)))
+        self.relu = False        # True: a ReLU fused into the layer (see fuse_modules)
         self._sums_key = None
         self._sums = None
 
@@ -551,7 +553,20 @@ class _QuantizedLayer(Module):
         y *= mult
         if self.bias is not None:
             y += self.bias.array.astype(dt).reshape(shape)
+        if self.relu:
+            xp_of(y).maximum(y, 0, out=y)
         return y
+
+    def _fused_args(self, x):
+        """(x_scale, x_zero_point, out_scale, bias) for the one-call float32 kernels
+        (``qlinear_float`` / ``qconv2d_float``), or None where they do not apply: an input
+        that is not float32 or not on the CPU takes the step-by-step path."""
+        if x.dtype != np.float32 or device_of(x) != "cpu":
+            return None
+        sx, zx = self._qparams()
+        mult = (self.input_scale.array.astype(np.float64) * self.weight_scale.array).astype(np.float32)
+        bias = None if self.bias is None else np.ascontiguousarray(self.bias.array, dtype=np.float32)
+        return sx, zx, mult, bias
 
 
 class QuantizedLinear(_QuantizedLayer):
@@ -583,8 +598,13 @@ class QuantizedLinear(_QuantizedLayer):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"QuantizedLinear: input of shape {tuple(x.shape)} does not match in_features "
                              f"{self.in_features}")
-        sx, zx = self._qparams()
         x2 = x.reshape(-1, self.in_features)
+        fused = self._fused_args(x2)
+        if fused is not None:
+            y = get_kernel("qlinear_float", "cpu")(x2, fused[0], fused[1], self.weight.array, fused[2], fused[3],
+                                                   self.relu)
+            return Tensor(y.reshape(x.shape[:-1] + (self.out_features,)))
+        sx, zx = self._qparams()
         xq = quantize_per_tensor(x2, sx, zx)
         acc = get_kernel("qmatmul_int8", device_of(x2))(xq, self.weight.array)    # int32 (M, out)
         acc -= np.int32(zx) * self._weight_row_sums()                             # exact: the z_x term
@@ -594,7 +614,7 @@ class QuantizedLinear(_QuantizedLayer):
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}, input_scale={float(self.input_scale.array):.4g}, "
-                f"input_zero_point={int(self.input_zero_point.array)}")
+                f"input_zero_point={int(self.input_zero_point.array)}" + (", relu=True" if self.relu else ""))
 
 
 class QuantizedConv2d(_QuantizedLayer):
@@ -652,6 +672,12 @@ class QuantizedConv2d(_QuantizedLayer):
         batched = input.ndim == 4
         with no_grad():
             x, padding = self._padded(input if batched else input.reshape((1,) + input.shape))
+        fused = self._fused_args(x.array)
+        if fused is not None:
+            y = get_kernel("qconv2d_float", "cpu")(x.array, fused[0], fused[1], self.weight.array, fused[2],
+                                                   fused[3], self.stride, padding, self.dilation, self.groups,
+                                                   self.relu)
+            return Tensor(y if batched else y[0])
         sx, zx = self._qparams()
         xq = quantize_per_tensor(x.array, sx, zx)
         acc = get_kernel("qconv2d_int8", device_of(xq))(xq, self.weight.array, zx, self.stride, padding,
@@ -669,7 +695,7 @@ class QuantizedConv2d(_QuantizedLayer):
         if self.padding_mode != "zeros":
             s += f", padding_mode={self.padding_mode}"
         return s + (f", bias={self.bias is not None}, input_scale={float(self.input_scale.array):.4g}, "
-                    f"input_zero_point={int(self.input_zero_point.array)}")
+                    f"input_zero_point={int(self.input_zero_point.array)}" + (", relu=True" if self.relu else ""))
 
 
 def _conv_settings(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, padding_mode):
@@ -714,6 +740,85 @@ def _is_float_layer(m):
     return type(m) in _FLOAT_LAYERS
 
 
+# ============================================================================ fusing a ReLU
+
+class _LayerReLU(nn.Sequential):
+    """A layer followed by a ReLU, as one module (what :func:`fuse_modules` makes). In
+    float it runs the two in turn; :func:`convert` turns it into one int8 layer that
+    applies the ReLU while converting its int32 sums to float (``relu=True``), so the
+    pre-ReLU output is never written to memory."""
+
+    _layer = None
+
+    def __init__(self, layer, relu):
+        if not isinstance(layer, self._layer) or not isinstance(relu, nn.ReLU):
+            raise TypeError(f"{type(self).__name__}: expected ({self._layer.__name__}, ReLU), got "
+                            f"({type(layer).__name__}, {type(relu).__name__})")
+        super().__init__(layer, relu)
+
+
+class ConvReLU2d(_LayerReLU):
+    """``Conv2d`` then ``ReLU`` as one module (``torch.ao.nn.intrinsic.ConvReLU2d``)."""
+
+    _layer = nn.Conv2d
+
+
+class LinearReLU(_LayerReLU):
+    """``Linear`` then ``ReLU`` as one module (``torch.ao.nn.intrinsic.LinearReLU``)."""
+
+    _layer = nn.Linear
+
+
+_FUSIONS = {(nn.Conv2d, nn.ReLU): ConvReLU2d, (nn.Linear, nn.ReLU): LinearReLU}
+
+
+def _module_at(model, name):
+    m = model
+    for part in name.split("."):
+        if part not in m._modules or m._modules[part] is None:
+            raise ValueError(f"fuse_modules: {type(model).__name__} has no submodule {name!r}")
+        m = m._modules[part]
+    return m
+
+
+def _set_module(model, name, new):
+    parent_name, _, leaf = name.rpartition(".")
+    parent = _module_at(model, parent_name) if parent_name else model
+    parent._modules[leaf] = new
+
+
+def fuse_modules(model, modules_to_fuse, inplace=False):
+    """Fuse each listed (Conv2d, ReLU) or (Linear, ReLU) pair of submodules into one
+    module, as ``torch.ao.quantization.fuse_modules`` does: the first name becomes a
+    :class:`ConvReLU2d` / :class:`LinearReLU`, the second an ``nn.Identity``.
+
+    ``modules_to_fuse``: one list of dotted names (``["features.0", "features.1"]``) or a
+    list of such lists. The pair must run one after the other in ``forward`` (in a
+    Sequential: neighbours); the fused model computes the same outputs. Quantized
+    afterwards (:func:`prepare`/:func:`convert`, :func:`quantize_ptq`, or
+    :func:`prepare_qat`), each pair becomes one int8 layer with the ReLU applied on
+    its way out (``relu=True``): faster than a separate ReLU on a float tensor.
+    Returns a deep copy unless ``inplace=True``.
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"fuse_modules: expected an nn.Module, got {type(model).__name__}")
+    groups = modules_to_fuse
+    if groups and all(isinstance(n, str) for n in groups):
+        groups = [groups]
+    if not inplace:
+        model = copy.deepcopy(model)
+    for names in groups:
+        mods = [_module_at(model, n) for n in names]
+        kinds = tuple(type(m) for m in mods)
+        fused = _FUSIONS.get(kinds)
+        if fused is None:
+            raise ValueError(f"fuse_modules: cannot fuse {list(names)} of types "
+                             f"{[k.__name__ for k in kinds]}; supported: (Conv2d, ReLU) and (Linear, ReLU)")
+        _set_module(model, names[0], fused(*mods))
+        _set_module(model, names[1], nn.Identity())
+    return model
+
+
 def _observe_input(module, inputs):
     """Forward pre-hook installed by :func:`prepare`: show the input to the observer."""
     module.input_observer(inputs[0])
@@ -750,6 +855,11 @@ def prepare(model, inplace=False):
 
 
 def _convert_one(m, name):
+    if isinstance(m, _LayerReLU):
+        new = _convert_one(m[0], name + ".0")
+        if new is not None:
+            new.relu = True
+        return new
     if isinstance(m, QATLinear) or (type(m) is nn.Linear and "input_observer" in m._modules):
         return QuantizedLinear.from_float(m, name=name)
     if isinstance(m, QATConv2d) or (type(m) is nn.Conv2d and "input_observer" in m._modules):

@@ -421,3 +421,89 @@ def test_ptq_of_the_trained_seed_cnn_on_digits():
     qacc = _accuracy(qmodel, X_test, y_test)
     assert qacc >= acc - 0.01, (acc, qacc)
     assert Q.model_size_bytes(model) / Q.model_size_bytes(qmodel) > 3.9
+
+
+# ============================================================================ fusing a ReLU
+
+_SEED_CNN_PAIRS = [["features.0", "features.1"], ["features.3", "features.4"], ["head.1", "head.2"]]
+
+
+def test_fuse_modules_keeps_the_float_model_and_its_outputs():
+    minigrad.manual_seed(0)
+    model = SeedCNN().eval()
+    fused = Q.fuse_modules(model, _SEED_CNN_PAIRS)
+    assert isinstance(model.features[0], nn.Conv2d) and isinstance(model.features[1], nn.ReLU)  # untouched
+    assert isinstance(fused.features[0], Q.ConvReLU2d) and isinstance(fused.features[1], nn.Identity)
+    assert isinstance(fused.head[1], Q.LinearReLU) and isinstance(fused.head[2], nn.Identity)
+    assert fused.features[0][0].weight is not model.features[0].weight      # a deep copy
+    x = minigrad.randn(3, 1, 28, 28)
+    with minigrad.no_grad():
+        np.testing.assert_array_equal(fused(x).array, model(x).array)
+    one = Q.fuse_modules(model, ["features.3", "features.4"], inplace=True)   # one pair, in place
+    assert one is model and isinstance(model.features[3], Q.ConvReLU2d)
+
+
+def test_fuse_modules_errors():
+    model = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Conv2d(1, 2, 3), nn.ReLU())
+    with pytest.raises(ValueError, match=r"fuse_modules: cannot fuse \['0', '1'\] of types \['Linear', 'Tanh'\]"):
+        Q.fuse_modules(model, ["0", "1"])
+    with pytest.raises(ValueError, match="fuse_modules: Sequential has no submodule '7'"):
+        Q.fuse_modules(model, [["2", "7"]])
+    with pytest.raises(TypeError, match="fuse_modules: expected an nn.Module"):
+        Q.fuse_modules([nn.ReLU()], ["0", "1"])
+    with pytest.raises(TypeError, match=r"ConvReLU2d: expected \(Conv2d, ReLU\)"):
+        Q.ConvReLU2d(nn.Linear(2, 2), nn.ReLU())
+
+
+def test_quantized_fused_model_equals_the_unfused_one_exactly():
+    """The ReLU applied while converting to float gives the very floats that a separate
+    ReLU after the layer gives; the fused layers say relu=True."""
+    minigrad.manual_seed(1)
+    model = SeedCNN().eval()
+    x = minigrad.randn(16, 1, 28, 28)
+    qm = Q.quantize_ptq(model, [x])
+    qf = Q.quantize_ptq(Q.fuse_modules(model, _SEED_CNN_PAIRS), [x])
+    assert qf.features[0].relu and qf.features[3].relu and qf.head[1].relu and not qf.head[3].relu
+    assert not qm.features[0].relu
+    assert "relu=True" in repr(qf.features[0]) and "relu=True" in repr(qf.head[1])
+    with minigrad.no_grad():
+        for batch in (x, minigrad.randn(5, 1, 28, 28) * 3):
+            np.testing.assert_array_equal(qf(batch).array, qm(batch).array)
+        with minigrad.kernels.use("reference"):
+            np.testing.assert_array_equal(qf(x).array, qm(x).array)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_one_call_kernels_equal_the_step_by_step_layer(relu):
+    """A float32 input on the CPU runs the layer in one kernel call (quantize, int8
+    product, back to float); other inputs go step by step. Same floats either way."""
+    rng = np.random.default_rng(4)
+    for float_layer, shape in ((nn.Linear(20, 7), (6, 20)), (nn.Conv2d(3, 5, 3, padding=1), (2, 3, 6, 6))):
+        x = rng.standard_normal(shape).astype(np.float32)
+        _, q = _calibrated(float_layer, minigrad.tensor(x))
+        q.relu = relu
+        with minigrad.no_grad():
+            y = q(minigrad.tensor(x)).array
+        sx, zx = q._qparams()
+        xq = Q.quantize_per_tensor(x, sx, zx)
+        if isinstance(q, Q.QuantizedLinear):
+            acc = minigrad.backend.get_kernel("qmatmul_int8")(xq, q.weight.array) - np.int32(zx) * q._weight_row_sums()
+        else:
+            acc = minigrad.backend.get_kernel("qconv2d_int8")(xq, q.weight.array, zx, q.stride, q.padding,
+                                                              q.dilation, q.groups)
+        np.testing.assert_array_equal(y, q._dequantize_output(acc, np.dtype(np.float32), 1))
+        assert (y >= 0).all() if relu else (y < 0).any()
+
+
+def test_qat_of_a_fused_model_converts_to_fused_int8_layers():
+    minigrad.manual_seed(2)
+    model = Q.prepare_qat(Q.fuse_modules(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)), [["0", "1"]]))
+    assert isinstance(model[0], Q.LinearReLU) and isinstance(model[0][0], Q.QATLinear)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    x, y = minigrad.randn(10, 6), minigrad.tensor(np.arange(10) % 3)
+    nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+    q = Q.convert(model.eval())
+    assert isinstance(q[0], Q.QuantizedLinear) and q[0].relu and isinstance(q[1], nn.Identity)
+    with minigrad.no_grad():
+        assert (q(x).array.shape == (10, 3))

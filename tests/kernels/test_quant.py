@@ -188,3 +188,209 @@ def test_registry_and_preferred():
         assert _unwrapped(get_kernel("qconv2d_int8")) is ref.qconv2d_int8
     assert set(nat.PREFERRED) == set(nat.KERNELS) == set(ref.KERNELS)
     nat.warmup()  # runs without error once compiled
+
+
+# ----------------------------------------------------------------------------- whole int8 layers
+# qconv2d_float / qlinear_float: quantize, the int8 product and the way back to float32 in
+# one call. The native kernels run on AVX-512 VNNI where the CPU has it, and otherwise
+# through the int8 kernels above: both must equal the reference bit for bit.
+
+from minigrad.kernels.cpu import _simd  # noqa: E402
+
+_PATHS = ["vnni", "fallback"]
+
+
+@pytest.fixture(params=_PATHS)
+def layer_path(request, monkeypatch):
+    """The native whole-layer kernels on the VNNI path (skipped on a CPU without it) or
+    on the fallback path; with the drivers forced serial or parallel at random."""
+    if request.param == "vnni" and not _simd.has_vnni():
+        pytest.skip("the CPU Numba compiles for has no AVX-512 VNNI")
+    if request.param == "fallback":
+        monkeypatch.setattr(_simd, "has_vnni", lambda: False)
+    return request.param
+
+
+def _floats(rng, shape, special):
+    x = (rng.standard_normal(shape) * rng.choice([0.3, 3.0, 40.0])).astype(np.float32)
+    if special and x.size:
+        flat = x.reshape(-1)
+        picks = rng.integers(0, flat.size, size=min(3, flat.size))
+        flat[picks] = rng.choice(np.array([np.nan, np.inf, -np.inf, 1e30, -0.0], np.float32), size=picks.size)
+    return x
+
+
+def _layer_args(rng, n_out, bias):
+    scale = (rng.random(n_out) * 0.02 + 1e-4).astype(np.float32)
+    b = (rng.standard_normal(n_out) * 2).astype(np.float32) if bias else None
+    if b is not None and n_out > 2 and rng.random() < 0.2:
+        b[1] = np.nan                           # NaN in a bias reaches the output, through the ReLU too
+    return scale, b
+
+
+@settings(max_examples=40, deadline=None)
+@given(c=conv_cases, relu=st.booleans(), bias=st.booleans(), special=st.booleans(),
+       x_scale=st.sampled_from([0.01, 0.05, 0.37]))
+def test_qconv2d_float_matches_reference(c, relu, bias, special, x_scale):
+    for path in _PATHS:
+        if path == "vnni" and not _simd.has_vnni():
+            continue
+        kH, kW = c["kH"], c["kW"]
+        if c["H"] + 2 * c["ph"] < c["dh"] * (kH - 1) + 1 or c["W"] + 2 * c["pw"] < c["dw"] * (kW - 1) + 1:
+            kH = kW = 1
+        rng = np.random.default_rng(c["seed"])
+        G = c["G"]
+        x = _floats(rng, (c["N"], G * c["Cg"], c["H"], c["W"]), special)
+        w = _int8(rng, (G * c["Cog"], c["Cg"], kH, kW), c["extreme"])
+        scale, b = _layer_args(rng, w.shape[0], bias)
+        args = (x, x_scale, c["zp"], w, scale, b, (c["sh"], c["sw"]), (c["ph"], c["pw"]), (c["dh"], c["dw"]), G, relu)
+        want = ref.qconv2d_float(*args)
+        assert want.dtype == np.float32
+        saved = _simd.has_vnni
+        try:
+            if path == "fallback":
+                _simd.has_vnni = lambda: False
+            for small in (1 << 62, 0):
+                nat_small, nat.SMALL_WORK = nat.SMALL_WORK, small
+                try:
+                    got = nat.qconv2d_float(*args)
+                finally:
+                    nat.SMALL_WORK = nat_small
+                np.testing.assert_array_equal(got, want, err_msg=f"{path} path, SMALL_WORK={small}")
+        finally:
+            _simd.has_vnni = saved
+
+
+def test_qconv2d_float_reference_is_the_layer_arithmetic():
+    """The reference is quantize -> qconv2d_int8 -> float32(acc) * scale + bias -> ReLU."""
+    rng = np.random.default_rng(5)
+    x = _floats(rng, (2, 3, 6, 5), False)
+    w = _int8(rng, (4, 3, 3, 3))
+    scale, b = _layer_args(rng, 4, True)
+    conf = ((1, 1), (1, 1), (1, 1), 1)
+    xq = np.clip(np.rint(x / np.float32(0.05)) + np.float32(3), -128, 127).astype(np.int8)
+    acc = ref.qconv2d_int8(xq, w, 3, *conf)
+    want = np.maximum(acc.astype(np.float32) * scale[:, None, None] + b[:, None, None], np.float32(0))
+    np.testing.assert_array_equal(ref.qconv2d_float(x, 0.05, 3, w, scale, b, *conf, True), want)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, groups, stride", [
+    ((64, 1, 28, 28), (32, 1, 3, 3), 1, 1),     # the seed CNN's first convolution (K = 9)
+    ((9, 32, 14, 14), (64, 32, 3, 3), 1, 1),    # its second (K = 288)
+    ((3, 16, 11, 9), (12, 4, 3, 3), 4, 2),      # grouped, strided: the row-by-row im2col
+    ((2, 5, 7, 33), (17, 5, 1, 5), 1, 1),       # a row wider than a tile of 32 columns
+])
+def test_qconv2d_float_layer_shapes(x_shape, w_shape, groups, stride, layer_path, native_path):
+    rng = np.random.default_rng(11)
+    x = _floats(rng, x_shape, True)
+    w = _int8(rng, w_shape)
+    scale, b = _layer_args(rng, w_shape[0], True)
+    args = (x, 0.03, -7, w, scale, b, (stride, stride), (1, 2), (1, 1), groups, True)
+    np.testing.assert_array_equal(nat.qconv2d_float(*args), ref.qconv2d_float(*args))
+
+
+@settings(max_examples=40, deadline=None)
+@given(M=st.integers(1, 70), K=st.integers(1, 300), N=st.integers(1, 40), zp=INT8, relu=st.booleans(),
+       bias=st.booleans(), special=st.booleans(), seed=st.integers(0, 2 ** 31))
+def test_qlinear_float_matches_reference(M, K, N, zp, relu, bias, special, seed):
+    rng = np.random.default_rng(seed)
+    x = _floats(rng, (M, K), special)
+    w = _int8(rng, (N, K))
+    scale, b = _layer_args(rng, N, bias)
+    args = (x, 0.04, zp, w, scale, b, relu)
+    want = ref.qlinear_float(*args)
+    for path in _PATHS:
+        if path == "vnni" and not _simd.has_vnni():
+            continue
+        saved = _simd.has_vnni
+        try:
+            if path == "fallback":
+                _simd.has_vnni = lambda: False
+            for small in (1 << 62, 0):
+                nat_small, nat.SMALL_WORK = nat.SMALL_WORK, small
+                try:
+                    np.testing.assert_array_equal(nat.qlinear_float(*args), want, err_msg=path)
+                finally:
+                    nat.SMALL_WORK = nat_small
+        finally:
+            _simd.has_vnni = saved
+
+
+def test_qlinear_float_seed_cnn_head(layer_path):
+    rng = np.random.default_rng(2)
+    x = _floats(rng, (64, 3136), False)
+    w = _int8(rng, (128, 3136))
+    scale, b = _layer_args(rng, 128, True)
+    for relu in (False, True):
+        args = (x, 0.02, -128, w, scale, b, relu)
+        np.testing.assert_array_equal(nat.qlinear_float(*args), ref.qlinear_float(*args))
+
+
+@pytest.mark.parametrize("kernel", [ref.qlinear_float, nat.qlinear_float])
+def test_qlinear_float_errors(kernel):
+    x = np.zeros((2, 5), np.float32)
+    w = np.zeros((3, 5), np.int8)
+    s = np.ones(3, np.float32)
+    with pytest.raises(TypeError, match="qlinear_float: x must be float32"):
+        kernel(x.astype(np.float64), 0.1, 0, w, s, None, False)
+    with pytest.raises(ValueError, match="qlinear_float: out_scale must be float32 of shape"):
+        kernel(x, 0.1, 0, w, np.ones(4, np.float32), None, False)
+    with pytest.raises(ValueError, match="qlinear_float: bias"):
+        kernel(x, 0.1, 0, w, s, np.ones(3), False)
+    with pytest.raises(ValueError, match="qlinear_float: expects 2-D"):
+        kernel(x[0], 0.1, 0, w, s, None, False)
+    with pytest.raises(ValueError, match="cannot be"):
+        kernel(np.zeros((2, 4), np.float32), 0.1, 0, w, s, None, False)
+
+
+@pytest.mark.parametrize("kernel", [ref.qconv2d_float, nat.qconv2d_float])
+def test_qconv2d_float_errors(kernel):
+    x = np.zeros((1, 2, 5, 5), np.float32)
+    w = np.zeros((3, 2, 3, 3), np.int8)
+    s = np.ones(3, np.float32)
+    conf = ((1, 1), (0, 0), (1, 1), 1)
+    with pytest.raises(TypeError, match="qconv2d_float: x must be float32"):
+        kernel(x.astype(np.float64), 0.1, 0, w, s, None, *conf, False)
+    with pytest.raises(ValueError, match="qconv2d_float: out_scale"):
+        kernel(x, 0.1, 0, w, s[:2], None, *conf, False)
+    with pytest.raises(ValueError, match="x_zero_point"):
+        kernel(x, 0.1, 300, w, s, None, *conf, False)
+    with pytest.raises(ValueError, match="channels"):
+        kernel(x, 0.1, 0, np.zeros((3, 4, 3, 3), np.int8), s, None, *conf, False)
+
+
+def test_has_vnni_follows_numba_target(monkeypatch):
+    from numba.core import config
+
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx512f,+avx512bw,+avx512vl,+avx512vnni")
+    assert _simd.has_vnni()
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx2,+fma,-avx512f,-avx512vnni")
+    assert not _simd.has_vnni()
+    monkeypatch.setattr(config, "CPU_FEATURES", None)
+    monkeypatch.setattr(config, "CPU_NAME", "haswell")
+    assert not _simd.has_vnni()                     # a named target: only explicit features count
+    monkeypatch.setattr(config, "CPU_NAME", None)
+    monkeypatch.setenv("MINIGRAD_INT8_VNNI", "0")
+    assert not _simd.has_vnni()
+
+
+@pytest.mark.skipif(not _simd.has_vnni(), reason="the CPU Numba compiles for has no AVX-512 VNNI")
+def test_vnni_kernels_use_vpdpbusd_and_masked_stores():
+    """The point of the VNNI path: its GEMM compiles to vpdpbusd, its epilogue to masked
+    vector stores (in a fresh interpreter with its own cache: cached code cannot be
+    inspected)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    code = ("import numpy as np; from minigrad.kernels.cpu import quant as q\n"
+            "x = np.ones((2, 3, 6, 6), np.float32); w = np.ones((5, 3, 3, 3), np.int8); s = np.ones(5, np.float32)\n"
+            "q.qconv2d_float(x, 0.1, 0, w, s, None, (1, 1), (1, 1), (1, 1), 1, True)\n"
+            "asm = ''.join(q._vnni_gemm.inspect_asm(sig) for sig in q._vnni_gemm.signatures)\n"
+            "print(asm.count('vpdpbusd'), asm.count('{%k'))\n")
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(__import__("os").environ, NUMBA_CACHE_DIR=cache, MINIGRAD_QUIET="1")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    n_dp, n_masked = map(int, out.stdout.split()[-2:])
+    assert n_dp >= 16 and n_masked >= 2, out.stdout
