@@ -38,7 +38,7 @@ def use(mode):
 #: (``warmup(verbose=True, processes=1)``, AMD EPYC Zen 4, 2 cores), for the time estimates
 #: shown and for sharing the work evenly between two compiling processes
 COMPILE_SECONDS = {"matmul": 9, "conv": 23, "pool": 7, "attention": 35, "softmax": 5, "norm": 4,
-                   "embedding": 1, "quant": 16, "special": 1, "activation": 3}
+                   "embedding": 1, "quant": 16, "special": 1, "activation": 3, "rnn": 4}
 
 
 def _dtype_names(dtypes):

@@ -510,6 +510,57 @@ def _gelu_backward(x, gy, approximate="none"):
         raise ValueError(f"{op}: gy of shape {_shape(gy)} cannot be broadcast to x's shape {_shape(x)}")
 
 
+# -- recurrent layers: G gates of H columns (LSTM: G = 4, GRU: G = 3)
+
+def _rnn_params(op, G, H, N, w_hh, b_hh, states):
+    """w_hh is (G*H, H), b_hh (G*H,) or None, each named state (N, H) or None."""
+    if _shape(w_hh) != (G * H, H):
+        raise ValueError(f"{op}: w_hh must have shape {(G * H, H)} ({G} gates of hidden size {H}), "
+                         f"got {_shape(w_hh)}")
+    if b_hh is not None and _shape(b_hh) != (G * H,):
+        raise ValueError(f"{op}: b_hh must have shape {(G * H,)}, got {_shape(b_hh)}")
+    for name, s in states.items():
+        if s is not None and _shape(s) != (N, H):
+            raise ValueError(f"{op}: {name} must have shape {(N, H)} (batch, hidden), got {_shape(s)}")
+
+
+def _rnn_input(op, G, xw, w_hh, b_hh, batch_first, **states):
+    """A layer's forward: xw (L, N, G*H), or (N, L, G*H) when batch_first."""
+    _ndim(op, "xw", xw, 3)
+    if xw.shape[2] % G:
+        raise ValueError(f"{op}: xw's last dim must be {G} * hidden_size, got shape {_shape(xw)}")
+    _rnn_params(op, G, xw.shape[2] // G, xw.shape[0] if batch_first else xw.shape[1], w_hh, b_hh, states)
+
+
+def _rnn_saved(op, G, width, gout, saved, out, w_hh, batch_first, **states):
+    """A layer's backward: what its forward returned, saved (L, N, 4H) and out (L, N,
+    width*H) or (N, L, width*H); gout of out's shape."""
+    _ndim(op, "the saved array", saved, 3)
+    L, N, S = saved.shape
+    H = S // 4
+    want = (N, L, width * H) if batch_first else (L, N, width * H)
+    if S % 4 or _shape(out) != want:
+        raise ValueError(f"{op}: the forward's arrays do not match: saved {_shape(saved)}, out {_shape(out)}")
+    check_grad_shape(op, gout, want)
+    _rnn_params(op, G, H, N, w_hh, None, states)
+
+
+def _lstm_forward(xw, w_hh, b_hh, h0, c0, reverse=False, batch_first=False):
+    _rnn_input("lstm_forward", 4, xw, w_hh, b_hh, batch_first, h0=h0, c0=c0)
+
+
+def _lstm_backward(gout, gates, out, w_hh, c0, reverse=False, batch_first=False):
+    _rnn_saved("lstm_backward", 4, 2, gout, gates, out, w_hh, batch_first, c0=c0)
+
+
+def _gru_forward(xw, w_hh, b_hh, h0, reverse=False, batch_first=False):
+    _rnn_input("gru_forward", 3, xw, w_hh, b_hh, batch_first, h0=h0)
+
+
+def _gru_backward(gout, saved, out, w_hh, h0, reverse=False, batch_first=False):
+    _rnn_saved("gru_backward", 3, 1, gout, saved, out, w_hh, batch_first, h0=h0)
+
+
 CONTRACTS = {
     "softmax": _softmax,
     "log_softmax": _softmax,
@@ -534,6 +585,10 @@ CONTRACTS = {
     "avg_pool2d_forward": _avg_pool_forward,
     "avg_pool2d_backward": _avg_pool_backward,
     "gelu_backward": _gelu_backward,
+    "lstm_forward": _lstm_forward,
+    "lstm_backward": _lstm_backward,
+    "gru_forward": _gru_forward,
+    "gru_backward": _gru_backward,
 }
 
 

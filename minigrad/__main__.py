@@ -176,11 +176,12 @@ def _quiet_unless(progress):
 #: compiled (seconds of one core on an AMD EPYC in brackets): first the seed CNN's pool
 #: (7; its reference max pool is about 13x slower than the native one) and conv (23;
 #: reference 3-20x slower), the cross-entropy (5), the Transformers' GELU (3; the
-#: reference erf calls math.erf once per element), layer norm and embedding (5) and
-#: attention (35; its reference is 2-4x slower); then matmul (9: the reference matmul is
-#: NumPy's BLAS, close to the native one at the demo's sizes) and the int8 GEMM (16)
-DEMO_FAMILIES = ("pool", "conv", "softmax", "activation", "norm", "embedding", "attention", "matmul", "quant",
-                 "special")
+#: reference erf calls math.erf once per element), layer norm and embedding (5),
+#: attention (35; its reference is 2-4x slower) and the LSTM/GRU gates (4; the reference
+#: layers make the seed LSTM's step about 1.3x slower); then matmul (9: the reference
+#: matmul is NumPy's BLAS, close to the native one at the demo's sizes) and the int8 GEMM (16)
+DEMO_FAMILIES = ("pool", "conv", "softmax", "activation", "norm", "embedding", "attention", "rnn", "matmul",
+                 "quant", "special")
 
 
 def _start_background_compile():

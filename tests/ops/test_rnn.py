@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import minigrad
+from _ops_helpers import MODES
 from _rnn_helpers import flat_outputs, make_net, t64
 
 
@@ -59,8 +60,11 @@ def _net_case(cfg, fused):
 @settings(max_examples=10, deadline=None)
 @given(cfg=net_configs(max_hidden=2, max_length=3))
 def test_network_gradcheck_fused(cfg):
+    """On both kernel sets: the LSTM and GRU loops are kernels (reference NumPy, native Numba)."""
     m, fn, inputs = _net_case(cfg, fused=True)
-    assert minigrad.gradcheck(fn, (*inputs, *m.parameters()))
+    for mode in MODES:
+        with minigrad.kernels.use(mode):
+            assert minigrad.gradcheck(fn, (*inputs, *m.parameters()))
 
 
 @pytest.mark.slow
@@ -74,21 +78,23 @@ def test_network_gradcheck_step_by_step(cfg):
 @settings(max_examples=15, deadline=None)
 @given(cfg=net_configs())
 def test_fused_matches_step_by_step(cfg):
-    """The hand-written BPTT gives the same values and gradients as autograd through
-    the step-by-step Tensor-op version."""
+    """The hand-written BPTT, on both kernel sets, gives the same values and gradients
+    as autograd through the step-by-step Tensor-op version."""
     results = []
-    for fused in (True, False):
+    for fused, mode in ((False, None), (True, "reference"), (True, "native")):
         minigrad.manual_seed(cfg["seed"])
         m, fn, inputs = _net_case(cfg, fused=fused)
-        outs = fn(*inputs)
-        rng = np.random.default_rng(1)
-        loss = sum((o * minigrad.tensor(rng.standard_normal(o.shape))).sum() for o in outs)
-        loss.backward()
+        with minigrad.kernels.use(mode):
+            outs = fn(*inputs)
+            rng = np.random.default_rng(1)
+            loss = sum((o * minigrad.tensor(rng.standard_normal(o.shape))).sum() for o in outs)
+            loss.backward()
         results.append(([o.numpy() for o in outs],
                         [t.grad.numpy() for t in inputs] + [p.grad.numpy() for p in m.parameters()]))
-    (o1, g1), (o2, g2) = results
-    for a, b in zip(o1 + g1, o2 + g2):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    (o1, g1) = results[0]
+    for o2, g2 in results[1:]:
+        for a, b in zip(o1 + g1, o2 + g2):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 def _finite_difference_at(fn, inputs, points, u, eps=1e-6):
