@@ -549,7 +549,7 @@ def _lstm_forward(xw, w_hh, b_hh, h0, c0, reverse=False, batch_first=False):
     _rnn_input("lstm_forward", 4, xw, w_hh, b_hh, batch_first, h0=h0, c0=c0)
 
 
-def _lstm_backward(gout, gates, out, w_hh, c0, reverse=False, batch_first=False):
+def _lstm_backward(gout, gates, out, w_hh, c0, reverse=False, batch_first=False, need_dh0=True):
     _rnn_saved("lstm_backward", 4, 2, gout, gates, out, w_hh, batch_first, c0=c0)
 
 
@@ -557,7 +557,7 @@ def _gru_forward(xw, w_hh, b_hh, h0, reverse=False, batch_first=False):
     _rnn_input("gru_forward", 3, xw, w_hh, b_hh, batch_first, h0=h0)
 
 
-def _gru_backward(gout, saved, out, w_hh, h0, reverse=False, batch_first=False):
+def _gru_backward(gout, saved, out, w_hh, h0, reverse=False, batch_first=False, need_dh0=True):
     _rnn_saved("gru_backward", 3, 1, gout, saved, out, w_hh, batch_first, h0=h0)
 
 

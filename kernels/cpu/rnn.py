@@ -277,17 +277,19 @@ def lstm_forward(xw, w_hh, b_hh, h0, c0, reverse=False, batch_first=False):
     L, N = _time_steps(xw, batch_first)
     gates = np.empty((L, N, 4 * H), dt)
     out = np.empty(xw.shape[:-1] + (2 * H,), dt)
-    h, c, u = _state(h0, N, H, dt), _state(c0, N, H, dt), np.empty((N, 4 * H), dt)
-    for t in _ref.steps(L, reverse):
-        np.matmul(h, w_t, out=u)
+    h, c, u = _state(h0, N, H, dt), _state(c0, N, H, dt), np.zeros((N, 4 * H), dt)
+    for k, t in enumerate(_ref.steps(L, reverse)):
+        if k or h0 is not None:          # h0 = None is zeros: its product is zero
+            np.matmul(h, w_t, out=u)
         _lstm_step(u, xw, b, t, batch_first, h, c, gates, out)
     return gates, out
 
 
-def lstm_backward(gout, gates, out, w_hh, c0, reverse=False, batch_first=False):
-    """Returns ``(dA, dh0, dc0)`` as the reference does; one fused call and one GEMM per step."""
+def lstm_backward(gout, gates, out, w_hh, c0, reverse=False, batch_first=False, need_dh0=True):
+    """Returns ``(dA, dh0, dc0)`` as the reference does; one fused call and one GEMM per
+    step (without ``need_dh0`` none for the first step: dh0 = dA_1 W is only for h0)."""
     if out.dtype not in (np.float32, np.float64):
-        return _ref.lstm_backward(gout, gates, out, w_hh, c0, reverse, batch_first)
+        return _ref.lstm_backward(gout, gates, out, w_hh, c0, reverse, batch_first, need_dh0)
     _runtime.configure()
     dt = out.dtype
     gout, gates, out = (np.ascontiguousarray(a, dtype=dt) for a in (gout, gates, out))
@@ -301,8 +303,9 @@ def lstm_backward(gout, gates, out, w_hh, c0, reverse=False, batch_first=False):
     for t in _ref.steps(L, not reverse):
         tp = t + 1 if reverse else t - 1
         _lstm_step_back(dh, gout, gates, out, c0, t, tp if 0 <= tp < L else -1, batch_first, dc, dA)
-        np.matmul(DA[t], w, out=dh)
-    return dA, dh, dc
+        if need_dh0 or 0 <= tp < L:
+            np.matmul(DA[t], w, out=dh)
+    return dA, dh if need_dh0 else None, dc
 
 
 def gru_forward(xw, w_hh, b_hh, h0, reverse=False, batch_first=False):
@@ -313,17 +316,19 @@ def gru_forward(xw, w_hh, b_hh, h0, reverse=False, batch_first=False):
     L, N = _time_steps(xw, batch_first)
     saved = np.empty((L, N, 4 * H), dt)
     out = np.empty(xw.shape[:-1] + (H,), dt)
-    h, u = _state(h0, N, H, dt), np.empty((N, 3 * H), dt)
-    for t in _ref.steps(L, reverse):
-        np.matmul(h, w_t, out=u)
+    h, u = _state(h0, N, H, dt), np.zeros((N, 3 * H), dt)
+    for k, t in enumerate(_ref.steps(L, reverse)):
+        if k or h0 is not None:          # h0 = None is zeros: its product is zero
+            np.matmul(h, w_t, out=u)
         _gru_step(u, xw, b, t, batch_first, h, saved, out)
     return saved, out
 
 
-def gru_backward(gout, saved, out, w_hh, h0, reverse=False, batch_first=False):
-    """Returns ``(dX, dU, dh0)`` as the reference does; one fused call and one GEMM per step."""
+def gru_backward(gout, saved, out, w_hh, h0, reverse=False, batch_first=False, need_dh0=True):
+    """Returns ``(dX, dU, dh0)`` as the reference does; one fused call and one GEMM per
+    step (without ``need_dh0`` none for the first step: dU_1 W is only for h0)."""
     if out.dtype not in (np.float32, np.float64):
-        return _ref.gru_backward(gout, saved, out, w_hh, h0, reverse, batch_first)
+        return _ref.gru_backward(gout, saved, out, w_hh, h0, reverse, batch_first, need_dh0)
     _runtime.configure()
     dt = out.dtype
     gout, saved, out = (np.ascontiguousarray(a, dtype=dt) for a in (gout, saved, out))
@@ -337,9 +342,10 @@ def gru_backward(gout, saved, out, w_hh, h0, reverse=False, batch_first=False):
     for t in _ref.steps(L, not reverse):
         tp = t + 1 if reverse else t - 1
         _gru_step_back(duw, gout, saved, out, h0, t, tp if 0 <= tp < L else -1, batch_first, dh, dX, dU)
-        np.matmul(DU[t], w, out=duw)
+        if need_dh0 or 0 <= tp < L:
+            np.matmul(DU[t], w, out=duw)
     dh += duw
-    return dX, dU, dh
+    return dX, dU, dh if need_dh0 else None
 
 
 KERNELS, PREFERRED = native_tables("rnn", globals())   # every op above; native (measured faster)

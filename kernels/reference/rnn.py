@@ -99,10 +99,11 @@ def lstm_forward(xw, w_hh, b_hh, h0, c0, reverse=False, batch_first=False):
     return gates, out
 
 
-def lstm_backward(gout, gates, out, w_hh, c0, reverse=False, batch_first=False):
+def lstm_backward(gout, gates, out, w_hh, c0, reverse=False, batch_first=False, need_dh0=True):
     """Returns ``(dA, dh0, dc0)``: dA in xw's layout, the gradient of every step's gate
-    pre-activations (= of xw_t, and of h_{t-1} W^T + b); dh0 = dA_1 W and dc0 (N, H).
-    ``gout`` has ``out``'s shape: the gradients arriving at [h_t | c_t]."""
+    pre-activations (= of xw_t, and of h_{t-1} W^T + b); dh0 = dA_1 W (None unless
+    ``need_dh0``) and dc0 (N, H). ``gout`` has ``out``'s shape: the gradients arriving
+    at [h_t | c_t]."""
     xp = array_module(out)
     Y, G = time_major(out, batch_first), time_major(gout, batch_first)
     L, N, GH = gates.shape
@@ -130,7 +131,7 @@ def lstm_backward(gout, gates, out, w_hh, c0, reverse=False, batch_first=False):
         xp.multiply(K[t, :, 3], dh, out=dA[t, :, 3])
         dc *= f[t]
         dh = xp.matmul(dA[t].reshape(N, GH), w_hh)
-    return time_major(dA.reshape(L, N, GH), batch_first), dh, dc
+    return time_major(dA.reshape(L, N, GH), batch_first), dh if need_dh0 else None, dc
 
 
 # ============================================================================ GRU
@@ -178,9 +179,10 @@ def gru_forward(xw, w_hh, b_hh, h0, reverse=False, batch_first=False):
     return saved, out
 
 
-def gru_backward(gout, saved, out, w_hh, h0, reverse=False, batch_first=False):
+def gru_backward(gout, saved, out, w_hh, h0, reverse=False, batch_first=False, need_dh0=True):
     """Returns ``(dX, dU, dh0)``: dX the gradient of xw, dU that of u_t = h_{t-1} W^T + b
-    (both in xw's layout; they differ in the n block: du_n = dx_n * r), and dh0 (N, H)."""
+    (both in xw's layout; they differ in the n block: du_n = dx_n * r), and dh0 (N, H),
+    None unless ``need_dh0``."""
     xp = array_module(out)
     Y, G = time_major(out, batch_first), time_major(gout, batch_first)
     L, N, H = Y.shape
@@ -207,7 +209,7 @@ def gru_backward(gout, saved, out, w_hh, h0, reverse=False, batch_first=False):
         dh *= z[t]
         dh += du_w
     dX = xp.concatenate([D[..., H:3 * H], D[..., :H]], axis=-1)   # back to the order r, z, n
-    return time_major(dX, batch_first), time_major(D[..., H:], batch_first), dh
+    return time_major(dX, batch_first), time_major(D[..., H:], batch_first), dh if need_dh0 else None
 
 
 KERNELS = kernel_table("rnn", globals())   # op name -> the function of that name above

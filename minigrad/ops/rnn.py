@@ -187,7 +187,7 @@ class LSTMLayer(Function):
         gates, out, w_hh, h0, c0 = (None if t is None else t.array for t in ctx.saved_tensors)
         xp, dev = xp_of(out), device_of(out)
         dA, dh0, dc0 = get_kernel("lstm_backward", dev)(gout.array, gates, out, w_hh, c0, ctx.reverse,
-                                                         ctx.batch_first)
+                                                         ctx.batch_first, ctx.needs_input_grad[3])
         L, N, GH = gates.shape
         h0 = _zeros_or(h0, N, GH // 4, out.dtype, xp)
         return _layer_grads(ctx, dA, dA, dh0, out[..., :GH // 4], h0, xp, get_kernel("matmul", dev), dc0=dc0)
@@ -224,7 +224,7 @@ class GRULayer(Function):
         saved, out, w_hh, h0 = (None if t is None else t.array for t in ctx.saved_tensors)
         xp, dev = xp_of(out), device_of(out)
         dX, dU, dh0 = get_kernel("gru_backward", dev)(gout.array, saved, out, w_hh, h0, ctx.reverse,
-                                                       ctx.batch_first)
+                                                       ctx.batch_first, ctx.needs_input_grad[3])
         L, N, H4 = saved.shape
         h0 = _zeros_or(h0, N, H4 // 4, out.dtype, xp)
         return _layer_grads(ctx, dX, dU, dh0, out, h0, xp, get_kernel("matmul", dev))

@@ -28,15 +28,18 @@ def _case(rng, kind, L, N, H, batch_first, bias, states, dtype=np.float64):
     return [cast(xw), cast(w), cast(b), *map(cast, st_)], cast(st_[-1]), cast(gout)
 
 
-def _run(mod, kind, fwd_args, last_state, gout, reverse, batch_first):
+def _run(mod, kind, fwd_args, last_state, gout, reverse, batch_first, need_dh0=True):
     """Forward, then backward on the forward's own saved arrays: (fwd results, bwd results)."""
     fwd, bwd = getattr(mod, f"{kind}_forward"), getattr(mod, f"{kind}_backward")
     saved, out = fwd(*fwd_args, reverse, batch_first)
-    return (saved, out), bwd(gout, saved, out, fwd_args[1], last_state, reverse, batch_first)
+    return (saved, out), bwd(gout, saved, out, fwd_args[1], last_state, reverse, batch_first, need_dh0)
 
 
 def _compare(got, want, rtol, atol):
     for g, w in zip(got, want):
+        if w is None:               # dh0 without need_dh0
+            assert g is None
+            continue
         assert g.shape == w.shape and g.dtype == w.dtype
         np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
 
@@ -49,7 +52,7 @@ def _relative_error(got, want):
 layers = st.fixed_dictionaries({
     "kind": st.sampled_from(["lstm", "gru"]), "L": st.integers(1, 6), "N": st.integers(1, 5),
     "H": st.integers(1, 37), "batch_first": st.booleans(), "reverse": st.booleans(),
-    "bias": st.booleans(), "states": st.booleans(), "seed": st.integers(0, 2 ** 31)})
+    "bias": st.booleans(), "states": st.booleans(), "need_dh0": st.booleans(), "seed": st.integers(0, 2 ** 31)})
 
 
 # ----------------------------------------------------------------------------- native vs reference
@@ -59,8 +62,8 @@ layers = st.fixed_dictionaries({
 def test_native_matches_reference_float64(c):
     rng = np.random.default_rng(c["seed"])
     args, last, gout = _case(rng, c["kind"], c["L"], c["N"], c["H"], c["batch_first"], c["bias"], c["states"])
-    got = _run(nat, c["kind"], args, last, gout, c["reverse"], c["batch_first"])
-    want = _run(ref, c["kind"], args, last, gout, c["reverse"], c["batch_first"])
+    got = _run(nat, c["kind"], args, last, gout, c["reverse"], c["batch_first"], c["need_dh0"])
+    want = _run(ref, c["kind"], args, last, gout, c["reverse"], c["batch_first"], c["need_dh0"])
     _compare(got[0], want[0], 1e-12, 1e-13)
     _compare(got[1], want[1], 1e-11, 1e-12)
 
@@ -71,9 +74,13 @@ def test_native_float32_within_1e5_of_float64(c):
     rng = np.random.default_rng(c["seed"])
     args, last, gout = _case(rng, c["kind"], c["L"], c["N"], c["H"], c["batch_first"], c["bias"], c["states"])
     as32 = lambda a: None if a is None else a.astype(np.float32)  # noqa: E731
-    got = _run(nat, c["kind"], [as32(a) for a in args], as32(last), as32(gout), c["reverse"], c["batch_first"])
-    want = _run(ref, c["kind"], args, last, gout, c["reverse"], c["batch_first"])
+    got = _run(nat, c["kind"], [as32(a) for a in args], as32(last), as32(gout), c["reverse"], c["batch_first"],
+               c["need_dh0"])
+    want = _run(ref, c["kind"], args, last, gout, c["reverse"], c["batch_first"], c["need_dh0"])
     for g, w in zip(got[0] + got[1], want[0] + want[1]):
+        if w is None:
+            assert g is None
+            continue
         assert g.dtype == np.float32 and g.shape == w.shape
         assert _relative_error(g, w) < 1e-5
 
