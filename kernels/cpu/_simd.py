@@ -1,35 +1,38 @@
-"""Vectors of 16 int32 lanes in Numba, for the one instruction LLVM will not write for us.
+"""Vectors of int32 lanes in Numba, for the instructions LLVM will not write for us.
 
 Why this module exists
 ----------------------
 Numba hands a loop to LLVM, and LLVM picks the vector instructions. For the int8 GEMM
-that is not enough: the fastest integer instruction of AVX-512 VNNI CPUs (Intel Ice Lake
-and later, AMD Zen 4 and later), ``vpdpbusd``, multiplies 64 unsigned bytes by 64
+that is not enough. The fastest integer instruction of AVX-512 VNNI CPUs (Intel Ice
+Lake and later, AMD Zen 4 and later), ``vpdpbusd``, multiplies 64 unsigned bytes by 64
 signed bytes, adds each group of 4 neighbouring products and accumulates the 16 sums
-into 16 int32 lanes: 64 multiply-adds in one instruction, four times a float32 FMA.
-No plain loop we could write makes LLVM form it (see ``quant.py``), so here we call it
-by name.
+into 16 int32 lanes: 64 multiply-adds in one instruction, four times a float32 FMA. On
+AVX2 CPUs ``vpmaddwd`` multiplies 16 pairs of int16 and adds neighbours into 8 int32
+lanes: 16 multiply-adds, twice a float32 FMA of the same width. No plain loop we could
+write makes LLVM use them in a register-tiled GEMM (see ``quant.py``), so here we call
+them by name.
 
-How: a Numba *type* whose machine representation is the LLVM vector ``<16 x i32>``
-(:data:`i32x16`), and a few *intrinsics*: functions whose body is LLVM IR that we
-build ourselves with llvmlite when Numba compiles the caller. A kernel written with
-them reads like scalar code::
+How: a Numba *type* whose machine representation is an LLVM vector (:data:`i32x16`,
+``<16 x i32>``, one 512-bit register; :data:`i32x8`, ``<8 x i32>``, one 256-bit
+register), and a few *intrinsics*: functions whose body is LLVM IR that we build
+ourselves with llvmlite when Numba compiles the caller. A kernel written with them reads
+like scalar code::
 
-    acc = vzero()
+    acc = vzero16()
     for q in range(Q):
-        acc = vdpbusd(acc, vload(x, q * L + l), vbroadcast(w, r * Q + q))
-    vstore(out, r * L + l, acc)
+        acc = vdpbusd(acc, vload16(x, q * L + l), vbroadcast16(w, r * Q + q))
 
-and compiles to one ``vpdpbusd`` per line of the loop, with ``acc`` held in a
-register (a Numba local of a vector type becomes an SSA value, exactly like a float).
+and compiles to one ``vpdpbusd`` per line of the loop, with ``acc`` held in a register
+(a Numba local of a vector type becomes an SSA value, exactly like a float).
 
-The operands are int32 arrays viewed byte-wise: each int32 element carries four 8-bit
-numbers (unsigned in ``x``, signed in ``w``), the four consecutive k of one dot product.
+The operands are int32 arrays viewed piecewise: for ``vdpbusd`` each int32 element
+carries four 8-bit numbers (unsigned in ``x``, signed in ``w``), the four consecutive k
+of one dot product; for ``vpmaddwd`` two 16-bit numbers, two consecutive k.
 
-Only for CPUs that have the instruction: :func:`has_vnni` says whether the CPU that
-Numba compiles for has AVX-512 VNNI; kernels that use ``vdpbusd`` must not even be
-compiled otherwise (LLVM cannot translate the intrinsic for such a CPU). The other
-intrinsics are plain loads and stores.
+Only for CPUs that have the instruction: :func:`has_vnni` / :func:`has_avx2` say whether
+the CPU that Numba compiles for has it; kernels that use ``vdpbusd`` / ``vpmaddwd`` must
+not even be compiled otherwise (LLVM cannot translate the intrinsic for such a CPU).
+The loads, broadcasts and stores are plain LLVM and work everywhere.
 """
 from __future__ import annotations
 
@@ -40,156 +43,190 @@ from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 from llvmlite import ir
 
-__all__ = ["i32x16", "vzero", "vload", "vbroadcast", "vdpbusd", "vstore", "vstore_dequant", "has_vnni", "LANES"]
+__all__ = ["i32x16", "i32x8", "vzero16", "vload16", "vbroadcast16", "vstore_dequant16", "vdpbusd",
+           "vzero8", "vload8", "vbroadcast8", "vstore_dequant8", "vpmaddwd", "has_vnni", "has_avx2"]
 
-LANES = 16
 _I32 = ir.IntType(32)
-_VEC = ir.VectorType(_I32, LANES)
+_F32 = ir.FloatType()
 
 
-class Int32x16(types.Type):
-    """Numba's name for an LLVM ``<16 x i32>`` value (one 512-bit register)."""
+class Int32Vector(types.Type):
+    """Numba's name for an LLVM ``<lanes x i32>`` value (one vector register)."""
 
-    def __init__(self):
-        super().__init__(name="int32x16")
-
-
-i32x16 = Int32x16()
+    def __init__(self, lanes):
+        self.lanes = lanes
+        super().__init__(name=f"int32x{lanes}")
 
 
-@register_model(Int32x16)
-class _Int32x16Model(models.PrimitiveModel):
+@register_model(Int32Vector)
+class _Int32VectorModel(models.PrimitiveModel):
     def __init__(self, dmm, fe_type):
-        super().__init__(dmm, fe_type, _VEC)
+        super().__init__(dmm, fe_type, ir.VectorType(_I32, fe_type.lanes))
 
 
-def _element_pointer(context, builder, arytype, ary, index):
-    """Address of ``ary.flat[index]`` (a C-contiguous array) as an ``i32*``."""
+i32x16 = Int32Vector(16)
+i32x8 = Int32Vector(8)
+
+
+def _element_pointer(context, builder, arytype, ary, index, pointee):
+    """Address of ``ary.flat[index]`` (a C-contiguous array) as a ``pointee*``."""
     data = context.make_array(arytype)(context, builder, ary).data
-    return builder.bitcast(builder.gep(data, [index]), _I32.as_pointer())
+    return builder.bitcast(builder.gep(data, [index]), pointee.as_pointer())
 
 
-def _check_int32_array(ary):
-    if not (isinstance(ary, types.Array) and ary.dtype == types.int32 and ary.layout == "C"):
-        raise TypeError(f"expected a C-contiguous int32 array, got {ary}")
+def _check_array(ary, dtype, who):
+    if not (isinstance(ary, types.Array) and ary.dtype == dtype and ary.layout == "C"):
+        raise TypeError(f"{who}: expected a C-contiguous {dtype} array, got {ary}")
 
 
-@intrinsic
-def vzero(typingctx):
-    """A vector of 16 zeros."""
-    def codegen(context, builder, sig, args):
-        return ir.Constant(_VEC, None)
-    return i32x16(), codegen
+def _splat(builder, value, vectype):
+    lanes = vectype.count
+    one = builder.insert_element(ir.Constant(vectype, None), value, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(one, ir.Constant(vectype, None), ir.Constant(ir.VectorType(_I32, lanes), None))
 
 
-@intrinsic
-def vload(typingctx, ary, index):
-    """``ary.flat[index:index + 16]`` (int32) as one vector (no alignment needed)."""
-    _check_int32_array(ary)
+def _vector_ops(vtype, masked_stores):
+    """The zero / load / broadcast / dequantizing-store intrinsics for one vector width
+    (``masked_stores``: store a partial vector with one masked store, else lane by lane)."""
+    lanes = vtype.lanes
+    vec = ir.VectorType(_I32, lanes)
+    fvec = ir.VectorType(_F32, lanes)
+    mask_t = ir.VectorType(ir.IntType(1), lanes)
 
-    def codegen(context, builder, sig, args):
-        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1])
-        return builder.load(builder.bitcast(ptr, _VEC.as_pointer()), align=4)
-    return i32x16(ary, index), codegen
+    @intrinsic
+    def vzero(typingctx):
+        def codegen(context, builder, sig, args):
+            return ir.Constant(vec, None)
+        return vtype(), codegen
+
+    @intrinsic
+    def vload(typingctx, ary, index):
+        _check_array(ary, types.int32, "vload")
+
+        def codegen(context, builder, sig, args):
+            ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1], vec)
+            return builder.load(ptr, align=4)
+        return vtype(ary, index), codegen
+
+    @intrinsic
+    def vbroadcast(typingctx, ary, index):
+        _check_array(ary, types.int32, "vbroadcast")
+
+        def codegen(context, builder, sig, args):
+            value = builder.load(_element_pointer(context, builder, sig.args[0], args[0], args[1], _I32), align=4)
+            return _splat(builder, value, vec)
+        return vtype(ary, index), codegen
+
+    @intrinsic
+    def vstore_dequant(typingctx, out, index, acc, init, scale, bias, relu, lo, hi):
+        _check_array(out, types.float32, "vstore_dequant")
+
+        def codegen(context, builder, sig, args):
+            outa, idx, accv, init_, scale_, bias_, relu_, lo_, hi_ = args
+            f = builder.sitofp(builder.add(accv, _splat(builder, init_, vec)), fvec)
+            f = builder.fadd(builder.fmul(f, _splat(builder, scale_, fvec)), _splat(builder, bias_, fvec))
+            negative = builder.fcmp_ordered("<", f, ir.Constant(fvec, None))
+            clip = builder.and_(negative, _splat(builder, relu_, mask_t))
+            f = builder.select(clip, ir.Constant(fvec, None), f)
+            iota = ir.Constant(vec, list(range(lanes)))
+            mask = builder.and_(builder.icmp_signed(">=", iota, _splat(builder, builder.trunc(lo_, _I32), vec)),
+                                builder.icmp_signed("<", iota, _splat(builder, builder.trunc(hi_, _I32), vec)))
+            ptr = _element_pointer(context, builder, sig.args[0], outa, idx, fvec)
+            whole = builder.and_(builder.icmp_signed("==", lo_, ir.Constant(lo_.type, 0)),
+                                 builder.icmp_signed("==", hi_, ir.Constant(hi_.type, lanes)))
+            with builder.if_else(whole) as (then, otherwise):
+                with then:          # every lane: a plain store
+                    builder.store(f, ptr, align=4)
+                with otherwise:
+                    if masked_stores:     # some lanes: one masked store (AVX-512: as fast as a store)
+                        fnty = ir.FunctionType(ir.VoidType(), [fvec, fvec.as_pointer(), _I32, mask_t])
+                        fn = cgutils.get_or_insert_function(builder.module, fnty,
+                                                            f"llvm.masked.store.v{lanes}f32.p0")
+                        builder.call(fn, [f, ptr, ir.Constant(_I32, 4), mask])
+                    else:                 # AVX2's vmaskmovps is microcoded on AMD: lane by lane
+                        floats = builder.bitcast(ptr, _F32.as_pointer())
+                        with cgutils.for_range_slice(builder, lo_, hi_, ir.Constant(lo_.type, 1), inc=True) as (j, _):
+                            lane = builder.extract_element(f, builder.trunc(j, _I32))
+                            builder.store(lane, builder.gep(floats, [j]), align=4)
+            return context.get_dummy_value()
+        return types.none(out, index, vtype, types.int32, types.float32, types.float32, types.boolean,
+                          types.intp, types.intp), codegen
+
+    vzero.__doc__ = f"A vector of {lanes} zeros."
+    vload.__doc__ = f"``ary.flat[index:index + {lanes}]`` (int32) as one vector (no alignment needed)."
+    vbroadcast.__doc__ = f"``ary.flat[index]`` (int32) copied into all {lanes} lanes."
+    vstore_dequant.__doc__ = (
+        "Lanes ``lo <= i < hi`` of ``float32(acc + init) * scale + bias`` (then ``max(., 0)`` when "
+        "``relu``; NaN stays NaN) into ``out.flat[index + i]`` (float32 array). The other lanes are "
+        "neither written nor read (a masked store), so ``index`` may lie before the array's start as "
+        "long as ``index + lo`` does not. Lane by lane the arithmetic of the scalar "
+        "``np.float32(np.int32(acc + init)) * scale + bias``.")
+    return vzero, vload, vbroadcast, vstore_dequant
 
 
-@intrinsic
-def vbroadcast(typingctx, ary, index):
-    """``ary.flat[index]`` (int32) copied into all 16 lanes."""
-    _check_int32_array(ary)
-
-    def codegen(context, builder, sig, args):
-        value = builder.load(_element_pointer(context, builder, sig.args[0], args[0], args[1]), align=4)
-        one = builder.insert_element(ir.Constant(_VEC, None), value, ir.Constant(_I32, 0))
-        return builder.shuffle_vector(one, ir.Constant(_VEC, None), ir.Constant(_VEC, None))
-    return i32x16(ary, index), codegen
+vzero16, vload16, vbroadcast16, vstore_dequant16 = _vector_ops(i32x16, masked_stores=True)
+vzero8, vload8, vbroadcast8, vstore_dequant8 = _vector_ops(i32x8, masked_stores=False)
 
 
 @intrinsic
 def vdpbusd(typingctx, acc, u8x4, s8x4):
-    """``acc + sum of 4 products`` per lane: lane i adds u8(u8x4 byte 4i+j) * s8(s8x4 byte
-    4i+j) for j = 0..3 to ``acc[i]`` (int32, wrapping modulo 2**32). One ``vpdpbusd``."""
+    """``acc`` plus, in lane i, the 4 products of the unsigned bytes 4i..4i+3 of ``u8x4``
+    with the signed bytes 4i..4i+3 of ``s8x4`` (int32, wrapping modulo 2**32). One
+    ``vpdpbusd`` (AVX-512 VNNI)."""
+    vec = ir.VectorType(_I32, 16)
+
     def codegen(context, builder, sig, args):
-        fnty = ir.FunctionType(_VEC, [_VEC, _VEC, _VEC])
+        fnty = ir.FunctionType(vec, [vec, vec, vec])
         fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.avx512.vpdpbusd.512")
         return builder.call(fn, list(args))
     return i32x16(i32x16, i32x16, i32x16), codegen
 
 
 @intrinsic
-def vstore(typingctx, ary, index, vec):
-    """``ary.flat[index:index + 16] = vec``."""
-    _check_int32_array(ary)
+def vpmaddwd(typingctx, acc, a16x2, b16x2):
+    """``acc`` plus, in lane i, ``a[2i] * b[2i] + a[2i+1] * b[2i+1]`` of the int16 halves of
+    ``a16x2`` and ``b16x2`` (exact in int32 for our operands). ``vpmaddwd`` + ``vpaddd``
+    (AVX2)."""
+    vec = ir.VectorType(_I32, 8)
+    halves = ir.VectorType(ir.IntType(16), 16)
 
     def codegen(context, builder, sig, args):
-        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1])
-        builder.store(args[2], builder.bitcast(ptr, _VEC.as_pointer()), align=4)
-        return context.get_dummy_value()
-    return types.none(ary, index, i32x16), codegen
+        fnty = ir.FunctionType(vec, [halves, halves])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.avx2.pmadd.wd")
+        prod = builder.call(fn, [builder.bitcast(args[1], halves), builder.bitcast(args[2], halves)])
+        return builder.add(args[0], prod)
+    return i32x8(i32x8, i32x8, i32x8), codegen
 
 
-def has_vnni():
-    """True when the CPU Numba compiles for has AVX-512 VNNI (and AVX-512 BW/VL), so
-    ``vdpbusd`` can be compiled; ``MINIGRAD_INT8_VNNI=0`` says False.
+def _numba_target_has(features):
+    """True when the CPU Numba compiles for has every one of ``features`` (LLVM names).
 
     Numba compiles for the host unless ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` say
-    otherwise; with those set, only an explicit ``+avx512vnni`` in the features counts.
-    """
-    if os.environ.get("MINIGRAD_INT8_VNNI", "1") == "0":
-        return False
+    otherwise; with those set, only features spelled out as ``+name`` count."""
     from numba.core import config
 
-    wanted = ("avx512f", "avx512bw", "avx512vl", "avx512vnni")
     if config.CPU_FEATURES is not None:
         feats = set(config.CPU_FEATURES.split(","))
-        return all("+" + f in feats for f in wanted)
+        return all("+" + f in feats for f in features)
     if config.CPU_NAME not in (None, "host"):
         return False
     import llvmlite.binding as llb
 
     host = llb.get_host_cpu_features()
-    return all(host.get(f, False) for f in wanted)
+    return all(host.get(f, False) for f in features)
 
 
-_F32 = ir.FloatType()
-_FVEC = ir.VectorType(_F32, LANES)
-_MASK = ir.VectorType(ir.IntType(1), LANES)
+def has_vnni():
+    """True when Numba's target CPU has AVX-512 VNNI (with AVX-512 F/BW/VL), so ``vdpbusd``
+    can be compiled. ``MINIGRAD_INT8_VNNI=0`` says False (the next path is then tried)."""
+    if os.environ.get("MINIGRAD_INT8_VNNI", "1") == "0":
+        return False
+    return _numba_target_has(("avx512f", "avx512bw", "avx512vl", "avx512vnni"))
 
 
-def _splat(builder, value, vectype):
-    one = builder.insert_element(ir.Constant(vectype, None), value, ir.Constant(_I32, 0))
-    return builder.shuffle_vector(one, ir.Constant(vectype, None), ir.Constant(_VEC, None))
-
-
-@intrinsic
-def vstore_dequant(typingctx, out, index, acc, init, scale, bias, relu, lo, hi):
-    """Lanes ``lo <= i < hi`` of ``float32(acc + init) * scale + bias`` (then ``max(., 0)``
-    when ``relu``; NaN stays NaN) into ``out.flat[index + i]`` (float32 array); the other
-    lanes are not touched, not even read (a masked store), so ``index`` may lie before the
-    array's start as long as ``index + lo`` does not. The same arithmetic, lane by lane,
-    as the scalar ``np.float32(np.int32(acc + init)) * scale + bias``."""
-    if not (isinstance(out, types.Array) and out.dtype == types.float32 and out.layout == "C"):
-        raise TypeError(f"vstore_dequant: expected a C-contiguous float32 array, got {out}")
-
-    def codegen(context, builder, sig, args):
-        outa, idx, accv, init_, scale_, bias_, relu_, lo_, hi_ = args
-        data = context.make_array(sig.args[0])(context, builder, outa).data
-        summed = builder.add(accv, _splat(builder, builder.trunc(init_, _I32) if init_.type != _I32 else init_, _VEC))
-        f = builder.sitofp(summed, _FVEC)
-        f = builder.fmul(f, _splat(builder, scale_, _FVEC))
-        f = builder.fadd(f, _splat(builder, bias_, _FVEC))
-        negative = builder.fcmp_ordered("<", f, ir.Constant(_FVEC, None))
-        clip = builder.and_(negative, _splat(builder, builder.zext(relu_, ir.IntType(1)) if relu_.type != ir.IntType(1)
-                                             else relu_, _MASK))
-        f = builder.select(clip, ir.Constant(_FVEC, None), f)
-        iota = ir.Constant(_VEC, list(range(LANES)))
-        lo32, hi32 = builder.trunc(lo_, _I32), builder.trunc(hi_, _I32)
-        mask = builder.and_(builder.icmp_signed(">=", iota, _splat(builder, lo32, _VEC)),
-                            builder.icmp_signed("<", iota, _splat(builder, hi32, _VEC)))
-        ptr = builder.bitcast(builder.gep(data, [idx]), _FVEC.as_pointer())
-        fnty = ir.FunctionType(ir.VoidType(), [_FVEC, _FVEC.as_pointer(), _I32, _MASK])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.masked.store.v16f32.p0")
-        builder.call(fn, [f, ptr, ir.Constant(_I32, 4), mask])
-        return context.get_dummy_value()
-    return types.none(out, index, i32x16, types.int32, types.float32, types.float32, types.boolean, types.intp,
-                      types.intp), codegen
+def has_avx2():
+    """True when Numba's target CPU has AVX2, so ``vpmaddwd`` can be compiled.
+    ``MINIGRAD_INT8_AVX2=0`` says False (the portable int8 kernels are then used)."""
+    if os.environ.get("MINIGRAD_INT8_AVX2", "1") == "0":
+        return False
+    return _numba_target_has(("avx2",))

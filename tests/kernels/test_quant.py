@@ -195,20 +195,37 @@ def test_registry_and_preferred():
 # one call. The native kernels run on AVX-512 VNNI where the CPU has it, and otherwise
 # through the int8 kernels above: both must equal the reference bit for bit.
 
-from minigrad.kernels.cpu import _simd  # noqa: E402
+from minigrad.kernels.cpu import _qlayers, _simd  # noqa: E402
 
-_PATHS = ["vnni", "fallback"]
+_PATHS = ["vnni", "avx2", "portable"]
+
+
+def _runs_here(path):
+    return path == "portable" or (path == "vnni" and _simd.has_vnni()) or (path == "avx2" and _simd.has_avx2())
 
 
 @pytest.fixture(params=_PATHS)
 def layer_path(request, monkeypatch):
-    """The native whole-layer kernels on the VNNI path (skipped on a CPU without it) or
-    on the fallback path; with the drivers forced serial or parallel at random."""
-    if request.param == "vnni" and not _simd.has_vnni():
-        pytest.skip("the CPU Numba compiles for has no AVX-512 VNNI")
-    if request.param == "fallback":
-        monkeypatch.setattr(_simd, "has_vnni", lambda: False)
+    """The native whole-layer kernels on one SIMD path (skipped where the CPU lacks it)."""
+    if not _runs_here(request.param):
+        pytest.skip(f"the CPU Numba compiles for cannot run the {request.param} path")
+    monkeypatch.setattr(_qlayers, "path", lambda: request.param)
     return request.param
+
+
+def _on_every_path(call, want):
+    """call() on every path this CPU runs, serial and parallel drivers: == want exactly."""
+    saved = _qlayers.path, _qlayers.SMALL_WORK
+    try:
+        for path in _PATHS:
+            if not _runs_here(path):
+                continue
+            _qlayers.path = lambda path=path: path
+            for small in (1 << 62, 0):
+                _qlayers.SMALL_WORK = small
+                np.testing.assert_array_equal(call(), want, err_msg=f"{path} path, SMALL_WORK={small}")
+    finally:
+        _qlayers.path, _qlayers.SMALL_WORK = saved
 
 
 def _floats(rng, shape, special):
@@ -232,33 +249,18 @@ def _layer_args(rng, n_out, bias):
 @given(c=conv_cases, relu=st.booleans(), bias=st.booleans(), special=st.booleans(),
        x_scale=st.sampled_from([0.01, 0.05, 0.37]))
 def test_qconv2d_float_matches_reference(c, relu, bias, special, x_scale):
-    for path in _PATHS:
-        if path == "vnni" and not _simd.has_vnni():
-            continue
-        kH, kW = c["kH"], c["kW"]
-        if c["H"] + 2 * c["ph"] < c["dh"] * (kH - 1) + 1 or c["W"] + 2 * c["pw"] < c["dw"] * (kW - 1) + 1:
-            kH = kW = 1
-        rng = np.random.default_rng(c["seed"])
-        G = c["G"]
-        x = _floats(rng, (c["N"], G * c["Cg"], c["H"], c["W"]), special)
-        w = _int8(rng, (G * c["Cog"], c["Cg"], kH, kW), c["extreme"])
-        scale, b = _layer_args(rng, w.shape[0], bias)
-        args = (x, x_scale, c["zp"], w, scale, b, (c["sh"], c["sw"]), (c["ph"], c["pw"]), (c["dh"], c["dw"]), G, relu)
-        want = ref.qconv2d_float(*args)
-        assert want.dtype == np.float32
-        saved = _simd.has_vnni
-        try:
-            if path == "fallback":
-                _simd.has_vnni = lambda: False
-            for small in (1 << 62, 0):
-                nat_small, nat.SMALL_WORK = nat.SMALL_WORK, small
-                try:
-                    got = nat.qconv2d_float(*args)
-                finally:
-                    nat.SMALL_WORK = nat_small
-                np.testing.assert_array_equal(got, want, err_msg=f"{path} path, SMALL_WORK={small}")
-        finally:
-            _simd.has_vnni = saved
+    kH, kW = c["kH"], c["kW"]
+    if c["H"] + 2 * c["ph"] < c["dh"] * (kH - 1) + 1 or c["W"] + 2 * c["pw"] < c["dw"] * (kW - 1) + 1:
+        kH = kW = 1
+    rng = np.random.default_rng(c["seed"])
+    G = c["G"]
+    x = _floats(rng, (c["N"], G * c["Cg"], c["H"], c["W"]), special)
+    w = _int8(rng, (G * c["Cog"], c["Cg"], kH, kW), c["extreme"])
+    scale, b = _layer_args(rng, w.shape[0], bias)
+    args = (x, x_scale, c["zp"], w, scale, b, (c["sh"], c["sw"]), (c["ph"], c["pw"]), (c["dh"], c["dw"]), G, relu)
+    want = ref.qconv2d_float(*args)
+    assert want.dtype == np.float32
+    _on_every_path(lambda: nat.qconv2d_float(*args), want)
 
 
 def test_qconv2d_float_reference_is_the_layer_arithmetic():
@@ -280,13 +282,16 @@ def test_qconv2d_float_reference_is_the_layer_arithmetic():
     ((3, 16, 11, 9), (12, 4, 3, 3), 4, 2),      # grouped, strided: the row-by-row im2col
     ((2, 5, 7, 33), (17, 5, 1, 5), 1, 1),       # a row wider than a tile of 32 columns
 ])
-def test_qconv2d_float_layer_shapes(x_shape, w_shape, groups, stride, layer_path, native_path):
+def test_qconv2d_float_layer_shapes(x_shape, w_shape, groups, stride, layer_path, monkeypatch):
     rng = np.random.default_rng(11)
     x = _floats(rng, x_shape, True)
     w = _int8(rng, w_shape)
     scale, b = _layer_args(rng, w_shape[0], True)
     args = (x, 0.03, -7, w, scale, b, (stride, stride), (1, 2), (1, 1), groups, True)
-    np.testing.assert_array_equal(nat.qconv2d_float(*args), ref.qconv2d_float(*args))
+    want = ref.qconv2d_float(*args)
+    for small in (1 << 62, 0):           # serial, then the parallel driver
+        monkeypatch.setattr(_qlayers, "SMALL_WORK", small)
+        np.testing.assert_array_equal(nat.qconv2d_float(*args), want)
 
 
 @settings(max_examples=40, deadline=None)
@@ -298,22 +303,7 @@ def test_qlinear_float_matches_reference(M, K, N, zp, relu, bias, special, seed)
     w = _int8(rng, (N, K))
     scale, b = _layer_args(rng, N, bias)
     args = (x, 0.04, zp, w, scale, b, relu)
-    want = ref.qlinear_float(*args)
-    for path in _PATHS:
-        if path == "vnni" and not _simd.has_vnni():
-            continue
-        saved = _simd.has_vnni
-        try:
-            if path == "fallback":
-                _simd.has_vnni = lambda: False
-            for small in (1 << 62, 0):
-                nat_small, nat.SMALL_WORK = nat.SMALL_WORK, small
-                try:
-                    np.testing.assert_array_equal(nat.qlinear_float(*args), want, err_msg=path)
-                finally:
-                    nat.SMALL_WORK = nat_small
-        finally:
-            _simd.has_vnni = saved
+    _on_every_path(lambda: nat.qlinear_float(*args), ref.qlinear_float(*args))
 
 
 def test_qlinear_float_seed_cnn_head(layer_path):
@@ -359,7 +349,7 @@ def test_qconv2d_float_errors(kernel):
         kernel(x, 0.1, 0, np.zeros((3, 4, 3, 3), np.int8), s, None, *conf, False)
 
 
-def test_has_vnni_follows_numba_target(monkeypatch):
+def test_simd_paths_follow_numba_target(monkeypatch):
     from numba.core import config
 
     monkeypatch.setattr(config, "CPU_FEATURES", "+avx512f,+avx512bw,+avx512vl,+avx512vnni")
@@ -369,28 +359,42 @@ def test_has_vnni_follows_numba_target(monkeypatch):
     monkeypatch.setattr(config, "CPU_FEATURES", None)
     monkeypatch.setattr(config, "CPU_NAME", "haswell")
     assert not _simd.has_vnni()                     # a named target: only explicit features count
-    monkeypatch.setattr(config, "CPU_NAME", None)
+    assert not _simd.has_avx2()
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx2,+fma,-avx512f,-avx512vnni")
+    assert _simd.has_avx2() and _qlayers.path() == "avx2"
+    monkeypatch.setattr(config, "CPU_FEATURES", "+neon")
+    assert _qlayers.path() == "portable"
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx512f,+avx512bw,+avx512vl,+avx512vnni,+avx2")
+    assert _qlayers.path() == "vnni"
     monkeypatch.setenv("MINIGRAD_INT8_VNNI", "0")
-    assert not _simd.has_vnni()
+    assert not _simd.has_vnni() and _qlayers.path() == "avx2"
+    monkeypatch.setenv("MINIGRAD_INT8_AVX2", "0")
+    assert _qlayers.path() == "portable"
 
 
-@pytest.mark.skipif(not _simd.has_vnni(), reason="the CPU Numba compiles for has no AVX-512 VNNI")
-def test_vnni_kernels_use_vpdpbusd_and_masked_stores():
-    """The point of the VNNI path: its GEMM compiles to vpdpbusd, its epilogue to masked
-    vector stores (in a fresh interpreter with its own cache: cached code cannot be
-    inspected)."""
+@pytest.mark.parametrize("path, instructions", [("vnni", ("vpdpbusd",)),
+                                                 ("avx2", ("vpmaddwd", "vpdpwssd"))])   # LLVM fuses the add on VNNI CPUs
+def test_simd_kernels_use_their_instruction_and_masked_stores(path, instructions):
+    """The point of the SIMD paths: the GEMM compiles to vpdpbusd / vpmaddwd, the epilogue
+    to masked vector stores (in a fresh interpreter with its own cache: cached code
+    cannot be inspected)."""
+    import os
     import subprocess
     import sys
     import tempfile
 
-    code = ("import numpy as np; from minigrad.kernels.cpu import quant as q\n"
+    if not _runs_here(path):
+        pytest.skip(f"the CPU Numba compiles for cannot run the {path} path")
+    gemm = f"_{path}_gemm"
+    code = ("import numpy as np; from minigrad.kernels.cpu import _qlayers as q\n"
+            f"q.path = lambda: {path!r}\n"
             "x = np.ones((2, 3, 6, 6), np.float32); w = np.ones((5, 3, 3, 3), np.int8); s = np.ones(5, np.float32)\n"
             "q.qconv2d_float(x, 0.1, 0, w, s, None, (1, 1), (1, 1), (1, 1), 1, True)\n"
-            "asm = ''.join(q._vnni_gemm.inspect_asm(sig) for sig in q._vnni_gemm.signatures)\n"
-            "print(asm.count('vpdpbusd'), asm.count('{%k'))\n")
+            f"asm = ''.join(q.{gemm}.inspect_asm(sig) for sig in q.{gemm}.signatures)\n"
+            f"print(sum(asm.count(i) for i in {instructions!r}), asm.count('vmaskmovps') + asm.count('{{%k'))\n")
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(__import__("os").environ, NUMBA_CACHE_DIR=cache, MINIGRAD_QUIET="1")
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, MINIGRAD_QUIET="1")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr
-    n_dp, n_masked = map(int, out.stdout.split()[-2:])
-    assert n_dp >= 16 and n_masked >= 2, out.stdout
+    n_op, n_masked = map(int, out.stdout.split()[-2:])
+    assert n_op >= 12 and n_masked >= 2, out.stdout
