@@ -74,10 +74,6 @@ def gemm_rows(sizes):
     return rows
 
 
-#: the seed CNN's (layer, ReLU) pairs, by name, for fuse_modules
-SEED_CNN_PAIRS = [["features.0", "features.1"], ["features.3", "features.4"], ["head.1", "head.2"]]
-
-
 def cnn_rows(batch, model=None, calib=None):
     minigrad.manual_seed(0)
     if model is None:
@@ -85,7 +81,7 @@ def cnn_rows(batch, model=None, calib=None):
     x = calib if calib is not None else minigrad.randn(batch, 1, 28, 28)
     x = x if isinstance(x, minigrad.Tensor) else minigrad.tensor(x)
     qmodel = Q.quantize_ptq(model, [x])
-    fused = Q.quantize_ptq(Q.fuse_modules(model, SEED_CNN_PAIRS), [x])
+    fused = Q.quantize_ptq(Q.fuse_modules(model, SeedCNN.relu_pairs), [x])
     xb = minigrad.randn(batch, 1, 28, 28)
     times = {}
     with minigrad.no_grad():

@@ -50,6 +50,9 @@ class SeedCNN(nn.Module):
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(2 * width * 7 * 7, 128), nn.ReLU(),
                                   nn.Linear(128, num_classes))
 
+    #: the (layer, ReLU) pairs by name, for ``compress.quantize.fuse_modules`` before int8
+    relu_pairs = [["features.0", "features.1"], ["features.3", "features.4"], ["head.1", "head.2"]]
+
     def forward(self, x):
         """``x`` (N, in_channels, 28, 28) images -> logits (N, num_classes)."""
         return self.head(self.features(x))

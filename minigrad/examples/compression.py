@@ -240,11 +240,13 @@ def run_compression(level="quick", seed=0, progress=False, sparsities=(0.5, 0.8,
     # int8 post-training quantization, calibrated on 4 training batches of 128
     say("int8 post-training quantization")
     calib = [X_train[i:i + 128] for i in range(0, min(len(X_train), 512), 128)]
-    add("int8 PTQ", _quant.quantize_ptq(base, calib))
+    # each conv/linear layer fused with its ReLU first: one int8 layer applies it for free
+    fused = _quant.fuse_modules(base, SeedCNN.relu_pairs)
+    add("int8 PTQ", _quant.quantize_ptq(fused, calib))
 
     # int8 quantization-aware training: fine-tune with fake quantization, then convert
     say(f"int8 quantization-aware training ({budget['qat']} epoch(s))")
-    qat = _quant.prepare_qat(base)
+    qat = _quant.prepare_qat(fused)
     fit(qat, loss, optim.Adam(qat.parameters(), lr=1e-4), train, epochs=budget["qat"], batch_size=32,
         progress=progress, seed=seed + 200)
     add("int8 QAT", _quant.convert(qat).eval())

@@ -425,7 +425,7 @@ def test_ptq_of_the_trained_seed_cnn_on_digits():
 
 # ============================================================================ fusing a ReLU
 
-_SEED_CNN_PAIRS = [["features.0", "features.1"], ["features.3", "features.4"], ["head.1", "head.2"]]
+_SEED_CNN_PAIRS = SeedCNN.relu_pairs
 
 
 def test_fuse_modules_keeps_the_float_model_and_its_outputs():
