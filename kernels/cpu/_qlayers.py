@@ -480,7 +480,19 @@ def _packed_weights(w2, rows, E):
     return wp.view(np.int32)
 
 
-def qconv2d_float(x, x_scale, x_zero_point, w, out_scale, bias, stride, padding, dilation, groups, relu):
+def _prepacked(packed, key, make):
+    """``make()``, kept in the caller's dict ``packed`` under ``key`` (a layer passes one
+    dict per weight, and a new one when its weight changes: the packed weights of
+    fbgemm-style libraries, without the kernel ever guessing whether a weight changed)."""
+    if packed is None:
+        return make()
+    if key not in packed:
+        packed[key] = make()
+    return packed[key]
+
+
+def qconv2d_float(x, x_scale, x_zero_point, w, out_scale, bias, stride, padding, dilation, groups, relu,
+                  packed=None):
     """A whole int8 Conv2d layer, float32 in and out; see the reference."""
     from . import quant as _quant
 
@@ -502,8 +514,9 @@ def qconv2d_float(x, x_scale, x_zero_point, w, out_scale, bias, stride, padding,
     geo = (int(kH), int(kW), int(stride[0]), int(stride[1]), int(padding[0]), int(padding[1]),
            int(dilation[0]), int(dilation[1]), int(H_out), int(W_out))
     P, cog = H_out * W_out, C_out // groups
-    Wq = _packed_weights(w.reshape(groups, cog, -1), _round_up(cog, RT), E)
-    init = (-(zp + 128) * _ref.weight_row_sums(w).astype(np.int64)).astype(np.int32)
+    Wq, sums = _prepacked(packed, (how, groups), lambda: (
+        _packed_weights(w.reshape(groups, cog, -1), _round_up(cog, RT), E), _ref.weight_row_sums(w).astype(np.int64)))
+    init = (-(zp + 128) * sums).astype(np.int32)
     i, m, b = _layer_params(C_out, init, out_scale, bias, C_out + RT)
     y = np.empty((N, C_out, P), np.float32)
     T = 1 if N < 2 or N * C_out * P * w[0].size < SMALL_WORK else min(_runtime.get_num_threads(), N)
@@ -518,7 +531,7 @@ def qconv2d_float(x, x_scale, x_zero_point, w, out_scale, bias, stride, padding,
     return y.reshape(N, C_out, H_out, W_out)
 
 
-def qlinear_float(x, x_scale, x_zero_point, w, out_scale, bias, relu):
+def qlinear_float(x, x_scale, x_zero_point, w, out_scale, bias, relu, packed=None):
     """A whole int8 Linear layer, float32 in and out; see the reference."""
     from . import quant as _quant
 
@@ -528,18 +541,20 @@ def qlinear_float(x, x_scale, x_zero_point, w, out_scale, bias, relu):
     _ref._check_layer("qlinear_float", x, out_scale, bias, w.shape[0])
     M, N, K = _ref._check_qmatmul(np.broadcast_to(np.int8(0), x.shape), w)   # shapes and K only
     zp = int(x_zero_point)
-    rows = _ref.weight_row_sums(w).astype(np.int64)
     _runtime.configure()
     how = path()
+    E, RT = GEOMETRY.get(how, (1, 1, 0, 0))[:2]
+    Wq, rows = _prepacked(packed, (how,), lambda: (
+        _packed_weights(w[None], _round_up(N, RT), E)[0] if how != "portable" else None,
+        _ref.weight_row_sums(w).astype(np.int64)))
     if how == "portable":
         i, m, b = _layer_params(N, (-zp * rows).astype(np.int32), out_scale, bias, N)
         acc = _quant.qmatmul_int8(_quantized(x, x_scale, zp), w)
         y_t = np.empty((N, M), np.float32)
         _dequantize_rows(np.ascontiguousarray(acc.T), i, m, b, bool(relu), y_t)
         return np.ascontiguousarray(y_t.T)
-    E, RT, LT, _ = GEOMETRY[how]
+    LT = GEOMETRY[how][2]
     r_pad, Q = _round_up(N, RT), _round_up(K, E) // E
-    Wq = _packed_weights(w[None], r_pad, E)[0]
     i, m, b = _layer_params(N, (-(zp + 128) * rows).astype(np.int32), out_scale, bias, r_pad)
     y_t = np.empty((N, M), np.float32)
     T = 1 if M * N * K < SMALL_WORK else max(1, min(_runtime.get_num_threads(), r_pad // RT))

@@ -151,11 +151,15 @@ def dequantize_output(acc, out_scale, bias, relu, channel_axis):
     return y
 
 
-def qlinear_float(x, x_scale, x_zero_point, w, out_scale, bias, relu):
+def qlinear_float(x, x_scale, x_zero_point, w, out_scale, bias, relu, packed=None):
     """A whole int8 Linear layer, float32 in and out: quantize ``x`` (M, K) with
     (``x_scale``, ``x_zero_point``), ``acc = (q_x - z_x) @ w.T`` exactly in int32
     (``w`` int8 (N, K), symmetric), then :func:`dequantize_output` with ``out_scale``
-    = s_x * s_w[o] (float32 (N,)), ``bias`` (float32 (N,) or None) and ``relu``."""
+    = s_x * s_w[o] (float32 (N,)), ``bias`` (float32 (N,) or None) and ``relu``.
+
+    ``packed``: a dict the caller keeps per weight (one new dict whenever the weight
+    changes), where a native kernel may keep the weight in its own layout between
+    calls; the reference has nothing to keep."""
     if x.ndim != 2 or w.ndim != 2:
         raise ValueError(f"qlinear_float: expects 2-D x (M, K) and w (N, K), got shapes {tuple(x.shape)} "
                          f"and {tuple(w.shape)}")
@@ -166,10 +170,12 @@ def qlinear_float(x, x_scale, x_zero_point, w, out_scale, bias, relu):
     return dequantize_output(acc, out_scale, bias, relu, 1)
 
 
-def qconv2d_float(x, x_scale, x_zero_point, w, out_scale, bias, stride, padding, dilation, groups, relu):
+def qconv2d_float(x, x_scale, x_zero_point, w, out_scale, bias, stride, padding, dilation, groups, relu,
+                  packed=None):
     """A whole int8 Conv2d layer, float32 in and out: quantize ``x`` (N, C, H, W),
     :func:`qconv2d_int8` (padding with the zero point), then :func:`dequantize_output`
-    per output channel (``out_scale``, ``bias``: float32 (C_out,)), ReLU if asked."""
+    per output channel (``out_scale``, ``bias``: float32 (C_out,)), ReLU if asked.
+    ``packed``: as in :func:`qlinear_float`."""
     _check_layer("qconv2d_float", x, out_scale, bias, w.shape[0] if w.ndim == 4 else -1)
     acc = qconv2d_int8(quantize_input(x, x_scale, x_zero_point), w, x_zero_point, stride, padding, dilation,
                        groups)

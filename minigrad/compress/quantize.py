@@ -513,6 +513,7 @@ class _QuantizedLayer(Module):
         self.relu = False        # True: a ReLU fused into the layer (see fuse_modules)
         self._sums_key = None
         self._sums = None
+        self._packed = None
 
     def _set_from(self, mod, observer, name):
         if observer is None:
@@ -544,12 +545,20 @@ class _QuantizedLayer(Module):
 
     def _weight_row_sums(self):
         """sum_k q_w[o, k] (int32), cached until the weight buffer changes."""
+        self._weight_cache()
+        if self._sums is None:
+            w = self.weight.array
+            self._sums = w.reshape(w.shape[0], -1).sum(axis=1, dtype=np.int64).astype(np.int32)
+        return self._sums
+
+    def _weight_cache(self):
+        """The dict in which the one-call kernels keep this weight in their own layout
+        (``packed``), emptied with the row sums whenever the weight buffer changes."""
         w = self.weight
         key = (id(w.array), w._version[0])
-        if self._sums_key != key:
-            self._sums = w.array.reshape(w.shape[0], -1).sum(axis=1, dtype=np.int64).astype(np.int32)
-            self._sums_key = key
-        return self._sums
+        if self._sums_key != key or getattr(self, "_packed", None) is None:
+            self._sums_key, self._sums, self._packed = key, None, {}
+        return self._packed
 
     def _dequantize_output(self, acc, x_dtype, channel_axis):
         """float(acc) * s_x * s_w[o] + b[o], broadcast along ``channel_axis``."""
@@ -610,7 +619,7 @@ class QuantizedLinear(_QuantizedLayer):
         fused = self._fused_args(x2)
         if fused is not None:
             y = get_kernel("qlinear_float", "cpu")(x2, fused[0], fused[1], self.weight.array, fused[2], fused[3],
-                                                   self.relu)
+                                                   self.relu, self._weight_cache())
             return Tensor(y.reshape(x.shape[:-1] + (self.out_features,)))
         sx, zx = self._qparams()
         xq = quantize_per_tensor(x2, sx, zx)
@@ -684,7 +693,7 @@ class QuantizedConv2d(_QuantizedLayer):
         if fused is not None:
             y = get_kernel("qconv2d_float", "cpu")(x.array, fused[0], fused[1], self.weight.array, fused[2],
                                                    fused[3], self.stride, padding, self.dilation, self.groups,
-                                                   self.relu)
+                                                   self.relu, self._weight_cache())
             return Tensor(y if batched else y[0])
         sx, zx = self._qparams()
         xq = quantize_per_tensor(x.array, sx, zx)

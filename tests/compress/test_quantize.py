@@ -507,3 +507,16 @@ def test_qat_of_a_fused_model_converts_to_fused_int8_layers():
     assert isinstance(q[0], Q.QuantizedLinear) and q[0].relu and isinstance(q[1], nn.Identity)
     with minigrad.no_grad():
         assert (q(x).array.shape == (10, 3))
+
+
+def test_a_quantized_layer_sees_its_new_weight_after_load_state_dict():
+    """The one-call kernels keep the weight packed between calls; loading new buffers
+    into the same layer must not leave the old packing in use."""
+    rng = np.random.default_rng(6)
+    x = minigrad.tensor(rng.standard_normal((4, 12)).astype(np.float32))
+    _, q1 = _calibrated(nn.Linear(12, 5), x)
+    _, q2 = _calibrated(nn.Linear(12, 5), x)
+    with minigrad.no_grad():
+        q1(x)                                   # packs q1's weight
+        q1.load_state_dict(q2.state_dict())
+        np.testing.assert_array_equal(q1(x).array, q2(x).array)

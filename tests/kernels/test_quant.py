@@ -398,3 +398,26 @@ def test_simd_kernels_use_their_instruction_and_masked_stores(path, instructions
     assert out.returncode == 0, out.stderr
     n_op, n_masked = map(int, out.stdout.split()[-2:])
     assert n_op >= 12 and n_masked >= 2, out.stdout
+
+
+def test_packed_weights_are_kept_in_the_callers_dict(layer_path):
+    rng = np.random.default_rng(8)
+    x = _floats(rng, (6, 40), False)
+    w = _int8(rng, (9, 40))
+    scale, b = _layer_args(rng, 9, True)
+    packed = {}
+    want = ref.qlinear_float(x, 0.05, 3, w, scale, b, True)
+    np.testing.assert_array_equal(nat.qlinear_float(x, 0.05, 3, w, scale, b, True, packed), want)
+    assert len(packed) == 1
+    kept = {k: tuple(id(a) for a in v) for k, v in packed.items()}
+    np.testing.assert_array_equal(nat.qlinear_float(x, 0.05, 3, w, scale, b, True, packed), want)
+    assert {k: tuple(id(a) for a in v) for k, v in packed.items()} == kept      # reused, not rebuilt
+    xc = _floats(rng, (2, 4, 6, 6), False)
+    wc = _int8(rng, (5, 4, 3, 3))
+    sc, bc = _layer_args(rng, 5, False)
+    conv_packed = {}
+    for _ in range(2):
+        np.testing.assert_array_equal(
+            nat.qconv2d_float(xc, 0.05, 3, wc, sc, bc, (1, 1), (1, 1), (1, 1), 1, False, conv_packed),
+            ref.qconv2d_float(xc, 0.05, 3, wc, sc, bc, (1, 1), (1, 1), (1, 1), 1, False))
+    assert len(conv_packed) == (0 if layer_path == "portable" else 1)
