@@ -36,6 +36,8 @@ few junk columns are computed and dropped by the epilogue (``_segments``).
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from . import _runtime  # first: it may configure Numba before Numba is imported
@@ -62,10 +64,18 @@ GEOMETRY = {"vnni": (4, 8, 32, 16), "avx2": (2, 6, 16, 8)}
 
 
 def path():
-    """The int8 path this CPU takes: "vnni", "avx2" or "portable"."""
-    if _simd.has_vnni():
-        return "vnni"
-    return "avx2" if _simd.has_avx2() else "portable"
+    """The int8 path this CPU takes: "vnni", "avx2" or "portable" (worked out once per
+    setting of the variables it depends on: asking every call cost 10-20 us)."""
+    from numba.core import config
+
+    key = (os.environ.get("MINIGRAD_INT8_VNNI"), os.environ.get("MINIGRAD_INT8_AVX2"), config.CPU_NAME,
+           config.CPU_FEATURES)
+    if key not in _PATHS:
+        _PATHS[key] = "vnni" if _simd.has_vnni() else "avx2" if _simd.has_avx2() else "portable"
+    return _PATHS[key]
+
+
+_PATHS = {}
 
 
 # ----------------------------------------------------------------------------- scalar pieces
@@ -309,22 +319,28 @@ def _packed_columns(flat, Hp, Wp, c0, cg, cols, geo, wide, E):
 
 
 @njit(**_JIT)
-def _packed_rows(x, scale, zp, u, cols):
-    """cols[q, m] = the codes of x[m] entries q*E.. packed into one int32, E = 4 when u is
-    uint8, 2 when u is uint16 (past K: 0): each row quantized into u (M, E*Q) (this
-    vectorises), then u's int32 view transposed."""
+def _packed_rows(x, scale, zp, u, tmp, cols, E):
+    """cols[q, m] = the codes of x[m, E*q..E*q+E-1] packed into one int32 (``_pack``; past
+    K: 0): each row quantized into the bytes u (one contiguous loop: it vectorises), packed
+    into tmp (M, Q) (for E = 4 the bytes already are the int32s), then tmp transposed."""
     M, K = x.shape
-    u32 = u.view(np.int32)
+    Q = cols.shape[0]
     for m in range(M):
         src = x[m]
         dst = u[m]
         for k in range(K):
             dst[k] = _quantize_u8(src[k], scale, zp)
         dst[K:] = 0
-    for q in range(cols.shape[0]):
+        if E == 2:
+            row = tmp[m]
+            for q in range(Q):
+                row[q] = np.int32(dst[2 * q]) | (np.int32(dst[2 * q + 1]) << 16)
+    if E == 4:
+        tmp = u.view(np.int32)
+    for q in range(Q):
         row = cols[q]
         for m in range(M):
-            row[m] = u32[m, q]
+            row[m] = tmp[m, q]
 
 
 @njit(inline="always", **_JIT)
@@ -397,11 +413,11 @@ def _avx2_conv_parallel(x, scale, zp, Wq, init, mult, bias, relu, y, u, Hp, Wp, 
 
 
 @njit(parallel=True, **_JIT)
-def _vnni_linear(x, scale, zp, Wq, init, mult, bias, relu, y_t, u, cols, T):
+def _vnni_linear(x, scale, zp, Wq, init, mult, bias, relu, y_t, u, tmp, cols, T):
     """y_t (N, M) = the float epilogue of Wq @ cols on the VNNI path, rows over T tasks."""
     R, Q = Wq.shape
     N, M = y_t.shape
-    _packed_rows(x, scale, zp, u, cols)
+    _packed_rows(x, scale, zp, u, tmp, cols, 4)
     tiles = R // 8
     for t in prange(T):
         seg = np.empty((2, 3 * 16 + 1), np.int64)
@@ -410,11 +426,11 @@ def _vnni_linear(x, scale, zp, Wq, init, mult, bias, relu, y_t, u, cols, T):
 
 
 @njit(parallel=True, **_JIT)
-def _avx2_linear(x, scale, zp, Wq, init, mult, bias, relu, y_t, u, cols, T):
+def _avx2_linear(x, scale, zp, Wq, init, mult, bias, relu, y_t, u, tmp, cols, T):
     """``_vnni_linear`` on the AVX2 path."""
     R, Q = Wq.shape
     N, M = y_t.shape
-    _packed_rows(x, scale, zp, u, cols)
+    _packed_rows(x, scale, zp, u, tmp, cols, 2)
     tiles = R // 6
     for t in prange(T):
         seg = np.empty((2, 3 * 8 + 1), np.int64)
@@ -559,9 +575,9 @@ def qlinear_float(x, x_scale, x_zero_point, w, out_scale, bias, relu, packed=Non
     y_t = np.empty((N, M), np.float32)
     T = 1 if M * N * K < SMALL_WORK else max(1, min(_runtime.get_num_threads(), r_pad // RT))
     cols = _runtime.workspace("qlinf_cols", Q * _round_up(M, LT), np.int32).reshape(Q, _round_up(M, LT))
-    code = np.uint8 if E == 4 else np.uint16
-    u = _runtime.workspace(f"qlinf_codes{E}", M * E * Q, code).reshape(M, E * Q)
-    _LINEAR[how](np.ascontiguousarray(x), np.float32(x_scale), zp, Wq, i, m, b, bool(relu), y_t, u, cols, T)
+    u = _runtime.workspace("qlinf_codes", M * E * Q, np.uint8).reshape(M, E * Q)
+    tmp = _runtime.workspace("qlinf_rows", M * Q, np.int32).reshape(M, Q)
+    _LINEAR[how](np.ascontiguousarray(x), np.float32(x_scale), zp, Wq, i, m, b, bool(relu), y_t, u, tmp, cols, T)
     return np.ascontiguousarray(y_t.T)
 
 
