@@ -6,6 +6,9 @@ odd sizes, channel counts from 1 to 2 x (GEMM tile of 4) + 3, and non-contiguous
 inputs. float64 must agree to 1e-10; float32 must stay within 1e-5 of the float64
 result relative to the size of the terms summed (|x| * |w| convolved). The float32
 test also forces the multi-thread path on tiny problems (half of the examples).
+A second strategy draws wide layers (up to 40 channels per group): several vectors of
+channels per register tile, whole 8 x 8 transpose blocks, and the input gradient as a
+flipped convolution (stride 1, at least half a vector of input channels per group).
 """
 import numpy as np
 import pytest
@@ -15,6 +18,23 @@ import minigrad.kernels  # noqa: F401  (maps kernels/ to minigrad.kernels)
 from minigrad.kernels.cpu import conv as nat
 from minigrad.kernels.reference import conv as ref
 from _kernel_cases import threshold_zero, conv_cases
+
+
+@st.composite
+def wide_conv_cases(draw):
+    """(x_shape, w_shape, stride, padding, dilation, groups) of layers with many channels:
+    up to 40 per group (two and a half vectors of float32), stride 1 in half the draws."""
+    groups = draw(st.integers(1, 2))
+    cin_g, cout_g = draw(st.integers(1, 20)), draw(st.integers(1, 40))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride = (1, 1) if draw(st.booleans()) else (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    min_h = max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0])
+    min_w = max(1, dilation[1] * (kw - 1) + 1 - 2 * padding[1])
+    h, w = draw(st.integers(min_h, min_h + 9)), draw(st.integers(min_w, min_w + 9))
+    n = draw(st.integers(1, 3))
+    return (n, groups * cin_g, h, w), (groups * cout_g, cin_g, kh, kw), stride, padding, dilation, groups
 
 
 def _array(rng, shape, dtype=np.float64, contiguous=True):
@@ -37,7 +57,8 @@ def _grads(mod, x, w, b, gy, conf):
             mod.conv2d_grad_bias(gy))
 
 
-@given(case=conv_cases(), seed=st.integers(0, 2 ** 31), contiguous=st.booleans(), bias=st.booleans())
+@given(case=conv_cases() | wide_conv_cases(), seed=st.integers(0, 2 ** 31), contiguous=st.booleans(),
+       bias=st.booleans())
 def test_native_matches_reference_float64(case, seed, contiguous, bias):
     x_shape, w_shape, *conf = case
     rng = np.random.default_rng(seed)
@@ -53,7 +74,7 @@ def test_native_matches_reference_float64(case, seed, contiguous, bias):
         np.testing.assert_allclose(n, r, rtol=0, atol=1e-10, err_msg=f"{name} {case}")
 
 
-@given(case=conv_cases(), seed=st.integers(0, 2 ** 31), threads=st.booleans())
+@given(case=conv_cases() | wide_conv_cases(), seed=st.integers(0, 2 ** 31), threads=st.booleans())
 def test_native_float32_within_1e5_of_float64(case, seed, threads):
     x_shape, w_shape, *conf = case
     rng = np.random.default_rng(seed)
@@ -86,6 +107,53 @@ def test_unfold_fold_native_matches_reference(case, seed):
     g = rng.uniform(-1, 1, cols.shape)
     np.testing.assert_allclose(nat.fold(g, x_shape[2:], k, stride, padding, dilation),
                                ref.fold(g, x_shape[2:], k, stride, padding, dilation), rtol=0, atol=1e-12)
+
+
+@given(rows=st.integers(1, 40), cols=st.integers(1, 40), pad=st.integers(0, 9), dtype=st.sampled_from(["f4", "f8"]))
+def test_transpose_into_matches_numpy(rows, cols, pad, dtype):
+    """The register-block transpose (whole 8 x 8 / 4 x 4 blocks, element by element at
+    the edges) between rows of any stride and offset."""
+    rng = np.random.default_rng(rows * 41 + cols)
+    src = rng.standard_normal(3 + rows * (cols + pad)).astype(dtype)
+    dst = np.full(5 + cols * (rows + pad), np.nan, dtype=dtype)
+    nat._transpose_into(src, 3, cols + pad, rows, cols, dst, 5, rows + pad)
+    want = src[3:].reshape(rows, cols + pad)[:, :cols].T
+    np.testing.assert_array_equal(dst[5:].reshape(cols, rows + pad)[:, :rows], want)
+    assert np.isnan(dst[:5]).all() and np.isnan(dst[5:].reshape(cols, rows + pad)[:, rows:]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_flipped_and_col2im_input_gradients_agree(dtype):
+    """A stride-1 layer whose input gradient takes the flipped-convolution path, against
+    the col2im path and the reference."""
+    rng = np.random.default_rng(4)
+    x_shape, w = (3, 18, 7, 6), rng.standard_normal((20, 9, 3, 2)).astype(dtype)
+    conf = ((1, 1), (1, 0), (1, 2), 2)
+    gy = rng.standard_normal((3, 20, 7, 4)).astype(dtype)
+    assert nat._flipped_pays(1, 1, 1, 2, 9, w)
+    geo = nat._geometry(3, 2, *conf[:3], 7, 4)
+    got = nat.conv2d_grad_input(gy, w, x_shape, *conf)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(got, ref.conv2d_grad_input(gy, w, x_shape, *conf), rtol=tol, atol=tol)
+    np.testing.assert_allclose(got, nat._col2im_grad_input(gy, w, geo, *x_shape, 2), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_non_finite_values_propagate_as_in_the_reference(dtype):
+    """inf and NaN in x, w or gy give NaN/inf exactly where the reference kernels give them
+    (an inf weight must not meet the zeros around a padded gradient: no extra NaNs)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 16, 6, 5)).astype(dtype)
+    w = rng.standard_normal((17, 16, 3, 3)).astype(dtype)
+    gy = rng.standard_normal((2, 17, 6, 5)).astype(dtype)
+    conf = ((1, 1), (1, 1), (1, 1), 1)
+    x[0, 3, 0, 0], x[1, 5, 2, 4], w[2, 7, 0, 2], w[9, 1, 1, 1], gy[1, 4, 5, 0] = np.inf, np.nan, np.inf, -np.inf, np.inf
+    with np.errstate(invalid="ignore"):
+        for name, got, want in zip(("forward", "grad_input", "grad_weight"),
+                                   _grads(nat, x, w, None, gy, conf)[:3], _grads(ref, x, w, None, gy, conf)[:3]):
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=name)
+            np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want), err_msg=name)
+            assert np.isnan(got).any() or np.isinf(got).any(), name
 
 
 def test_unfold_then_matmul_is_conv():
