@@ -72,6 +72,8 @@ float32 and float64 are compiled; any other dtype, or mixed dtypes, runs the ref
 kernel. The sums run in another order than NumPy's, so float32 results agree with the
 reference to rounding (about 1e-6 relative), not bit for bit.
 """
+import functools
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
@@ -241,25 +243,29 @@ def _vtranspose(typingctx, src, s, lds, dst, d, ldd):
 # ----------------------------------------------------------------------------- the register tile
 
 @njit(cache=True, inline="always", fastmath=_FM)
-def _tile(a, r0, r1, r2, r3, r4, r5, red, b, pb, ldb):
-    """Six vectors: ``sum_t a[r_i + red[t]] * b[pb + t*ldb : pb + t*ldb + lanes]``, i = 0..5.
+def _tile(a, r0, r1, r2, r3, r4, r5, red_a, b, red_b, pb, ldb):
+    """Six vectors: ``sum_t a[r_i + red_a[t]] * b[q_t:q_t + lanes]`` for i = 0..5, with
+    ``q_t = pb + red_b[t]``, or ``pb + t*ldb`` when ``red_b`` is None (B's rows in order:
+    one table load less per step, 4% faster).
 
     ``a`` and ``b`` are flat arrays; ``r0..r5`` are where the 6 rows of the tile start
-    in ``a``, ``red`` the offsets of the summed index. Per step: 1 load of B, 6
-    broadcasts, 6 FMAs; the 6 accumulators never leave the registers.
+    in ``a``; ``red_a`` holds, for each step t of the sum, the offset in ``a``. Per
+    step: 1 load of B, 6 broadcasts, 6 FMAs; the 6 accumulators never leave the
+    registers.
     """
     c0 = c1 = c2 = c3 = c4 = c5 = _vzero(b)
-    q = pb
-    for t in range(red.shape[0]):
-        o = red[t]
-        y = _vload(b, q)
+    for t in range(red_a.shape[0]):
+        o = red_a[t]
+        if red_b is None:
+            y = _vload(b, pb + t * ldb)
+        else:
+            y = _vload(b, pb + red_b[t])
         c0 = _vfma(c0, _vsplat(a, r0 + o), y)
         c1 = _vfma(c1, _vsplat(a, r1 + o), y)
         c2 = _vfma(c2, _vsplat(a, r2 + o), y)
         c3 = _vfma(c3, _vsplat(a, r3 + o), y)
         c4 = _vfma(c4, _vsplat(a, r4 + o), y)
         c5 = _vfma(c5, _vsplat(a, r5 + o), y)
-        q += ldb
     return c0, c1, c2, c3, c4, c5
 
 
@@ -271,37 +277,44 @@ def _six(idx, i, n):
 
 
 @njit(cache=True, fastmath=_FM)
-def _pixels_by_channels(a, pos, red, bmat, init, out):
-    """``out[p, j] = init[j] + sum_t a[pos[p] + red[t]] * bmat[t, j]`` for the P = len(pos)
-    pixels p: the forward pass, and the input gradient of stride-1 convolutions.
-    bmat (T, Jp) and out (P, Jp), Jp a whole number of vectors.
+def _pixels_by_channels(a, pix, cls, red_a, red_b, bmat, init, out):
+    """``out[pix[1, p], j] = init[j] + sum_t a[pix[0, p] + red_a[t]] * bmat[t', j]`` (t' the
+    row at red_b[t]): the forward pass, and the input gradient of stride-1 convolutions.
 
-    Pixels go 6 at a time (the last 6 may overlap the previous ones: those rows are
-    computed and written twice, identically). The caller transposes out into NCHW.
+    Pixels come in classes: class k is pixels cls[k, 0]..cls[k+1, 0] of ``pix`` with
+    the taps cls[k, 1]..cls[k+1, 1] of ``red_a``/``red_b`` (those that land on the
+    image; see ``_classes``). bmat (T, Jp) and out (P, Jp), Jp a whole number of
+    vectors. Pixels go 6 at a time (a class's last 6 may overlap the previous ones:
+    those rows are computed and written twice, identically). The caller transposes
+    out into NCHW.
     """
-    P = pos.shape[0]
     Jp = bmat.shape[1]
     L = VECTOR_BYTES // bmat.itemsize
     b, c = bmat.reshape(-1), out.reshape(-1)
-    e = P - 1
+    pos, row = pix[0], pix[1]
     for j in range(0, Jp, L):
         base = _vload(init, j)
-        for p in range(0, P, 6):
-            p0 = max(0, min(p, P - 6))
-            r0, r1, r2, r3, r4, r5 = _six(pos, p0, P)
-            c0, c1, c2, c3, c4, c5 = _tile(a, r0, r1, r2, r3, r4, r5, red, b, j, Jp)
-            _vstore(c, p0 * Jp + j, _vadd(c0, base))
-            _vstore(c, min(p0 + 1, e) * Jp + j, _vadd(c1, base))
-            _vstore(c, min(p0 + 2, e) * Jp + j, _vadd(c2, base))
-            _vstore(c, min(p0 + 3, e) * Jp + j, _vadd(c3, base))
-            _vstore(c, min(p0 + 4, e) * Jp + j, _vadd(c4, base))
-            _vstore(c, min(p0 + 5, e) * Jp + j, _vadd(c5, base))
+        for k in range(cls.shape[0] - 1):
+            lo, hi = cls[k, 0], cls[k + 1, 0]
+            ra, rb = red_a[cls[k, 1]:cls[k + 1, 1]], red_b[cls[k, 1]:cls[k + 1, 1]]
+            for p in range(lo, hi, 6):
+                p0 = max(lo, min(p, hi - 6))
+                r0, r1, r2, r3, r4, r5 = _six(pos, p0, hi)
+                c0, c1, c2, c3, c4, c5 = _tile(a, r0, r1, r2, r3, r4, r5, ra, b, rb, j, 0)
+                o0, o1, o2, o3, o4, o5 = _six(row, p0, hi)
+                _vstore(c, o0 * Jp + j, _vadd(c0, base))
+                _vstore(c, o1 * Jp + j, _vadd(c1, base))
+                _vstore(c, o2 * Jp + j, _vadd(c2, base))
+                _vstore(c, o3 * Jp + j, _vadd(c3, base))
+                _vstore(c, o4 * Jp + j, _vadd(c4, base))
+                _vstore(c, o5 * Jp + j, _vadd(c5, base))
 
 
 @njit(cache=True, fastmath=_FM)
 def _taps_by_channels(a, rows, pos, bmat, acc):
-    """``acc[k, j] += sum_p a[rows[k] + pos[p]] * bmat[p, j]``: the weight gradient of one
-    sample, tap rows k (len(rows) a multiple of 6) by channel columns j. acc: (len(rows), Jp)."""
+    """``acc[k, j] += sum_p a[rows[k] + pos[p]] * bmat[p, j]``: the
+    weight gradient of one sample, tap rows k (len(rows) a multiple of 6) by channel
+    columns j. acc: (len(rows), Jp)."""
     Kp, Jp = acc.shape
     L = VECTOR_BYTES // bmat.itemsize
     b = bmat.reshape(-1)
@@ -309,7 +322,7 @@ def _taps_by_channels(a, rows, pos, bmat, acc):
     for j in range(0, Jp, L):
         for k in range(0, Kp, 6):
             c0, c1, c2, c3, c4, c5 = _tile(a, rows[k], rows[k + 1], rows[k + 2], rows[k + 3], rows[k + 4],
-                                           rows[k + 5], pos, b, j, Jp)
+                                           rows[k + 5], pos, b, None, j, Jp)
             q = k * Jp + j
             _vstore(c, q, _vadd(_vload(c, q), c0))
             _vstore(c, q + Jp, _vadd(_vload(c, q + Jp), c1))
@@ -446,7 +459,7 @@ def _transpose_into(src, s0, lds, R, C, dst, d0, ldd):
 # tile driver per (sample, group).
 
 @njit(cache=True, fastmath=_FM)
-def _forward_samples(x, wt, bias, y, xp, yt, pos, taps, pad, lo, hi):
+def _forward_samples(x, wt, bias, y, xp, yt, pix, cls, red_a, red_b, pad, lo, hi):
     """y[n, group g] = bias[g] + W[g] applied at every output pixel of pad(x[n, g]), n in [lo, hi).
 
     x (N, C, H, W); wt (G, C_g*kH*kW, Jp) the transposed weights; bias (G, Jp);
@@ -460,12 +473,12 @@ def _forward_samples(x, wt, bias, y, xp, yt, pos, taps, pad, lo, hi):
     for n in range(lo, hi):
         for g in range(G):
             _pad_into(x[n, g * Cg:(g + 1) * Cg], xp, pad[0], pad[1])
-            _pixels_by_channels(xpf, pos, taps, wt[g], bias[g], yt)
+            _pixels_by_channels(xpf, pix, cls, red_a, red_b, wt[g], bias[g], yt)
             _transpose_into(ytf, 0, Jp, P, Cog, yf, (n * Cout + g * Cog) * P, P)
 
 
 @njit(cache=True, fastmath=_FM)
-def _grad_input_samples(gy, wf, zero, dx, gyp, dxt, pos, taps, pad, lo, hi):
+def _grad_input_samples(gy, wf, zero, dx, gyp, dxt, pix, cls, red_a, red_b, pad, lo, hi):
     """dx[n, group g] = the stride-1 convolution of pad(gy[n, g]) with the flipped weights wf[g].
 
     gy (N, C_out, H_out, W_out); wf (G, Co_g*kH*kW, Jp); zero (Jp,) zeros;
@@ -479,7 +492,7 @@ def _grad_input_samples(gy, wf, zero, dx, gyp, dxt, pos, taps, pad, lo, hi):
     for n in range(lo, hi):
         for g in range(G):
             _pad_into(gy[n, g * Cog:(g + 1) * Cog], gyp, pad[0], pad[1])
-            _pixels_by_channels(gpf, pos, taps, wf[g], zero, dxt)
+            _pixels_by_channels(gpf, pix, cls, red_a, red_b, wf[g], zero, dxt)
             _transpose_into(dtf, 0, Jp, HW, Cg, dxf, (n * C + g * Cg) * HW, HW)
 
 
@@ -574,19 +587,19 @@ def _chunk(n, T, t):
 
 
 @njit(cache=True, parallel=True)
-def _parallel_forward(x, wt, bias, y, ws_pad, ws_out, pos, taps, pad):
+def _parallel_forward(x, wt, bias, y, ws_pad, ws_out, pix, cls, red_a, red_b, pad):
     T = ws_pad.shape[0]
     for t in prange(T):
         lo, hi = _chunk(x.shape[0], T, t)
-        _forward_samples(x, wt, bias, y, ws_pad[t], ws_out[t], pos, taps, pad, lo, hi)
+        _forward_samples(x, wt, bias, y, ws_pad[t], ws_out[t], pix, cls, red_a, red_b, pad, lo, hi)
 
 
 @njit(cache=True, parallel=True)
-def _parallel_grad_input(gy, wf, zero, dx, ws_pad, ws_out, pos, taps, pad):
+def _parallel_grad_input(gy, wf, zero, dx, ws_pad, ws_out, pix, cls, red_a, red_b, pad):
     T = ws_pad.shape[0]
     for t in prange(T):
         lo, hi = _chunk(gy.shape[0], T, t)
-        _grad_input_samples(gy, wf, zero, dx, ws_pad[t], ws_out[t], pos, taps, pad, lo, hi)
+        _grad_input_samples(gy, wf, zero, dx, ws_pad[t], ws_out[t], pix, cls, red_a, red_b, pad, lo, hi)
 
 
 @njit(cache=True, parallel=True)
@@ -677,9 +690,63 @@ def _pixels(H_out, W_out, sh, sw, Wp):
             + np.arange(W_out, dtype=np.int64)[None, :] * sw).reshape(-1)
 
 
+def _inside(n_out, n_in, stride, pad, dil, k):
+    """(n_out, k) booleans along one axis: does tap a of output index i land on the image
+    (input index i*stride + a*dil - pad inside [0, n_in)) rather than on the padding?"""
+    src = np.arange(n_out)[:, None] * stride + np.arange(k)[None, :] * dil - pad
+    return (src >= 0) & (src < n_in)
+
+
+@functools.lru_cache(maxsize=64)
+def _classes(C, k, out, image, step, pad, dil, padded, Jp, mode):
+    """The tables of :func:`_pixels_by_channels` for C channels, kernel k = (kH, kW),
+    output size ``out``, image size ``image`` inside the padded size ``padded``, strides
+    ``step``, paddings ``pad``, dilations ``dil`` (all (h, w) pairs): (pix, cls, red_a, red_b).
+
+    Output pixels are grouped by which taps land on the image (for a 3x3 kernel: the
+    interior, each border row and column, each corner) and each group sums over
+    those taps only, skipping the products with the zeros of the padding (9% of the
+    work of a 3x3 layer on 14x14, 17% on 7x7). ``mode``:
+
+    * "exact": every group exactly so (a lone corner pixel then fills a tile of 6);
+    * "merged": groups of fewer than 6 pixels join a larger group whose taps include
+      theirs (the corners join the border rows): for finite weights only, whose
+      products with the padding are exact zeros;
+    * "all": one group, every tap (0 * inf gives NaN at the borders, as in the reference).
+    """
+    (kH, kW), (H_out, W_out), (Hp, Wp) = k, out, padded
+    taps = _taps(C, Hp, Wp, kH, kW, dil[0], dil[1])
+    pos = _pixels(H_out, W_out, step[0], step[1], Wp)
+    rows = _inside(H_out, image[0], step[0], pad[0], dil[0], kH) | (mode == "all")
+    cols = _inside(W_out, image[1], step[1], pad[1], dil[1], kW) | (mode == "all")
+    row_kinds, row_kind = np.unique(rows, axis=0, return_inverse=True)
+    col_kinds, col_kind = np.unique(cols, axis=0, return_inverse=True)
+    kind = (row_kind.reshape(-1)[:, None] * len(col_kinds) + col_kind.reshape(-1)[None, :]).reshape(-1)
+    kinds, counts = np.unique(kind, return_counts=True)
+    masks = [row_kinds[kd // len(col_kinds)][:, None] & col_kinds[kd % len(col_kinds)][None, :] for kd in kinds]
+    if mode == "merged":
+        for i in np.flatnonzero(counts < 6):
+            hosts = [h for h in range(len(kinds)) if counts[h] >= 6 and (masks[h] >= masks[i]).all()]
+            if hosts:
+                host = min(hosts, key=lambda h: masks[h].sum())
+                kind[kind == kinds[i]] = kinds[host]
+    order = np.argsort(kind, kind="stable")
+    bounds, red = [(0, 0)], []
+    for kd, count in zip(*np.unique(kind, return_counts=True)):
+        t = np.flatnonzero(np.broadcast_to(masks[int(np.searchsorted(kinds, kd))], (C, kH, kW)))
+        red.append(t)
+        bounds.append((bounds[-1][0] + int(count), bounds[-1][1] + len(t)))
+    t = np.concatenate(red)
+    return (np.stack([pos[order], order]), np.array(bounds, dtype=np.int64), taps[t],
+            t.astype(np.int64) * Jp)
+
+
 def _padded_columns(m, width):
-    """m (G, R, J) copied into zeros (G, R, width): B matrices of whole vectors."""
-    out = np.zeros(m.shape[:2] + (width,), dtype=m.dtype)
+    """m (G, R, J) copied into zeros (G, R, width): B matrices of whole vectors, starting
+    on a 64-byte boundary so that no vector load straddles two cache lines (unaligned,
+    the forward pass took 4.4-4.7 ms instead of 4.25)."""
+    out = _runtime.aligned_empty(m.shape[:2] + (width,), m.dtype)
+    out[:, :, m.shape[2]:] = 0
     out[:, :, :m.shape[2]] = m
     return out
 
@@ -698,14 +765,15 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     Jp = _width(Cog, x.dtype)
     wt = _padded_columns(np.ascontiguousarray(w).reshape(G, Cog, K).transpose(0, 2, 1), Jp)
     bias = _padded_columns(np.zeros((G, 1, Cog), x.dtype) if b is None else b.reshape(G, 1, Cog), Jp)[:, 0]
-    pos, taps = _pixels(H_out, W_out, sh, sw, Wp), _taps(Cg, Hp, Wp, kH, kW, dh, dw)
+    tables = _classes(Cg, (kH, kW), (H_out, W_out), (H, W), (sh, sw), (ph, pw), (dh, dw), (Hp, Wp), Jp,
+                      "merged" if np.isfinite(w).all() else "all")
     y = np.empty((N, Cout, P), dtype=x.dtype)
     T = _threads(N, 2 * N * Cout * K * P)
     xp, yt = _scratch(x.dtype, T, [(Cg, Hp, Wp), (P, Jp)])
     if T == 1:
-        _forward_samples(x, wt, bias, y, xp[0], yt[0], pos, taps, (ph, pw), 0, N)
+        _forward_samples(x, wt, bias, y, xp[0], yt[0], *tables, (ph, pw), 0, N)
     else:
-        _parallel_forward(x, wt, bias, y, xp, yt, pos, taps, (ph, pw))
+        _parallel_forward(x, wt, bias, y, xp, yt, *tables, (ph, pw))
     return y.reshape(N, Cout, H_out, W_out)
 
 
@@ -721,36 +789,35 @@ def conv2d_grad_input(gy, w, x_shape, stride, padding, dilation, groups):
     qh, qw = dh * (kH - 1) - ph, dw * (kW - 1) - pw     # the padding of the flipped convolution
     G, Cg, Cog = groups, C // groups, Cout // groups
     gy = np.ascontiguousarray(gy)
-    if not _flipped_pays(sh, sw, qh, qw, Cg, w):
+    if not _flipped_pays(sh, sw, qh, qw, Cg, w.itemsize):
         return _col2im_grad_input(gy, w, geo, N, C, H, W, groups)
     Hq, Wq = H_out + 2 * qh, W_out + 2 * qw
     # wf[g, (o, a, b), c] = w[g*Co_g + o, c, kH-1-a, kW-1-b]: flipped taps, channels swapped
     wf = np.ascontiguousarray(w).reshape(G, Cog, Cg, kH, kW)[:, :, :, ::-1, ::-1]
     wf = _padded_columns(wf.transpose(0, 1, 3, 4, 2).reshape(G, Cog * kH * kW, Cg), _width(Cg, gy.dtype))
-    pos, taps = _pixels(H, W, 1, 1, Wq), _taps(Cog, Hq, Wq, kH, kW, dh, dw)
+    # the groups of dx pixels sum over the taps that land on gy, not on its padding:
+    # 0 * inf must not make NaNs where col2im (and PyTorch) has none
+    tables = _classes(Cog, (kH, kW), (H, W), (H_out, W_out), (1, 1), (qh, qw), (dh, dw), (Hq, Wq),
+                      wf.shape[2], "merged" if np.isfinite(w).all() else "exact")
     zero = np.zeros(wf.shape[2], dtype=gy.dtype)
     dx = np.empty((N, C, H * W), dtype=gy.dtype)
     T = _threads(N, 2 * N * Cout * Cg * kH * kW * H_out * W_out)
     gyp, dxt = _scratch(gy.dtype, T, [(Cog, Hq, Wq), (H * W, wf.shape[2])])
     if T == 1:
-        _grad_input_samples(gy, wf, zero, dx, gyp[0], dxt[0], pos, taps, (qh, qw), 0, N)
+        _grad_input_samples(gy, wf, zero, dx, gyp[0], dxt[0], *tables, (qh, qw), 0, N)
     else:
-        _parallel_grad_input(gy, wf, zero, dx, gyp, dxt, pos, taps, (qh, qw))
+        _parallel_grad_input(gy, wf, zero, dx, gyp, dxt, *tables, (qh, qw))
     return dx.reshape(N, C, H, W)
 
 
-def _flipped_pays(sh, sw, qh, qw, Cg, w):
+def _flipped_pays(sh, sw, qh, qw, Cg, itemsize):
     """Whether the input gradient runs as the flipped stride-1 convolution (else col2im).
 
-    It needs stride 1 and a padding no wider than the dilated kernel (qh, qw >= 0); at
-    least half a vector of input channels per group (the tile's columns: with 1-3
-    channels col2im was 3-10x faster, measured on 1->32 and 3->16 layers); and finite
-    weights: the flipped convolution also multiplies the weights by the zeros around
-    the padded gradient, and 0 * inf would put NaNs where col2im (and PyTorch) has none.
+    It needs stride 1 and a padding no wider than the dilated kernel (qh, qw >= 0), and
+    at least half a vector of input channels per group (the tile's columns: with 1-3
+    channels col2im was 3-10x faster, measured on 1->32 and 3->16 layers).
     """
-    if sh != 1 or sw != 1 or qh < 0 or qw < 0 or 2 * Cg < VECTOR_BYTES // w.itemsize:
-        return False
-    return bool(np.isfinite(w).all())
+    return sh == 1 and sw == 1 and qh >= 0 and qw >= 0 and 2 * Cg >= VECTOR_BYTES // itemsize
 
 
 def _col2im_grad_input(gy, w, geo, N, C, H, W, groups):
@@ -791,7 +858,8 @@ def conv2d_grad_weight(gy, x, w_shape, stride, padding, dilation, groups):
     rows = np.concatenate([taps, np.full(-K % 6, taps[0])])  # whole tiles of 6 taps
     pos = _pixels(H_out, W_out, sh, sw, Wp)
     T = _threads(N, 2 * N * Cout * K * P)
-    acc = np.zeros((T, G, rows.shape[0], Jp), dtype=gy.dtype)   # one partial sum per thread
+    acc = _runtime.aligned_empty((T, G, rows.shape[0], Jp), gy.dtype)   # one partial sum per thread
+    acc[...] = 0
     xp, gyt = _scratch(gy.dtype, T, [(Cg, Hp, Wp), (P, Jp)])
     if T == 1:
         _grad_weight_samples(gy, x, acc[0], xp[0], gyt[0], rows, pos, (ph, pw), 0, N)

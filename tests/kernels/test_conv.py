@@ -130,7 +130,7 @@ def test_flipped_and_col2im_input_gradients_agree(dtype):
     x_shape, w = (3, 18, 7, 6), rng.standard_normal((20, 9, 3, 2)).astype(dtype)
     conf = ((1, 1), (1, 0), (1, 2), 2)
     gy = rng.standard_normal((3, 20, 7, 4)).astype(dtype)
-    assert nat._flipped_pays(1, 1, 1, 2, 9, w)
+    assert nat._flipped_pays(1, 1, 1, 2, 9, w.itemsize)
     geo = nat._geometry(3, 2, *conf[:3], 7, 4)
     got = nat.conv2d_grad_input(gy, w, x_shape, *conf)
     tol = 1e-4 if dtype == np.float32 else 1e-10
