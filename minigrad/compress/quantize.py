@@ -790,12 +790,10 @@ _FUSIONS = {(nn.Conv2d, nn.ReLU): ConvReLU2d, (nn.Linear, nn.ReLU): LinearReLU}
 
 
 def _module_at(model, name):
-    m = model
-    for part in name.split("."):
-        if part not in m._modules or m._modules[part] is None:
-            raise ValueError(f"fuse_modules: {type(model).__name__} has no submodule {name!r}")
-        m = m._modules[part]
-    return m
+    try:
+        return model.get_submodule(name)
+    except AttributeError:
+        raise ValueError(f"fuse_modules: {type(model).__name__} has no submodule {name!r}") from None
 
 
 def _set_module(model, name, new):
