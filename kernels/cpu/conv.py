@@ -21,9 +21,9 @@ directly, and a small register tile does the arithmetic. How, step by step:
   is written with explicit vector values (the ``_v*`` intrinsics below, LLVM IR
   built with llvmlite, in the style of ``_simd.py``).
 
-* **Three passes, one tile.** The tile computes ``C[r, :] = sum_t a[row_r + red_t] *
-  B[t, :]`` (``red``: a table of offsets for the summed index); the passes differ in
-  what plays rows, reduction and B:
+* **Three passes, one tile.** The tile computes ``C[r, :] = sum_t a[row_r + red_a[t]] *
+  B[row t, :]`` (``red_a``: a table of offsets for the summed index); the passes
+  differ in what plays rows, reduction and B:
 
   ====================  ==============  ==================  ===========================
   pass                  tile rows       summed over         B (vectors along channels)
@@ -35,38 +35,60 @@ directly, and a small register tile does the arithmetic. How, step by step:
 
   The input gradient of a stride-1 convolution is a convolution of the output
   gradient, padded by ``dil*(k - 1) - pad``, with the weights flipped in both spatial
-  axes and their channel axes swapped. Other strides (and paddings wider than the
-  dilated kernel) scatter ``W^T @ gy`` back with col2im, on matmul's axpy
-  micro-kernel (``_gemm_ab``).
+  axes and their channel axes swapped. Other strides, paddings wider than the
+  dilated kernel, and fewer than half a vector of input channels per group scatter
+  ``W^T @ gy`` back with col2im, on matmul's axpy micro-kernel (``_gemm_ab``). The
+  tile's output (pixels x channels) is turned into NCHW by an in-register 8 x 8
+  transpose (``_vtranspose``), which also makes gy^T for the weight gradient.
+
+* **Skipping the padding.** In the forward pass and the flipped input gradient the
+  output pixels are grouped by which taps land on the image (interior, border rows
+  and columns: ``_classes``), and each group sums over those taps only: 8% less
+  arithmetic for a 3x3 layer on 14x14.
 
 * **Edges without special cases.** Channel counts are rounded up to whole vectors by
-  zero columns in B (the extra lanes are never stored); a last group of fewer than 6
-  pixels is shifted back to overlap the previous one (it writes the same values
-  twice); the weight gradient's tap rows are rounded up to a multiple of 6 with
-  repeats of tap 0 whose results are dropped.
+  zero columns in B (the extra lanes are never stored); a group's last 6 pixels may
+  overlap the previous ones (they are written twice, identically); the weight
+  gradient's tap rows are rounded up to a multiple of 6 with repeats of tap 0 whose
+  results are dropped. B matrices start on 64-byte boundaries (vector loads that
+  straddle cache lines cost 4-10% of the forward pass).
 
 * **Threads and memory.** One contiguous chunk of the batch per thread (``prange``),
   scratch buffers from ``_runtime.workspace`` (reused: fresh multi-megabyte temporaries
   cost page faults on every call in a VM).
 
-Measured (AMD EPYC Zen 4 with AVX-512, 2 cores, shared with other work; one thread;
-conv 32->64 channels, 3x3, padding 1, 14x14, batch 64, float32; each pass timed alone,
-best of 5, the old and new kernels and PyTorch 2.13 alternating in one process):
+Measured on an AMD EPYC Zen 4 with AVX-512, 2 cores, shared with other work (so
+noisy); one thread; conv 32->64 channels, 3x3, padding 1, 14x14, batch 64, float32;
+each pass timed alone (best of 3 x 5 runs), the old and new kernels and PyTorch 2.13
+alternating in one process; "AVX2": AVX2 code generation emulated on the same CPU
+(Numba told ``haswell`` with every AVX-512 feature off, OpenBLAS ``Haswell``,
+PyTorch/oneDNN limited to AVX2):
 
-===================  =========================  =========================  =============
-pass (ms)            im2col + matmul's 4x4       register tile, no im2col   PyTorch CPU
-===================  =========================  =========================  =============
-forward              6.1   (AVX2: 6.3)           4.7   (AVX2: 4.8)          4.2  (4.6)
-grad_input           6.2   (6.6)                 4.7   (4.8)                4.0  (4.5)
-grad_weight          6.3   (9.8)                 4.5   (4.6)                4.7  (5.3)
-total / PyTorch's    1.44  (1.58)                1.07  (0.99)
-===================  =========================  =========================  =============
+===================  ==========================  ==========================  ===========
+pass (ms)            before: im2col + matmul's   register tile, no im2col    PyTorch CPU
+                     4x4 tiles
+===================  ==========================  ==========================  ===========
+forward              6.2   (AVX2: 6.8-7.0)       4.3   (AVX2: 5.1)           4.1  (4.8-5.1)
+grad_input           6.0   (6.1-6.6)             4.4   (4.8-5.2)             4.1  (4.6)
+grad_weight          6.4   (9.3-10.4)            4.4   (4.7)                 4.8  (5.3-5.4)
+total / PyTorch's    1.39-1.44  (1.53-1.57)      1.00-1.01  (0.99)
+===================  ==========================  ==========================  ===========
 
-"AVX2" is AVX2 code generation emulated on the same CPU (Numba told ``haswell`` with
-every AVX-512 feature off; PyTorch and OpenBLAS limited to AVX2). The tile itself runs
-at about 112 GF/s, 97% of the measured FMA peak of one core (115 GF/s); the rest is
-padding, transposes and the ragged edges. The old 4x4 dot tile kept 16 vector
-accumulators: on AVX2 (16 registers) they spilled, hence its 9.8 ms weight gradient.
+Through the op and autograd (``python benchmarks/steps.py --quick --threads 1 --only
+conv``, four runs alternating with the previous version): minigrad / PyTorch
+1.17-1.35 -> 0.96-1.11 natively, 1.47-1.62 -> 0.99-1.04 with AVX2 emulated.
+
+The tile itself runs at about 112 GF/s, 97% of the measured FMA peak of one core
+(115 GF/s), natively; the rest is padding, transposes and the ragged edges. The old
+4x4 dot tile kept 16 vector accumulators: on AVX2 (16 registers) they spilled, hence
+its 10 ms weight gradient. Where the tile is a poor fit: channel counts well below a
+vector (16 float32) waste lanes. Measured against the previous kernels, one thread:
+a 16->3 layer on 32x32 (batch 32) forward 1.3 -> 1.5 ms and weight gradient 1.1 ->
+1.6 ms; depthwise 32 channels on 14x14 weight gradient 1.9 -> 2.7 ms; a 1->32 first
+layer on 28x28 forward 0.52-0.60 -> 0.61-0.65 ms, weight gradient 0.46 -> 0.63 ms;
+every pass of every layer tried with 8 or more input and output channels per group got
+faster (64->64 on 7x7: 13.1 -> 7.5 ms for the three passes; 32->32 with a 5x5 kernel:
+35.6 -> 17.4 ms; 32->64 stride 2: forward 2.6 -> 1.3 ms).
 
 float32 and float64 are compiled; any other dtype, or mixed dtypes, runs the reference
 kernel. The sums run in another order than NumPy's, so float32 results agree with the
