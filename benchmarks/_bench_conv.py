@@ -18,6 +18,10 @@ Rows, for each layer:
   whole-batch Numba im2col + the general matmul (``kernels/cpu/matmul.py``);
 * ``torch``: PyTorch CPU, when importable.
 
+Run alone, it first prints each pass timed alone (forward, input gradient, weight
+gradient), the native kernels next to PyTorch's (``aten.convolution_backward`` asked
+for one gradient at a time): where a layer loses time, pass by pass.
+
 Standalone, the script first sets glibc's malloc thresholds in-process (``mallopt``,
 the same as ``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824``) so
 that every contender, PyTorch included, runs without per-call page faults on its big
@@ -147,6 +151,59 @@ def run(args):
     return rows
 
 
+def _pass_fns(mod, x, w, b, gy, need_gx):
+    """forward / grad_input / grad_weight closures over one kernel module (None: not needed)."""
+    return {"forward": lambda: mod.conv2d_forward(x, w, b, *CONF),
+            "grad_input": (lambda: mod.conv2d_grad_input(gy, w, x.shape, *CONF)) if need_gx else None,
+            "grad_weight": lambda: mod.conv2d_grad_weight(gy, x, w.shape, *CONF)}
+
+
+def _torch_pass_fns(torch, x, w, b, gy, need_gx):
+    """The same three passes in PyTorch: its backward asked for one gradient at a time."""
+    tx, tw, tb, tgy = (torch.from_numpy(a) for a in (x, w, b, gy))
+    stride, padding, dilation, groups = ([v for v in c] if isinstance(c, tuple) else c for c in CONF)
+
+    def grad(mask):
+        return lambda: torch.ops.aten.convolution_backward(
+            tgy, tx, tw, [b.shape[0]], stride, padding, dilation, False, [0, 0], groups, mask)
+    return {"forward": lambda: torch.nn.functional.conv2d(tx, tw, tb, stride, padding, dilation, groups),
+            "grad_input": grad([True, False, False]) if need_gx else None,
+            "grad_weight": grad([False, True, False])}
+
+
+def run_passes(args):
+    """Each pass of each layer timed alone: native kernels, PyTorch, and their ratio."""
+    torch = _common.torch_or_none()
+    rows = []
+    rng = np.random.default_rng(0)
+    for name, cin, cout, hw, need_gx in LAYERS:
+        x = rng.standard_normal((BATCH, cin, hw, hw)).astype(np.float32)
+        w = (rng.standard_normal((cout, cin, 3, 3)) / np.sqrt(9 * cin)).astype(np.float32)
+        b = rng.standard_normal(cout).astype(np.float32)
+        gy = rng.standard_normal((BATCH, cout, hw, hw)).astype(np.float32)
+        impls = {"native": _pass_fns(native, x, w, b, gy, need_gx)}
+        if torch is not None:
+            impls["torch"] = _torch_pass_fns(torch, x, w, b, gy, need_gx)
+        times = {}
+        for impl, fns in impls.items():
+            _common.pause()
+            times[impl] = {p: None if fn is None else _common.time_ms(fn, args) for p, fn in fns.items()}
+            rows.append({"layer": name, "impl": impl, **{f"{p} ms": t for p, t in times[impl].items()}})
+        if torch is not None:
+            rows.append({"layer": name, "impl": "native / torch", **{
+                f"{p} ms": None if t is None else t / times["torch"][p] for p, t in times["native"].items()}})
+    return rows
+
+
+def run_standalone(args):
+    """Alone: the pass-by-pass table, then the table of ``run``."""
+    native.warmup()
+    print("-- each pass alone (ms; the last row of each layer: native / torch)")
+    _common.print_table(run_passes(args))
+    print("-- forward and backward")
+    return run(args)
+
+
 if __name__ == "__main__":
     _common.kernel_script_main(__doc__, "minigrad conv2d benchmark (float32, batch 64, 3x3, padding 1)",
-                               "x torch: time / PyTorch's time (< 1: faster than PyTorch)", run)
+                               "x torch: time / PyTorch's time (< 1: faster than PyTorch)", run_standalone)
