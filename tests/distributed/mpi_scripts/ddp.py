@@ -81,8 +81,12 @@ def case_seed_cnn():
     rng = np.random.default_rng(1)
     data = [(rng.standard_normal((2 * p, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, 2 * p))
             for _ in range(2)]
-    got, want, _ = train_both(lambda: SeedCNN(width=4), lambda ps: optim.Adam(ps, lr=1e-3), data.__getitem__,
-                              nn.CrossEntropyLoss(), steps=2, bucket_cap_mb=0.05)
+    # SGD with momentum, not Adam: with ReLUs and max pooling some weights get a gradient that
+    # is a near-cancelling sum, and Adam's first steps, lr * g / (|g| + eps), turn
+    # the last-bit differences of per-rank vs whole-batch sums into a sizeable share of an lr
+    # step (one head weight off by 4e-5 with lr=1e-3)
+    got, want, _ = train_both(lambda: SeedCNN(width=4), lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9),
+                              data.__getitem__, nn.CrossEntropyLoss(), steps=2, bucket_cap_mb=0.05)
     assert_same(got, want)
 
 
