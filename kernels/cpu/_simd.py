@@ -33,6 +33,11 @@ Only for CPUs that have the instruction: :func:`has_vnni` / :func:`has_avx2` say
 the CPU that Numba compiles for has it; kernels that use ``vdpbusd`` / ``vpmaddwd`` must
 not even be compiled otherwise (LLVM cannot translate the intrinsic for such a CPU).
 The loads, broadcasts and stores are plain LLVM and work everywhere.
+
+The same idea serves the float convolution (``conv.py``): :class:`FloatVector` is 64
+bytes of float32 or float64 lanes, with ``fvload``/``fvsplat``/``fvfma``/``fvstore`` and
+an in-register transpose (``fvtranspose``), so its register tile is written with whole
+vectors instead of hoping LLVM vectorises a scalar loop the right way.
 """
 from __future__ import annotations
 
@@ -45,7 +50,8 @@ from numba.extending import intrinsic, models, register_model
 from llvmlite import ir
 
 __all__ = ["i32x16", "i32x8", "vzero16", "vload16", "vbroadcast16", "vstore_dequant16", "vdpbusd",
-           "vzero8", "vload8", "vbroadcast8", "vstore_dequant8", "vpmaddwd", "has_vnni", "has_avx2"]
+           "vzero8", "vload8", "vbroadcast8", "vstore_dequant8", "vpmaddwd", "has_vnni", "has_avx2",
+           "VECTOR_BYTES", "FloatVector", "fvzero", "fvload", "fvsplat", "fvfma", "fvadd", "fvstore", "fvtranspose"]
 
 _I32 = ir.IntType(32)
 _F32 = ir.FloatType()
@@ -237,3 +243,151 @@ def has_avx2():
     if os.environ.get("MINIGRAD_INT8_AVX2", "1") == "0":
         return False
     return _numba_target_has(("avx2",))
+
+
+# ----------------------------------------------------------------------------- float vectors
+# The float convolution's register tile (``conv.py``) works on whole vector registers of
+# floats: a Numba type whose machine value is one LLVM vector of VECTOR_BYTES bytes, and
+# the operations the tile needs. Plain LLVM: every CPU has them (LLVM splits a 64-byte
+# vector into two registers on AVX2).
+
+VECTOR_BYTES = 64
+_FAST = ("contract",)     # lets LLVM fuse a multiply and an add into one FMA
+
+
+class FloatVector(types.Type):
+    """``VECTOR_BYTES`` bytes of float32 (16 lanes) or float64 (8 lanes)."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+        self.lanes = VECTOR_BYTES * 8 // dtype.bitwidth
+        super().__init__(name=f"vector({dtype} x {self.lanes})")
+
+
+@register_model(FloatVector)
+class _FloatVectorModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, ir.VectorType(dmm.lookup(fe_type.dtype).get_value_type(), fe_type.lanes))
+
+
+def _float_vector(ary):
+    """The vector type for a 1-D C-contiguous float32/float64 array, else None."""
+    if isinstance(ary, types.Array) and ary.ndim == 1 and ary.layout == "C" and ary.dtype in (
+            types.float32, types.float64):
+        return FloatVector(ary.dtype)
+    return None
+
+
+def _element(context, builder, sig, args, pointee, i=0):
+    """Pointer to ``args[i][args[i + 1]]`` (array, index of any integer type) as ``pointee*``."""
+    index = context.cast(builder, args[i + 1], sig.args[i + 1], types.intp)
+    return _element_pointer(context, builder, sig.args[i], args[i], index, pointee)
+
+
+@intrinsic
+def fvzero(typingctx, ary):
+    """A vector of zeros, of ``ary``'s dtype."""
+    vec = _float_vector(ary)
+    if vec is not None:
+        return vec(ary), lambda context, builder, sig, args: ir.Constant(context.get_value_type(vec), None)
+
+
+@intrinsic
+def fvload(typingctx, ary, index):
+    """``ary[index:index + lanes]`` as one vector (any alignment)."""
+    vec = _float_vector(ary)
+    if vec is None:
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = _element(context, builder, sig, args, context.get_value_type(vec))
+        return builder.load(ptr, align=vec.dtype.bitwidth // 8)
+    return vec(ary, index), codegen
+
+
+@intrinsic
+def fvsplat(typingctx, ary, index):
+    """``ary[index]`` copied into every lane (one broadcast instruction)."""
+    vec = _float_vector(ary)
+    if vec is None:
+        return None
+
+    def codegen(context, builder, sig, args):
+        elem = context.get_value_type(vec.dtype)
+        return _splat(builder, builder.load(_element(context, builder, sig, args, elem)),
+                      context.get_value_type(vec))
+    return vec(ary, index), codegen
+
+
+@intrinsic
+def fvfma(typingctx, acc, x, y):
+    """``acc + x * y`` lane by lane (one FMA instruction where the CPU has one)."""
+    if isinstance(acc, FloatVector) and acc == x == y:
+        def codegen(context, builder, sig, args):
+            return builder.fadd(args[0], builder.fmul(args[1], args[2], flags=_FAST), flags=_FAST)
+        return acc(acc, x, y), codegen
+
+
+@intrinsic
+def fvadd(typingctx, x, y):
+    """``x + y`` lane by lane."""
+    if isinstance(x, FloatVector) and x == y:
+        return x(x, y), lambda context, builder, sig, args: builder.fadd(args[0], args[1])
+
+
+@intrinsic
+def fvstore(typingctx, ary, index, vec):
+    """``ary[index:index + lanes] = vec``."""
+    if _float_vector(ary) == vec:
+        def codegen(context, builder, sig, args):
+            builder.store(args[2], _element(context, builder, sig, args, args[2].type), align=vec.dtype.bitwidth // 8)
+            return context.get_dummy_value()
+        return types.none(ary, index, vec), codegen
+
+
+def _swap_masks(n, s):
+    """The two shuffles that swap the off-diagonal s x s blocks of rows i and i + s of an
+    n x n block held as n vectors (row i keeps its own s-blocks where column bit s is 0)."""
+    lo = [k if not k & s else n + k - s for k in range(n)]
+    hi = [k + s if not k & s else n + k for k in range(n)]
+    vt = ir.VectorType(_I32, n)
+    return ir.Constant(vt, lo), ir.Constant(vt, hi)
+
+
+@intrinsic
+def fvtranspose(typingctx, src, s, lds, dst, d, ldd):
+    """``dst[d + c*ldd + r] = src[s + r*lds + c]`` for r, c < n: an n x n block transposed
+    in registers, n = 32 bytes of floats (8 float32 or 4 float64, one AVX2 register per row).
+
+    Transposing [[A, B], [C, D]] is transposing each block and swapping B and C; doing
+    the swap for blocks of n/2, n/4, ..., 1 (log2 n rounds of n shuffles) transposes the
+    whole block. LLVM turns each shuffle into one or two unpack/permute instructions:
+    7x faster than copying element by element (measured on a 64 x 196 plane).
+    """
+    if _float_vector(src) is None or _float_vector(dst) != _float_vector(src):
+        return None
+    n = 256 // src.dtype.bitwidth
+
+    def codegen(context, builder, sig, args):
+        vt = ir.VectorType(context.get_value_type(sig.args[0].dtype), n)
+        sd = context.make_array(sig.args[0])(context, builder, args[0]).data
+        dd = context.make_array(sig.args[3])(context, builder, args[3]).data
+        s0, lds_, d0, ldd_ = (context.cast(builder, args[i], sig.args[i], types.intp) for i in (1, 2, 4, 5))
+        align = src.dtype.bitwidth // 8
+
+        def row(data, start, ld, i):
+            at = builder.add(start, builder.mul(ld, ir.Constant(start.type, i)))
+            return builder.bitcast(builder.gep(data, [at]), vt.as_pointer())
+        rows = [builder.load(row(sd, s0, lds_, i), align=align) for i in range(n)]
+        step = n // 2
+        while step:
+            lo, hi = _swap_masks(n, step)
+            for i in range(n):
+                if not i & step:
+                    a, b = rows[i], rows[i + step]
+                    rows[i], rows[i + step] = builder.shuffle_vector(a, b, lo), builder.shuffle_vector(a, b, hi)
+            step //= 2
+        for i in range(n):
+            builder.store(rows[i], row(dd, d0, ldd_, i), align=align)
+        return context.get_dummy_value()
+    return types.none(src, s, lds, dst, d, ldd), codegen

@@ -18,8 +18,8 @@ directly, and a small register tile does the arithmetic. How, step by step:
   Vectors are 64 bytes: one AVX-512 register, two AVX2 registers (then the tile holds
   12 accumulators + 2 weight halves + 1 broadcast: 15 of AVX2's 16 registers, no spills).
   LLVM does not keep accumulators in registers across a loop on its own, so the tile
-  is written with explicit vector values (the ``_v*`` intrinsics below, LLVM IR
-  built with llvmlite, in the style of ``_simd.py``).
+  is written with explicit vector values (the float-vector intrinsics of ``_simd.py``,
+  LLVM IR built with llvmlite, imported here as ``_vload``, ``_vfma``, ...).
 
 * **Three passes, one tile.** The tile computes ``C[r, :] = sum_t a[row_r + red_a[t]] *
   B[row t, :]`` (``red_a``: a table of offsets for the summed index); the passes
@@ -97,9 +97,7 @@ reference to rounding (about 1e-6 relative), not bit for bit.
 import functools
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.extending import intrinsic, models, register_model
+from numba import njit, prange
 
 from .._contracts import check_grad_shape, conv_geometry, fold_geometry, unfold_geometry
 from ..reference import conv as _ref
@@ -113,153 +111,12 @@ _FM = {"reassoc", "contract", "nsz"}
 
 
 # ----------------------------------------------------------------------------- vectors
-# A Numba type whose machine value is one LLVM vector of VECTOR_BYTES bytes of floats,
-# and the five operations the tile needs. A local variable of this type is an SSA
-# value, like a float: LLVM keeps it in registers.
+# The tile works on whole vector registers of floats (``_simd.py``: a Numba type whose
+# machine value is one LLVM vector of 64 bytes, and the operations the tile needs).
 
-VECTOR_BYTES = 64
-_I32 = ir.IntType(32)
-_FAST = ("contract",)     # lets LLVM fuse a multiply and an add into one FMA
-
-
-class _Vector(types.Type):
-    """``VECTOR_BYTES`` bytes of float32 (16 lanes) or float64 (8 lanes)."""
-
-    def __init__(self, dtype):
-        self.dtype = dtype
-        self.lanes = VECTOR_BYTES * 8 // dtype.bitwidth
-        super().__init__(name=f"vector({dtype} x {self.lanes})")
-
-
-@register_model(_Vector)
-class _VectorModel(models.PrimitiveModel):
-    def __init__(self, dmm, fe_type):
-        super().__init__(dmm, fe_type, ir.VectorType(dmm.lookup(fe_type.dtype).get_value_type(), fe_type.lanes))
-
-
-def _float_vector(ary):
-    """The vector type for a 1-D C-contiguous float32/float64 array, else None."""
-    if isinstance(ary, types.Array) and ary.ndim == 1 and ary.layout == "C" and ary.dtype in (
-            types.float32, types.float64):
-        return _Vector(ary.dtype)
-    return None
-
-
-def _element(context, builder, sig, args, i=0):
-    """Pointer to ``args[i][args[i + 1]]`` (array, index) as an LLVM pointer."""
-    data = context.make_array(sig.args[i])(context, builder, args[i]).data
-    return builder.gep(data, [context.cast(builder, args[i + 1], sig.args[i + 1], types.intp)])
-
-
-@intrinsic
-def _vzero(typingctx, ary):
-    """A vector of zeros, of ``ary``'s dtype."""
-    vec = _float_vector(ary)
-    if vec is not None:
-        return vec(ary), lambda context, builder, sig, args: ir.Constant(context.get_value_type(vec), None)
-
-
-@intrinsic
-def _vload(typingctx, ary, index):
-    """``ary[index:index + lanes]`` as one vector (any alignment)."""
-    vec = _float_vector(ary)
-    if vec is None:
-        return None
-
-    def codegen(context, builder, sig, args):
-        ptr = builder.bitcast(_element(context, builder, sig, args), context.get_value_type(vec).as_pointer())
-        return builder.load(ptr, align=vec.dtype.bitwidth // 8)
-    return vec(ary, index), codegen
-
-
-@intrinsic
-def _vsplat(typingctx, ary, index):
-    """``ary[index]`` copied into every lane (one broadcast instruction)."""
-    vec = _float_vector(ary)
-    if vec is None:
-        return None
-
-    def codegen(context, builder, sig, args):
-        vt = context.get_value_type(vec)
-        one = builder.insert_element(ir.Constant(vt, None), builder.load(_element(context, builder, sig, args)),
-                                     ir.Constant(_I32, 0))
-        return builder.shuffle_vector(one, ir.Constant(vt, None), ir.Constant(ir.VectorType(_I32, vec.lanes), None))
-    return vec(ary, index), codegen
-
-
-@intrinsic
-def _vfma(typingctx, acc, x, y):
-    """``acc + x * y`` lane by lane (one FMA instruction where the CPU has one)."""
-    if isinstance(acc, _Vector) and acc == x == y:
-        def codegen(context, builder, sig, args):
-            return builder.fadd(args[0], builder.fmul(args[1], args[2], flags=_FAST), flags=_FAST)
-        return acc(acc, x, y), codegen
-
-
-@intrinsic
-def _vadd(typingctx, x, y):
-    """``x + y`` lane by lane."""
-    if isinstance(x, _Vector) and x == y:
-        return x(x, y), lambda context, builder, sig, args: builder.fadd(args[0], args[1])
-
-
-@intrinsic
-def _vstore(typingctx, ary, index, vec):
-    """``ary[index:index + lanes] = vec``."""
-    if _float_vector(ary) == vec:
-        def codegen(context, builder, sig, args):
-            ptr = builder.bitcast(_element(context, builder, sig, args), args[2].type.as_pointer())
-            builder.store(args[2], ptr, align=vec.dtype.bitwidth // 8)
-            return context.get_dummy_value()
-        return types.none(ary, index, vec), codegen
-
-
-def _swap_masks(n, s):
-    """The two shuffles that swap the off-diagonal s x s blocks of rows i and i + s of an
-    n x n block held as n vectors (row i keeps its own s-blocks where column bit s is 0)."""
-    lo = [k if not k & s else n + k - s for k in range(n)]
-    hi = [k + s if not k & s else n + k for k in range(n)]
-    vt = ir.VectorType(_I32, n)
-    return ir.Constant(vt, lo), ir.Constant(vt, hi)
-
-
-@intrinsic
-def _vtranspose(typingctx, src, s, lds, dst, d, ldd):
-    """``dst[d + c*ldd + r] = src[s + r*lds + c]`` for r, c < n: an n x n block transposed
-    in registers, n = 32 bytes of floats (8 float32 or 4 float64, one AVX2 register per row).
-
-    Transposing [[A, B], [C, D]] is transposing each block and swapping B and C; doing
-    the swap for blocks of n/2, n/4, ..., 1 (log2 n rounds of n shuffles) transposes the
-    whole block. LLVM turns each shuffle into one or two unpack/permute instructions:
-    7x faster than copying element by element (measured on a 64 x 196 plane).
-    """
-    if _float_vector(src) is None or _float_vector(dst) != _float_vector(src):
-        return None
-    n = 256 // src.dtype.bitwidth
-
-    def codegen(context, builder, sig, args):
-        vt = ir.VectorType(context.get_value_type(sig.args[0].dtype), n)
-        sd = context.make_array(sig.args[0])(context, builder, args[0]).data
-        dd = context.make_array(sig.args[3])(context, builder, args[3]).data
-        s0, lds_, d0, ldd_ = (context.cast(builder, args[i], sig.args[i], types.intp) for i in (1, 2, 4, 5))
-        align = src.dtype.bitwidth // 8
-
-        def row(data, start, ld, i):
-            at = builder.add(start, builder.mul(ld, ir.Constant(start.type, i)))
-            return builder.bitcast(builder.gep(data, [at]), vt.as_pointer())
-        rows = [builder.load(row(sd, s0, lds_, i), align=align) for i in range(n)]
-        step = n // 2
-        while step:
-            lo, hi = _swap_masks(n, step)
-            for i in range(n):
-                if not i & step:
-                    a, b = rows[i], rows[i + step]
-                    rows[i], rows[i + step] = builder.shuffle_vector(a, b, lo), builder.shuffle_vector(a, b, hi)
-            step //= 2
-        for i in range(n):
-            builder.store(rows[i], row(dd, d0, ldd_, i), align=align)
-        return context.get_dummy_value()
-    return types.none(src, s, lds, dst, d, ldd), codegen
+from ._simd import VECTOR_BYTES  # noqa: E402
+from ._simd import (fvadd as _vadd, fvfma as _vfma, fvload as _vload, fvsplat as _vsplat,  # noqa: E402
+                    fvstore as _vstore, fvtranspose as _vtranspose, fvzero as _vzero)
 
 
 # ----------------------------------------------------------------------------- the register tile
