@@ -565,7 +565,7 @@ class _QuantizedLayer(Module):
         shape = [1] * acc.ndim
         shape[channel_axis] = -1
         dt = x_dtype if x_dtype in (np.float32, np.float64) else np.float32
-        mult = (self.input_scale.array.astype(np.float64) * self.weight_scale.array).astype(dt).reshape(shape)
+        mult = self._output_scale(dt).reshape(shape)
         y = acc.astype(dt)
         y *= mult
         if self.bias is not None:
@@ -574,6 +574,10 @@ class _QuantizedLayer(Module):
             xp_of(y).maximum(y, 0, out=y)
         return y
 
+    def _output_scale(self, dtype):
+        """s_x * s_w[o] per output channel (computed in float64, stored as ``dtype``)."""
+        return (self.input_scale.array.astype(np.float64) * self.weight_scale.array).astype(dtype)
+
     def _fused_args(self, x):
         """(x_scale, x_zero_point, out_scale, bias) for the one-call float32 kernels
         (``qlinear_float`` / ``qconv2d_float``), or None where they do not apply: an input
@@ -581,7 +585,7 @@ class _QuantizedLayer(Module):
         if x.dtype != np.float32 or device_of(x) != "cpu":
             return None
         sx, zx = self._qparams()
-        mult = (self.input_scale.array.astype(np.float64) * self.weight_scale.array).astype(np.float32)
+        mult = self._output_scale(np.float32)
         bias = None if self.bias is None else np.ascontiguousarray(self.bias.array, dtype=np.float32)
         return sx, zx, mult, bias
 

@@ -506,7 +506,10 @@ def test_qat_of_a_fused_model_converts_to_fused_int8_layers():
     q = Q.convert(model.eval())
     assert isinstance(q[0], Q.QuantizedLinear) and q[0].relu and isinstance(q[1], nn.Identity)
     with minigrad.no_grad():
-        assert (q(x).array.shape == (10, 3))
+        h = q[0](x).array
+        assert (h >= 0).all() and (h == 0).any()
+        q[0].relu = False                   # the same layer without its ReLU, then a ReLU
+        np.testing.assert_array_equal(np.maximum(q[0](x).array, np.float32(0)), h)
 
 
 def test_a_quantized_layer_sees_its_new_weight_after_load_state_dict():
