@@ -229,6 +229,18 @@ def _host_features():
     return dict(llb.get_host_cpu_features())
 
 
+def float_vector_bytes():
+    """The width in bytes of the widest float vector register of the CPU Numba compiles
+    for: 64 with AVX-512, 32 with AVX (AVX2), 16 otherwise (SSE, ARM NEON). Kernels size
+    their register tiles from it, so that the accumulators fit the register file of the
+    CPU they run on (16 registers of 32 bytes on AVX2, 32 of 64 on AVX-512)."""
+    if _numba_target_has(("avx512f",)):
+        return 64
+    if _numba_target_has(("avx",)):
+        return 32
+    return 16
+
+
 def has_vnni():
     """True when Numba's target CPU has AVX-512 VNNI (with AVX-512 F/BW/VL), so ``vdpbusd``
     can be compiled. ``MINIGRAD_INT8_VNNI=0`` says False (the next path is then tried)."""

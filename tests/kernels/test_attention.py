@@ -249,3 +249,19 @@ def test_read_only_and_negative_stride_inputs():
     r = ref.sdpa_backward(np.ones_like(out), q, k, v, rout, lse, None, False, None)
     for a, b in zip(g, r):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_tile_width_follows_the_target_cpu(monkeypatch):
+    """The register tile is sized from the vector registers of the CPU Numba compiles for:
+    32 columns with AVX-512, 16 with AVX2 (where 32 would spill) and elsewhere."""
+    from numba.core import config
+    from minigrad.kernels.cpu import _simd
+
+    assert nat.TILE_W == (32 if _simd.float_vector_bytes() >= 64 else 16)
+    assert nat.KEY_BLOCK % nat.TILE_W == 0 and nat.FWD_KEY_BLOCK % nat.TILE_W == 0
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx2,+avx,+fma,+avx512f,+avx512bw")
+    assert _simd.float_vector_bytes() == 64
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx2,+avx,+fma,-avx512f")
+    assert _simd.float_vector_bytes() == 32
+    monkeypatch.setattr(config, "CPU_FEATURES", "+neon")
+    assert _simd.float_vector_bytes() == 16
