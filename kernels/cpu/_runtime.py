@@ -475,12 +475,17 @@ def _announce(family, dtype):
         f"later runs load them from the cache)")
 
 
+# private helper modules whose kernels compile as part of the family that calls them
+_HELPER_FAMILY = {"_gemm": "matmul", "_qlayers": "quant"}
+
+
 def _family_and_dtype(data):
     disp = data.get("dispatcher")
     module = getattr(getattr(disp, "py_func", None), "__module__", "") or ""
     if not module.startswith(__name__.rsplit(".", 1)[0] + "."):
         return None, None
     family = module.rsplit(".", 1)[-1]
+    family = _HELPER_FAMILY.get(family, family)
     dtype = "int"
     for a in data.get("args") or ():
         dt = getattr(a, "dtype", a)

@@ -3,9 +3,9 @@
 Shapes are drawn by hypothesis: sizes from 1 to 2 x (micro-tile of 4) + 3, k long
 enough for the vector loops, broadcast batch axes, and operands that are transposed
 views, strided slices, negative-stride views, read-only or broadcast along a matrix
-axis. Both kernels (dot and axpy) are forced on every case, besides the planner's
-own choice. float64 must agree with the reference to 1e-10 and float32 must stay
-within 1e-5 of the float64 product of the same (float32) inputs, both relative to
+axis. Every kernel (dot, axpy and packed) is forced on every case, besides the
+planner's own choice. float64 must agree with the reference to 1e-10 and float32
+must stay within 1e-5 of the float64 product of the same (float32) inputs, both relative to
 the size of the terms summed (|A| @ |B|).
 """
 import inspect
@@ -21,7 +21,7 @@ from minigrad.kernels.reference import matmul as ref
 TILE = 4                   # the micro-kernels work on 4 x 4 blocks of C
 MAX_SIDE = 2 * TILE + 3    # sizes 1 .. 11
 LAYOUTS = ("c", "t", "f", "strided", "neg", "readonly", "bcast")
-KERNELS = (None, "dot", "axpy")
+KERNELS = (None, "dot", "axpy", "packed")
 
 
 def _view(rng, shape, layout, dtype):
@@ -118,11 +118,51 @@ def test_block_edges(kernel, dtype, layouts):
     remainder: 2 x block + 3 along each axis, for both kernels' block sizes."""
     rng = np.random.default_rng(0)
     kc_dot = nat.DOT_KC_BYTES // np.dtype(dtype).itemsize
+    g = nat._gemm
     for m, n, k in [(2 * nat.DOT_MC + 3, 2 * nat.DOT_NC + 3, 2 * kc_dot + 3),
-                    (2 * nat.AXPY_MC + 3, 2 * nat.AXPY_NC + 3, 2 * nat.AXPY_KC + 3)]:
+                    (2 * nat.AXPY_MC + 3, 2 * nat.AXPY_NC + 3, 2 * nat.AXPY_KC + 3),
+                    (2 * g.MC + 5, g.NC + g.tile_width(dtype) + 3, 2 * g.KC + 1)]:
         a = _view(rng, (m, k), layouts[0], dtype)
         b = _view(rng, (k, n), layouts[1], dtype)
         _check(a, b, kernel, dtype)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("layouts", [("c", "c"), ("c", "t"), ("t", "c"), ("strided", "strided")])
+def test_packed_kernel_splits_work_over_threads(threads, layouts):
+    """The packed kernel gives each thread a range of row panels (or, when C has more
+    column panels, of column panels): every split, with partial tiles on both edges,
+    computes the whole product; 3 threads on a 2-core machine too."""
+    if threads > _runtime.numba.config.NUMBA_NUM_THREADS:
+        pytest.skip("fewer Numba threads available")
+    rng = np.random.default_rng(threads)
+    n_before = _runtime.get_num_threads()
+    _runtime.set_num_threads(threads)
+    try:
+        for m, n, k in [(8, 300, 70), (301, 40, 65), (67, 67, 67), (13, 5, 3)]:
+            for dtype in (np.float32, np.float64):
+                a = _view(rng, (m, k), layouts[0], dtype)
+                b = _view(rng, (k, n), layouts[1], dtype)
+                _check(a, b, "packed", dtype)
+    finally:
+        _runtime.set_num_threads(n_before)
+
+
+def test_planner_sends_big_products_to_the_packed_kernel():
+    assert nat._packed_pays(512, 512, 512) and nat._packed_pays(2048, 192, 64)
+    assert not nat._packed_pays(128, 10, 256)        # a classifier head: too few columns
+    assert not nat._packed_pays(32, 512, 512)        # a small batch: too few rows
+
+
+def test_packed_tile_fits_the_target_registers(monkeypatch):
+    """6 rows by 2 vectors of 64 bytes with AVX-512 (12 of 32 registers), by 1 vector
+    elsewhere (12 of AVX2's 16 256-bit registers)."""
+    from minigrad.kernels.cpu import _simd
+
+    assert nat._gemm.NV == (2 if _simd.float_vector_bytes() >= 64 else 1)
+    assert nat._gemm.tile_width(np.float32) == nat._gemm.NV * 16
+    assert nat._gemm.tile_width(np.float64) == nat._gemm.NV * 8
+    assert nat._gemm.MC % nat._gemm.MR == 0 and nat._gemm.NC % nat._gemm.tile_width(np.float32) == 0
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
@@ -285,15 +325,15 @@ def test_warmup_compiles_the_blocked_kernels_for_both_dtypes():
     code = ("import minigrad.kernels\n"
             "from minigrad.kernels.cpu import matmul as m\n"
             "m.warmup()\n"
-            "for f in (m._pack, m._blocked_dot, m._blocked_axpy):\n"
+            "for f in (m._pack, m._blocked_dot, m._blocked_axpy, m._gemm._pack_b, m._gemm._compute):\n"
             "    print(f.__name__, sorted({str(sig[0].dtype) for sig in f.signatures}))\n")
     import subprocess
     import sys
 
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.split("\n")[:3] == [f"{name} ['float32', 'float64']"
-                                       for name in ("_pack", "_blocked_dot", "_blocked_axpy")], r.stdout
+    names = ("_pack", "_blocked_dot", "_blocked_axpy", "_pack_b", "_compute")
+    assert r.stdout.split("\n")[:5] == [f"{name} ['float32', 'float64']" for name in names], r.stdout
 
 
 # ----------------------------------------------------------------------------- runtime helpers

@@ -106,3 +106,14 @@ def test_warmup_in_two_processes_then_warm(tmp_path):
     assert first.stderr.count("minigrad: compiling the native CPU kernels for float32") == 1
     again = _run(code + "from minigrad.kernels.cpu import _runtime; print(_runtime.compile_times())\n", tmp_path)
     assert again.returncode == 0 and again.stdout.split() == ["True", "{}"] and again.stderr == ""
+
+
+def test_helper_modules_count_as_their_family():
+    """Compile notices and times name the family a user knows: the packed GEMM is part
+    of matmul, the one-call int8 layers of quant."""
+    import numpy as np
+    from minigrad.kernels.cpu import _gemm, _qlayers, _runtime
+
+    for fn, family in ((_gemm._compute, "matmul"), (_qlayers.path, "quant")):
+        disp = type("D", (), {"py_func": getattr(fn, "py_func", fn)})()
+        assert _runtime._family_and_dtype({"dispatcher": disp, "args": (np.dtype("float32"),)}) == (family, "float32")
