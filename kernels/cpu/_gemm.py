@@ -120,6 +120,25 @@ def _put6(c, q, ld, v0, v1, v2, v3, v4, v5, first):
     _put(c, q + 5 * ld, v5, first)
 
 
+@njit(inline="always", **_JIT)
+def _tile_into_6x2(dst, q, ld, ap, pa, bp, pb, kc, L, first):
+    """The 6 x 2L tile of panels ap[pa..] and bp[pb..] into dst[q..] (rows ld apart)."""
+    v0, v1, v2, v3, v4, v5, w0, w1, w2, w3, w4, w5 = _tile_6x2(ap, pa, bp, pb, kc, L)
+    _put6(dst, q, ld, v0, v1, v2, v3, v4, v5, first)
+    _put6(dst, q + L, ld, w0, w1, w2, w3, w4, w5, first)
+
+
+@njit(inline="always", **_JIT)
+def _tile_into_6x1(dst, q, ld, ap, pa, bp, pb, kc, L, first):
+    """The 6 x L tile of panels ap[pa..] and bp[pb..] into dst[q..] (rows ld apart)."""
+    v0, v1, v2, v3, v4, v5 = _tile_6x1(ap, pa, bp, pb, kc, L)
+    _put6(dst, q, ld, v0, v1, v2, v3, v4, v5, first)
+
+
+# chosen once: only the tile of this CPU is compiled
+_tile_into = _tile_into_6x2 if NV == 2 else _tile_into_6x1
+
+
 @njit(**_JIT)
 def _panels(ap, pa0, npa, bp, pb0, npb, kc, c, pc, ldc, rows, cols, first, buf):
     """C (+)= npa panels of packed A times npb panels of packed B, over kc steps of k.
@@ -138,13 +157,7 @@ def _panels(ap, pa0, npa, bp, pb0, npb, kc, c, pc, ldc, rows, cols, first, buf):
             full = r0 + MR <= rows and c0 + NR <= cols
             # a tile on the edge of C is written to buf (rows of NR), then its inside part to C
             dst, q, ld = (c, pc + r0 * ldc + c0, ldc) if full else (buf, 0, NR)
-            if NV == 2:
-                v0, v1, v2, v3, v4, v5, w0, w1, w2, w3, w4, w5 = _tile_6x2(ap, pa, bp, pb, kc, L)
-                _put6(dst, q, ld, v0, v1, v2, v3, v4, v5, first or not full)
-                _put6(dst, q + L, ld, w0, w1, w2, w3, w4, w5, first or not full)
-            else:
-                v0, v1, v2, v3, v4, v5 = _tile_6x1(ap, pa, bp, pb, kc, L)
-                _put6(dst, q, ld, v0, v1, v2, v3, v4, v5, first or not full)
+            _tile_into(dst, q, ld, ap, pa, bp, pb, kc, L, first or not full)
             if not full:
                 for r in range(min(MR, rows - r0)):
                     row = c[pc + (r0 + r) * ldc + c0:pc + (r0 + r) * ldc + min(cols, c0 + NR)]
