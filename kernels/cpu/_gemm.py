@@ -195,12 +195,12 @@ def _pack_a(A, pa, sam, sak, rows, kc, ap):
 
 
 @njit(parallel=True, **_JIT)
-def _pack_b(B, pb, sbn, sbk, N, kc, bp, NR):
+def _pack_b(B, pb, sbn, sbk, N, kc, bp, NR, nthreads):
     """bp[panel, k, t] = B[pb + (NR panel + t) sbn + k sbk] for all N columns and kc steps
     of k; zeros past column N. One task per PACK_COLS columns (whole cache lines of a row
-    of B when its columns are contiguous)."""
+    of B when its columns are contiguous), fewer when that leaves a thread without two."""
     npan = (N + NR - 1) // NR
-    per = PACK_COLS // NR
+    per = max(1, min(PACK_COLS // NR, (npan + 2 * nthreads - 1) // (2 * nthreads)))   # 2 tasks per thread
     TB = 32 // bp.itemsize                 # side of fvtranspose's block: 8 float32, 4 float64
     for g in prange((npan + per - 1) // per):
         p_end = min(npan, (g + 1) * per)
@@ -280,5 +280,5 @@ def gemm(A, pa, sam, sak, B, pb, sbn, sbk, C, pc, M, N, K, nthreads, work):
     split_m = (M + MR - 1) // MR >= npan or (M + MR - 1) // MR >= 4 * nthreads
     for k0 in range(0, K, kcb):
         kc = min(kcb, K - k0)
-        _pack_b(B, pb + k0 * sbk, sbn, sbk, N, kc, bp, NR)
+        _pack_b(B, pb + k0 * sbk, sbn, sbk, N, kc, bp, NR, nthreads)
         _compute(A, pa, sam, sak, k0, kc, bp, C, pc, M, N, k0 == 0, nthreads, apw, bufw, split_m, NR)

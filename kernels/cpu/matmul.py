@@ -69,7 +69,7 @@ AXPY_KC = 128              # axpy kernel: k-block (a multiple of 4)
 DOT_MIN_K = 128            # below this the dot kernel's lane sums cost too much
 AXPY_MIN_N = 128           # below this the axpy kernel's sweeps along n are too short
 DOT_PACK_MIN = (512, 256, 256)  # (m, n, k) from which transposing B for the dot kernel pays
-PACKED_MIN = (64, 64, 64)  # (m, n, k) from which the packed kernel (_gemm.py) runs
+PACKED_MIN = (96, 64, 64)  # (m, n, k) from which the packed kernel (_gemm.py) runs
 
 _JIT = dict(cache=True, fastmath={"reassoc", "contract"}, nogil=True)
 
