@@ -129,14 +129,18 @@ def test_the_record_follows_the_threads_in_use(tmp_path, monkeypatch):
 
 
 def test_two_thread_records_put_large_matmuls_on_the_native_kernel_on_avx512():
-    """The measurement the two-thread records exist for: on 2 threads the native GEMM beat
-    the one-BLAS-thread reference at n = 512..2048 (AVX-512), where one thread lost."""
+    """The measurement the two-thread records exist for: on 2 threads the native GEMM beats
+    the one-BLAS-thread reference at n = 512..2048 (AVX-512). On one thread the packed GEMM
+    and OpenBLAS take the same time to within 10%, so either choice costs little."""
     two = tuning.shipped_record("x86_64-avx512", 2)
+    ch = tuning.choices_from_record(two)["matmul"]
+    for n in (512, 1024, 2048):
+        assert tuning.choose(ch, 3 * math.log2(n)) == "native", n
     one = tuning.shipped_record("x86_64-avx512", 1)
-    for rec, want in ((two, "native"), (one, "reference")):
-        ch = tuning.choices_from_record(rec)["matmul"]
-        for n in (1024, 2048):
-            assert tuning.choose(ch, 3 * math.log2(n)) == want, (rec["threads"], n)
+    squares = [c for c in one["cases"] if c["case"] in ("square 1024", "square 2048")]
+    assert len(squares) == 2
+    for c in squares:
+        assert 0.9 < c["native_s"] / c["reference_s"] < 1.1, c
 
 
 def test_a_record_of_another_machine_is_ignored(tmp_path, monkeypatch):
