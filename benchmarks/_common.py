@@ -226,6 +226,34 @@ def time_ms(fn, args):
     return med * 1e3
 
 
+def time_pair_ms(fn_a, fn_b, args, rounds: int = 9):
+    """(ms of fn_a, ms of fn_b, median of the per-round ratios a / b), the two timed in
+    alternating rounds.
+
+    On a shared virtual machine the speed of the whole machine drifts by 10-50% over
+    seconds; timing one contender after the other puts that drift into their ratio.
+    Alternating short rounds (a, b, a, b, ...) exposes both to the same drift, and the
+    median of the round-by-round ratios ignores rounds where it changed mid-round."""
+    min_time = 0.02 if getattr(args, "quick", False) else 0.1
+    counts = []
+    for fn in (fn_a, fn_b):
+        for _ in range(2):
+            fn()
+        t0 = time.perf_counter()
+        fn()
+        counts.append(int(min(100000, max(1, min_time / max(time.perf_counter() - t0, 1e-7)))))
+    ta, tb = [], []
+    for _ in range(rounds):
+        for fn, n, out in ((fn_a, counts[0], ta), (fn_b, counts[1], tb)):
+            pause(0.05)
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            out.append((time.perf_counter() - t0) / n)
+    ratio = statistics.median(a / b for a, b in zip(ta, tb))
+    return statistics.median(ta) * 1e3, statistics.median(tb) * 1e3, ratio
+
+
 def autograd_fwd_bwd_ms(args, no_grad, forward, grad_out, leaves):
     """(forward ms, backward ms) of an op in an autograd framework; minigrad and PyTorch
     spell every call the same way, so pass that framework's ``no_grad``.

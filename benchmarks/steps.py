@@ -7,9 +7,10 @@
 
 Each row is one training step (forward, loss, backward, optimizer step) of a seed
 system of ``minigrad/examples/``, built with the same shapes, layers and optimizer
-in both frameworks, on a fixed batch; medians after warm-up (``_common.timeit``).
-The ``mg / torch`` column is minigrad's time over PyTorch's: below 1, minigrad is
-faster. Then two kernels: conv2d 32->64 on 14x14, batch 64, forward + backward
+in both frameworks, on a fixed batch; the two frameworks are timed in alternating
+rounds and each column is a median (``_common.time_pair_ms``). The ``mg / torch``
+column is the median of the round-by-round ratios of minigrad's time over PyTorch's:
+below 1, minigrad is faster. Then two kernels: conv2d 32->64 on 14x14, batch 64, forward + backward
 through the ops (autograd included), and square float32 matmul against
 NumPy/OpenBLAS (``mg / numpy`` > 1: minigrad slower).
 
@@ -213,13 +214,13 @@ def run_steps(args, keys=None):
         mg.manual_seed(0)
         mg_step, t_step = build()
         _common.pause()
-        t_mg = _common.time_ms(mg_step, args)
-        t_t = None
-        if t_step is not None:
-            _common.pause()
-            t_t = _common.time_ms(t_step, args)
+        if t_step is None:
+            rows.append({"step": key, "what": what, "minigrad ms": _common.time_ms(mg_step, args),
+                         "torch ms": None, "mg / torch": None})
+            continue
+        t_mg, t_t, ratio = _common.time_pair_ms(mg_step, t_step, args)
         rows.append({"step": key, "what": what, "minigrad ms": t_mg, "torch ms": t_t,
-                     "mg / torch": None if t_t is None else f"{t_mg / t_t:.2f}"})
+                     "mg / torch": f"{ratio:.2f}"})
     return rows
 
 
@@ -239,18 +240,19 @@ def run_conv(args):
         nn.functional.conv2d(mx, mw, mb, padding=1).backward(mgy)
         mx.grad = mw.grad = mb.grad = None
     _common.pause()
-    row = {"kernel": "conv2d 32->64 14x14 b64 fwd+bwd", "minigrad ms": _common.time_ms(mg_fb, args)}
+    row = {"kernel": "conv2d 32->64 14x14 b64 fwd+bwd"}
     torch = _common.torch_or_none()
-    if torch is not None:
-        tx, tw, tb = (torch.from_numpy(a).requires_grad_(True) for a in (x, w, b))
-        tgy = torch.from_numpy(gy)
+    if torch is None:
+        row["minigrad ms"] = _common.time_ms(mg_fb, args)
+        return [row]
+    tx, tw, tb = (torch.from_numpy(a).requires_grad_(True) for a in (x, w, b))
+    tgy = torch.from_numpy(gy)
 
-        def t_fb():
-            torch.nn.functional.conv2d(tx, tw, tb, padding=1).backward(tgy)
-            tx.grad = tw.grad = tb.grad = None
-        _common.pause()
-        row["torch ms"] = _common.time_ms(t_fb, args)
-        row["mg / torch"] = f"{row['minigrad ms'] / row['torch ms']:.2f}"
+    def t_fb():
+        torch.nn.functional.conv2d(tx, tw, tb, padding=1).backward(tgy)
+        tx.grad = tw.grad = tb.grad = None
+    row["minigrad ms"], row["torch ms"], ratio = _common.time_pair_ms(mg_fb, t_fb, args)
+    row["mg / torch"] = f"{ratio:.2f}"
     return [row]
 
 
