@@ -196,7 +196,10 @@ def print_step_ratios(title, mg_step, t_step, repeats):
 # ----------------------------------------------------------------------------- shared by the kernel scripts
 
 def torch_or_none():
-    """PyTorch if it imports, else None (it is a yardstick here, never required)."""
+    """PyTorch if it imports, else None (it is a yardstick here, never required).
+    ``MINIGRAD_BENCH_TORCH=0`` hides it (a child process that times minigrad alone)."""
+    if os.environ.get("MINIGRAD_BENCH_TORCH") == "0":
+        return None
     try:
         import torch
 
@@ -233,7 +236,9 @@ def time_pair_ms(fn_a, fn_b, args, rounds: int = 9):
     On a shared virtual machine the speed of the whole machine drifts by 10-50% over
     seconds; timing one contender after the other puts that drift into their ratio.
     Alternating short rounds (a, b, a, b, ...) exposes both to the same drift, and the
-    median of the round-by-round ratios ignores rounds where it changed mid-round."""
+    median of the round-by-round ratios ignores rounds where it changed mid-round. For
+    one thread: with several, two thread pools in one process slow each other down
+    (``steps.py`` then times each framework in its own process)."""
     min_time = 0.02 if getattr(args, "quick", False) else 0.1
     counts = []
     for fn in (fn_a, fn_b):

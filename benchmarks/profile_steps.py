@@ -149,10 +149,10 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="shorter timing rounds for the header")
     args = ap.parse_args(argv)
     _common.set_malloc_thresholds()
+    torch = _common.torch_or_none()    # before Numba's threading layer loads (see steps.py)
     from minigrad.kernels.cpu import _runtime
 
     _runtime.set_num_threads(args.threads)
-    torch = _common.torch_or_none()
     if torch is not None:
         torch.set_num_threads(args.threads)
     _common.print_header("where each seed training step's time goes, minigrad and PyTorch CPU")

@@ -7,10 +7,12 @@
 
 Each row is one training step (forward, loss, backward, optimizer step) of a seed
 system of ``minigrad/examples/``, built with the same shapes, layers and optimizer
-in both frameworks, on a fixed batch; the two frameworks are timed in alternating
-rounds and each column is a median (``_common.time_pair_ms``). The ``mg / torch``
-column is the median of the round-by-round ratios of minigrad's time over PyTorch's:
-below 1, minigrad is faster. Then two kernels: conv2d 32->64 on 14x14, batch 64, forward + backward
+in both frameworks, on a fixed batch. With one thread the two frameworks are timed in
+alternating rounds in one process and each column is a median (``_common.time_pair_ms``);
+the ``mg / torch`` column is the median of the round-by-round ratios of minigrad's time
+over PyTorch's: below 1, minigrad is faster. With several threads each framework is
+timed in its own child process (``timed_apart``: two OpenMP thread pools in one process
+slow each other down by up to 100x), and the ratio is that of the medians. Then two kernels: conv2d 32->64 on 14x14, batch 64, forward + backward
 through the ops (autograd included), and square float32 matmul against
 NumPy/OpenBLAS (``mg / numpy`` > 1: minigrad slower).
 
@@ -206,10 +208,18 @@ def all_steps():
     ]
 
 
-def run_steps(args, keys=None):
+def run_steps(args, keys=None, alone=None):
+    """One row per step. ``alone``: {key: (minigrad ms, torch ms)} already timed in
+    separate processes (several threads, see ``timed_apart``); else both are timed here,
+    in alternating rounds."""
     rows = []
     for key, what, build in all_steps():
         if keys and key not in keys:
+            continue
+        if alone is not None:
+            t_mg, t_t = alone[key]
+            rows.append({"step": key, "what": what, "minigrad ms": t_mg, "torch ms": t_t,
+                         "mg / torch": None if t_t is None else f"{t_mg / t_t:.2f}"})
             continue
         mg.manual_seed(0)
         mg_step, t_step = build()
@@ -224,10 +234,55 @@ def run_steps(args, keys=None):
     return rows
 
 
+def time_one_framework(args, framework, keys, conv):
+    """{key: ms} for ``framework``'s steps (and "conv"), nothing of the other one run."""
+    times = {}
+    for key, _, build in all_steps():
+        if keys and key not in keys:
+            continue
+        mg.manual_seed(0)
+        mg_step, t_step = build()
+        _common.pause()
+        times[key] = _common.time_ms(mg_step if framework == "minigrad" else t_step, args)
+    if conv:
+        mg_fb, t_fb = conv_steps()
+        _common.pause()
+        times["conv"] = _common.time_ms(mg_fb if framework == "minigrad" else t_fb, args)
+    return times
+
+
+def timed_apart(args, keys, conv):
+    """{key: (minigrad ms, torch ms or None)}, each framework timed in a child process.
+
+    With several threads, two thread pools in one process (Numba's and PyTorch's OpenMP
+    runtimes) slow each other down: measured here, PyTorch's 2-thread char-LM step went
+    from 22 ms to 2.3 s once minigrad's kernels had run in the process, and minigrad's
+    from 23 to 31 ms after PyTorch's. A child process per framework keeps each alone."""
+    import json
+    import subprocess
+
+    def child(framework):
+        cmd = [sys.executable, os.path.abspath(__file__), "--framework", framework,
+               "--threads", str(args.threads)] + (["--quick"] if args.quick else [])
+        cmd += ["--only", ",".join(sorted(keys) + (["conv"] if conv else []))]
+        env = dict(os.environ)
+        if framework == "minigrad":
+            env["MINIGRAD_BENCH_TORCH"] = "0"
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if res.returncode != 0:
+            raise RuntimeError(f"steps.py: the {framework} child process failed:\n{res.stderr[-3000:]}")
+        return json.loads(res.stdout.strip().splitlines()[-1])
+
+    t_mg = child("minigrad")
+    t_t = child("torch") if _common.torch_or_none() is not None else {}
+    return {k: (t_mg[k], t_t.get(k)) for k in t_mg}
+
+
 # ----------------------------------------------------------------------------- kernels
 
-def run_conv(args):
-    """conv2d 32->64, 14x14, 3x3 pad 1, batch 64: forward + backward through the op."""
+def conv_steps():
+    """(minigrad, PyTorch or None) closures: conv2d 32->64, 14x14, 3x3 pad 1, batch 64,
+    forward + backward through the op."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 32, 14, 14)).astype(np.float32)
     w = (rng.standard_normal((64, 32, 3, 3)) / 17).astype(np.float32)
@@ -239,18 +294,31 @@ def run_conv(args):
     def mg_fb():
         nn.functional.conv2d(mx, mw, mb, padding=1).backward(mgy)
         mx.grad = mw.grad = mb.grad = None
-    _common.pause()
-    row = {"kernel": "conv2d 32->64 14x14 b64 fwd+bwd"}
     torch = _common.torch_or_none()
     if torch is None:
-        row["minigrad ms"] = _common.time_ms(mg_fb, args)
-        return [row]
+        return mg_fb, None
     tx, tw, tb = (torch.from_numpy(a).requires_grad_(True) for a in (x, w, b))
     tgy = torch.from_numpy(gy)
 
     def t_fb():
         torch.nn.functional.conv2d(tx, tw, tb, padding=1).backward(tgy)
         tx.grad = tw.grad = tb.grad = None
+    return mg_fb, t_fb
+
+
+def run_conv(args, alone=None):
+    """The conv2d row (``alone``: as in ``run_steps``)."""
+    row = {"kernel": "conv2d 32->64 14x14 b64 fwd+bwd"}
+    if alone is not None:
+        row["minigrad ms"], row["torch ms"] = alone["conv"]
+        if row["torch ms"] is not None:
+            row["mg / torch"] = f"{row['minigrad ms'] / row['torch ms']:.2f}"
+        return [row]
+    mg_fb, t_fb = conv_steps()
+    _common.pause()
+    if t_fb is None:
+        row["minigrad ms"] = _common.time_ms(mg_fb, args)
+        return [row]
     row["minigrad ms"], row["torch ms"], ratio = _common.time_pair_ms(mg_fb, t_fb, args)
     row["mg / torch"] = f"{ratio:.2f}"
     return [row]
@@ -285,8 +353,13 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, help="threads for Numba, OpenBLAS and PyTorch (default: Numba's)")
     ap.add_argument("--only", help="comma-separated step keys (linreg,mlp2,digits,mlp784,cnn,lstm,gru,"
                                    "seq2seq,charlm), 'conv', 'matmul'")
+    ap.add_argument("--framework", choices=("minigrad", "torch"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     _common.set_malloc_thresholds()
+    # PyTorch first: its own copy of the OpenMP runtime (libgomp.so.1) must be the one
+    # loaded, before Numba's threading layer loads the system's under the same name;
+    # the other way round PyTorch's 2-thread digits step took 3.2 ms instead of 0.42
+    torch = _common.torch_or_none()
     import numba
 
     from minigrad.kernels.cpu import _runtime
@@ -294,18 +367,29 @@ def main(argv=None):
     threads = args.threads or numba.get_num_threads()
     _runtime.set_num_threads(threads)
     args.threads = threads
-    torch = _common.torch_or_none()
     if torch is not None:
         torch.set_num_threads(threads)
-    _common.print_header("seed training steps, minigrad vs PyTorch CPU (same process, same threads)")
     only = set(args.only.split(",")) if args.only else None
     step_keys = None if only is None else only - {"conv", "matmul"}
+    conv = only is None or "conv" in only
+    if args.framework:          # a child of timed_apart: one framework, JSON on stdout
+        import json
+
+        print(json.dumps(time_one_framework(args, args.framework, step_keys, conv)))
+        return
+    apart = threads > 1 and torch is not None
+    _common.print_header("seed training steps, minigrad vs PyTorch CPU (same threads; "
+                         + ("each framework in its own process)" if apart else "one process, alternating rounds)"))
+    alone = None
+    if apart and (conv or only is None or step_keys):
+        keys = step_keys if step_keys is not None else {k for k, _, _ in all_steps()}
+        alone = timed_apart(args, keys, conv)
     if only is None or step_keys:
         print("-- training steps (median ms per step; mg / torch < 1: minigrad faster)")
-        _common.print_table(run_steps(args, step_keys))
-    if only is None or "conv" in only:
+        _common.print_table(run_steps(args, step_keys, alone))
+    if conv:
         print("-- conv2d forward + backward (through the op and autograd)")
-        _common.print_table(run_conv(args))
+        _common.print_table(run_conv(args, alone))
     if only is None or "matmul" in only:
         print("-- square float32 matmul, minigrad's registry choice vs NumPy/OpenBLAS (mg / numpy > 1: slower)")
         _common.print_table(run_matmul(args))
