@@ -22,9 +22,10 @@ running max grows. With ``is_causal`` the key loop stops at the diagonal (and th
 last block is cut at the last key any of the 4 rows may see), so causal attention
 does about half the work.
 
-Backward (one task per (batch, head))
--------------------------------------
-For each block of ``BWD_ROWS`` query rows and each block of ``KEY_BLOCK`` keys, recompute
+Backward (one task per chunk of (batch, head) pairs, a few chunks per thread)
+-----------------------------------------------------------------------------
+For each block of ``BWD_ROWS`` query rows (fewer for a short sequence: the rows up to
+a multiple of 4) and each block of ``KEY_BLOCK`` keys, recompute
 ``P = exp(S - lse)``, then ``dP = dO @ V^T``, ``dS = P * (dP - D)`` with
 ``D = rowsum(dO * out)``, and accumulate ``dQ += dS @ K``, ``dK += dS^T @ Q``,
 ``dV += P^T @ dO``. All of a head's dK and dV are summed by one task, so no two
@@ -208,7 +209,7 @@ def _signature(kind, dtype):
     b, f, i = numba.boolean, numba.float64, numba.int64
     if kind == "fwd":
         return numba.void(a4, a4, a4, c1, i1, b, b, f, i, a4, a3)
-    return numba.void(a4, a4, a4, a4, a4, a3, c1, i1, b, b, f, a4, a4, a4)
+    return numba.void(a4, a4, a4, a4, a4, a3, c1, i1, b, b, f, a4, a4, a4, i)
 
 
 _compiled = {}
@@ -327,7 +328,7 @@ def _sdpa_fwd(q, k, v, mask, mst, has_mask, is_causal, scale, rows, out, lse):
 
 # ----------------------------------------------------------------------------- backward
 
-def _sdpa_bwd(gout, q, k, v, out, lse, mask, mst, has_mask, is_causal, scale, gq, gk, gv):
+def _sdpa_bwd(gout, q, k, v, out, lse, mask, mst, has_mask, is_causal, scale, gq, gk, gv, chunks):
     B, H, Tq, d = q.shape
     Tk = k.shape[2]
     dv = v.shape[3]
@@ -339,92 +340,105 @@ def _sdpa_bwd(gout, q, k, v, out, lse, mask, mst, has_mask, is_causal, scale, gq
     Tkp = (Tk + TILE_W - 1) // TILE_W * TILE_W   # whole TILE_W-key groups (and 4-key dK/dV tiles)
     dp = (d + TILE_W - 1) // TILE_W * TILE_W
     dvp = (dv + TILE_W - 1) // TILE_W * TILE_W
-    for bh in prange(B * H):
-        b = bh // H
-        h = bh % H
-        # Padded copies: Q and dO serve as A (rows) and as B (contiguous rows) operands.
-        # (np.empty, then zeros only in the margins the tiles read: see _zero_pad)
+    # (batch, head) pairs in ``chunks`` chunks (a few per thread): the scratch buffers are
+    # allocated once per chunk, not per pair (12 allocations per pair cost as much as the
+    # arithmetic of a 7-token sequence)
+    nbh = B * H
+    for ch in prange(chunks):
         Q = np.empty((Tqp, dp), q.dtype)
-        Q[:Tq, :d] = q[b, h]
-        _zero_pad(Q, Tq, d, Tqp, dp)
         dO = np.empty((Tqp, dvp), q.dtype)
-        dO[:Tq, :dv] = gout[b, h]
-        _zero_pad(dO, Tq, dv, Tqp, dvp)
         Kp = np.empty((Tkp, dp), q.dtype)
-        Kp[:Tk, :d] = k[b, h]
-        _zero_pad(Kp, Tk, d, Tkp, dp)
         KT = np.empty((d, Tkp + ROW_PAD), q.dtype)
-        _transpose_into(k[b, h], KT, Tk)
-        _zero_pad(KT, d, Tk, d, Tkp)
         VT = np.empty((dv, Tkp + ROW_PAD), q.dtype)
-        _transpose_into(v[b, h], VT, Tk)
-        _zero_pad(VT, dv, Tk, dv, Tkp)
-        Drow = np.zeros(Tqp, q.dtype)             # D_i = gout_i . out_i
-        for i in range(Tq):
-            Drow[i] = lane_dot(dO[i, :dv], out[b, h, i])
-        dQ = np.zeros((Tqp, dp), q.dtype)
-        dK = np.zeros((Tkp, dp), q.dtype)
-        dV = np.zeros((Tkp, dvp), q.dtype)
+        Drow = np.empty(Tqp, q.dtype)             # D_i = gout_i . out_i
+        dQ = np.empty((Tqp, dp), q.dtype)
+        dK = np.empty((Tkp, dp), q.dtype)
+        dV = np.empty((Tkp, dvp), q.dtype)
         P = np.empty((BWD_ROWS, KEY_BLOCK), q.dtype)
         mbuf = np.empty(KEY_BLOCK, q.dtype)
         dS = np.empty((BWD_ROWS, KEY_BLOCK), q.dtype)
         PT = P.T
         dST = dS.T
-        for i0 in range(0, Tq, BWD_ROWS):
-            jend = min(Tk, i0 + BWD_ROWS) if is_causal else Tk
-            for j0 in range(0, jend, KEY_BLOCK):
-                kmax = min(KEY_BLOCK, jend - j0)   # keys of this block any row sees
-                # S -> P and dP -> dS for BWD_ROWS x kmax, 4 rows at a time
-                for r0 in range(0, BWD_ROWS, 4):
-                    for w0 in range(0, kmax, TILE_W):
-                        _tile4(P[r0:r0 + 4, w0:w0 + TILE_W], Q[i0 + r0:i0 + r0 + 4], d, KT, j0 + w0, False)
-                        _tile4(dS[r0:r0 + 4, w0:w0 + TILE_W], dO[i0 + r0:i0 + r0 + 4], dv, VT, j0 + w0, False)
-                for r in range(BWD_ROWS):
-                    i = i0 + r
-                    prow = P[r]
-                    srow = dS[r]
-                    nk = 0
-                    if i < Tq and lse[b, h, i] != ninf:
-                        nk = _valid_keys(i, j0, Tk, is_causal, KEY_BLOCK)
-                    if nk > 0:
-                        li = lse[b, h, i]
-                        Di = Drow[i]
-                        # p <= 1 in exact arithmetic; a recomputed score can exceed lse by
-                        # a rounding error, which exp() turns into inf when scores are
-                        # huge (queries near 1e30), so p is capped at 1 (NaN stays NaN)
-                        if has_mask:
-                            mrow = _mask_row(mask, mst, b, h, i, j0, nk, mbuf)
-                            for jj in range(nk):
-                                p = fast_exp(prow[jj] * sc + mrow[jj] - li)
-                                p = one if p > one else p
-                                prow[jj] = p
-                                srow[jj] = p * (srow[jj] - Di) * sc
-                        else:
-                            for jj in range(nk):
-                                p = fast_exp(prow[jj] * sc - li)
-                                p = one if p > one else p
-                                prow[jj] = p
-                                srow[jj] = p * (srow[jj] - Di) * sc
-                    for jj in range(nk, KEY_BLOCK):
-                        prow[jj] = 0
-                        srow[jj] = 0
-                # dQ[rows] += dS @ K[keys]
-                for r0 in range(0, BWD_ROWS, 4):
-                    for c0 in range(0, dp, TILE_W):
-                        _tile4(dQ[i0 + r0:i0 + r0 + 4, c0:c0 + TILE_W], dS[r0:r0 + 4], kmax,
-                               Kp[j0:j0 + KEY_BLOCK], c0, True)
-                # dK[keys] += dS^T @ Q[rows],  dV[keys] += P^T @ dO[rows]
-                for t0 in range(0, kmax, 4):
-                    j = j0 + t0
-                    for c0 in range(0, dp, TILE_W):
-                        _tile4(dK[j:j + 4, c0:c0 + TILE_W], dST[t0:t0 + 4], BWD_ROWS,
-                               Q[i0:i0 + BWD_ROWS], c0, True)
-                    for c0 in range(0, dvp, TILE_W):
-                        _tile4(dV[j:j + 4, c0:c0 + TILE_W], PT[t0:t0 + 4], BWD_ROWS,
-                               dO[i0:i0 + BWD_ROWS], c0, True)
-        gq[b, h] = dQ[:Tq, :d]
-        gk[b, h] = dK[:Tk, :d]
-        gv[b, h] = dV[:Tk, :dv]
+        for bh in range(ch * nbh // chunks, (ch + 1) * nbh // chunks):
+            b = bh // H
+            h = bh % H
+            # Padded copies: Q and dO serve as A (rows) and as B (contiguous rows) operands.
+            # (written in place, then zeros only in the margins the tiles read: _zero_pad)
+            Q[:Tq, :d] = q[b, h]
+            _zero_pad(Q, Tq, d, Tqp, dp)
+            dO[:Tq, :dv] = gout[b, h]
+            _zero_pad(dO, Tq, dv, Tqp, dvp)
+            Kp[:Tk, :d] = k[b, h]
+            _zero_pad(Kp, Tk, d, Tkp, dp)
+            _transpose_into(k[b, h], KT, Tk)
+            _zero_pad(KT, d, Tk, d, Tkp)
+            _transpose_into(v[b, h], VT, Tk)
+            _zero_pad(VT, dv, Tk, dv, Tkp)
+            Drow[:] = 0
+            for i in range(Tq):
+                Drow[i] = lane_dot(dO[i, :dv], out[b, h, i])
+            dQ[:] = 0
+            dK[:] = 0
+            dV[:] = 0
+            for i0 in range(0, Tq, BWD_ROWS):
+                jend = min(Tk, i0 + BWD_ROWS) if is_causal else Tk
+                # rows of this block, up to a multiple of 4: short sequences (a seq2seq batch
+                # of 7 tokens) do not pay for a whole block of BWD_ROWS padding rows
+                nr = min(BWD_ROWS, (Tq - i0 + 3) // 4 * 4)
+                for j0 in range(0, jend, KEY_BLOCK):
+                    kmax = min(KEY_BLOCK, jend - j0)   # keys of this block any row sees
+                    zend = min(KEY_BLOCK, (kmax + TILE_W - 1) // TILE_W * TILE_W)   # columns the tiles read
+                    # S -> P and dP -> dS for nr x kmax, 4 rows at a time
+                    for r0 in range(0, nr, 4):
+                        for w0 in range(0, kmax, TILE_W):
+                            _tile4(P[r0:r0 + 4, w0:w0 + TILE_W], Q[i0 + r0:i0 + r0 + 4], d, KT, j0 + w0, False)
+                            _tile4(dS[r0:r0 + 4, w0:w0 + TILE_W], dO[i0 + r0:i0 + r0 + 4], dv, VT, j0 + w0, False)
+                    for r in range(nr):
+                        i = i0 + r
+                        prow = P[r]
+                        srow = dS[r]
+                        nk = 0
+                        if i < Tq and lse[b, h, i] != ninf:
+                            nk = _valid_keys(i, j0, Tk, is_causal, KEY_BLOCK)
+                        if nk > 0:
+                            li = lse[b, h, i]
+                            Di = Drow[i]
+                            # p <= 1 in exact arithmetic; a recomputed score can exceed lse by
+                            # a rounding error, which exp() turns into inf when scores are
+                            # huge (queries near 1e30), so p is capped at 1 (NaN stays NaN)
+                            if has_mask:
+                                mrow = _mask_row(mask, mst, b, h, i, j0, nk, mbuf)
+                                for jj in range(nk):
+                                    p = fast_exp(prow[jj] * sc + mrow[jj] - li)
+                                    p = one if p > one else p
+                                    prow[jj] = p
+                                    srow[jj] = p * (srow[jj] - Di) * sc
+                            else:
+                                for jj in range(nk):
+                                    p = fast_exp(prow[jj] * sc - li)
+                                    p = one if p > one else p
+                                    prow[jj] = p
+                                    srow[jj] = p * (srow[jj] - Di) * sc
+                        for jj in range(nk, zend):
+                            prow[jj] = 0
+                            srow[jj] = 0
+                    # dQ[rows] += dS @ K[keys]
+                    for r0 in range(0, nr, 4):
+                        for c0 in range(0, dp, TILE_W):
+                            _tile4(dQ[i0 + r0:i0 + r0 + 4, c0:c0 + TILE_W], dS[r0:r0 + 4], kmax,
+                                   Kp[j0:j0 + KEY_BLOCK], c0, True)
+                    # dK[keys] += dS^T @ Q[rows],  dV[keys] += P^T @ dO[rows]
+                    for t0 in range(0, kmax, 4):
+                        j = j0 + t0
+                        for c0 in range(0, dp, TILE_W):
+                            _tile4(dK[j:j + 4, c0:c0 + TILE_W], dST[t0:t0 + 4], nr,
+                                   Q[i0:i0 + BWD_ROWS], c0, True)
+                        for c0 in range(0, dvp, TILE_W):
+                            _tile4(dV[j:j + 4, c0:c0 + TILE_W], PT[t0:t0 + 4], nr,
+                                   dO[i0:i0 + BWD_ROWS], c0, True)
+            gq[b, h] = dQ[:Tq, :d]
+            gk[b, h] = dK[:Tk, :d]
+            gv[b, h] = dV[:Tk, :dv]
 
 
 # ----------------------------------------------------------------------------- wrappers
@@ -516,7 +530,9 @@ def sdpa_backward(gout, q, k, v, out, lse, mask=None, is_causal=False, scale=Non
         return gq, gk, gv
     B, H, Tq, d = q.shape
     with serial_below(B * H * Tq * k.shape[2] * (d + v.shape[3]), 1 << 19):
-        _kernel("bwd", q.dtype)(gout, q, k, v, out, lse, mflat, mst, has_mask, bool(is_causal), scale, gq, gk, gv)
+        chunks = min(B * H, 4 * numba.get_num_threads())    # see _sdpa_bwd
+        _kernel("bwd", q.dtype)(gout, q, k, v, out, lse, mflat, mst, has_mask, bool(is_causal), scale, gq, gk, gv,
+                                chunks)
     return gq, gk, gv
 
 
