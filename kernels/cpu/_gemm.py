@@ -20,9 +20,9 @@ vector registers (``_simd``'s ``fvload`` / ``fvsplat`` / ``fvfma``):
   tiles on the edge of C go through a small buffer, and only their part inside C is
   written.
 * **Threads**: each thread takes a contiguous range of panels of C's rows (of its
-  columns, when C has more column panels than row panels) and its own packing buffer
-  for A: no two threads write the same memory, and the work is split to within one
-  panel.
+  columns instead, when C is short and wide: fewer than 4 row panels per thread and
+  more column panels than row panels) and its own packing buffer for A: no two threads
+  write the same memory, and the work is split to within one panel.
 
 Loop order, outside in: blocks of KC along k (pack B; the first block stores into C,
 the others add to it), blocks of MC rows (pack A), blocks of NC columns, then the
