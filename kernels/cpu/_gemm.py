@@ -24,9 +24,11 @@ vector registers (``_simd``'s ``fvload`` / ``fvsplat`` / ``fvfma``):
   more column panels than row panels) and its own packing buffer for A: no two threads
   write the same memory, and the work is split to within one panel.
 
-Loop order, outside in: blocks of KC along k (pack B; the first block stores into C,
-the others add to it), blocks of MC rows (pack A), blocks of NC columns, then the
-panels: for each panel of A (in L1), every panel of B in the column block (in L2).
+Loop order, outside in: B packed (whole, up to PACK_ALL_BYTES, else one block of KC
+steps of k at a time), then in each thread: blocks of KC along k (the first block
+stores into C, the others add to it), blocks of MC rows (pack A), blocks of NC columns,
+then the panels: for each panel of A (in L1), every panel of B in the column block (in
+L2).
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ KC = 256                   # k per packed block
 MC = 96                    # rows of A packed at once (a multiple of MR)
 NC = 512                   # columns of B swept per packed block of A (a multiple of NR)
 PACK_COLS = 256            # columns of B one packing task copies (a multiple of NR)
+PACK_ALL_BYTES = 16 << 20  # B packed in one call up to this size, else one block of k at a time
 
 _JIT = dict(cache=True, fastmath={"reassoc", "contract"}, nogil=True)   # as matmul.py: inf and nan as in NumPy
 
@@ -194,54 +197,66 @@ def _pack_a(A, pa, sam, sak, rows, kc, ap):
                 dst[k * MR + r] = 0
 
 
+@njit(inline="always", **_JIT)
+def _pack_b_group(B, pb, sbn, sbk, N, kc, bp, NR, TB, g, per, npan):
+    """Panels g*per .. of one block of kc steps of k: bp[panel, k, t] = B[pb + (NR panel +
+    t) sbn + k sbk]; zeros past column N."""
+    p_end = min(npan, (g + 1) * per)
+    if sbn == 1:                       # rows of B contiguous along n
+        for k in range(kc):
+            s = pb + k * sbk
+            for p in range(g * per, p_end):
+                dst = bp[(p * kc + k) * NR:(p * kc + k + 1) * NR]
+                n0 = p * NR
+                nt = min(NR, N - n0)
+                src = B[s + n0:s + n0 + nt]
+                for t in range(nt):
+                    dst[t] = src[t]
+                for t in range(nt, NR):
+                    dst[t] = 0
+    else:                              # columns of B contiguous along k (B^T row-major)
+        for p in range(g * per, p_end):
+            n0 = p * NR
+            nt = min(NR, N - n0)
+            tq = nt - nt % TB if sbk == 1 else 0   # columns done as TB x TB register transposes
+            kq = kc - kc % TB
+            for k0 in range(0, kq, TB):
+                for t0 in range(0, tq, TB):
+                    fvtranspose(B, pb + (n0 + t0) * sbn + k0, sbn, bp, (p * kc + k0) * NR + t0, NR)
+            for k0 in range(0, kc, 16):    # the rest element by element, 16 k at a time
+                k1 = min(kc, k0 + 16)
+                dst = bp[(p * kc + k0) * NR:(p * kc + k1) * NR]
+                for t in range(nt):
+                    s = pb + (n0 + t) * sbn + k0 * sbk
+                    for k in range(0 if t >= tq else max(0, kq - k0), k1 - k0):
+                        dst[k * NR + t] = B[s + k * sbk]
+                for t in range(nt, NR):
+                    for k in range(k1 - k0):
+                        dst[k * NR + t] = 0
+
+
 @njit(parallel=True, **_JIT)
-def _pack_b(B, pb, sbn, sbk, N, kc, bp, NR, nthreads):
-    """bp[panel, k, t] = B[pb + (NR panel + t) sbn + k sbk] for all N columns and kc steps
-    of k; zeros past column N. One task per PACK_COLS columns (whole cache lines of a row
-    of B when its columns are contiguous), fewer when that leaves a thread without two."""
+def _pack_b(B, pb, sbn, sbk, N, K, kcb, kb0, kb1, bp, NR, nthreads):
+    """Blocks kb0..kb1-1 of kcb steps of k of B, all N columns, one after the other in bp
+    (block kb at (kb - kb0) * npan * kcb * NR). One task per PACK_COLS columns (whole cache
+    lines of a row of B when its columns are contiguous), fewer when that leaves a thread
+    without two."""
     npan = (N + NR - 1) // NR
     per = max(1, min(PACK_COLS // NR, (npan + 2 * nthreads - 1) // (2 * nthreads)))   # 2 tasks per thread
     TB = 32 // bp.itemsize                 # side of fvtranspose's block: 8 float32, 4 float64
     for g in prange((npan + per - 1) // per):
-        p_end = min(npan, (g + 1) * per)
-        if sbn == 1:                       # rows of B contiguous along n
-            for k in range(kc):
-                s = pb + k * sbk
-                for p in range(g * per, p_end):
-                    dst = bp[(p * kc + k) * NR:(p * kc + k + 1) * NR]
-                    n0 = p * NR
-                    nt = min(NR, N - n0)
-                    src = B[s + n0:s + n0 + nt]
-                    for t in range(nt):
-                        dst[t] = src[t]
-                    for t in range(nt, NR):
-                        dst[t] = 0
-        else:                              # columns of B contiguous along k (B^T row-major)
-            for p in range(g * per, p_end):
-                n0 = p * NR
-                nt = min(NR, N - n0)
-                tq = nt - nt % TB if sbk == 1 else 0   # columns done as TB x TB register transposes
-                kq = kc - kc % TB
-                for k0 in range(0, kq, TB):
-                    for t0 in range(0, tq, TB):
-                        fvtranspose(B, pb + (n0 + t0) * sbn + k0, sbn, bp, (p * kc + k0) * NR + t0, NR)
-                for k0 in range(0, kc, 16):    # the rest element by element, 16 k at a time
-                    k1 = min(kc, k0 + 16)
-                    dst = bp[(p * kc + k0) * NR:(p * kc + k1) * NR]
-                    for t in range(nt):
-                        s = pb + (n0 + t) * sbn + k0 * sbk
-                        for k in range(0 if t >= tq else max(0, kq - k0), k1 - k0):
-                            dst[k * NR + t] = B[s + k * sbk]
-                    for t in range(nt, NR):
-                        for k in range(k1 - k0):
-                            dst[k * NR + t] = 0
+        for kb in range(kb0, kb1):
+            k0 = kb * kcb
+            _pack_b_group(B, pb + k0 * sbk, sbn, sbk, N, min(kcb, K - k0), bp[(kb - kb0) * npan * kcb * NR:],
+                          NR, TB, g, per, npan)
 
 
 # ----------------------------------------------------------------------------- the driver
 
 @njit(parallel=True, **_JIT)
-def _compute(A, pa, sam, sak, k0, kc, bp, C, pc, M, N, first, nthreads, apw, bufw, split_m, NR):
-    """One block of k: every thread multiplies its share of C's row (or column) panels."""
+def _compute(A, pa, sam, sak, K, kcb, kb0, kb1, bp, C, pc, M, N, nthreads, apw, bufw, split_m, NR):
+    """Blocks kb0..kb1-1 of k (packed in bp by _pack_b): every thread multiplies its share
+    of C's row (or column) panels, block after block; no thread waits for another."""
     mp = (M + MR - 1) // MR
     np_ = (N + NR - 1) // NR
     for th in prange(nthreads):
@@ -253,14 +268,18 @@ def _compute(A, pa, sam, sak, k0, kc, bp, C, pc, M, N, first, nthreads, apw, buf
         else:
             m_lo, m_hi = 0, M
             n_lo, n_hi = (np_ * th) // nthreads * NR, min(N, (np_ * (th + 1)) // nthreads * NR)
-        for i0 in range(m_lo, m_hi, MC):
-            rows = min(MC, m_hi - i0)
-            _pack_a(A, pa + i0 * sam + k0 * sak, sam, sak, rows, kc, ap)
-            npa = (rows + MR - 1) // MR
-            for j0 in range(n_lo, n_hi, NC):
-                cols = min(NC, n_hi - j0)
-                _panels(ap, 0, npa, bp, (j0 // NR) * kc * NR, (cols + NR - 1) // NR, kc,
-                        C, pc + i0 * N + j0, N, rows, cols, first, buf)
+        for kb in range(kb0, kb1):
+            k0 = kb * kcb
+            kc = min(kcb, K - k0)
+            bk = bp[(kb - kb0) * np_ * kcb * NR:]
+            for i0 in range(m_lo, m_hi, MC):
+                rows = min(MC, m_hi - i0)
+                _pack_a(A, pa + i0 * sam + k0 * sak, sam, sak, rows, kc, ap)
+                npa = (rows + MR - 1) // MR
+                for j0 in range(n_lo, n_hi, NC):
+                    cols = min(NC, n_hi - j0)
+                    _panels(ap, 0, npa, bk, (j0 // NR) * kc * NR, (cols + NR - 1) // NR, kc,
+                            C, pc + i0 * N + j0, N, rows, cols, kb == 0, buf)
 
 
 def gemm(A, pa, sam, sak, B, pb, sbn, sbk, C, pc, M, N, K, nthreads, work):
@@ -273,12 +292,16 @@ def gemm(A, pa, sam, sak, B, pb, sbn, sbk, C, pc, M, N, K, nthreads, work):
     dt = C.dtype
     NR = tile_width(dt)
     npan = (N + NR - 1) // NR
-    kcb = -(-K // -(-K // KC))            # K in equal blocks of at most KC
-    bp = work("gemm_b", npan * kcb * NR)
+    nkb = -(-K // KC)
+    kcb = -(-K // nkb)                    # K in equal blocks of at most KC
+    # B packed whole when it is small enough (two parallel calls per product, not two
+    # per block of k: each call wakes the threads and waits for the slowest)
+    together = nkb if npan * NR * kcb * nkb * dt.itemsize <= PACK_ALL_BYTES else 1
+    bp = work("gemm_b", npan * kcb * NR * together)
     apw = work("gemm_a", nthreads * MC * kcb).reshape(nthreads, MC * kcb)
     bufw = work("gemm_tile", nthreads * MR * NR).reshape(nthreads, MR * NR)
     split_m = (M + MR - 1) // MR >= npan or (M + MR - 1) // MR >= 4 * nthreads
-    for k0 in range(0, K, kcb):
-        kc = min(kcb, K - k0)
-        _pack_b(B, pb + k0 * sbk, sbn, sbk, N, kc, bp, NR, nthreads)
-        _compute(A, pa, sam, sak, k0, kc, bp, C, pc, M, N, k0 == 0, nthreads, apw, bufw, split_m, NR)
+    for kb0 in range(0, nkb, together):
+        kb1 = min(nkb, kb0 + together)
+        _pack_b(B, pb, sbn, sbk, N, K, kcb, kb0, kb1, bp, NR, nthreads)
+        _compute(A, pa, sam, sak, K, kcb, kb0, kb1, bp, C, pc, M, N, nthreads, apw, bufw, split_m, NR)

@@ -148,6 +148,20 @@ def test_packed_kernel_splits_work_over_threads(threads, layouts):
         _runtime.set_num_threads(n_before)
 
 
+@pytest.mark.parametrize("pack_all", [True, False])
+def test_packed_kernel_packs_b_whole_or_block_by_block(monkeypatch, pack_all):
+    """B is packed in one call when it is small, one block of k at a time when not
+    (forced here with a limit of 0 bytes); both give the product."""
+    if not pack_all:
+        monkeypatch.setattr(nat._gemm, "PACK_ALL_BYTES", 0)
+    rng = np.random.default_rng(7)
+    for layouts in (("c", "c"), ("t", "t")):
+        for dtype in (np.float32, np.float64):
+            a = _view(rng, (100, 3 * nat._gemm.KC + 5), layouts[0], dtype)
+            b = _view(rng, (3 * nat._gemm.KC + 5, 70), layouts[1], dtype)
+            _check(a, b, "packed", dtype)
+
+
 def test_planner_sends_big_products_to_the_packed_kernel():
     assert nat._packed_pays(512, 512, 512) and nat._packed_pays(2048, 192, 64)
     assert not nat._packed_pays(128, 10, 256)        # a classifier head: too few columns
