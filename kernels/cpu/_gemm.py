@@ -35,8 +35,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._simd import (VECTOR_BYTES, float_vector_bytes, fvadd, fvfma, fvload, fvsplat, fvstore, fvtranspose,
-                    fvzero)
+from ._runtime import thread_share
+from ._simd import (VECTOR_BYTES, float_vector_bytes, fvadd, fvfma, fvload, fvsplat, fvstore, fvzero,
+                    transpose_flat)
 
 MR = 6                     # rows of the register tile
 NV = 2 if float_vector_bytes() >= 64 else 1   # VECTOR_BYTES vectors per row of the tile
@@ -198,7 +199,7 @@ def _pack_a(A, pa, sam, sak, rows, kc, ap):
 
 
 @njit(inline="always", **_JIT)
-def _pack_b_group(B, pb, sbn, sbk, N, kc, bp, NR, TB, g, per, npan):
+def _pack_b_group(B, pb, sbn, sbk, N, kc, bp, NR, g, per, npan):
     """Panels g*per .. of one block of kc steps of k: bp[panel, k, t] = B[pb + (NR panel +
     t) sbn + k sbk]; zeros past column N."""
     p_end = min(npan, (g + 1) * per)
@@ -214,25 +215,20 @@ def _pack_b_group(B, pb, sbn, sbk, N, kc, bp, NR, TB, g, per, npan):
                     dst[t] = src[t]
                 for t in range(nt, NR):
                     dst[t] = 0
-    else:                              # columns of B contiguous along k (B^T row-major)
+    else:
         for p in range(g * per, p_end):
             n0 = p * NR
             nt = min(NR, N - n0)
-            tq = nt - nt % TB if sbk == 1 else 0   # columns done as TB x TB register transposes
-            kq = kc - kc % TB
-            for k0 in range(0, kq, TB):
-                for t0 in range(0, tq, TB):
-                    fvtranspose(B, pb + (n0 + t0) * sbn + k0, sbn, bp, (p * kc + k0) * NR + t0, NR)
-            for k0 in range(0, kc, 16):    # the rest element by element, 16 k at a time
-                k1 = min(kc, k0 + 16)
-                dst = bp[(p * kc + k0) * NR:(p * kc + k1) * NR]
-                for t in range(nt):
-                    s = pb + (n0 + t) * sbn + k0 * sbk
-                    for k in range(0 if t >= tq else max(0, kq - k0), k1 - k0):
-                        dst[k * NR + t] = B[s + k * sbk]
+            base = p * kc * NR
+            if sbk == 1:                   # columns of B contiguous along k (B^T row-major)
+                transpose_flat(B, pb + n0 * sbn, sbn, nt, kc, bp, base, NR)
+            else:                          # any other strides: element by element
+                for k in range(kc):
+                    for t in range(nt):
+                        bp[base + k * NR + t] = B[pb + (n0 + t) * sbn + k * sbk]
+            for k in range(kc):
                 for t in range(nt, NR):
-                    for k in range(k1 - k0):
-                        dst[k * NR + t] = 0
+                    bp[base + k * NR + t] = 0
 
 
 @njit(parallel=True, **_JIT)
@@ -243,12 +239,11 @@ def _pack_b(B, pb, sbn, sbk, N, K, kcb, kb0, kb1, bp, NR, nthreads):
     without two."""
     npan = (N + NR - 1) // NR
     per = max(1, min(PACK_COLS // NR, (npan + 2 * nthreads - 1) // (2 * nthreads)))   # 2 tasks per thread
-    TB = 32 // bp.itemsize                 # side of fvtranspose's block: 8 float32, 4 float64
     for g in prange((npan + per - 1) // per):
         for kb in range(kb0, kb1):
             k0 = kb * kcb
             _pack_b_group(B, pb + k0 * sbk, sbn, sbk, N, min(kcb, K - k0), bp[(kb - kb0) * npan * kcb * NR:],
-                          NR, TB, g, per, npan)
+                          NR, g, per, npan)
 
 
 # ----------------------------------------------------------------------------- the driver
@@ -263,11 +258,13 @@ def _compute(A, pa, sam, sak, K, kcb, kb0, kb1, bp, C, pc, M, N, nthreads, apw, 
         ap = apw[th]
         buf = bufw[th]
         if split_m:
-            m_lo, m_hi = (mp * th) // nthreads * MR, min(M, (mp * (th + 1)) // nthreads * MR)
+            lo, hi = thread_share(mp, nthreads, th)       # in panels of MR rows
+            m_lo, m_hi = lo * MR, min(M, hi * MR)
             n_lo, n_hi = 0, N
         else:
+            lo, hi = thread_share(np_, nthreads, th)      # in panels of NR columns
             m_lo, m_hi = 0, M
-            n_lo, n_hi = (np_ * th) // nthreads * NR, min(N, (np_ * (th + 1)) // nthreads * NR)
+            n_lo, n_hi = lo * NR, min(N, hi * NR)
         for kb in range(kb0, kb1):
             k0 = kb * kcb
             kc = min(kcb, K - k0)

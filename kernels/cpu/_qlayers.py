@@ -343,10 +343,6 @@ def _packed_rows(x, scale, zp, u, tmp, cols, E):
             row[m] = tmp[m, q]
 
 
-@njit(inline="always", **_JIT)
-def _chunk(n, T, t):
-    return t * n // T, (t + 1) * n // T
-
 
 # ----------------------------------------------------------------------------- drivers
 # One copy per SIMD path (a kernel that calls vdpbusd must not even be compiled for a CPU
@@ -400,7 +396,7 @@ def _avx2_conv(x, scale, zp, Wq, init, mult, bias, relu, y, u, Hp, Wp, cols, geo
 def _vnni_conv_parallel(x, scale, zp, Wq, init, mult, bias, relu, y, u, Hp, Wp, cols, geo):
     T = cols.shape[0]
     for t in prange(T):
-        lo, hi = _chunk(x.shape[0], T, t)
+        lo, hi = _runtime.thread_share(x.shape[0], T, t)
         _vnni_conv(x, scale, zp, Wq, init, mult, bias, relu, y, u[t], Hp, Wp, cols[t], geo, lo, hi)
 
 
@@ -408,7 +404,7 @@ def _vnni_conv_parallel(x, scale, zp, Wq, init, mult, bias, relu, y, u, Hp, Wp, 
 def _avx2_conv_parallel(x, scale, zp, Wq, init, mult, bias, relu, y, u, Hp, Wp, cols, geo):
     T = cols.shape[0]
     for t in prange(T):
-        lo, hi = _chunk(x.shape[0], T, t)
+        lo, hi = _runtime.thread_share(x.shape[0], T, t)
         _avx2_conv(x, scale, zp, Wq, init, mult, bias, relu, y, u[t], Hp, Wp, cols[t], geo, lo, hi)
 
 

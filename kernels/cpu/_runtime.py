@@ -102,10 +102,17 @@ __all__ = [
     "configure", "set_num_threads", "get_num_threads", "blas_threads", "restore_blas_threads",
     "blas_info", "threading_info", "aligned_empty", "workspace", "release_workspaces", "is_aligned", "ALIGN",
     "avx512_features", "cache_dir", "quiet", "say", "compile_times", "NOTICE_AFTER", "writeable",
-    "writeable_inputs",
+    "writeable_inputs", "thread_share",
 ]
 
 ALIGN = 64  # bytes: one cache line, and one 512-bit vector
+
+
+@numba.njit(cache=True, inline="always")
+def thread_share(n, T, t):
+    """(lo, hi): the items [lo, hi) of n that worker t of T takes; contiguous ranges whose
+    sizes differ by at most one (the drivers that run one ``prange`` iteration per thread)."""
+    return t * n // T, (t + 1) * n // T
 
 # ----------------------------------------------------------------------------- BLAS control
 

@@ -44,7 +44,7 @@ from __future__ import annotations
 import functools
 import os
 
-from numba import types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 from llvmlite import ir
@@ -403,3 +403,19 @@ def fvtranspose(typingctx, src, s, lds, dst, d, ldd):
             builder.store(rows[i], row(dd, d0, ldd_, i), align=align)
         return context.get_dummy_value()
     return types.none(src, s, lds, dst, d, ldd), codegen
+
+
+@njit(cache=True)
+def transpose_flat(src, s0, lds, R, C, dst, d0, ldd):
+    """``dst[d0 + c*ldd + r] = src[s0 + r*lds + c]`` for r < R, c < C (flat arrays):
+    whole blocks with :func:`fvtranspose`, the ragged edges element by element. Used
+    by the convolution (NCHW <-> pixels-by-channels) and by the packed GEMM (B^T into
+    panels)."""
+    n = 32 // src.itemsize
+    Rn, Cn = R - R % n, C - C % n
+    for c0 in range(0, Cn, n):
+        for r0 in range(0, Rn, n):
+            fvtranspose(src, s0 + r0 * lds + c0, lds, dst, d0 + c0 * ldd + r0, ldd)
+    for c in range(C):
+        for r in range(Rn if c < Cn else 0, R):
+            dst[d0 + c * ldd + r] = src[s0 + r * lds + c]

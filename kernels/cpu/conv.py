@@ -39,7 +39,7 @@ directly, and a small register tile does the arithmetic. How, step by step:
   dilated kernel, and fewer than half a vector of input channels per group scatter
   ``W^T @ gy`` back with col2im, on matmul's axpy micro-kernel (``_gemm_ab``). The
   tile's output (pixels x channels) is turned into NCHW by an in-register 8 x 8
-  transpose (``_vtranspose``), which also makes gy^T for the weight gradient.
+  transpose (``_simd.transpose_flat``), which also makes gy^T for the weight gradient.
 
 * **Skipping the padding.** In the forward pass and the flipped input gradient the
   output pixels are grouped by which taps land on the image (interior, border rows
@@ -116,7 +116,7 @@ _FM = {"reassoc", "contract", "nsz"}
 
 from ._simd import VECTOR_BYTES  # noqa: E402
 from ._simd import (fvadd as _vadd, fvfma as _vfma, fvload as _vload, fvsplat as _vsplat,  # noqa: E402
-                    fvstore as _vstore, fvtranspose as _vtranspose, fvzero as _vzero)
+                    fvstore as _vstore, fvzero as _vzero, transpose_flat as _transpose_into)
 
 
 # ----------------------------------------------------------------------------- the register tile
@@ -318,20 +318,6 @@ def _col2im(dcols, dxp, geo, col0):
                             dst[j * sw] += src[j]
 
 
-@njit(cache=True)
-def _transpose_into(src, s0, lds, R, C, dst, d0, ldd):
-    """``dst[d0 + c*ldd + r] = src[s0 + r*lds + c]`` for r < R, c < C (flat arrays):
-    whole blocks with :func:`_vtranspose`, the ragged edges element by element."""
-    n = 32 // src.itemsize
-    Rn, Cn = R - R % n, C - C % n
-    for c0 in range(0, Cn, n):
-        for r0 in range(0, Rn, n):
-            _vtranspose(src, s0 + r0 * lds + c0, lds, dst, d0 + c0 * ldd + r0, ldd)
-    for c in range(C):
-        for r in range(Rn if c < Cn else 0, R):
-            dst[d0 + c * ldd + r] = src[s0 + r * lds + c]
-
-
 # ----------------------------------------------------------------------------- per-sample workers
 # Each worker handles the samples n in [lo, hi) with its own scratch buffers, one
 # group of channels at a time: pad the sample (or its output gradient), then one
@@ -460,16 +446,12 @@ def _sum_planes(gy, out, lo, hi):
 # have one: each parallel driver costs seconds of compilation, and unfold, fold and
 # the bias sum are memory-bound copies.)
 
-@njit(cache=True, inline="always")
-def _chunk(n, T, t):
-    return t * n // T, (t + 1) * n // T
-
 
 @njit(cache=True, parallel=True)
 def _parallel_forward(x, wt, bias, y, ws_pad, ws_out, pix, cls, red_a, red_b, pad):
     T = ws_pad.shape[0]
     for t in prange(T):
-        lo, hi = _chunk(x.shape[0], T, t)
+        lo, hi = _runtime.thread_share(x.shape[0], T, t)
         _forward_samples(x, wt, bias, y, ws_pad[t], ws_out[t], pix, cls, red_a, red_b, pad, lo, hi)
 
 
@@ -477,7 +459,7 @@ def _parallel_forward(x, wt, bias, y, ws_pad, ws_out, pix, cls, red_a, red_b, pa
 def _parallel_grad_input(gy, wf, zero, dx, ws_pad, ws_out, pix, cls, red_a, red_b, pad):
     T = ws_pad.shape[0]
     for t in prange(T):
-        lo, hi = _chunk(gy.shape[0], T, t)
+        lo, hi = _runtime.thread_share(gy.shape[0], T, t)
         _grad_input_samples(gy, wf, zero, dx, ws_pad[t], ws_out[t], pix, cls, red_a, red_b, pad, lo, hi)
 
 
@@ -485,7 +467,7 @@ def _parallel_grad_input(gy, wf, zero, dx, ws_pad, ws_out, pix, cls, red_a, red_
 def _parallel_col2im_grad_input(gy, wt, dx, ws_pad, ws_cols, ws_gy, geo):
     T = ws_cols.shape[0]
     for t in prange(T):
-        lo, hi = _chunk(gy.shape[0], T, t)
+        lo, hi = _runtime.thread_share(gy.shape[0], T, t)
         _col2im_grad_input_samples(gy, wt, dx, ws_pad[t], ws_cols[t], ws_gy[t], geo, lo, hi)
 
 
@@ -494,7 +476,7 @@ def _parallel_grad_weight(gy, x, acc, ws_pad, ws_gyt, rows, pos, pad):
     """acc (T, G, Kp, Jp): one partial sum per thread (the caller adds them)."""
     T = ws_pad.shape[0]
     for t in prange(T):
-        lo, hi = _chunk(gy.shape[0], T, t)
+        lo, hi = _runtime.thread_share(gy.shape[0], T, t)
         _grad_weight_samples(gy, x, acc[t], ws_pad[t], ws_gyt[t], rows, pos, pad, lo, hi)
 
 

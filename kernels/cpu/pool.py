@@ -292,15 +292,11 @@ def _avg_pool_bwd(gy, gx, geo, lo, hi):
                         row[c_start[j] + b] += g
 
 
-@njit(cache=True, inline="always")
-def _chunk(n, T, t):
-    return t * n // T, (t + 1) * n // T
-
 
 @njit(cache=True, parallel=True)
 def _parallel_max_fwd(x, y, ind, geo, fast, T):
     for t in prange(T):
-        lo, hi = _chunk(x.shape[0], T, t)
+        lo, hi = _runtime.thread_share(x.shape[0], T, t)
         if fast:
             _max_pool_2x2_fwd(x, y, ind, lo, hi)
         else:
@@ -310,21 +306,21 @@ def _parallel_max_fwd(x, y, ind, geo, fast, T):
 @njit(cache=True, parallel=True)
 def _parallel_max_bwd(gy, ind, gx, T):
     for t in prange(T):
-        lo, hi = _chunk(gy.shape[0], T, t)
+        lo, hi = _runtime.thread_share(gy.shape[0], T, t)
         _max_pool_bwd(gy, ind, gx, lo, hi)
 
 
 @njit(cache=True, parallel=True)
 def _parallel_avg_fwd(x, y, geo, T):
     for t in prange(T):
-        lo, hi = _chunk(x.shape[0], T, t)
+        lo, hi = _runtime.thread_share(x.shape[0], T, t)
         _avg_pool_fwd(x, y, geo, lo, hi)
 
 
 @njit(cache=True, parallel=True)
 def _parallel_avg_bwd(gy, gx, geo, T):
     for t in prange(T):
-        lo, hi = _chunk(gy.shape[0], T, t)
+        lo, hi = _runtime.thread_share(gy.shape[0], T, t)
         _avg_pool_bwd(gy, gx, geo, lo, hi)
 
 

@@ -302,10 +302,6 @@ def _conv_samples(x, w3, init, zp, y, cols_t, cols, geo, lo, hi, use_dot):
                 _axpy_rows(w3[g], cols_t, out, init[g], K, P)
 
 
-@njit(inline="always", **_JIT)
-def _chunk(n, T, t):
-    return t * n // T, (t + 1) * n // T
-
 
 @njit(**_JIT)
 def _qconv_serial(x, w3, init, zp, y, cols_t, cols, geo, use_dot):
@@ -316,7 +312,7 @@ def _qconv_serial(x, w3, init, zp, y, cols_t, cols, geo, use_dot):
 def _qconv_parallel(x, w3, init, zp, y, cols_t, cols, geo, use_dot):
     T = cols_t.shape[0]
     for t in prange(T):
-        lo, hi = _chunk(x.shape[0], T, t)
+        lo, hi = _runtime.thread_share(x.shape[0], T, t)
         _conv_samples(x, w3, init, zp, y, cols_t[t], cols[t], geo, lo, hi, use_dot)
 
 

@@ -117,3 +117,15 @@ def test_helper_modules_count_as_their_family():
     for fn, family in ((_gemm._compute, "matmul"), (_qlayers.path, "quant")):
         disp = type("D", (), {"py_func": getattr(fn, "py_func", fn)})()
         assert _runtime._family_and_dtype({"dispatcher": disp, "args": (np.dtype("float32"),)}) == (family, "float32")
+
+
+def test_thread_share_splits_n_into_contiguous_near_equal_ranges():
+    from minigrad.kernels.cpu import _runtime
+
+    for n in (0, 1, 5, 64, 1001):
+        for T in (1, 2, 3, 7):
+            ranges = [_runtime.thread_share.py_func(n, T, t) for t in range(T)]
+            assert ranges[0][0] == 0 and ranges[-1][1] == n
+            assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+            sizes = [hi - lo for lo, hi in ranges]
+            assert max(sizes) - min(sizes) <= 1
