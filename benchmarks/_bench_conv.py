@@ -99,16 +99,22 @@ def _kernel_pass(mod, x, w, b, gy, need_input_grad):
     return fwd, bwd
 
 
+def _layer_arrays(rng, cin, cout, hw):
+    """(x, w, b, gy) of one 3x3 layer of the table, float32, batch BATCH."""
+    x = rng.standard_normal((BATCH, cin, hw, hw)).astype(np.float32)
+    w = (rng.standard_normal((cout, cin, 3, 3)) / np.sqrt(9 * cin)).astype(np.float32)
+    b = rng.standard_normal(cout).astype(np.float32)
+    gy = rng.standard_normal((BATCH, cout, hw, hw)).astype(np.float32)
+    return x, w, b, gy
+
+
 def run(args):
     torch = _common.torch_or_none()
     native.warmup()
     rows = []
     rng = np.random.default_rng(0)
     for name, cin, cout, hw, need_gx in LAYERS:
-        x = rng.standard_normal((BATCH, cin, hw, hw)).astype(np.float32)
-        w = (rng.standard_normal((cout, cin, 3, 3)) / np.sqrt(9 * cin)).astype(np.float32)
-        b = rng.standard_normal(cout).astype(np.float32)
-        gy = rng.standard_normal((BATCH, cout, hw, hw)).astype(np.float32)
+        x, w, b, gy = _layer_arrays(rng, cin, cout, hw)
         flop = 2.0 * BATCH * cout * cin * 9 * hw * hw * (3 if need_gx else 2)
         results = {}
 
@@ -177,10 +183,7 @@ def run_passes(args):
     rows = []
     rng = np.random.default_rng(0)
     for name, cin, cout, hw, need_gx in LAYERS:
-        x = rng.standard_normal((BATCH, cin, hw, hw)).astype(np.float32)
-        w = (rng.standard_normal((cout, cin, 3, 3)) / np.sqrt(9 * cin)).astype(np.float32)
-        b = rng.standard_normal(cout).astype(np.float32)
-        gy = rng.standard_normal((BATCH, cout, hw, hw)).astype(np.float32)
+        x, w, b, gy = _layer_arrays(rng, cin, cout, hw)
         impls = {"native": _pass_fns(native, x, w, b, gy, need_gx)}
         if torch is not None:
             impls["torch"] = _torch_pass_fns(torch, x, w, b, gy, need_gx)
