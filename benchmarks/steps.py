@@ -12,7 +12,8 @@ alternating rounds in one process and each column is a median (``_common.time_pa
 the ``mg / torch`` column is the median of the round-by-round ratios of minigrad's time
 over PyTorch's: below 1, minigrad is faster. With several threads each framework is
 timed in its own child process (``timed_apart``: two OpenMP thread pools in one process
-slow each other down by up to 100x), and the ratio is that of the medians. Then two kernels: conv2d 32->64 on 14x14, batch 64, forward + backward
+slow each other down by up to 100x), alternating over ``--rounds`` pairs of children
+(default 3), and the ratio is the median of the round-by-round ratios. Then two kernels: conv2d 32->64 on 14x14, batch 64, forward + backward
 through the ops (autograd included), and square float32 matmul against
 NumPy/OpenBLAS (``mg / numpy`` > 1: minigrad slower).
 
@@ -217,9 +218,9 @@ def run_steps(args, keys=None, alone=None):
         if keys and key not in keys:
             continue
         if alone is not None:
-            t_mg, t_t = alone[key]
+            t_mg, t_t, ratio = alone[key]
             rows.append({"step": key, "what": what, "minigrad ms": t_mg, "torch ms": t_t,
-                         "mg / torch": None if t_t is None else f"{t_mg / t_t:.2f}"})
+                         "mg / torch": None if ratio is None else f"{ratio:.2f}"})
             continue
         mg.manual_seed(0)
         mg_step, t_step = build()
@@ -252,7 +253,8 @@ def time_one_framework(args, framework, keys, conv):
 
 
 def timed_apart(args, keys, conv):
-    """{key: (minigrad ms, torch ms or None)}, each framework timed in a child process.
+    """{key: (minigrad ms, torch ms or None, median ratio or None)}, each framework timed in
+    a child process, ``args.rounds`` times.
 
     With several threads, two thread pools in one process (Numba's and PyTorch's OpenMP
     runtimes) slow each other down: measured here, PyTorch's 2-thread char-LM step went
@@ -273,9 +275,23 @@ def timed_apart(args, keys, conv):
             raise RuntimeError(f"steps.py: the {framework} child process failed:\n{res.stderr[-3000:]}")
         return json.loads(res.stdout.strip().splitlines()[-1])
 
-    t_mg = child("minigrad")
-    t_t = child("torch") if _common.torch_or_none() is not None else {}
-    return {k: (t_mg[k], t_t.get(k)) for k in t_mg}
+    # Rounds of (minigrad, PyTorch) children, alternating: the VM's speed drifts by tens of
+    # percent between processes, so one child of each gave ratios from 0.75 to 1.85 for
+    # one step within a few minutes. Each key gets the median of its round ratios.
+    torch_there = _common.torch_or_none() is not None
+    rounds = []
+    for _ in range(args.rounds):
+        t_mg = child("minigrad")
+        rounds.append((t_mg, child("torch") if torch_there else {}))
+    out = {}
+    for k in rounds[0][0]:
+        mg_ms = float(np.median([r[0][k] for r in rounds]))
+        if not torch_there or rounds[0][1].get(k) is None:
+            out[k] = (mg_ms, None, None)
+            continue
+        t_ms = float(np.median([r[1][k] for r in rounds]))
+        out[k] = (mg_ms, t_ms, float(np.median([r[0][k] / r[1][k] for r in rounds])))
+    return out
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -310,9 +326,9 @@ def run_conv(args, alone=None):
     """The conv2d row (``alone``: as in ``run_steps``)."""
     row = {"kernel": "conv2d 32->64 14x14 b64 fwd+bwd"}
     if alone is not None:
-        row["minigrad ms"], row["torch ms"] = alone["conv"]
-        if row["torch ms"] is not None:
-            row["mg / torch"] = f"{row['minigrad ms'] / row['torch ms']:.2f}"
+        row["minigrad ms"], row["torch ms"], ratio = alone["conv"]
+        if ratio is not None:
+            row["mg / torch"] = f"{ratio:.2f}"
         return [row]
     mg_fb, t_fb = conv_steps()
     _common.pause()
@@ -350,6 +366,8 @@ def run_matmul(args, sizes=(512, 1024, 2048)):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="shorter timings")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="with several threads: pairs of child processes (minigrad, PyTorch) timed in turn")
     ap.add_argument("--threads", type=int, help="threads for Numba, OpenBLAS and PyTorch (default: Numba's)")
     ap.add_argument("--only", help="comma-separated step keys (linreg,mlp2,digits,mlp784,cnn,lstm,gru,"
                                    "seq2seq,charlm), 'conv', 'matmul'")

@@ -44,6 +44,14 @@ scratch buffers: K transposed (``KT``, keys along rows), V, Q and dO padded to
 multiples of the tile sizes. The padding is what lets every tile be full-size;
 padded keys are masked out (-inf) and padded rows are dropped.
 
+Short sequences
+---------------
+Up to ``SHORT_T`` keys (a seq2seq batch of 7-token strings) the tiles' padding costs more
+than the work, and :func:`_sdpa_fwd_short` / :func:`_sdpa_bwd_short` run instead: one
+row's scores are the lanes of one vector (K copied transposed, zero-padded to
+``SHORT_T`` columns), the softmax runs in flat loops over all of a pair's rows, and
+the products are explicit vector multiply-adds (``_simd``'s float vectors).
+
 Fully masked query rows give zeros (out, gradients) and lse = -inf (PyTorch: NaN). A NaN
 or inf score (from a NaN/inf query or key, or a NaN in a float mask) makes its row NaN,
 as in the reference and PyTorch's math path: a diverging model must not look healthy.
@@ -58,7 +66,7 @@ from numba import njit, prange
 
 from . import _runtime
 from ..reference import attention as _ref
-from ._simd import float_vector_bytes
+from ._simd import VECTOR_BYTES, float_vector_bytes, fvfma, fvload, fvsplat, fvstore, fvzero
 from .softmax import FASTMATH, fast_exp, fmaximum, lane_dot, lane_sum, serial_below, stack_empty
 from .._contracts import sdpa_mask, sdpa_shapes
 from .._families import native_tables
@@ -76,6 +84,8 @@ BWD_ROWS = 32    # query rows per backward block (a multiple of 4): the reductio
                  # of dK += dS^T Q and dV += P^T dO
 FWD_KEY_BLOCK = 256  # keys per step of the forward's online softmax (a multiple of TILE_W):
                      # at T <= 256 one pass, no rescaling; the backward keeps KEY_BLOCK
+SHORT_T = 16     # at most this many keys: the short-sequence kernels (no tiles; see
+                 # _sdpa_fwd_short), 0.25 -> 0.05 ms forward for a seq2seq batch's heads
 ROW_PAD = 16     # extra columns of the transposed scratch buffers KT and VT: without
                  # them a row is 1 KiB long at T = 256, and the 64 rows a tile reads
                  # fall into the same few L1 cache sets
@@ -207,7 +217,7 @@ def _signature(kind, dtype):
     a4, a3 = numba.types.Array(dt, 4, "A"), numba.types.Array(dt, 3, "A")
     c1, i1 = numba.types.Array(dt, 1, "C"), numba.types.Array(numba.int64, 1, "C")
     b, f, i = numba.boolean, numba.float64, numba.int64
-    if kind == "fwd":
+    if kind.startswith("fwd"):
         return numba.void(a4, a4, a4, c1, i1, b, b, f, i, a4, a3)
     return numba.void(a4, a4, a4, a4, a4, a3, c1, i1, b, b, f, a4, a4, a4, i)
 
@@ -216,8 +226,8 @@ _compiled = {}
 
 
 def _kernel(kind, dtype):
-    """The compiled forward ("fwd") or backward ("bwd") kernel for ``dtype``, built on
-    first use.
+    """The compiled forward ("fwd") or backward ("bwd") kernel for ``dtype``, or their
+    short-sequence versions ("fwd_short", "bwd_short"), built on first use.
 
     Explicit signatures make Numba compile when the decorator runs; doing that here
     instead of at import keeps ``import minigrad`` (and every model without attention)
@@ -228,7 +238,7 @@ def _kernel(kind, dtype):
     key = (kind, np.dtype(dtype).name)
     k = _compiled.get(key)
     if k is None:
-        fn = _sdpa_fwd if kind == "fwd" else _sdpa_bwd
+        fn = {"fwd": _sdpa_fwd, "bwd": _sdpa_bwd, "fwd_short": _sdpa_fwd_short, "bwd_short": _sdpa_bwd_short}[kind]
         k = _compiled[key] = njit([_signature(kind, dtype)], parallel=True, **_JIT)(fn)
     return k
 
@@ -441,6 +451,213 @@ def _sdpa_bwd(gout, q, k, v, out, lse, mask, mst, has_mask, is_causal, scale, gq
             gv[b, h] = dV[:Tk, :dv]
 
 
+# ----------------------------------------------------------------------------- short sequences
+
+@njit(inline="always", **_JIT)
+def _combine(dst, coef, c0, cstep, n, src, width):
+    """dst[0:width] = sum over t < n of coef[c0 + t * cstep] * src[t * width:(t + 1) * width].
+
+    Every product of the short-sequence kernels has this form (a row of scores from
+    the transposed keys, an output row from the values, a gradient row from dS or P),
+    all on flat C-contiguous buffers: whole ``FloatVector`` multiply-adds along the
+    row (one vector of broadcast coefficient times one loaded vector per t), then
+    scalars for the columns past the last whole vector. Written with explicit vectors
+    because LLVM left the same loops over fixed 16-element rows scalar (115 ns per
+    scores-and-exp row instead of 24)."""
+    lanes = VECTOR_BYTES // dst.itemsize
+    wv = width - width % lanes
+    for w0 in range(0, wv, lanes):
+        acc = fvzero(dst)
+        for t in range(n):
+            acc = fvfma(acc, fvsplat(coef, c0 + t * cstep), fvload(src, t * width + w0))
+        fvstore(dst, w0, acc)
+    for w in range(wv, width):
+        a = dst.dtype.type(0)
+        for t in range(n):
+            a += coef[c0 + t * cstep] * src[t * width + w]
+        dst[w] = a
+
+
+@njit(inline="always", **_JIT)
+def _short_scores(S, Qf, KTf, Tq, d, Tk, is_causal, scale, has_mask, Mf):
+    """S[i, j] = scale * q_i . k_j (+ mask) for the keys row i may see, -inf for the rest
+    (the rest of the SHORT_T lanes, and the future under ``is_causal``)."""
+    ninf = S.dtype.type(-np.inf)
+    sc = S.dtype.type(scale)
+    for i in range(Tq):
+        _combine(S[i * SHORT_T:(i + 1) * SHORT_T], Qf, i * d, 1, d, KTf, SHORT_T)
+    for idx in range(Tq * SHORT_T):      # one flat loop: LLVM vectorises it
+        j = idx % SHORT_T
+        lim = min(Tk, idx // SHORT_T + 1) if is_causal else Tk
+        v = S[idx] * sc
+        if has_mask:
+            v += Mf[idx]
+        S[idx] = v if j < lim else ninf
+
+
+@njit(inline="always", **_JIT)
+def _spread(dst, src, n):
+    """dst[i * SHORT_T + j] = src[i] for i < n and every lane j (vector broadcasts): a
+    per-row value laid out beside the scores, so that the flat loops that use it read
+    both contiguously (indexing src[idx // SHORT_T] there kept LLVM from vectorising
+    the exp: 3.5 ns per score instead of under 1)."""
+    lanes = VECTOR_BYTES // dst.itemsize
+    for i in range(n):
+        vec = fvsplat(src, i)
+        for j0 in range(0, SHORT_T, lanes):
+            fvstore(dst, i * SHORT_T + j0, vec)
+
+
+@njit(inline="always", **_JIT)
+def _short_pair(q, k, b, h, Tq, Tk, d, Qf, KTf, Kf, mask, mst, has_mask, Mf):
+    """Copy one (batch, head) pair's queries and keys into the flat buffers (KTf keeps its
+    zero columns Tk..SHORT_T), and its mask values into Mf."""
+    for i in range(Tq):
+        for c in range(d):
+            Qf[i * d + c] = q[b, h, i, c]
+    for j in range(Tk):
+        for c in range(d):
+            x = k[b, h, j, c]
+            KTf[c * SHORT_T + j] = x
+            Kf[j * d + c] = x
+    if has_mask:
+        for i in range(Tq):
+            base = b * mst[0] + h * mst[1] + i * mst[2]
+            for j in range(Tk):
+                Mf[i * SHORT_T + j] = mask[base + j * mst[3]]
+
+
+def _sdpa_fwd_short(q, k, v, mask, mst, has_mask, is_causal, scale, chunks, out, lse):
+    """The forward for at most ``SHORT_T`` keys: no tiles, no online softmax.
+
+    With 7 keys and head size 16 the register tile's padding (keys and columns up to
+    ``TILE_W``) costs more than the arithmetic. Here one row's scores are the
+    ``SHORT_T`` lanes of a vector (keys along the lanes: K is copied transposed into a
+    zero-padded (d, SHORT_T) buffer), the softmax runs on all rows' lanes at once in
+    flat loops, and ``out_i = sum_j p_j v_j`` is one vector multiply-add along the head
+    dimension per key. Tasks are chunks of (batch, head) pairs, their scratch
+    allocated once per chunk."""
+    B, H, Tq, d = q.shape
+    Tk = k.shape[2]
+    dv = v.shape[3]
+    dt = q.dtype.type
+    ninf = dt(-np.inf)
+    nbh = B * H
+    for ch in prange(chunks):
+        Qf = np.empty(Tq * d, q.dtype)
+        KTf = np.zeros(d * SHORT_T, q.dtype)
+        Kf = np.empty(Tk * d, q.dtype)
+        Vf = np.empty(Tk * dv, q.dtype)
+        Mf = np.zeros(Tq * SHORT_T, q.dtype)
+        S = np.empty(Tq * SHORT_T, q.dtype)
+        mx = np.empty(Tq, q.dtype)
+        MX = np.empty(Tq * SHORT_T, q.dtype)
+        acc = np.empty(dv, q.dtype)
+        for bh in range(ch * nbh // chunks, (ch + 1) * nbh // chunks):
+            b = bh // H
+            h = bh % H
+            _short_pair(q, k, b, h, Tq, Tk, d, Qf, KTf, Kf, mask, mst, has_mask, Mf)
+            for j in range(Tk):
+                for c in range(dv):
+                    Vf[j * dv + c] = v[b, h, j, c]
+            _short_scores(S, Qf, KTf, Tq, d, Tk, is_causal, scale, has_mask, Mf)
+            for i in range(Tq):
+                m = ninf
+                for j in range(SHORT_T):
+                    m = fmaximum(m, S[i * SHORT_T + j])
+                mx[i] = m
+            _spread(MX, mx, Tq)
+            for idx in range(Tq * SHORT_T):
+                S[idx] = fast_exp(S[idx] - MX[idx])   # 0 where S is -inf
+            for i in range(Tq):
+                dst = out[b, h, i]
+                if mx[i] == ninf:            # fully masked row: zeros, lse = -inf
+                    for c in range(dv):
+                        dst[c] = 0
+                    lse[b, h, i] = ninf
+                    continue
+                tot = dt(0)
+                for j in range(SHORT_T):
+                    tot += S[i * SHORT_T + j]
+                nk = min(Tk, i + 1) if is_causal else Tk
+                _combine(acc, S, i * SHORT_T, 1, nk, Vf, dv)
+                inv = dt(1.0) / tot          # a NaN score made tot NaN: the row is NaN
+                for c in range(dv):
+                    dst[c] = acc[c] * inv
+                lse[b, h, i] = mx[i] + np.log(tot)
+
+
+def _sdpa_bwd_short(gout, q, k, v, out, lse, mask, mst, has_mask, is_causal, scale, gq, gk, gv, chunks):
+    """The backward for at most ``SHORT_T`` keys, in the layout of :func:`_sdpa_fwd_short`:
+    recompute the scores S and ``dP = dO @ V^T`` row by row on the key lanes, then in
+    flat loops ``P = exp(S - lse)`` and ``dS = P (dP - D) * scale``, and finally
+    ``dQ = dS @ K``, ``dK = dS^T @ Q`` and ``dV = P^T @ dO`` row by row."""
+    B, H, Tq, d = q.shape
+    Tk = k.shape[2]
+    dv = v.shape[3]
+    dt = q.dtype.type
+    ninf = dt(-np.inf)
+    one = dt(1.0)
+    sc = dt(scale)
+    nbh = B * H
+    for ch in prange(chunks):
+        Qf = np.empty(Tq * d, q.dtype)
+        dOf = np.empty(Tq * dv, q.dtype)
+        KTf = np.zeros(d * SHORT_T, q.dtype)
+        VTf = np.zeros(dv * SHORT_T, q.dtype)
+        Kf = np.empty(Tk * d, q.dtype)
+        Mf = np.zeros(Tq * SHORT_T, q.dtype)
+        S = np.empty(Tq * SHORT_T, q.dtype)    # scores, then P
+        G = np.empty(Tq * SHORT_T, q.dtype)    # dP, then dS
+        Lr = np.empty(Tq, q.dtype)
+        Dr = np.empty(Tq, q.dtype)
+        LL = np.empty(Tq * SHORT_T, q.dtype)
+        DD = np.empty(Tq * SHORT_T, q.dtype)
+        acc = np.empty(max(d, dv), q.dtype)
+        for bh in range(ch * nbh // chunks, (ch + 1) * nbh // chunks):
+            b = bh // H
+            h = bh % H
+            _short_pair(q, k, b, h, Tq, Tk, d, Qf, KTf, Kf, mask, mst, has_mask, Mf)
+            for j in range(Tk):
+                for c in range(dv):
+                    VTf[c * SHORT_T + j] = v[b, h, j, c]
+            for i in range(Tq):
+                a = dt(0)
+                for c in range(dv):
+                    g = gout[b, h, i, c]
+                    dOf[i * dv + c] = g
+                    a += g * out[b, h, i, c]
+                Dr[i] = a
+                Lr[i] = lse[b, h, i]
+            _short_scores(S, Qf, KTf, Tq, d, Tk, is_causal, scale, has_mask, Mf)
+            for i in range(Tq):
+                _combine(G[i * SHORT_T:(i + 1) * SHORT_T], dOf, i * dv, 1, dv, VTf, SHORT_T)
+            _spread(LL, Lr, Tq)
+            _spread(DD, Dr, Tq)
+            for idx in range(Tq * SHORT_T):
+                li = LL[idx]
+                p = fast_exp(S[idx] - li)
+                p = one if p > one else p     # see _sdpa_bwd
+                # no gradient through keys a row may not see, nor from a fully masked row
+                p = p if (S[idx] != ninf and li != ninf) else dt(0)
+                S[idx] = p
+                G[idx] = p * (G[idx] - DD[idx]) * sc
+            for i in range(Tq):
+                _combine(acc, G, i * SHORT_T, 1, Tk, Kf, d)
+                gqi = gq[b, h, i]
+                for c in range(d):
+                    gqi[c] = acc[c]
+            for j in range(Tk):
+                _combine(acc, G, j, SHORT_T, Tq, Qf, d)
+                gkj = gk[b, h, j]
+                for c in range(d):
+                    gkj[c] = acc[c]
+                _combine(acc, S, j, SHORT_T, Tq, dOf, dv)
+                gvj = gv[b, h, j]
+                for c in range(dv):
+                    gvj[c] = acc[c]
+
+
 # ----------------------------------------------------------------------------- wrappers
 
 def _c(a, dtype=None):
@@ -500,6 +717,11 @@ def sdpa_forward(q, k, v, mask=None, is_causal=False, scale=None):
         out[...] = 0
         lse[...] = -np.inf
         return out, lse
+    if k.shape[2] <= SHORT_T:        # a few keys: row by row, chunks of (batch, head) pairs
+        chunks = min(B * H, 4 * numba.get_num_threads())
+        with serial_below(B * H * Tq * k.shape[2] * (q.shape[3] + v.shape[3]), 1 << 16):
+            _kernel("fwd_short", q.dtype)(q, k, v, mflat, mst, has_mask, bool(is_causal), scale, chunks, out, lse)
+        return out, lse
     # One task per (batch, head) when that is enough to keep every thread busy (each
     # task copies its K and V once); otherwise split the query rows into chunks.
     want = 2 * numba.get_num_threads()
@@ -529,9 +751,10 @@ def sdpa_backward(gout, q, k, v, out, lse, mask=None, is_causal=False, scale=Non
         gv[...] = 0
         return gq, gk, gv
     B, H, Tq, d = q.shape
-    with serial_below(B * H * Tq * k.shape[2] * (d + v.shape[3]), 1 << 19):
+    short = k.shape[2] <= SHORT_T
+    with serial_below(B * H * Tq * k.shape[2] * (d + v.shape[3]), 1 << (16 if short else 19)):
         chunks = min(B * H, 4 * numba.get_num_threads())    # see _sdpa_bwd
-        _kernel("bwd", q.dtype)(gout, q, k, v, out, lse, mflat, mst, has_mask, bool(is_causal), scale, gq, gk, gv,
+        _kernel("bwd_short" if short else "bwd", q.dtype)(gout, q, k, v, out, lse, mflat, mst, has_mask, bool(is_causal), scale, gq, gk, gv,
                                 chunks)
     return gq, gk, gv
 

@@ -67,6 +67,17 @@ def _assert_lse(a, b, tol):
 
 @given(case=attention_cases())
 def test_native_matches_reference_float64(case):
+    _check_float64(case)
+
+
+@given(case=attention_cases(max_t=nat.SHORT_T + 1))
+def test_short_sequences_match_reference_float64(case):
+    """Up to SHORT_T keys the short-sequence kernels run (one past it, the tiled ones):
+    drawn here on their own, since the draws above rarely pick so few keys."""
+    _check_float64(case)
+
+
+def _check_float64(case):
     shapes, mask_kind, mask_shape, causal, contiguous, seed = case
     q, k, v, gout, mask = _make(shapes, mask_kind, mask_shape, contiguous, seed)
     out, lse = nat.sdpa_forward(q, k, v, mask, causal, None)
@@ -91,6 +102,15 @@ def _rel_max(a, b):
 
 @given(case=attention_cases(), scale=st.one_of(st.none(), st.floats(0.05, 2.0)))
 def test_float32_within_1e5_of_float64(case, scale):
+    _check_float32(case, scale)
+
+
+@given(case=attention_cases(max_t=nat.SHORT_T + 1), scale=st.one_of(st.none(), st.floats(0.05, 2.0)))
+def test_short_sequences_float32_within_1e5_of_float64(case, scale):
+    _check_float32(case, scale)
+
+
+def _check_float32(case, scale):
     shapes, mask_kind, mask_shape, causal, contiguous, seed = case
     q, k, v, gout, mask = _make(shapes, mask_kind, mask_shape, contiguous, seed, np.float32)
     out, lse = nat.sdpa_forward(q, k, v, mask, causal, scale)
@@ -155,6 +175,27 @@ def test_fully_masked_rows_give_zeros(kernels, dtype):
     # the live rows of batch 0 are unaffected by the dead row
     out_live, _ = kernels.sdpa_forward(q[:1], k[:1], v[:1], mask[:1], False, None)
     np.testing.assert_allclose(out[0, :, [0, 2, 3, 4]], out_live[0, :, [0, 2, 3, 4]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("Tk", [nat.SHORT_T, nat.SHORT_T + 1])
+def test_long_queries_against_few_keys(Tk):
+    """Cross attention of a long target over a short source (more queries than keys):
+    the short kernels keep any number of query rows; both sides of SHORT_T agree with
+    the reference, with a padding mask and a causal one."""
+    rng = np.random.default_rng(3)
+    q = rng.standard_normal((3, 2, 40, 5))
+    k, v = rng.standard_normal((3, 2, Tk, 5)), rng.standard_normal((3, 2, Tk, 6))
+    pad = np.ones((3, 1, 1, Tk), bool)
+    pad[1, :, :, -3:] = False
+    gout = rng.standard_normal((3, 2, 40, 6))
+    for mask, causal in ((pad, False), (None, True)):
+        out, lse = nat.sdpa_forward(q, k, v, mask, causal, None)
+        rout, rlse = ref.sdpa_forward(q, k, v, mask, causal, None)
+        np.testing.assert_allclose(out, rout, rtol=0, atol=1e-12)
+        _assert_lse(lse, rlse, 1e-12)
+        for g, r in zip(nat.sdpa_backward(gout, q, k, v, out, lse, mask, causal, None),
+                        ref.sdpa_backward(gout, q, k, v, rout, rlse, mask, causal, None)):
+            np.testing.assert_allclose(g, r, rtol=0, atol=1e-12)
 
 
 def test_causal_with_more_queries_than_keys_and_large_scores():
