@@ -339,15 +339,15 @@ def test_warmup_compiles_the_blocked_kernels_for_both_dtypes():
     code = ("import minigrad.kernels\n"
             "from minigrad.kernels.cpu import matmul as m\n"
             "m.warmup()\n"
-            "for f in (m._pack, m._blocked_dot, m._blocked_axpy, m._gemm._pack_b, m._gemm._compute):\n"
+            "for f in (m._pack, m._blocked_dot, m._blocked_axpy, m._gemm._gemm_blocks):\n"
             "    print(f.__name__, sorted({str(sig[0].dtype) for sig in f.signatures}))\n")
     import subprocess
     import sys
 
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    names = ("_pack", "_blocked_dot", "_blocked_axpy", "_pack_b", "_compute")
-    assert r.stdout.split("\n")[:5] == [f"{name} ['float32', 'float64']" for name in names], r.stdout
+    names = ("_pack", "_blocked_dot", "_blocked_axpy", "_gemm_blocks")
+    assert r.stdout.split("\n")[:4] == [f"{name} ['float32', 'float64']" for name in names], r.stdout
 
 
 # ----------------------------------------------------------------------------- runtime helpers
