@@ -11,6 +11,9 @@ Sections:
   GEMM, NumPy (OpenBLAS, given all cores for its own calls) and PyTorch (if
   installed) on square sizes, on the matrix products of an MLP's training step and
   on im2col convolution GEMMs; ratios side by side, all from one process.
+* ``skinny``: products with one dimension under 16 (a classifier head and its
+  gradients) on every layout: ``matmul`` (which hands the small ones to BLAS), the
+  blocked kernels forced, and NumPy.
 * ``threads``: one step that mixes a Numba parallel kernel with NumPy matmuls, under
   the thread policies of ``kernels/cpu/_runtime.py`` (see docs/kernels-matmul.md).
 * ``conv`` / ``attention``: run by ``benchmarks/_bench_conv.py`` and
@@ -227,11 +230,45 @@ def run_threads(args):
     return rows
 
 
+# ----------------------------------------------------------------------------- skinny products
+
+SKINNY_SHAPES = [(448, 64, 13), (13, 448, 64), (448, 13, 64), (128, 256, 10), (10, 128, 256),
+                 (2048, 64, 13), (3000, 64, 10), (512, 256, 12), (2048, 256, 8), (2048, 8, 256),
+                 (13, 2048, 64), (4096, 1024, 12)]
+
+
+def run_skinny(args):
+    """Products with one dimension under 16 (a classifier head, its gradients), on every
+    operand layout: what ``matmul`` does with them (BLAS on one thread for the small
+    ones, see ``kernels/cpu/matmul.py: _skinny``), the blocked kernels forced
+    (``_matmul(..., None)``), and NumPy; microseconds per call."""
+    rng = np.random.default_rng(0)
+    native.warmup()
+    shapes = SKINNY_SHAPES[:6] if args.quick else SKINNY_SHAPES
+    rows = []
+    for M, K, N in shapes:
+        for lay in ("nn", "nt", "tn"):
+            a = rng.random((M, K), np.float32) if lay[0] == "n" else rng.random((K, M), np.float32).T
+            b = rng.random((K, N), np.float32) if lay[1] == "n" else rng.random((N, K), np.float32).T
+            t = {}
+            for name, fn in (("matmul", native.matmul), ("blocked", lambda x, y: native._matmul(x, y, None)),
+                             ("numpy", np.matmul)):
+                med, _ = _common.timeit(lambda: fn(a, b), repeat=7, min_time=0.01 if args.quick else 0.05)
+                t[name] = med * 1e6
+            rows.append({"M x K x N": f"{M} x {K} x {N}", "layout": lay, "BLAS?": native._skinny(M, N, K),
+                         "matmul us": t["matmul"], "blocked us": t["blocked"], "numpy us": t["numpy"],
+                         "blocked / numpy": f"{t['blocked'] / t['numpy']:.2f}"})
+    print("-- skinny products (one dimension < 16): matmul's choice, the blocked kernels, NumPy")
+    _common.print_table(rows)
+    return rows
+
+
 # ----------------------------------------------------------------------------- driver
 
 SECTIONS = {
     "matmul": run_matmul,
     "threads": run_threads,
+    "skinny": run_skinny,
     "conv": "_bench_conv",
     "attention": "_bench_attention",
 }

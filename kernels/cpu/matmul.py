@@ -538,11 +538,13 @@ def matmul(a, b):
     if type(b) is not np.ndarray:
         b = np.asarray(b)
     check_matmul(a, b)
-    if a.ndim == 2 and b.ndim == 2 and a.size * b.shape[-1] <= SMALL_WORK and a.dtype == b.dtype:
+    if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and (
+            a.size * b.shape[-1] <= SMALL_WORK or _skinny(a.shape[0], b.shape[1], a.shape[1])):
         # Tiny 2-D products (an RNN step, a 4x4 test): waking two Numba threads and planning
         # blocks costs more than the arithmetic, so one BLAS call (single-threaded under
-        # our threading policy) does them. The blocked kernel is for real work; the tests
-        # exercise it on small shapes too, through _matmul.
+        # our threading policy) does them; so do small skinny ones (see _skinny). The
+        # blocked kernels are for real work; the tests exercise them on small shapes
+        # too, through _matmul.
         return np.matmul(a, b)
     if (a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and b.shape[1] < AXPY_MIN_N <= a.shape[0]
             and a.shape[1] >= DOT_MIN_K and a.strides[1] != a.itemsize and b.strides[1] == b.itemsize):
@@ -558,6 +560,25 @@ def matmul(a, b):
 
 #: below this many multiply-adds (batch * M * K * N) ``matmul`` hands the product to BLAS
 SMALL_WORK = 32 * 32 * 32
+#: a dimension below this is "skinny": a register tile 6 rows by 16-32 columns is mostly
+#: padding along it, and the k loop is too short to pay for the blocking (see _skinny)
+SKINNY = 16
+SKINNY_WORK = 1 << 20   # multiply-adds up to which a skinny product goes to BLAS
+SKINNY_K = 64           # ... and up to which k, whatever the work, when M or N is skinny
+
+
+def _skinny(M, N, K):
+    """True for 2-D products that one BLAS thread does faster than the native kernels on
+    two: a classifier head and its gradients (448 x 64 by 64 x 13: 10 us in BLAS, 59 us
+    native; the weight gradient 13 x 448 by 448 x 64: 9 against 51; AMD EPYC Zen 4, every
+    operand layout, 2 threads and 1; ``python benchmarks/kernels.py --section skinny``
+    times them). From about 10^6 multiply-adds with k >= 128 the native kernels win
+    again (2048 x 256 by 256 x 8: 100 us against 200), as when only k is skinny and the
+    product is big."""
+    work = M * N * K
+    if min(M, N) < SKINNY:
+        return work <= SKINNY_WORK or K <= SKINNY_K
+    return K < SKINNY and work <= SKINNY_WORK
 
 
 def _matmul(a, b, kernel):

@@ -428,3 +428,22 @@ def test_set_num_threads_validates():
         np.testing.assert_allclose(nat.matmul(a, a.T), np.full((70, 70), 130.0))
     finally:
         _runtime.set_num_threads(n)
+
+
+def test_small_skinny_products_go_to_blas_and_big_ones_stay_native(monkeypatch):
+    """matmul hands 2-D products with a dimension under SKINNY to BLAS while they are
+    small (a classifier head of 13 classes and both its gradients), and keeps the blocked
+    kernels for big ones, whichever dimension is skinny; the results are NumPy's."""
+    assert nat._skinny(448, 13, 64) and nat._skinny(13, 64, 448) and nat._skinny(448, 64, 13)
+    assert nat._skinny(3000, 10, 64)                  # any work while k <= SKINNY_K
+    assert not nat._skinny(2048, 8, 256) and not nat._skinny(2048, 256, 8)   # big, k >= 128
+    assert not nat._skinny(448, 64, 64) and not nat._skinny(4096, 12, 1024)
+    calls = []
+    real = nat._matmul
+    monkeypatch.setattr(nat, "_matmul", lambda a, b, k: calls.append(a.shape) or real(a, b, k))
+    rng = np.random.default_rng(0)
+    for (M, K, N), native in (((448, 64, 13), False), ((13, 448, 64), False), ((2048, 256, 8), True)):
+        a, b = rng.random((M, K), np.float32), rng.random((N, K), np.float32).T
+        calls.clear()
+        np.testing.assert_allclose(nat.matmul(a, b), a @ b, rtol=1e-5)
+        assert bool(calls) == native, (M, K, N)
