@@ -346,6 +346,10 @@ def _matmul_cases(full=True):
         ("char LM FFN 2048x64 @ 64x256", 2048, 64, 256, "nt"),
         ("char LM FFN bwd 64x2048 @ 2048x256", 64, 2048, 256, "tn"),
         ("conv2 GEMM 64x288 @ 288x12544", 64, 288, 12544, "nn"),
+        ("seq2seq Linear 448x64 @ 64x64", 448, 64, 64, "nt"),
+        ("seq2seq qkv 448x64 @ 64x192", 448, 64, 192, "nt"),
+        ("seq2seq FFN bwd gy@W 448x128 @ 128x64", 448, 128, 64, "nn"),
+        ("LSTM layer 2 gW 512x512 @ 512x128", 512, 512, 128, "tn"),
     ]
     squares = (256, 512, 1024, 2048) if full else (256, 512, 1024)
     shapes += [(f"square {n}", n, n, n, "nn") for n in squares]
