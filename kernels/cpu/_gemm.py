@@ -279,6 +279,56 @@ def _compute(A, pa, sam, sak, K, kcb, kb0, kb1, bp, C, pc, M, N, nthreads, apw, 
                             C, pc + i0 * N + j0, N, rows, cols, kb == 0, buf)
 
 
+def k_blocks(K):
+    """(number of k blocks, their length kcb): K in equal blocks of at most KC."""
+    nkb = -(-K // KC)
+    return nkb, -(-K // nkb)
+
+
+def pack_b_whole(B, pb, sbn, sbk, N, K, dtype, work):
+    """All of B packed, every block of k (the layout ``_gemm_blocks`` uses when B fits), into
+    ``work("gemm_shared_b", n)``, on the calling thread: for a small B that several
+    products share. Returns ``(bp, kcb)`` for :func:`rows_times_packed`."""
+    NR = tile_width(dtype)
+    nkb, kcb = k_blocks(K)
+    bp = work("gemm_shared_b", -(-N // NR) * NR * kcb * nkb)
+    _pack_b_serial(B, pb, sbn, sbk, N, K, kcb, nkb, bp, NR)
+    return bp, kcb
+
+
+@njit(**_JIT)
+def _pack_b_serial(B, pb, sbn, sbk, N, K, kcb, nkb, bp, NR):
+    """What _pack_b does, on one thread."""
+    npan = (N + NR - 1) // NR
+    for kb in range(nkb):
+        k0 = kb * kcb
+        _pack_b_group(B, pb + k0 * sbk, sbn, sbk, N, min(kcb, K - k0), bp[kb * npan * kcb * NR:], NR, 0, npan, npan)
+
+
+@njit(**_JIT)
+def rows_times_packed(A, pa, sam, sak, rows, K, kcb, bp, N, C, pc, ldc, ap, buf):
+    """C[pc + r ldc + j] = sum over k of A[pa + r sam + k sak] B[k, j], for r < rows and
+    j < N, with all of B packed in ``bp`` by :func:`pack_b_whole`; on the calling
+    thread (``ap``: MC x kcb of scratch, ``buf``: MR x NR). For products split by rows
+    between threads that each go on with their own rows, as the steps of a recurrent
+    layer do (``kernels/cpu/rnn.py``): no thread waits for another."""
+    NR = NV * (VECTOR_BYTES // C.itemsize)
+    npan = (N + NR - 1) // NR
+    nkb = (K + kcb - 1) // kcb
+    for kb in range(nkb):
+        k0 = kb * kcb
+        kc = min(kcb, K - k0)
+        bk = bp[kb * npan * kcb * NR:]
+        for i0 in range(0, rows, MC):
+            r = min(MC, rows - i0)
+            _pack_a(A, pa + i0 * sam + k0 * sak, sam, sak, r, kc, ap)
+            npa = (r + MR - 1) // MR
+            for j0 in range(0, N, NC):
+                cols = min(NC, N - j0)
+                _panels(ap, 0, npa, bk, (j0 // NR) * kc * NR, (cols + NR - 1) // NR, kc,
+                        C, pc + i0 * ldc + j0, ldc, r, cols, kb == 0, buf)
+
+
 @njit(**_JIT)
 def _gemm_blocks(A, pa, sam, sak, B, pb, sbn, sbk, C, pc, M, N, K, nthreads, ws, NR, nkb, kcb, together, split_m):
     """The whole product in one call from Python: ``ws`` holds the packed B, every

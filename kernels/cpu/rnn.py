@@ -55,6 +55,15 @@ Details that were measured:
   vectorises (``_row``); Numba types a strided (N, ...) slice as an array whose
   inner stride is not known when compiling.
 
+Several threads: the batch split by rows
+----------------------------------------
+The per-step loop above gives each step's product to BLAS, on one thread under
+minigrad's thread policy. With more Numba threads (and 12 or more float32 rows) the
+LSTM instead splits the batch: each task takes its rows through all the steps
+(:func:`_lstm_forward_split`, :func:`_lstm_backward_split`), the products on the packed
+GEMM's tile (``_gemm.rows_times_packed``). Seed LSTM step on two threads: 7.5-7.7 ->
+5.9-6.1 ms (see docs/rnn.md).
+
 Sigmoid and tanh without SVML
 -----------------------------
 Inside a Numba loop ``math.tanh`` and ``math.exp`` are scalar C-library calls (no
@@ -72,11 +81,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from numba.core import types
 from numba.extending import overload
 
-from . import _runtime
+from . import _gemm, _runtime
 from .softmax import FASTMATH, fast_exp
 from ..reference import rnn as _ref
 from .._families import native_tables
@@ -180,8 +189,14 @@ def _row(a, t, n, batch_first):
 def _lstm_step(u, xw, b, t, batch_first, h, c, gates, out):
     """Step t forward. u (N, 4H) = h_{t-1} W^T; h, c (N, H): the states, updated in place;
     writes gates[t] (i, f, g, o) and row t of out ([h_t | c_t])."""
-    N, H = h.shape
-    for n in range(N):
+    _lstm_rows(u, xw, b, t, batch_first, h, c, gates, out, 0, h.shape[0])
+
+
+@njit(**_JIT)
+def _lstm_rows(u, xw, b, t, batch_first, h, c, gates, out, lo, hi):
+    """:func:`_lstm_step` for the batch rows lo..hi-1 only."""
+    H = h.shape[1]
+    for n in range(lo, hi):
         x, y, ur, gr = _row(xw, t, n, batch_first), _row(out, t, n, batch_first), u[n], gates[t, n]
         hr, cr = h[n], c[n]
         ui, uf, ug, uo = ur[:H], ur[H:2 * H], ur[2 * H:3 * H], ur[3 * H:]
@@ -205,9 +220,15 @@ def _lstm_step_back(dh_next, gout, gates, out, c0, t, tp, batch_first, dc, dA):
     """Step t backward. dh_next (N, H) = dA_{t+1} W (zeros at the last step); dc (N, H)
     = dc_{t+1} * f_{t+1}, updated in place to dc_t * f_t; writes row t of dA. c_{t-1}
     is row tp of out's c half, or c0 when tp < 0."""
-    N, H = dc.shape
+    _lstm_back_rows(dh_next, gout, gates, out, c0, t, tp, batch_first, dc, dA, 0, dc.shape[0])
+
+
+@njit(**_JIT)
+def _lstm_back_rows(dh_next, gout, gates, out, c0, t, tp, batch_first, dc, dA, lo, hi):
+    """:func:`_lstm_step_back` for the batch rows lo..hi-1 only."""
+    H = dc.shape[1]
     one = dc.dtype.type(1.0)     # (a literal 1 would make every product below float64)
-    for n in range(N):
+    for n in range(lo, hi):
         g_row, y, da = _row(gout, t, n, batch_first), _row(out, t, n, batch_first), _row(dA, t, n, batch_first)
         gr = gates[t, n]
         cp = c0[n] if tp < 0 else _row(out, tp, n, batch_first)[H:]
@@ -224,6 +245,84 @@ def _lstm_step_back(dh_next, gout, gates, out, c0, t, tp, batch_first, dc, dA):
             dg[j] = d * i * (one - g * g)
             do[j] = dh * tc * o * (one - o)
             dcr[j] = d * f
+
+
+# ============================================================================ LSTM layers split by batch rows
+
+@njit(parallel=True, **_JIT)
+def _lstm_forward_split(xw, bp, kcb, b, order, batch_first, h, c, gates, out, u, skip_first, chunks, apw, bufw):
+    """Every step of a layer, each of ``chunks`` tasks owning a range of batch rows.
+
+    A batch row's recurrence never reads another row, so each task takes its rows
+    through all the steps on its own: their share of ``h_{t-1} W^T`` on the packed
+    GEMM's register tile (W^T packed once, in ``bp``, read by every task), then their
+    gates. The threads meet once per layer instead of once per step, and both cores
+    do the products, where the BLAS call in :func:`lstm_forward`'s per-step loop runs
+    on one (minigrad's thread policy gives BLAS one thread). Python threads calling
+    BLAS per row range instead gained nothing (concurrent calls into OpenBLAS did not
+    overlap)."""
+    N, H = h.shape
+    GH = u.shape[1]
+    hf = h.reshape(-1)
+    uf = u.reshape(-1)
+    for ch in prange(chunks):
+        lo, hi = _runtime.thread_share(N, chunks, ch)
+        for k in range(order.shape[0]):
+            t = order[k]
+            if k > 0 or not skip_first:
+                _gemm.rows_times_packed(hf, lo * H, H, 1, hi - lo, H, kcb, bp, GH, uf, lo * GH, GH,
+                                        apw[ch], bufw[ch])
+            _lstm_rows(u, xw, b, t, batch_first, h, c, gates, out, lo, hi)
+
+
+@njit(parallel=True, **_JIT)
+def _lstm_backward_split(gout, gates, out, c0, bp, kcb, order, batch_first, dA, dh, dc, need_dh0, reverse,
+                         chunks, apw, bufw):
+    """The backward of :func:`_lstm_forward_split`, split by batch rows the same way:
+    per step, the gates' gradients of a task's rows, then their ``dA_t W`` (W packed
+    once in ``bp``)."""
+    N, H = dc.shape
+    L = gates.shape[0]
+    GH = 4 * H
+    dAf = dA.reshape(-1)
+    dhf = dh.reshape(-1)
+    sam = L * GH if batch_first else GH
+    for ch in prange(chunks):
+        lo, hi = _runtime.thread_share(N, chunks, ch)
+        for k in range(order.shape[0]):
+            t = order[k]
+            tp = t + 1 if reverse else t - 1
+            _lstm_back_rows(dh, gout, gates, out, c0, t, tp if 0 <= tp < L else -1, batch_first, dc, dA, lo, hi)
+            if need_dh0 or 0 <= tp < L:
+                pa = ((lo * L + t) if batch_first else (t * N + lo)) * GH
+                _gemm.rows_times_packed(dAf, pa, sam, 1, hi - lo, GH, kcb, bp, H, dhf, lo * H, H,
+                                        apw[ch], bufw[ch])
+
+
+def _split(N, dtype):
+    """Tasks for a layer split by batch rows: one per Numba thread while each gets 6 rows
+    (a register tile's) or more; 1 means the per-step loop (one thread, a small batch,
+    or float64: the split kernels take 12 s to compile per dtype, and float64 is for
+    gradient checks, not speed)."""
+    if dtype != np.float32:
+        return 1
+    return max(1, min(_runtime.get_num_threads(), N // SPLIT_ROWS))
+
+
+SPLIT_ROWS = 6
+
+
+def _split_work(dt, K, chunks):
+    """Each task's scratch for rows_times_packed: packed rows of A (MC x kcb), an edge tile."""
+    NR = _gemm.tile_width(dt)
+    _, kcb = _gemm.k_blocks(K)
+    apw = _runtime.workspace("rnn_split_a", chunks * _gemm.MC * kcb, dt).reshape(chunks, _gemm.MC * kcb)
+    bufw = _runtime.workspace("rnn_split_tile", chunks * _gemm.MR * NR, dt).reshape(chunks, _gemm.MR * NR)
+    return apw, bufw
+
+
+def _work(dt):
+    return lambda name, n: _runtime.workspace(name, n, dt)
 
 
 # ============================================================================ one GRU step
@@ -302,6 +401,15 @@ def lstm_forward(xw, w_hh, b_hh, h0, c0, reverse=False, batch_first=False):
     gates = np.empty((L, N, 4 * H), dt)
     out = np.empty(xw.shape[:-1] + (2 * H,), dt)
     h, c, u = _state(h0, N, H, dt), _state(c0, N, H, dt), np.zeros((N, 4 * H), dt)
+    chunks = _split(N, dt)
+    if chunks > 1:
+        # W^T (k, j) = w_hh[j, k]: packed straight from w_hh
+        w = np.ascontiguousarray(w_hh, dtype=dt)
+        bp, kcb = _gemm.pack_b_whole(w.reshape(-1), 0, H, 1, 4 * H, H, dt, _work(dt))
+        apw, bufw = _split_work(dt, H, chunks)
+        order = np.array(list(_ref.steps(L, reverse)), dtype=np.int64)
+        _lstm_forward_split(xw, bp, kcb, b, order, batch_first, h, c, gates, out, u, h0 is None, chunks, apw, bufw)
+        return gates, out
     for k, t in enumerate(_ref.steps(L, reverse)):
         if k or h0 is not None:          # h0 = None is zeros: its product is zero
             np.matmul(h, w_t, out=u)
@@ -324,6 +432,14 @@ def lstm_backward(gout, gates, out, w_hh, c0, reverse=False, batch_first=False, 
     dA = np.empty(out.shape[:-1] + (GH,), dt)          # in xw's layout
     DA = _ref.time_major(dA, batch_first)
     dh, dc = np.zeros((N, H), dt), np.zeros((N, H), dt)
+    chunks = _split(N, dt)
+    if chunks > 1:
+        bp, kcb = _gemm.pack_b_whole(w.reshape(-1), 0, 1, H, H, GH, dt, _work(dt))
+        apw, bufw = _split_work(dt, GH, chunks)
+        order = np.array(list(_ref.steps(L, not reverse)), dtype=np.int64)
+        _lstm_backward_split(gout, gates, out, c0, bp, kcb, order, batch_first, dA, dh, dc, need_dh0, reverse,
+                             chunks, apw, bufw)
+        return dA, dh if need_dh0 else None, dc
     for t in _ref.steps(L, not reverse):
         tp = t + 1 if reverse else t - 1
         _lstm_step_back(dh, gout, gates, out, c0, t, tp if 0 <= tp < L else -1, batch_first, dc, dA)
@@ -375,6 +491,19 @@ def gru_backward(gout, saved, out, w_hh, h0, reverse=False, batch_first=False, n
 KERNELS, PREFERRED = native_tables("rnn", globals())   # every op above; native (measured faster)
 
 
+def _warm_split(x, w):
+    """The batch-row split of :func:`lstm_forward`/:func:`lstm_backward` once, two tasks
+    (with one Numba thread they run one after the other), so that it is compiled."""
+    global _split
+    real = _split
+    _split = lambda N, dtype: 2      # noqa: E731
+    try:
+        gates, out = lstm_forward(x, w, None, None, None)
+        lstm_backward(out, gates, out, w, None)
+    finally:
+        _split = real
+
+
 def warmup(dtypes=(np.float32, np.float64)):
     """Compile (or load from Numba's cache) the LSTM and GRU step kernels, forward and
     backward, on tiny inputs of each of ``dtypes`` (the layout and the direction are
@@ -384,6 +513,8 @@ def warmup(dtypes=(np.float32, np.float64)):
         x, w = np.zeros((2, 3, 8), dt), np.zeros((8, 2), dt)
         gates, out = lstm_forward(x, w, None, None, None)
         lstm_backward(out, gates, out, w, None)
+        if dt == np.float32:
+            _warm_split(np.zeros((2, 2 * SPLIT_ROWS, 8), dt), w)
         x, w = np.zeros((2, 3, 6), dt), np.zeros((6, 2), dt)
         saved, out = gru_forward(x, w, None, None)
         gru_backward(out, saved, out, w, None)

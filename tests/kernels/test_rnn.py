@@ -85,6 +85,73 @@ def test_native_float32_within_1e5_of_float64(c):
         assert _relative_error(g, w) < 1e-5
 
 
+split_layers = st.fixed_dictionaries({
+    "kind": st.just("lstm"), "L": st.integers(1, 5), "N": st.integers(2 * nat.SPLIT_ROWS, 40),
+    "H": st.integers(1, 70), "batch_first": st.booleans(), "reverse": st.booleans(),
+    "bias": st.booleans(), "states": st.booleans(), "need_dh0": st.booleans(), "seed": st.integers(0, 2 ** 31)})
+
+
+def _two_threads():
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs 2 Numba threads")
+    from minigrad.kernels.cpu import _runtime
+
+    old = _runtime.get_num_threads()
+    _runtime.set_num_threads(2)
+    return old
+
+
+@given(c=split_layers)
+@settings(max_examples=25, deadline=None)
+def test_lstm_split_by_batch_rows_matches_reference(c):
+    """With two threads and 12 or more float32 batch rows the LSTM takes each half of the
+    batch through all steps in its own task (``_lstm_forward_split`` and
+    ``_lstm_backward_split``, the products on the packed GEMM's tile, k in two blocks
+    when 4H > 256): float32 within 1e-5 of the float64 reference, and, forced to split
+    in float64 too, the reference's numbers to 1e-12."""
+    from minigrad.kernels.cpu import _runtime
+
+    old = _two_threads()
+    try:
+        assert nat._split(c["N"], np.float32) == 2 and nat._split(c["N"], np.float64) == 1
+        rng = np.random.default_rng(c["seed"])
+        args, last, gout = _case(rng, "lstm", c["L"], c["N"], c["H"], c["batch_first"], c["bias"], c["states"])
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(nat, "_split", lambda N, dtype: 2)
+            got = _run(nat, "lstm", args, last, gout, c["reverse"], c["batch_first"], c["need_dh0"])
+        want = _run(ref, "lstm", args, last, gout, c["reverse"], c["batch_first"], c["need_dh0"])
+        _compare(got[0], want[0], 1e-12, 1e-13)
+        _compare(got[1], want[1], 1e-11, 1e-12)
+        as32 = lambda a: None if a is None else a.astype(np.float32)  # noqa: E731
+        got = _run(nat, "lstm", [as32(a) for a in args], as32(last), as32(gout), c["reverse"], c["batch_first"],
+                   c["need_dh0"])
+        for g, w in zip(got[0] + got[1], want[0] + want[1]):
+            if w is not None:
+                assert g.dtype == np.float32 and _relative_error(g, w) < 1e-5
+    finally:
+        _runtime.set_num_threads(old)
+
+
+def test_lstm_split_with_a_wide_hidden_state(monkeypatch):
+    """H = 300 (the forward's product also takes two blocks of k), 13 rows split 6 + 7,
+    batch first, float64 forced to split."""
+    from minigrad.kernels.cpu import _runtime
+
+    old = _two_threads()
+    try:
+        rng = np.random.default_rng(5)
+        args, last, gout = _case(rng, "lstm", 3, 13, 300, True, True, True)
+        monkeypatch.setattr(nat, "_split", lambda N, dtype: 2)
+        got = _run(nat, "lstm", args, last, gout, False, True)
+        want = _run(ref, "lstm", args, last, gout, False, True)
+        _compare(got[0], want[0], 1e-12, 1e-12)
+        _compare(got[1], want[1], 1e-11, 1e-11)
+    finally:
+        _runtime.set_num_threads(old)
+
+
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_registry_kernels_agree_on_odd_layouts_and_zero_sizes(kind):
     """Fortran-ordered, read-only and negative-stride inputs through the registry's
