@@ -37,7 +37,7 @@ def use(mode):
 #: CPU seconds each kernel family took to compile for float32 into an empty cache
 #: (``warmup(verbose=True, processes=1)``, AMD EPYC Zen 4, 2 cores), for the time estimates
 #: shown and for sharing the work evenly between two compiling processes
-COMPILE_SECONDS = {"matmul": 16, "conv": 20, "pool": 8, "attention": 39, "softmax": 5, "norm": 3,
+COMPILE_SECONDS = {"matmul": 16, "conv": 20, "pool": 8, "attention": 56, "softmax": 5, "norm": 3,
                    "embedding": 1, "quant": 15, "special": 1, "activation": 3, "rnn": 15}
 
 

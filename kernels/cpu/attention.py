@@ -764,8 +764,10 @@ KERNELS, PREFERRED = native_tables("attention", globals())   # every op above; n
 
 
 def warmup(dtypes=(np.float32, np.float64)):
-    """Compile (or load from the cache) both kernels for each of ``dtypes``."""
+    """Compile (or load from the cache) the forward and backward kernels, tiled and for
+    short sequences, for each of ``dtypes``."""
     for dt in dtypes:
-        x = np.zeros((1, 1, 3, 2), dt)
-        o, l = sdpa_forward(x, x, x, None, True, None)
-        sdpa_backward(x, x, x, x, o, l, None, True, None)
+        for T in (3, SHORT_T + 1):        # the short-sequence kernels, then the tiled ones
+            x = np.zeros((1, 1, T, 2), dt)
+            o, l = sdpa_forward(x, x, x, None, True, None)
+            sdpa_backward(x, x, x, x, o, l, None, True, None)

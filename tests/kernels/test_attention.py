@@ -306,3 +306,18 @@ def test_tile_width_follows_the_target_cpu(monkeypatch):
     assert _simd.float_vector_bytes() == 32
     monkeypatch.setattr(config, "CPU_FEATURES", "+neon")
     assert _simd.float_vector_bytes() == 16
+
+
+def test_warmup_compiles_the_tiled_and_the_short_kernels():
+    """warmup() in a fresh interpreter leaves all four kernels built (tiny inputs alone
+    would only take the short-sequence path)."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, minigrad.kernels\n"
+            "from minigrad.kernels.cpu import attention as a\n"
+            "a.warmup((np.float32,))\n"
+            "print(sorted(k for k, _ in a._compiled))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip().splitlines()[-1] == "['bwd', 'bwd_short', 'fwd', 'fwd_short']", r.stdout
