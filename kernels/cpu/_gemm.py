@@ -359,8 +359,7 @@ def gemm(A, pa, sam, sak, B, pb, sbn, sbk, C, pc, M, N, K, nthreads, work):
     dt = C.dtype
     NR = tile_width(dt)
     npan = (N + NR - 1) // NR
-    nkb = -(-K // KC)
-    kcb = -(-K // nkb)                    # K in equal blocks of at most KC
+    nkb, kcb = k_blocks(K)                # K in equal blocks of at most KC
     # B packed whole when it is small enough (two parallel calls per product, not two
     # per block of k: each call wakes the threads and waits for the slowest)
     together = nkb if npan * NR * kcb * nkb * dt.itemsize <= PACK_ALL_BYTES else 1

@@ -509,17 +509,15 @@ def _spread(dst, src, n):
 
 
 @njit(inline="always", **_JIT)
-def _short_pair(q, k, b, h, Tq, Tk, d, Qf, KTf, Kf, mask, mst, has_mask, Mf):
-    """Copy one (batch, head) pair's queries and keys into the flat buffers (KTf keeps its
-    zero columns Tk..SHORT_T), and its mask values into Mf."""
+def _short_pair(q, k, b, h, Tq, Tk, d, Qf, KTf, mask, mst, has_mask, Mf):
+    """Copy one (batch, head) pair's queries and its keys, transposed, into the flat
+    buffers (KTf keeps its zero columns Tk..SHORT_T), and its mask values into Mf."""
     for i in range(Tq):
         for c in range(d):
             Qf[i * d + c] = q[b, h, i, c]
     for j in range(Tk):
         for c in range(d):
-            x = k[b, h, j, c]
-            KTf[c * SHORT_T + j] = x
-            Kf[j * d + c] = x
+            KTf[c * SHORT_T + j] = k[b, h, j, c]
     if has_mask:
         for i in range(Tq):
             base = b * mst[0] + h * mst[1] + i * mst[2]
@@ -546,7 +544,6 @@ def _sdpa_fwd_short(q, k, v, mask, mst, has_mask, is_causal, scale, chunks, out,
     for ch in prange(chunks):
         Qf = np.empty(Tq * d, q.dtype)
         KTf = np.zeros(d * SHORT_T, q.dtype)
-        Kf = np.empty(Tk * d, q.dtype)
         Vf = np.empty(Tk * dv, q.dtype)
         Mf = np.zeros(Tq * SHORT_T, q.dtype)
         S = np.empty(Tq * SHORT_T, q.dtype)
@@ -556,7 +553,7 @@ def _sdpa_fwd_short(q, k, v, mask, mst, has_mask, is_causal, scale, chunks, out,
         for bh in range(ch * nbh // chunks, (ch + 1) * nbh // chunks):
             b = bh // H
             h = bh % H
-            _short_pair(q, k, b, h, Tq, Tk, d, Qf, KTf, Kf, mask, mst, has_mask, Mf)
+            _short_pair(q, k, b, h, Tq, Tk, d, Qf, KTf, mask, mst, has_mask, Mf)
             for j in range(Tk):
                 for c in range(dv):
                     Vf[j * dv + c] = v[b, h, j, c]
@@ -617,8 +614,10 @@ def _sdpa_bwd_short(gout, q, k, v, out, lse, mask, mst, has_mask, is_causal, sca
         for bh in range(ch * nbh // chunks, (ch + 1) * nbh // chunks):
             b = bh // H
             h = bh % H
-            _short_pair(q, k, b, h, Tq, Tk, d, Qf, KTf, Kf, mask, mst, has_mask, Mf)
+            _short_pair(q, k, b, h, Tq, Tk, d, Qf, KTf, mask, mst, has_mask, Mf)
             for j in range(Tk):
+                for c in range(d):
+                    Kf[j * d + c] = k[b, h, j, c]
                 for c in range(dv):
                     VTf[c * SHORT_T + j] = v[b, h, j, c]
             for i in range(Tq):

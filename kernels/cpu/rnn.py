@@ -374,7 +374,7 @@ def _gru_step_back(duw, gout, saved, out, h0, t, tp, batch_first, dh, dX, dU):
 # ============================================================================ the layers
 
 def _setup(xw, w_hh, b_hh, G):
-    """The arrays every forward needs: xw C-contiguous, W^T contiguous, b (zeros if None)."""
+    """The arrays the GRU forward needs: xw C-contiguous, W^T contiguous, b (zeros if None)."""
     _runtime.configure()
     xw = np.ascontiguousarray(xw)
     dt = xw.dtype
@@ -393,15 +393,25 @@ def _time_steps(xw, batch_first):
 
 
 def lstm_forward(xw, w_hh, b_hh, h0, c0, reverse=False, batch_first=False):
-    """Returns ``(gates, out)`` as the reference does; one GEMM and one fused call per step."""
+    """Returns ``(gates, out)`` as the reference does; one GEMM and one fused call per step
+    (or, with several threads and enough float32 rows, the batch split by rows)."""
     if xw.dtype not in (np.float32, np.float64):
         return _ref.lstm_forward(xw, w_hh, b_hh, h0, c0, reverse, batch_first)
-    xw, w_t, b, H, dt = _setup(xw, w_hh, b_hh, 4)
+    N = xw.shape[0] if batch_first else xw.shape[1]
+    return _lstm_forward(xw, w_hh, b_hh, h0, c0, reverse, batch_first, _split(N, xw.dtype))
+
+
+def _lstm_forward(xw, w_hh, b_hh, h0, c0, reverse, batch_first, chunks):
+    """:func:`lstm_forward` in ``chunks`` tasks split by batch rows (1: the per-step loop)."""
+    _runtime.configure()
+    xw = np.ascontiguousarray(xw)
+    dt = xw.dtype
+    H = xw.shape[-1] // 4
+    b = np.zeros(4 * H, dt) if b_hh is None else np.ascontiguousarray(b_hh, dtype=dt)
     L, N = _time_steps(xw, batch_first)
     gates = np.empty((L, N, 4 * H), dt)
     out = np.empty(xw.shape[:-1] + (2 * H,), dt)
     h, c, u = _state(h0, N, H, dt), _state(c0, N, H, dt), np.zeros((N, 4 * H), dt)
-    chunks = _split(N, dt)
     if chunks > 1:
         # W^T (k, j) = w_hh[j, k]: packed straight from w_hh
         w = np.ascontiguousarray(w_hh, dtype=dt)
@@ -410,6 +420,7 @@ def lstm_forward(xw, w_hh, b_hh, h0, c0, reverse=False, batch_first=False):
         order = np.array(list(_ref.steps(L, reverse)), dtype=np.int64)
         _lstm_forward_split(xw, bp, kcb, b, order, batch_first, h, c, gates, out, u, h0 is None, chunks, apw, bufw)
         return gates, out
+    w_t = np.ascontiguousarray(w_hh.T, dtype=dt)
     for k, t in enumerate(_ref.steps(L, reverse)):
         if k or h0 is not None:          # h0 = None is zeros: its product is zero
             np.matmul(h, w_t, out=u)
@@ -419,9 +430,16 @@ def lstm_forward(xw, w_hh, b_hh, h0, c0, reverse=False, batch_first=False):
 
 def lstm_backward(gout, gates, out, w_hh, c0, reverse=False, batch_first=False, need_dh0=True):
     """Returns ``(dA, dh0, dc0)`` as the reference does; one fused call and one GEMM per
-    step (without ``need_dh0`` none for the first step: dh0 = dA_1 W is only for h0)."""
+    step (without ``need_dh0`` none for the first step: dh0 = dA_1 W is only for h0), or
+    the batch split by rows as in :func:`lstm_forward`."""
     if out.dtype not in (np.float32, np.float64):
         return _ref.lstm_backward(gout, gates, out, w_hh, c0, reverse, batch_first, need_dh0)
+    return _lstm_backward(gout, gates, out, w_hh, c0, reverse, batch_first, need_dh0,
+                          _split(gates.shape[1], out.dtype))
+
+
+def _lstm_backward(gout, gates, out, w_hh, c0, reverse, batch_first, need_dh0, chunks):
+    """:func:`lstm_backward` in ``chunks`` tasks split by batch rows (1: the per-step loop)."""
     _runtime.configure()
     dt = out.dtype
     gout, gates, out = (np.ascontiguousarray(a, dtype=dt) for a in (gout, gates, out))
@@ -432,7 +450,6 @@ def lstm_backward(gout, gates, out, w_hh, c0, reverse=False, batch_first=False, 
     dA = np.empty(out.shape[:-1] + (GH,), dt)          # in xw's layout
     DA = _ref.time_major(dA, batch_first)
     dh, dc = np.zeros((N, H), dt), np.zeros((N, H), dt)
-    chunks = _split(N, dt)
     if chunks > 1:
         bp, kcb = _gemm.pack_b_whole(w.reshape(-1), 0, 1, H, H, GH, dt, _work(dt))
         apw, bufw = _split_work(dt, GH, chunks)
@@ -492,16 +509,10 @@ KERNELS, PREFERRED = native_tables("rnn", globals())   # every op above; native 
 
 
 def _warm_split(x, w):
-    """The batch-row split of :func:`lstm_forward`/:func:`lstm_backward` once, two tasks
-    (with one Numba thread they run one after the other), so that it is compiled."""
-    global _split
-    real = _split
-    _split = lambda N, dtype: 2      # noqa: E731
-    try:
-        gates, out = lstm_forward(x, w, None, None, None)
-        lstm_backward(out, gates, out, w, None)
-    finally:
-        _split = real
+    """The batch-row split of the LSTM once, two tasks (with one Numba thread they run one
+    after the other), so that it is compiled."""
+    gates, out = _lstm_forward(x, w, None, None, None, False, False, 2)
+    _lstm_backward(out, gates, out, w, None, False, False, True, 2)
 
 
 def warmup(dtypes=(np.float32, np.float64)):
