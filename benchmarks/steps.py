@@ -13,9 +13,10 @@ the ``mg / torch`` column is the median of the round-by-round ratios of minigrad
 over PyTorch's: below 1, minigrad is faster. With several threads each framework is
 timed in its own child process (``timed_apart``: two OpenMP thread pools in one process
 slow each other down by up to 100x), alternating over ``--rounds`` pairs of children
-(default 3), and the ratio is the median of the round-by-round ratios. Then two kernels: conv2d 32->64 on 14x14, batch 64, forward + backward
-through the ops (autograd included), and square float32 matmul against
-NumPy/OpenBLAS (``mg / numpy`` > 1: minigrad slower).
+(default 3), and the ratio is the median of the round-by-round ratios. Then two
+kernels: conv2d 32->64 on 14x14, batch 64, forward + backward through the ops
+(autograd included), and square float32 matmul against NumPy/OpenBLAS
+(``mg / numpy`` > 1: minigrad slower).
 
 Both frameworks get the same number of threads (``--threads``, default: Numba's
 count); glibc's malloc thresholds are raised in-process for everyone (see
@@ -373,6 +374,8 @@ def main(argv=None):
                                    "seq2seq,charlm), 'conv', 'matmul'")
     ap.add_argument("--framework", choices=("minigrad", "torch"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.rounds < 1:
+        ap.error(f"--rounds must be at least 1, got {args.rounds}")
     _common.set_malloc_thresholds()
     # PyTorch first: its own copy of the OpenMP runtime (libgomp.so.1) must be the one
     # loaded, before Numba's threading layer loads the system's under the same name;
